@@ -1,0 +1,152 @@
+/* encoding.c - hex, base64, UUID and time formatting. */
+#include "common/encoding.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/secret.h"
+
+static const char hex_digits[] = "0123456789abcdef";
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void kh_hex_encode(const uint8_t *in, size_t len, char *out)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        out[2 * i] = hex_digits[in[i] >> 4];
+        out[2 * i + 1] = hex_digits[in[i] & 0x0f];
+    }
+    out[2 * len] = '\0';
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int kh_hex_decode(const char *in, size_t in_len, uint8_t *out,
+                  size_t out_size, size_t *ret_len)
+{
+    size_t i;
+
+    if (in_len % 2 != 0 || in_len / 2 > out_size)
+        return KH_EINVAL;
+    for (i = 0; i < in_len / 2; i++) {
+        int hi = hex_value(in[2 * i]);
+        int lo = hex_value(in[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return KH_EINVAL;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    *ret_len = in_len / 2;
+    return 0;
+}
+
+size_t kh_base64_encoded_len(size_t len)
+{
+    return (len + 2) / 3 * 4;
+}
+
+void kh_base64_encode(const uint8_t *in, size_t len, bool pad, char *out)
+{
+    size_t i;
+    size_t o = 0;
+
+    for (i = 0; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = b64_alphabet[v >> 18 & 63];
+        out[o++] = b64_alphabet[v >> 12 & 63];
+        out[o++] = b64_alphabet[v >> 6 & 63];
+        out[o++] = b64_alphabet[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)in[i + 1] << 8;
+        out[o++] = b64_alphabet[v >> 18 & 63];
+        out[o++] = b64_alphabet[v >> 12 & 63];
+        if (i + 1 < len)
+            out[o++] = b64_alphabet[v >> 6 & 63];
+        else if (pad)
+            out[o++] = '=';
+        if (pad)
+            out[o++] = '=';
+    }
+    out[o] = '\0';
+}
+
+static int b64_value(char c)
+{
+    const char *p;
+
+    if (c == '\0')
+        return -1;
+    p = strchr(b64_alphabet, c);
+    return p == NULL ? -1 : (int)(p - b64_alphabet);
+}
+
+int kh_base64_decode(const char *in, size_t in_len, uint8_t *out,
+                     size_t out_size, size_t *ret_len)
+{
+    uint32_t acc = 0;
+    size_t bits = 0;
+    size_t o = 0;
+    size_t i;
+
+    while (in_len > 0 && in[in_len - 1] == '=')
+        in_len--;
+    if (in_len % 4 == 1)
+        return KH_EINVAL;
+    for (i = 0; i < in_len; i++) {
+        int v = b64_value(in[i]);
+        if (v < 0)
+            return KH_EINVAL;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= out_size)
+                return KH_EINVAL;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    *ret_len = o;
+    return 0;
+}
+
+int kh_uuid_generate(char out[KH_UUID_STR_LEN + 1])
+{
+    uint8_t b[16];
+    int r;
+
+    r = kh_random_bytes(b, sizeof(b));
+    if (r != 0)
+        return r;
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    snprintf(out, KH_UUID_STR_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+             b[10], b[11], b[12], b[13], b[14], b[15]);
+    return 0;
+}
+
+void kh_time_format(const struct timespec *ts, char out[KH_TIME_STR_SIZE])
+{
+    struct tm tm;
+
+    gmtime_r(&ts->tv_sec, &tm);
+    snprintf(out, KH_TIME_STR_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, ts->tv_nsec);
+}

@@ -1,0 +1,293 @@
+/*
+ * core.c - opening and closing the core, status snapshots, seal and
+ * auto-unseal. Initialisation is in core_init.c, operator unseal in
+ * core_unseal.c.
+ *
+ * Only this layer logs seal/unseal outcomes (once, at the point the
+ * outcome is known). Root and unseal keys live on the stack only for the
+ * length of one call and are wiped in the out: block.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/secret.h"
+#include "core/core_internal.h"
+
+#define AUTOUNSEAL_BACKOFF_MIN_S 1
+#define AUTOUNSEAL_BACKOFF_MAX_S 30
+
+static int core_open_seal(struct kh_core *core, char *errmsg,
+                          size_t errmsg_size)
+{
+    char seal_msg[KH_ERRMSG_SIZE] = "";
+    int r;
+
+    r = seal_open(&core->config->seal, &core->seal, seal_msg,
+                  sizeof(seal_msg));
+    if (core->seal == NULL)
+        return kh_errmsg(errmsg, errmsg_size, r, "%s", seal_msg);
+    if (r != 0) {
+        /* The device is configured but not usable now: stay sealed, say
+         * why in status, retry in the background. */
+        snprintf(core->seal_error, sizeof(core->seal_error), "%s", seal_msg);
+        log_error("seal: %s", seal_msg);
+    }
+    return 0;
+}
+
+static int core_load_state(struct kh_core *core, char *errmsg,
+                           size_t errmsg_size)
+{
+    int r;
+
+    r = seal_config_load(core->storage, &core->seal_config);
+    if (r == KH_ENOTFOUND)
+        return 0;
+    if (r != 0)
+        return kh_errmsg(errmsg, errmsg_size, r,
+                         "storage: cannot read the seal configuration: %s",
+                         kh_strerror(r));
+    if (strcmp(core->seal_config.type, core->seal->ops->type) != 0)
+        return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
+                         "seal: the store was initialised with seal \"%s\" "
+                         "but the configuration names seal \"%s\"",
+                         core->seal_config.type, core->seal->ops->type);
+    core->initialized = true;
+    return 0;
+}
+
+static void *autounseal_main(void *arg)
+{
+    struct kh_core *core = arg;
+    unsigned backoff = AUTOUNSEAL_BACKOFF_MIN_S;
+    char msg[KH_ERRMSG_SIZE];
+
+    pthread_mutex_lock(&core->lock);
+    while (!core->stopping && barrier_sealed(core->barrier)) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += backoff;
+        pthread_cond_timedwait(&core->stop_cond, &core->lock, &deadline);
+        if (core->stopping)
+            break;
+        pthread_mutex_unlock(&core->lock);
+        if (kh_core_autounseal(core, msg, sizeof(msg)) == 0)
+            log_info("seal: auto-unseal succeeded after retry");
+        pthread_mutex_lock(&core->lock);
+        backoff = backoff * 2 > AUTOUNSEAL_BACKOFF_MAX_S
+                      ? AUTOUNSEAL_BACKOFF_MAX_S
+                      : backoff * 2;
+    }
+    pthread_mutex_unlock(&core->lock);
+    return NULL;
+}
+
+static int core_open_parts(struct kh_core *core, char *errmsg,
+                           size_t errmsg_size)
+{
+    int r;
+
+    r = kh_storage_open(&core->config->storage, &core->storage, errmsg,
+                        errmsg_size);
+    if (r != 0)
+        return r;
+    snprintf(core->storage_type, sizeof(core->storage_type), "%s",
+             core->config->storage.type);
+    r = barrier_create(core->storage, &core->barrier);
+    if (r == 0)
+        r = token_store_create(core->barrier, &core->tokens);
+    if (r != 0)
+        return kh_errmsg(errmsg, errmsg_size, r, "core: %s", kh_strerror(r));
+    core->progress_shares =
+        kh_secure_alloc(KH_SHAMIR_SHARES_MAX * KH_SHARE_BYTES_MAX);
+    if (core->progress_shares == NULL)
+        return KH_ENOMEM;
+    r = core_open_seal(core, errmsg, errmsg_size);
+    if (r == 0)
+        r = core_load_state(core, errmsg, errmsg_size);
+    return r;
+}
+
+int kh_core_open(const struct kh_core_options *options,
+                 struct kh_core **ret_core, char *errmsg, size_t errmsg_size)
+{
+    struct kh_core *core;
+    char msg[KH_ERRMSG_SIZE];
+    struct timespec now;
+    int r;
+
+    core = calloc(1, sizeof(*core));
+    if (core == NULL)
+        return KH_ENOMEM;
+    pthread_mutex_init(&core->lock, NULL);
+    pthread_cond_init(&core->stop_cond, NULL);
+    core->config = options->config;
+    clock_gettime(CLOCK_REALTIME, &now);
+    kh_time_format(&now, core->build_date);
+    r = core_open_parts(core, errmsg, errmsg_size);
+    if (r != 0)
+        goto out;
+    if (core->initialized && core->seal->ops->auto_unseal) {
+        if (kh_core_autounseal(core, msg, sizeof(msg)) != 0 &&
+            options->start_autounseal_thread) {
+            if (pthread_create(&core->autounseal_thread, NULL,
+                               autounseal_main, core) == 0)
+                core->autounseal_running = true;
+        }
+    }
+    *ret_core = core;
+    core = NULL;
+    r = 0; /* success */
+out:
+    kh_core_close(core);
+    return r;
+}
+
+void kh_core_close(struct kh_core *core)
+{
+    if (core == NULL)
+        return;
+    pthread_mutex_lock(&core->lock);
+    core->stopping = true;
+    pthread_cond_broadcast(&core->stop_cond);
+    pthread_mutex_unlock(&core->lock);
+    if (core->autounseal_running)
+        pthread_join(core->autounseal_thread, NULL);
+    if (core->barrier != NULL)
+        barrier_seal(core->barrier);
+    token_store_free(core->tokens);
+    barrier_free(core->barrier);
+    seal_close(core->seal);
+    kh_storage_close(core->storage);
+    kh_secure_free(core->progress_shares,
+                   KH_SHAMIR_SHARES_MAX * KH_SHARE_BYTES_MAX);
+    pthread_cond_destroy(&core->stop_cond);
+    pthread_mutex_destroy(&core->lock);
+    free(core);
+}
+
+void kh_core_status(struct kh_core *core, struct kh_core_status *ret)
+{
+    struct kh_core_status s;
+
+    memset(&s, 0, sizeof(s));
+    pthread_mutex_lock(&core->lock);
+    s.initialized = core->initialized;
+    s.sealed = barrier_sealed(core->barrier);
+    snprintf(s.seal_type, sizeof(s.seal_type), "%s", core->seal->ops->type);
+    s.recovery_seal = core->seal->ops->auto_unseal;
+    if (core->initialized) {
+        s.threshold = s.recovery_seal ? core->seal_config.recovery_threshold
+                                      : core->seal_config.secret_threshold;
+        s.shares = s.recovery_seal ? core->seal_config.recovery_shares
+                                   : core->seal_config.secret_shares;
+    }
+    s.progress = core->progress;
+    memcpy(s.nonce, core->progress_nonce, sizeof(s.nonce));
+    memcpy(s.cluster_name, core->cluster_name, sizeof(s.cluster_name));
+    memcpy(s.cluster_id, core->cluster_id, sizeof(s.cluster_id));
+    memcpy(s.storage_type, core->storage_type, sizeof(s.storage_type));
+    s.active_time = core->active_time;
+    memcpy(s.seal_error, core->seal_error, sizeof(s.seal_error));
+    s.seal_healthy = seal_ready(core->seal) &&
+                     core->seal->ops->health(core->seal) == 0;
+    pthread_mutex_unlock(&core->lock);
+    *ret = s;
+}
+
+/* Load cluster identity after the barrier opened; caller holds lock. */
+int core_after_unseal_locked(struct kh_core *core)
+{
+    uint8_t *value = NULL;
+    size_t len = 0;
+    json_t *doc = NULL;
+    const char *name = NULL, *id = NULL;
+    int r;
+
+    r = barrier_get(core->barrier, CORE_CLUSTER_PATH, &value, &len);
+    if (r != 0)
+        return r;
+    doc = json_loadb((const char *)value, len, 0, NULL);
+    r = KH_ECORRUPT;
+    if (doc != NULL &&
+        json_unpack(doc, "{s:s, s:s}", "name", &name, "id", &id) == 0 &&
+        strlen(name) < sizeof(core->cluster_name) &&
+        strlen(id) < sizeof(core->cluster_id)) {
+        strcpy(core->cluster_name, name);
+        strcpy(core->cluster_id, id);
+        r = 0;
+    }
+    json_decref(doc);
+    kh_free_secret(value, len);
+    clock_gettime(CLOCK_REALTIME, &core->active_time);
+    core_progress_reset_locked(core);
+    return r;
+}
+
+int kh_core_autounseal(struct kh_core *core, char *errmsg, size_t errmsg_size)
+{
+    uint8_t root_key[KH_ROOT_KEY_BYTES];
+    int r = 0;
+
+    pthread_mutex_lock(&core->lock);
+    if (!core->initialized || !core->seal->ops->auto_unseal ||
+        !barrier_sealed(core->barrier))
+        goto out;
+    r = seal_connect(core->seal, errmsg, errmsg_size);
+    if (r != 0)
+        goto record;
+    r = seal_recover_key(core->seal, core->storage, NULL, SEAL_ROOT_KEY_PATH,
+                         root_key);
+    if (r != 0) {
+        kh_errmsg(errmsg, errmsg_size, r, "seal: cannot unwrap the root key: "
+                  "%s", kh_strerror(r));
+        goto record;
+    }
+    r = barrier_unseal(core->barrier, root_key);
+    if (r != 0) {
+        kh_errmsg(errmsg, errmsg_size, r, "barrier: cannot open the keyring: "
+                  "%s", kh_strerror(r));
+        goto record;
+    }
+    r = core_after_unseal_locked(core);
+    if (r != 0) {
+        barrier_seal(core->barrier);
+        kh_errmsg(errmsg, errmsg_size, r, "core: %s", kh_strerror(r));
+        goto record;
+    }
+    core->seal_error[0] = '\0';
+    log_info("core: unsealed with seal \"%s\"", core->seal->ops->type);
+    goto out;
+record:
+    snprintf(core->seal_error, sizeof(core->seal_error), "%s", errmsg);
+    log_error("core: auto-unseal failed: %s", errmsg);
+out:
+    pthread_mutex_unlock(&core->lock);
+    kh_wipe(root_key, sizeof(root_key));
+    return r;
+}
+
+int kh_core_seal(struct kh_core *core)
+{
+    pthread_mutex_lock(&core->lock);
+    barrier_seal(core->barrier);
+    token_store_seal(core->tokens);
+    core_progress_reset_locked(core);
+    pthread_mutex_unlock(&core->lock);
+    log_info("core: sealed");
+    return 0;
+}
+
+void core_progress_reset_locked(struct kh_core *core)
+{
+    kh_wipe(core->progress_shares, KH_SHAMIR_SHARES_MAX * KH_SHARE_BYTES_MAX);
+    core->progress = 0;
+    core->progress_share_len = 0;
+    core->progress_nonce[0] = '\0';
+}

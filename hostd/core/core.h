@@ -1,0 +1,132 @@
+/*
+ * core.h - the server's state machine: uninitialised -> sealed -> unsealed
+ * (active), and the operations that move between states: init, unseal,
+ * seal, auto-unseal, barrier rotation.
+ *
+ * Owns the storage, the barrier, the seal and the token store, and the
+ * unseal progress (shares in locked memory, wiped on reset, success and
+ * close). One mutex, core->lock, guards every state change and the
+ * progress; readers of the sealed flag use barrier_sealed(), which takes
+ * the barrier's own lock. Request handlers receive the core and call these
+ * functions; they never touch the members directly except the read-only
+ * pointers documented below.
+ */
+#ifndef KH_CORE_CORE_H
+#define KH_CORE_CORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "barrier/barrier.h"
+#include "common/assert.h"
+#include "common/encoding.h"
+#include "config/config.h"
+#include "seal/seal.h"
+#include "storage/storage.h"
+#include "token/token_store.h"
+
+#define KH_SERVER_VERSION "1.15.0+keyhold-" KH_VERSION
+#define KH_SHARE_BYTES_MAX (KH_ROOT_KEY_BYTES + 1)
+
+struct kh_core_options
+{
+    const struct kh_config *config;     /* not owned; must outlive core */
+    bool start_autounseal_thread;       /* retry an unavailable HSM */
+};
+
+struct kh_core
+{
+    /* Read-only after kh_core_open; safe to use from any thread. */
+    struct kh_storage *storage;
+    struct barrier *barrier;
+    struct token_store *tokens;
+    const struct kh_config *config;
+    char storage_type[16];
+    char build_date[KH_TIME_STR_SIZE];
+
+    /* Guarded by lock. */
+    pthread_mutex_t lock;
+    struct seal *seal;
+    bool initialized;
+    struct seal_config seal_config;
+    uint8_t *progress_shares;           /* kh_secure_alloc */
+    size_t progress_share_len;
+    unsigned progress;
+    char progress_nonce[KH_UUID_STR_LEN + 1];
+    char cluster_name[64];
+    char cluster_id[KH_UUID_STR_LEN + 1];
+    struct timespec active_time;
+    char seal_error[KH_ERRMSG_SIZE];    /* last auto-unseal failure */
+
+    /* The auto-unseal retry thread. */
+    pthread_t autounseal_thread;
+    bool autounseal_running;
+    bool stopping;                      /* guarded by lock */
+    pthread_cond_t stop_cond;
+};
+
+/* A consistent snapshot for sys/seal-status, sys/health, sys/leader. */
+struct kh_core_status
+{
+    bool initialized;
+    bool sealed;
+    char seal_type[16];
+    bool recovery_seal;
+    unsigned threshold;
+    unsigned shares;
+    unsigned progress;
+    char nonce[KH_UUID_STR_LEN + 1];
+    char cluster_name[64];
+    char cluster_id[KH_UUID_STR_LEN + 1];
+    char storage_type[16];
+    struct timespec active_time;
+    bool seal_healthy;
+    char seal_error[KH_ERRMSG_SIZE];
+};
+
+struct kh_init_request
+{
+    unsigned secret_shares;
+    unsigned secret_threshold;
+    unsigned recovery_shares;
+    unsigned recovery_threshold;
+    const char *root_token_id;          /* NULL: random */
+};
+
+/* Open storage and seal from the configuration and load the state. With an
+ * auto seal on an initialised store, unseal at once; if the HSM is not
+ * available, keep serving sealed and retry with capped backoff. */
+int kh_core_open(const struct kh_core_options *options,
+                 struct kh_core **ret_core, char *errmsg,
+                 size_t errmsg_size) KH_MUST_CHECK;
+
+/* Stop the retry thread, seal, close everything; accepts NULL. */
+void kh_core_close(struct kh_core *core);
+
+void kh_core_status(struct kh_core *core, struct kh_core_status *ret);
+
+/* sys/init. *ret_result receives the raw response object (keys,
+ * keys_base64, recovery_keys..., root_token). */
+int kh_core_init(struct kh_core *core, const struct kh_init_request *init,
+                 json_t **ret_result, char *errmsg,
+                 size_t errmsg_size) KH_MUST_CHECK;
+
+/* sys/unseal with one share (reset discards progress first). Shares are
+ * unseal keys for shamir and recovery keys for auto seals. */
+int kh_core_unseal(struct kh_core *core, const uint8_t *share,
+                   size_t share_len, bool reset, char *errmsg,
+                   size_t errmsg_size) KH_MUST_CHECK;
+
+/* sys/seal: wipe keys from memory. */
+int kh_core_seal(struct kh_core *core) KH_MUST_CHECK;
+
+/* Try an auto-unseal now (start-up and the retry thread). */
+int kh_core_autounseal(struct kh_core *core, char *errmsg,
+                       size_t errmsg_size);
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * core_unseal.c - sys/unseal: collect key shares from operators until the
+ * threshold is reached, then reconstruct the key and open the barrier
+ * (vault-api.md §2.2).
+ *
+ * With the shamir seal the shares are unseal key shares: the reconstructed
+ * key decrypts the root key. With an auto seal (pkcs11) they are recovery
+ * key shares: the reconstructed key must equal the recovery key the HSM
+ * unwraps, and only then does the HSM unwrap the root key - operators
+ * prove a quorum, the HSM stays the root. Shares in progress live in
+ * locked memory and are wiped on reset, on success and on failure.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/secret.h"
+#include "core/core.h"
+#include "core/core_internal.h"
+#include "seal/shamir.h"
+
+static unsigned threshold_of(const struct kh_core *core)
+{
+    return core->seal->ops->auto_unseal ? core->seal_config.recovery_threshold
+                                        : core->seal_config.secret_threshold;
+}
+
+static unsigned shares_of(const struct kh_core *core)
+{
+    return core->seal->ops->auto_unseal ? core->seal_config.recovery_shares
+                                        : core->seal_config.secret_shares;
+}
+
+/* Add one share to the progress; caller holds lock. */
+static int add_share_locked(struct kh_core *core, const uint8_t *share,
+                            size_t share_len, char *errmsg,
+                            size_t errmsg_size)
+{
+    size_t expected =
+        shares_of(core) == 1 ? KH_ROOT_KEY_BYTES : KH_SHARE_BYTES_MAX;
+    unsigned i;
+    int r;
+
+    if (share_len != expected)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "'key' must be a valid unseal key share: expected %zu "
+                         "bytes, got %zu", expected, share_len);
+    for (i = 0; i < core->progress; i++) {
+        if (kh_ct_equal(core->progress_shares + i * expected, share, expected))
+            return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                             "the given key has already been provided during "
+                             "this unseal attempt");
+    }
+    if (core->progress == 0) {
+        r = kh_uuid_generate(core->progress_nonce);
+        if (r != 0)
+            return r;
+    }
+    memcpy(core->progress_shares + core->progress * expected, share, expected);
+    core->progress_share_len = expected;
+    core->progress++;
+    return 0;
+}
+
+/* Reconstruct the key the shares protect into key. */
+static int combine_locked(struct kh_core *core, uint8_t key[KH_ROOT_KEY_BYTES])
+{
+    if (core->progress_share_len == KH_ROOT_KEY_BYTES) {
+        memcpy(key, core->progress_shares, KH_ROOT_KEY_BYTES);
+        return 0;
+    }
+    return shamir_combine(core->progress_shares, core->progress,
+                          core->progress_share_len, key, KH_ROOT_KEY_BYTES);
+}
+
+/* The threshold was reached: recover the root key and open the barrier. */
+static int open_locked(struct kh_core *core, char *errmsg, size_t errmsg_size)
+{
+    uint8_t key[KH_ROOT_KEY_BYTES];
+    uint8_t recovery[KH_ROOT_KEY_BYTES];
+    uint8_t root_key[KH_ROOT_KEY_BYTES];
+    int r;
+
+    r = combine_locked(core, key);
+    if (r != 0)
+        goto out;
+    if (core->seal->ops->auto_unseal) {
+        r = seal_connect(core->seal, errmsg, errmsg_size);
+        if (r != 0)
+            goto out;
+        r = seal_recover_key(core->seal, core->storage, NULL,
+                             SEAL_RECOVERY_KEY_PATH, recovery);
+        if (r == 0 && !kh_ct_equal(recovery, key, sizeof(key)))
+            r = KH_ECORRUPT;
+        if (r == 0)
+            r = seal_recover_key(core->seal, core->storage, NULL,
+                                 SEAL_ROOT_KEY_PATH, root_key);
+    } else {
+        r = seal_recover_key(core->seal, core->storage, key,
+                             SEAL_ROOT_KEY_PATH, root_key);
+    }
+    if (r == 0)
+        r = barrier_unseal(core->barrier, root_key);
+    if (r == 0)
+        r = core_after_unseal_locked(core);
+out:
+    if (r == KH_ECORRUPT)
+        kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                  "unseal failed: the key shares do not reconstruct the %s "
+                  "key (cipher: message authentication failed)",
+                  core->seal->ops->auto_unseal ? "recovery" : "unseal");
+    else if (r != 0 && errmsg[0] == '\0')
+        kh_errmsg(errmsg, errmsg_size, r, "unseal failed: %s",
+                  kh_strerror(r));
+    if (r != 0)
+        barrier_seal(core->barrier);
+    kh_wipe(key, sizeof(key));
+    kh_wipe(recovery, sizeof(recovery));
+    kh_wipe(root_key, sizeof(root_key));
+    return r == KH_ECORRUPT ? KH_EINVAL : r;
+}
+
+int kh_core_unseal(struct kh_core *core, const uint8_t *share,
+                   size_t share_len, bool reset, char *errmsg,
+                   size_t errmsg_size)
+{
+    int r = 0;
+
+    errmsg[0] = '\0';
+    pthread_mutex_lock(&core->lock);
+    if (!core->initialized) {
+        r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                      "Vault is not initialized");
+        goto out;
+    }
+    if (reset) {
+        if (!barrier_sealed(core->barrier))
+            r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL, "vault is unsealed");
+        core_progress_reset_locked(core);
+        goto out;
+    }
+    if (!barrier_sealed(core->barrier))
+        goto out;
+    if (share == NULL) {
+        r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                      "'key' must be specified in request body as JSON, or "
+                      "'reset' set to true");
+        goto out;
+    }
+    r = add_share_locked(core, share, share_len, errmsg, errmsg_size);
+    if (r != 0 || core->progress < threshold_of(core))
+        goto out;
+    r = open_locked(core, errmsg, errmsg_size);
+    core_progress_reset_locked(core);
+    if (r == 0)
+        log_info("core: unsealed by %u key shares", threshold_of(core));
+    else
+        log_warn("core: unseal attempt failed: %s", errmsg);
+out:
+    pthread_mutex_unlock(&core->lock);
+    return r;
+}

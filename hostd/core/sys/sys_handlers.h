@@ -1,0 +1,43 @@
+/*
+ * sys_handlers.h - handlers of the system backend (vault-api.md §2-3),
+ * one file per group. Each follows kh_handler_fn: fill resp and return 0,
+ * or return a KH_E* code with errmsg for the client.
+ */
+#ifndef KH_CORE_SYS_HANDLERS_H
+#define KH_CORE_SYS_HANDLERS_H
+
+#include "router/router.h"
+
+/* sys_status.c */
+int sys_health(struct kh_core *core, const struct kh_request *req,
+               struct kh_response *resp, char *errmsg, size_t errmsg_size);
+int sys_seal_status(struct kh_core *core, const struct kh_request *req,
+                    struct kh_response *resp, char *errmsg,
+                    size_t errmsg_size);
+int sys_leader(struct kh_core *core, const struct kh_request *req,
+               struct kh_response *resp, char *errmsg, size_t errmsg_size);
+
+/* sys_seal.c */
+int sys_init_read(struct kh_core *core, const struct kh_request *req,
+                  struct kh_response *resp, char *errmsg, size_t errmsg_size);
+int sys_init_write(struct kh_core *core, const struct kh_request *req,
+                   struct kh_response *resp, char *errmsg,
+                   size_t errmsg_size);
+int sys_unseal(struct kh_core *core, const struct kh_request *req,
+               struct kh_response *resp, char *errmsg, size_t errmsg_size);
+int sys_seal(struct kh_core *core, const struct kh_request *req,
+             struct kh_response *resp, char *errmsg, size_t errmsg_size);
+int sys_step_down(struct kh_core *core, const struct kh_request *req,
+                  struct kh_response *resp, char *errmsg, size_t errmsg_size);
+
+/* sys_keys.c */
+int sys_rotate(struct kh_core *core, const struct kh_request *req,
+               struct kh_response *resp, char *errmsg, size_t errmsg_size);
+int sys_key_status(struct kh_core *core, const struct kh_request *req,
+                   struct kh_response *resp, char *errmsg,
+                   size_t errmsg_size);
+
+/* The seal-status object (also the answer of sys/unseal). */
+json_t *sys_seal_status_json(struct kh_core *core);
+
+#endif

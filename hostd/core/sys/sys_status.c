@@ -1,0 +1,137 @@
+/*
+ * sys_status.c - sys/health, sys/seal-status, sys/leader: answered from a
+ * consistent snapshot of the core state (vault-api.md §2.3, §2.5, §2.6).
+ * Unauthenticated and reachable in every state; they reveal no secret.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "core/core.h"
+#include "core/sys/sys_handlers.h"
+#include "http/request_parse.h"
+
+json_t *sys_seal_status_json(struct kh_core *core)
+{
+    struct kh_core_status s;
+    json_t *body;
+
+    kh_core_status(core, &s);
+    body = json_pack("{s:s, s:b, s:b, s:i, s:i, s:i, s:s, s:s, s:s, s:b, "
+                     "s:b, s:s}",
+                     "type", s.seal_type, "initialized", s.initialized,
+                     "sealed", s.sealed, "t", (int)s.threshold, "n",
+                     (int)s.shares, "progress", s.sealed ? (int)s.progress : 0,
+                     "nonce", s.sealed ? s.nonce : "", "version",
+                     KH_SERVER_VERSION, "build_date", core->build_date,
+                     "migration", 0, "recovery_seal", s.recovery_seal,
+                     "storage_type", s.storage_type);
+    if (body != NULL && !s.sealed) {
+        json_object_set_new(body, "cluster_name", json_string(s.cluster_name));
+        json_object_set_new(body, "cluster_id", json_string(s.cluster_id));
+    }
+    return body;
+}
+
+int sys_seal_status(struct kh_core *core, const struct kh_request *req,
+                    struct kh_response *resp, char *errmsg,
+                    size_t errmsg_size)
+{
+    return kh_response_raw(resp, sys_seal_status_json(core));
+}
+
+/* A status-code override from the query: absent keeps def. */
+static int health_code(const struct kh_request *req, const char *name,
+                       unsigned def, unsigned *ret, char *errmsg,
+                       size_t errmsg_size)
+{
+    unsigned long long code = def;
+    int r;
+
+    r = kh_request_uint(req, name, def, 599, &code, errmsg, errmsg_size);
+    if (r == 0 && code < 100)
+        r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                      "\"%s\" must be an HTTP status code", name);
+    if (r == 0)
+        *ret = (unsigned)code;
+    return r;
+}
+
+static int health_status(const struct kh_request *req,
+                         const struct kh_core_status *s, unsigned *ret,
+                         char *errmsg, size_t errmsg_size)
+{
+    unsigned uninit = 501, sealed = 503, active = 200, unused = 0;
+    bool flag = false;
+    int r;
+
+    r = health_code(req, "uninitcode", 501, &uninit, errmsg, errmsg_size);
+    if (r == 0)
+        r = health_code(req, "sealedcode", 503, &sealed, errmsg, errmsg_size);
+    if (r == 0)
+        r = health_code(req, "activecode", 200, &active, errmsg, errmsg_size);
+    if (r == 0)
+        r = health_code(req, "standbycode", 429, &unused, errmsg,
+                        errmsg_size);
+    if (r == 0)
+        r = health_code(req, "drsecondarycode", 472, &unused, errmsg,
+                        errmsg_size);
+    if (r == 0)
+        r = health_code(req, "performancestandbycode", 473, &unused, errmsg,
+                        errmsg_size);
+    if (r == 0)
+        r = kh_request_bool(req, "standbyok", false, &flag, errmsg,
+                            errmsg_size);
+    if (r == 0)
+        r = kh_request_bool(req, "perfstandbyok", false, &flag, errmsg,
+                            errmsg_size);
+    if (r != 0)
+        return r;
+    /* A single node is never a standby: first match of §2.5 wins. */
+    *ret = !s->initialized ? uninit : s->sealed ? sealed : active;
+    return 0;
+}
+
+int sys_health(struct kh_core *core, const struct kh_request *req,
+               struct kh_response *resp, char *errmsg, size_t errmsg_size)
+{
+    struct kh_core_status s;
+    unsigned status = 0;
+    json_t *body;
+    int r;
+
+    kh_core_status(core, &s);
+    r = health_status(req, &s, &status, errmsg, errmsg_size);
+    if (r != 0)
+        return r;
+    body = json_pack("{s:b, s:b, s:b, s:b, s:s, s:s, s:I, s:s}",
+                     "initialized", s.initialized, "sealed", s.sealed,
+                     "standby", 0, "performance_standby", 0,
+                     "replication_performance_mode", "disabled",
+                     "replication_dr_mode", "disabled", "server_time_utc",
+                     (json_int_t)time(NULL), "version", KH_SERVER_VERSION);
+    if (body != NULL && !s.sealed) {
+        json_object_set_new(body, "cluster_name", json_string(s.cluster_name));
+        json_object_set_new(body, "cluster_id", json_string(s.cluster_id));
+    }
+    r = kh_response_raw(resp, body);
+    resp->status = (int)status;
+    return r;
+}
+
+int sys_leader(struct kh_core *core, const struct kh_request *req,
+               struct kh_response *resp, char *errmsg, size_t errmsg_size)
+{
+    struct kh_core_status s;
+
+    kh_core_status(core, &s);
+    if (s.sealed)
+        return KH_ESEALED;
+    return kh_response_raw(
+        resp, json_pack("{s:b, s:b, s:s, s:s, s:s, s:b, s:i}", "ha_enabled",
+                        0, "is_self", 0, "active_time",
+                        "0001-01-01T00:00:00Z", "leader_address", "",
+                        "leader_cluster_address", "", "performance_standby",
+                        0, "performance_standby_last_remote_wal", 0));
+}

@@ -1,0 +1,65 @@
+/*
+ * sys_routes.c - the route table of the system backend and the lookup
+ * over it. Every sys path a client can reach is a row here, with the gates
+ * it passes (router.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "core/sys/sys_handlers.h"
+#include "router/router.h"
+
+#define UNAUTH_ANY_STATE (ROUTE_UNAUTHENTICATED | ROUTE_ALLOW_SEALED)
+
+static const struct kh_route sys_routes[] = {
+    {"sys/health", OPS_READ | OPS_HEAD, UNAUTH_ANY_STATE, sys_health},
+    {"sys/seal-status", OPS_READ, UNAUTH_ANY_STATE, sys_seal_status},
+    {"sys/leader", OPS_READ, UNAUTH_ANY_STATE, sys_leader},
+    {"sys/init", OPS_READ, UNAUTH_ANY_STATE, sys_init_read},
+    {"sys/init", OPS_WRITE, UNAUTH_ANY_STATE, sys_init_write},
+    {"sys/unseal", OPS_WRITE, UNAUTH_ANY_STATE, sys_unseal},
+    {"sys/seal", OPS_WRITE, ROUTE_SUDO, sys_seal},
+    {"sys/step-down", OPS_WRITE, ROUTE_SUDO, sys_step_down},
+    {"sys/rotate", OPS_WRITE, ROUTE_SUDO, sys_rotate},
+    {"sys/key-status", OPS_READ, 0, sys_key_status},
+};
+
+static bool pattern_matches(const char *pattern, const char *path)
+{
+    size_t len = strlen(pattern);
+
+    if (len > 0 && pattern[len - 1] == '*')
+        return strncmp(pattern, path, len - 1) == 0;
+    return strcmp(pattern, path) == 0;
+}
+
+int router_lookup(const char *path, enum kh_operation op,
+                  const struct kh_route **ret_route, char *errmsg,
+                  size_t errmsg_size)
+{
+    const struct kh_route *best = NULL;
+    bool path_known = false;
+    size_t i;
+
+    for (i = 0; i < KH_ARRAY_LEN(sys_routes); i++) {
+        const struct kh_route *row = &sys_routes[i];
+        if (!pattern_matches(row->pattern, path))
+            continue;
+        path_known = true;
+        if ((row->ops & OP_BIT(op)) == 0)
+            continue;
+        if (best == NULL || strlen(row->pattern) > strlen(best->pattern))
+            best = row;
+    }
+    if (best != NULL) {
+        *ret_route = best;
+        return 0;
+    }
+    if (path_known)
+        return kh_errmsg(errmsg, errmsg_size, KH_EMETHOD,
+                         "1 error occurred:\n\t* unsupported operation\n\n");
+    return kh_errmsg(errmsg, errmsg_size, KH_ENOTFOUND,
+                     "no handler for route \"%s\". route entry not found.",
+                     path);
+}

@@ -1,0 +1,30 @@
+/*
+ * lmdb_internal.h - the LMDB backend's entry points below the public
+ * storage.h surface, for storage.c and tests/unit/test_storage_lmdb.c only.
+ */
+#ifndef KH_STORAGE_LMDB_INTERNAL_H
+#define KH_STORAGE_LMDB_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/assert.h"
+
+struct kh_storage;
+
+/* kh_storage_lmdb_open() with the growth ceiling given instead of
+ * KH_LMDB_MAP_BYTES_MAX, so tests can reach "map full" with a small map.
+ * map_bytes 0 means KH_LMDB_MAP_BYTES_DEFAULT (capped at map_bytes_max).
+ * Returns 0, KH_EINVAL (bad sizes or path), KH_ECONFIG (directory already
+ * open in this process), KH_EIO (directory or data file unusable; errmsg
+ * says which and why) or KH_ENOMEM. */
+int kh_storage_lmdb_open_with_max(const char *dir, uint64_t map_bytes,
+                                  uint64_t map_bytes_max,
+                                  struct kh_storage **ret_storage,
+                                  char *errmsg,
+                                  size_t errmsg_size) KH_MUST_CHECK;
+
+/* The current map size in bytes (grows on demand). */
+uint64_t kh_storage_lmdb_map_bytes(const struct kh_storage *storage);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * hsm.h - the hardware layer's one public header.
+ *
+ * An hsm handle holds one key-encryption key (KEK) that never leaves the
+ * device, and wraps/unwraps small secrets (the barrier root key) with it.
+ * Backends, one file each behind a const vtable: pkcs11 (SoftHSM2 or any
+ * PKCS#11 token), tpm2 (later), device (the Keyhold firmware, later).
+ * Only hostd/seal/ calls this header.
+ *
+ * Thread safety: a handle serialises its own calls with an internal lock
+ * (PKCS#11 sessions and TPM connections are single-user).
+ *
+ * Errors: KH_EHSM (the device refused; errmsg says what: wrong PIN, missing
+ * key, absent token, missing library), KH_ECORRUPT (unwrap failed
+ * authentication: wrong key or tampered blob), KH_EUNAVAIL (the device is
+ * gone; try again later), KH_EINVAL, KH_ENOMEM.
+ */
+#ifndef KH_HSM_H
+#define KH_HSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/assert.h"
+
+struct hsm;
+
+enum hsm_mechanism {
+    HSM_MECH_AES_GCM = 1,      /* CKM_AES_GCM, 96-bit IV, 128-bit tag */
+    HSM_MECH_AES_KEY_WRAP_PAD, /* CKM_AES_KEY_WRAP_PAD (RFC 5649) */
+};
+
+struct hsm_pkcs11_params
+{
+    const char *lib;           /* path of the PKCS#11 module */
+    long slot;                 /* -1: find the token by label */
+    const char *token_label;   /* used when slot < 0 */
+    const char *pin;           /* user PIN */
+    const char *key_label;     /* CKA_LABEL of the AES-256 KEK */
+    enum hsm_mechanism mechanism;
+    bool generate_key;         /* create the KEK if no key has the label */
+};
+
+/* What the token says about the KEK (read back for tests and status). */
+struct hsm_key_attributes
+{
+    bool sensitive;
+    bool extractable;
+    bool never_extractable;
+    bool token_object;         /* persistent, not a session object */
+    unsigned long value_len;   /* bytes */
+};
+
+/* Largest blob hsm_wrap produces for a secret of len bytes. */
+#define HSM_WRAP_OVERHEAD 64
+#define HSM_SECRET_BYTES_MAX 256
+
+/* Load the module, find the token, log in, find (or generate) the KEK.
+ * The PIN is not kept after login. */
+int hsm_pkcs11_open(const struct hsm_pkcs11_params *params,
+                    struct hsm **ret_hsm, char *errmsg,
+                    size_t errmsg_size) KH_MUST_CHECK;
+
+/* Initialise the first token-less slot of a PKCS#11 module (SoftHSM2 keeps
+ * a free slot) with a label, SO PIN and user PIN. Used by dev mode and
+ * tests. Returns KH_EHSM with errmsg on failure. */
+int hsm_pkcs11_init_token(const char *lib, const char *token_label,
+                          const char *so_pin, const char *user_pin,
+                          char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
+
+/* Wrap secret (len <= HSM_SECRET_BYTES_MAX) under the KEK, binding aad
+ * (may be empty) where the mechanism supports it. *ret_blob is malloc'ed
+ * (caller frees), at most len + HSM_WRAP_OVERHEAD bytes. */
+int hsm_wrap(struct hsm *hsm, const uint8_t *aad, size_t aad_len,
+             const uint8_t *secret, size_t len, uint8_t **ret_blob,
+             size_t *ret_blob_len) KH_MUST_CHECK;
+
+/* Unwrap into out (size out_size). On any failure out is wiped. */
+int hsm_unwrap(struct hsm *hsm, const uint8_t *aad, size_t aad_len,
+               const uint8_t *blob, size_t blob_len, uint8_t *out,
+               size_t out_size, size_t *ret_len) KH_MUST_CHECK;
+
+/* Read the KEK's attributes back from the token. */
+int hsm_key_attributes(struct hsm *hsm, struct hsm_key_attributes *ret);
+
+/* A cheap liveness probe (e.g. C_GetSessionInfo). 0 when reachable. */
+int hsm_ping(struct hsm *hsm);
+
+/* Backend name: "pkcs11", "tpm2". */
+const char *hsm_backend_name(const struct hsm *hsm);
+
+/* Log out, close the session, unload the module; accepts NULL. */
+void hsm_close(struct hsm *hsm);
+
+#endif
