@@ -88,8 +88,8 @@ int hsm_unwrap(struct hsm *hsm, const uint8_t *aad, size_t aad_len,
         return KH_ECORRUPT;
     }
     (void)pthread_mutex_lock(&hsm->lock);
-    r = hsm->ops->unwrap(hsm->ctx, aad, aad_len, blob, blob_len, out,
-                         out_size, &len);
+    r = hsm->ops->unwrap(hsm->ctx, aad, aad_len, blob, blob_len, out, out_size,
+                         &len);
     (void)pthread_mutex_unlock(&hsm->lock);
     if (r != 0) {
         kh_wipe(out, out_size);

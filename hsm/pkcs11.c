@@ -47,21 +47,21 @@
 #include "hsm.h"
 #include "hsm_backend.h"
 
-#define P11_MODULES_MAX 8          /* distinct modules loaded at once */
-#define P11_SLOTS_MAX 256          /* slots looked at in one module */
-#define P11_LABEL_BYTES 32         /* token labels: fixed, space padded */
+#define P11_MODULES_MAX         8   /* distinct modules loaded at once */
+#define P11_SLOTS_MAX           256 /* slots looked at in one module */
+#define P11_LABEL_BYTES         32  /* token labels: fixed, space padded */
 #define P11_KEY_LABEL_BYTES_MAX 128
-#define P11_PIN_BYTES_MAX 255
-#define P11_KEY_BYTES 32           /* AES-256 KEK */
-#define P11_KEY_ID_BYTES 16
+#define P11_PIN_BYTES_MAX       255
+#define P11_KEY_BYTES           32 /* AES-256 KEK */
+#define P11_KEY_ID_BYTES        16
 
-#define BLOB_VERSION 1
+#define BLOB_VERSION      1
 #define BLOB_HEADER_BYTES 2
-#define GCM_IV_BYTES 12
-#define GCM_TAG_BYTES 16
-#define KWP_HASH_BYTES 32          /* SHA-256 of header | aad */
-#define KWP_LEN_BYTES 2            /* secret length, big endian */
-#define KWP_BLOCK_BYTES 8
+#define GCM_IV_BYTES      12
+#define GCM_TAG_BYTES     16
+#define KWP_HASH_BYTES    32 /* SHA-256 of header | aad */
+#define KWP_LEN_BYTES     2  /* secret length, big endian */
+#define KWP_BLOCK_BYTES   8
 #define kwp_round_up(n)                                                        \
     (((n) + KWP_BLOCK_BYTES - 1) / KWP_BLOCK_BYTES * KWP_BLOCK_BYTES)
 #define KWP_PLAIN_BYTES_MAX                                                    \
@@ -81,10 +81,10 @@ _Static_assert(HSM_MECH_AES_GCM < 256 && HSM_MECH_AES_KEY_WRAP_PAD < 256,
 
 struct p11_module
 {
-    void *dl;                      /* NULL: free entry */
+    void *dl; /* NULL: free entry */
     struct ck_function_list *fn;
     unsigned long refs;
-    bool finalize;                 /* we initialised it, so we finalise */
+    bool finalize; /* we initialised it, so we finalise */
 };
 
 static struct p11_module p11_modules[P11_MODULES_MAX];
@@ -102,52 +102,86 @@ struct p11_ctx
     ck_session_handle_t session;
     bool session_open;
     ck_object_handle_t key;
-    char *pin;                     /* kh_secure_alloc'ed, pin_size bytes */
+    char *pin; /* kh_secure_alloc'ed, pin_size bytes */
     size_t pin_size;
     size_t pin_len;
 };
 
 /* ---- CKR names ---------------------------------------------------- */
 
-#define P11_RV_TABLE(X)                                                        \
-    X(CKR_OK) X(CKR_CANCEL) X(CKR_HOST_MEMORY) X(CKR_SLOT_ID_INVALID)          \
-    X(CKR_GENERAL_ERROR) X(CKR_FUNCTION_FAILED) X(CKR_ARGUMENTS_BAD)           \
-    X(CKR_CANT_LOCK) X(CKR_ATTRIBUTE_READ_ONLY) X(CKR_ATTRIBUTE_SENSITIVE)     \
-    X(CKR_ATTRIBUTE_TYPE_INVALID) X(CKR_ATTRIBUTE_VALUE_INVALID)               \
-    X(CKR_ACTION_PROHIBITED) X(CKR_DATA_INVALID) X(CKR_DATA_LEN_RANGE)         \
-    X(CKR_DEVICE_ERROR) X(CKR_DEVICE_MEMORY) X(CKR_DEVICE_REMOVED)             \
-    X(CKR_ENCRYPTED_DATA_INVALID) X(CKR_ENCRYPTED_DATA_LEN_RANGE)              \
-    X(CKR_FUNCTION_CANCELED) X(CKR_FUNCTION_NOT_SUPPORTED)                     \
-    X(CKR_KEY_HANDLE_INVALID) X(CKR_KEY_SIZE_RANGE)                            \
-    X(CKR_KEY_TYPE_INCONSISTENT) X(CKR_KEY_FUNCTION_NOT_PERMITTED)             \
-    X(CKR_KEY_NOT_WRAPPABLE) X(CKR_KEY_UNEXTRACTABLE)                          \
-    X(CKR_MECHANISM_INVALID) X(CKR_MECHANISM_PARAM_INVALID)                    \
-    X(CKR_OBJECT_HANDLE_INVALID) X(CKR_OPERATION_ACTIVE)                       \
-    X(CKR_OPERATION_NOT_INITIALIZED) X(CKR_PIN_INCORRECT) X(CKR_PIN_INVALID)   \
-    X(CKR_PIN_LEN_RANGE) X(CKR_PIN_EXPIRED) X(CKR_PIN_LOCKED)                  \
-    X(CKR_SESSION_CLOSED) X(CKR_SESSION_COUNT) X(CKR_SESSION_HANDLE_INVALID)   \
-    X(CKR_SESSION_READ_ONLY) X(CKR_SESSION_EXISTS)                             \
-    X(CKR_SESSION_READ_WRITE_SO_EXISTS) X(CKR_TEMPLATE_INCOMPLETE)             \
-    X(CKR_TEMPLATE_INCONSISTENT) X(CKR_TOKEN_NOT_PRESENT)                      \
-    X(CKR_TOKEN_NOT_RECOGNIZED) X(CKR_TOKEN_WRITE_PROTECTED)                   \
-    X(CKR_UNWRAPPING_KEY_HANDLE_INVALID) X(CKR_USER_ALREADY_LOGGED_IN)         \
-    X(CKR_USER_NOT_LOGGED_IN) X(CKR_USER_PIN_NOT_INITIALIZED)                  \
-    X(CKR_USER_TYPE_INVALID) X(CKR_USER_ANOTHER_ALREADY_LOGGED_IN)             \
-    X(CKR_WRAPPED_KEY_INVALID) X(CKR_WRAPPED_KEY_LEN_RANGE)                    \
-    X(CKR_WRAPPING_KEY_HANDLE_INVALID) X(CKR_WRAPPING_KEY_SIZE_RANGE)          \
-    X(CKR_WRAPPING_KEY_TYPE_INCONSISTENT) X(CKR_RANDOM_NO_RNG)                 \
-    X(CKR_BUFFER_TOO_SMALL) X(CKR_CRYPTOKI_NOT_INITIALIZED)                    \
-    X(CKR_CRYPTOKI_ALREADY_INITIALIZED) X(CKR_MUTEX_BAD)                       \
-    X(CKR_LIBRARY_LOAD_FAILED) X(CKR_PIN_TOO_WEAK) X(CKR_FUNCTION_REJECTED)
-
 static const struct
 {
     ck_rv_t rv;
     const char *name;
 } p11_rv_names[] = {
-#define P11_RV_ROW(name) {name, #name},
-    P11_RV_TABLE(P11_RV_ROW)
-#undef P11_RV_ROW
+    {CKR_OK, "CKR_OK"},
+    {CKR_CANCEL, "CKR_CANCEL"},
+    {CKR_HOST_MEMORY, "CKR_HOST_MEMORY"},
+    {CKR_SLOT_ID_INVALID, "CKR_SLOT_ID_INVALID"},
+    {CKR_GENERAL_ERROR, "CKR_GENERAL_ERROR"},
+    {CKR_FUNCTION_FAILED, "CKR_FUNCTION_FAILED"},
+    {CKR_ARGUMENTS_BAD, "CKR_ARGUMENTS_BAD"},
+    {CKR_CANT_LOCK, "CKR_CANT_LOCK"},
+    {CKR_ATTRIBUTE_READ_ONLY, "CKR_ATTRIBUTE_READ_ONLY"},
+    {CKR_ATTRIBUTE_SENSITIVE, "CKR_ATTRIBUTE_SENSITIVE"},
+    {CKR_ATTRIBUTE_TYPE_INVALID, "CKR_ATTRIBUTE_TYPE_INVALID"},
+    {CKR_ATTRIBUTE_VALUE_INVALID, "CKR_ATTRIBUTE_VALUE_INVALID"},
+    {CKR_ACTION_PROHIBITED, "CKR_ACTION_PROHIBITED"},
+    {CKR_DATA_INVALID, "CKR_DATA_INVALID"},
+    {CKR_DATA_LEN_RANGE, "CKR_DATA_LEN_RANGE"},
+    {CKR_DEVICE_ERROR, "CKR_DEVICE_ERROR"},
+    {CKR_DEVICE_MEMORY, "CKR_DEVICE_MEMORY"},
+    {CKR_DEVICE_REMOVED, "CKR_DEVICE_REMOVED"},
+    {CKR_ENCRYPTED_DATA_INVALID, "CKR_ENCRYPTED_DATA_INVALID"},
+    {CKR_ENCRYPTED_DATA_LEN_RANGE, "CKR_ENCRYPTED_DATA_LEN_RANGE"},
+    {CKR_FUNCTION_CANCELED, "CKR_FUNCTION_CANCELED"},
+    {CKR_FUNCTION_NOT_SUPPORTED, "CKR_FUNCTION_NOT_SUPPORTED"},
+    {CKR_KEY_HANDLE_INVALID, "CKR_KEY_HANDLE_INVALID"},
+    {CKR_KEY_SIZE_RANGE, "CKR_KEY_SIZE_RANGE"},
+    {CKR_KEY_TYPE_INCONSISTENT, "CKR_KEY_TYPE_INCONSISTENT"},
+    {CKR_KEY_FUNCTION_NOT_PERMITTED, "CKR_KEY_FUNCTION_NOT_PERMITTED"},
+    {CKR_KEY_NOT_WRAPPABLE, "CKR_KEY_NOT_WRAPPABLE"},
+    {CKR_KEY_UNEXTRACTABLE, "CKR_KEY_UNEXTRACTABLE"},
+    {CKR_MECHANISM_INVALID, "CKR_MECHANISM_INVALID"},
+    {CKR_MECHANISM_PARAM_INVALID, "CKR_MECHANISM_PARAM_INVALID"},
+    {CKR_OBJECT_HANDLE_INVALID, "CKR_OBJECT_HANDLE_INVALID"},
+    {CKR_OPERATION_ACTIVE, "CKR_OPERATION_ACTIVE"},
+    {CKR_OPERATION_NOT_INITIALIZED, "CKR_OPERATION_NOT_INITIALIZED"},
+    {CKR_PIN_INCORRECT, "CKR_PIN_INCORRECT"},
+    {CKR_PIN_INVALID, "CKR_PIN_INVALID"},
+    {CKR_PIN_LEN_RANGE, "CKR_PIN_LEN_RANGE"},
+    {CKR_PIN_EXPIRED, "CKR_PIN_EXPIRED"},
+    {CKR_PIN_LOCKED, "CKR_PIN_LOCKED"},
+    {CKR_SESSION_CLOSED, "CKR_SESSION_CLOSED"},
+    {CKR_SESSION_COUNT, "CKR_SESSION_COUNT"},
+    {CKR_SESSION_HANDLE_INVALID, "CKR_SESSION_HANDLE_INVALID"},
+    {CKR_SESSION_READ_ONLY, "CKR_SESSION_READ_ONLY"},
+    {CKR_SESSION_EXISTS, "CKR_SESSION_EXISTS"},
+    {CKR_SESSION_READ_WRITE_SO_EXISTS, "CKR_SESSION_READ_WRITE_SO_EXISTS"},
+    {CKR_TEMPLATE_INCOMPLETE, "CKR_TEMPLATE_INCOMPLETE"},
+    {CKR_TEMPLATE_INCONSISTENT, "CKR_TEMPLATE_INCONSISTENT"},
+    {CKR_TOKEN_NOT_PRESENT, "CKR_TOKEN_NOT_PRESENT"},
+    {CKR_TOKEN_NOT_RECOGNIZED, "CKR_TOKEN_NOT_RECOGNIZED"},
+    {CKR_TOKEN_WRITE_PROTECTED, "CKR_TOKEN_WRITE_PROTECTED"},
+    {CKR_UNWRAPPING_KEY_HANDLE_INVALID, "CKR_UNWRAPPING_KEY_HANDLE_INVALID"},
+    {CKR_USER_ALREADY_LOGGED_IN, "CKR_USER_ALREADY_LOGGED_IN"},
+    {CKR_USER_NOT_LOGGED_IN, "CKR_USER_NOT_LOGGED_IN"},
+    {CKR_USER_PIN_NOT_INITIALIZED, "CKR_USER_PIN_NOT_INITIALIZED"},
+    {CKR_USER_TYPE_INVALID, "CKR_USER_TYPE_INVALID"},
+    {CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "CKR_USER_ANOTHER_ALREADY_LOGGED_IN"},
+    {CKR_WRAPPED_KEY_INVALID, "CKR_WRAPPED_KEY_INVALID"},
+    {CKR_WRAPPED_KEY_LEN_RANGE, "CKR_WRAPPED_KEY_LEN_RANGE"},
+    {CKR_WRAPPING_KEY_HANDLE_INVALID, "CKR_WRAPPING_KEY_HANDLE_INVALID"},
+    {CKR_WRAPPING_KEY_SIZE_RANGE, "CKR_WRAPPING_KEY_SIZE_RANGE"},
+    {CKR_WRAPPING_KEY_TYPE_INCONSISTENT, "CKR_WRAPPING_KEY_TYPE_INCONSISTENT"},
+    {CKR_RANDOM_NO_RNG, "CKR_RANDOM_NO_RNG"},
+    {CKR_BUFFER_TOO_SMALL, "CKR_BUFFER_TOO_SMALL"},
+    {CKR_CRYPTOKI_NOT_INITIALIZED, "CKR_CRYPTOKI_NOT_INITIALIZED"},
+    {CKR_CRYPTOKI_ALREADY_INITIALIZED, "CKR_CRYPTOKI_ALREADY_INITIALIZED"},
+    {CKR_MUTEX_BAD, "CKR_MUTEX_BAD"},
+    {CKR_LIBRARY_LOAD_FAILED, "CKR_LIBRARY_LOAD_FAILED"},
+    {CKR_PIN_TOO_WEAK, "CKR_PIN_TOO_WEAK"},
+    {CKR_FUNCTION_REJECTED, "CKR_FUNCTION_REJECTED"},
 };
 
 /* The CKR_* name of rv, or NULL for a code outside the table. */
@@ -227,11 +261,11 @@ static int p11_module_init(struct p11_module *m, void *dl, const char *lib,
     if (get_list == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                          "pkcs11: %s is not a PKCS#11 module "
-                         "(no C_GetFunctionList)", lib);
+                         "(no C_GetFunctionList)",
+                         lib);
     rv = get_list(&fn);
     if (rv != CKR_OK || fn == NULL)
-        return p11_fail(errmsg, errmsg_size, KH_EHSM, "C_GetFunctionList",
-                        rv);
+        return p11_fail(errmsg, errmsg_size, KH_EHSM, "C_GetFunctionList", rv);
     memset(&args, 0, sizeof(args));
     args.flags = CKF_OS_LOCKING_OK;
     rv = fn->C_Initialize(&args);
@@ -244,14 +278,29 @@ static int p11_module_init(struct p11_module *m, void *dl, const char *lib,
     return 0;
 }
 
+/* The table entry already holding dl, or else a free entry (dl NULL), or
+ * NULL when the table is full. Called with p11_modules_lock held. */
+static struct p11_module *p11_module_slot(void *dl)
+{
+    struct p11_module *free_entry = NULL;
+    size_t i;
+
+    for (i = 0; i < P11_MODULES_MAX; i++) {
+        if (p11_modules[i].dl == dl)
+            return &p11_modules[i];
+        if (p11_modules[i].dl == NULL && free_entry == NULL)
+            free_entry = &p11_modules[i];
+    }
+    return free_entry;
+}
+
 /* Load lib (or share the entry of an already loaded copy: dlopen returns
  * the same handle for the same object, whatever path reached it). */
 static int p11_module_acquire(const char *lib, struct p11_module **ret_module,
                               char *errmsg, size_t errmsg_size)
 {
-    struct p11_module *m = NULL;
+    struct p11_module *m;
     void *dl;
-    size_t i;
     int r = KH_EINTERNAL;
 
     dl = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
@@ -259,38 +308,26 @@ static int p11_module_acquire(const char *lib, struct p11_module **ret_module,
         return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                          "pkcs11: cannot load module %s: %s", lib, dlerror());
     (void)pthread_mutex_lock(&p11_modules_lock);
-    for (i = 0; i < P11_MODULES_MAX; i++) {
-        if (p11_modules[i].dl == dl) {
-            m = &p11_modules[i];
-            m->refs++;
-            (void)dlclose(dl);     /* the entry holds its own reference */
-            dl = NULL;
-            r = 0; /* success */
-            goto out;
-        }
-    }
-    for (i = 0; i < P11_MODULES_MAX && m == NULL; i++) {
-        if (p11_modules[i].dl == NULL)
-            m = &p11_modules[i];
-    }
+    m = p11_module_slot(dl);
     if (m == NULL) {
         r = kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                       "pkcs11: more than %d modules loaded", P11_MODULES_MAX);
         goto out;
     }
-    r = p11_module_init(m, dl, lib, errmsg, errmsg_size);
-    if (r != 0) {
-        m = NULL;
-        goto out;
+    if (m->dl == dl) {
+        m->refs++; /* our dlopen reference is dropped at out: */
+    } else {
+        r = p11_module_init(m, dl, lib, errmsg, errmsg_size);
+        if (r != 0)
+            goto out;
+        dl = NULL; /* the entry holds it now */
     }
-    dl = NULL;
+    *ret_module = m;
     r = 0; /* success */
 out:
     (void)pthread_mutex_unlock(&p11_modules_lock);
     if (dl != NULL)
         (void)dlclose(dl);
-    if (r == 0)
-        *ret_module = m;
     return r;
 }
 
@@ -375,7 +412,7 @@ static ck_rv_t p11_slot_by_label(struct ck_function_list *fn,
     for (i = 0; i < count; i++) {
         memset(&info, 0, sizeof(info));
         if (fn->C_GetTokenInfo(slots[i], &info) != CKR_OK)
-            continue;              /* removed meanwhile: not ours */
+            continue; /* removed meanwhile: not ours */
         if (!(info.flags & CKF_TOKEN_INITIALIZED))
             continue;
         if (memcmp(info.label, label, P11_LABEL_BYTES) != 0)
@@ -419,8 +456,7 @@ static int p11_find_slot(struct p11_ctx *ctx, const char *lib,
     if (ctx->by_label) {
         rv = p11_slot_by_label(ctx->fn, ctx->token_label, &ctx->slot, &found);
         if (rv != CKR_OK)
-            return p11_fail(errmsg, errmsg_size, KH_EHSM, "C_GetSlotList",
-                            rv);
+            return p11_fail(errmsg, errmsg_size, KH_EHSM, "C_GetSlotList", rv);
         if (found == 0)
             return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                              "pkcs11: no token labelled \"%s\" in module %s",
@@ -428,7 +464,8 @@ static int p11_find_slot(struct p11_ctx *ctx, const char *lib,
         if (found > 1)
             return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                              "pkcs11: %lu tokens labelled \"%s\" in module "
-                             "%s; set slot instead", found, label, lib);
+                             "%s; set slot instead",
+                             found, label, lib);
         return 0;
     }
     /* Ask the slot list first: SoftHSM2 answers C_GetTokenInfo on an
@@ -471,7 +508,8 @@ static int p11_login_error(ck_rv_t rv, char *errmsg, size_t errmsg_size)
     case CKR_PIN_INVALID:
         return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                          "pkcs11: login failed: the token rejects the PIN's "
-                         "length or characters (%s)", p11_rv_name(rv));
+                         "length or characters (%s)",
+                         p11_rv_name(rv));
     case CKR_USER_PIN_NOT_INITIALIZED:
         return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                          "pkcs11: login failed: the token has no user PIN "
@@ -538,8 +576,7 @@ static ck_rv_t p11_key_search(struct p11_ctx *ctx, ck_object_handle_t *ret_key,
     rv = ctx->fn->C_FindObjectsInit(ctx->session, tmpl, KH_ARRAY_LEN(tmpl));
     if (rv != CKR_OK)
         return rv;
-    rv = ctx->fn->C_FindObjects(ctx->session, keys, KH_ARRAY_LEN(keys),
-                                &found);
+    rv = ctx->fn->C_FindObjects(ctx->session, keys, KH_ARRAY_LEN(keys), &found);
     rv_final = ctx->fn->C_FindObjectsFinal(ctx->session);
     if (rv == CKR_OK)
         rv = rv_final;
@@ -580,8 +617,8 @@ static ck_rv_t p11_key_generate(struct p11_ctx *ctx,
 
     if (kh_random_bytes(id, sizeof(id)) != 0)
         return CKR_FUNCTION_FAILED;
-    return ctx->fn->C_GenerateKey(ctx->session, &mech, tmpl,
-                                  KH_ARRAY_LEN(tmpl), ret_key);
+    return ctx->fn->C_GenerateKey(ctx->session, &mech, tmpl, KH_ARRAY_LEN(tmpl),
+                                  ret_key);
 }
 
 /* Find the KEK, or create it when generate and none has the label. */
@@ -599,11 +636,13 @@ static int p11_key_find(struct p11_ctx *ctx, bool generate, char *errmsg,
     if (found > 1)
         return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                          "pkcs11: more than one AES key labelled \"%s\"; "
-                         "labels must be unique", ctx->key_label);
+                         "labels must be unique",
+                         ctx->key_label);
     if (found == 0 && !generate)
         return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                          "pkcs11: no key labelled \"%s\" (set generate_key = "
-                         "true to create it)", ctx->key_label);
+                         "true to create it)",
+                         ctx->key_label);
     if (found == 0) {
         rv = p11_key_generate(ctx, &key);
         if (rv != CKR_OK)
@@ -628,8 +667,8 @@ static int p11_check_mechanism(struct p11_ctx *ctx, char *errmsg,
     memset(&info, 0, sizeof(info));
     rv = ctx->fn->C_GetMechanismInfo(ctx->slot,
                                      p11_mechanism_type(ctx->mechanism), &info);
-    if (rv == CKR_MECHANISM_INVALID || (rv == CKR_OK &&
-                                        (info.flags & need) != need))
+    if (rv == CKR_MECHANISM_INVALID ||
+        (rv == CKR_OK && (info.flags & need) != need))
         return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                          "pkcs11: the token does not support %s for this "
                          "use; check `pkcs11-tool --list-mechanisms` and set "
@@ -723,9 +762,9 @@ static ck_rv_t p11_gcm_encrypt(struct p11_ctx *ctx, uint8_t *blob,
     return CKR_OK;
 }
 
-static int p11_gcm_wrap(struct p11_ctx *ctx, const uint8_t *aad,
-                        size_t aad_len, const uint8_t *secret, size_t len,
-                        uint8_t **ret_blob, size_t *ret_blob_len)
+static int p11_gcm_wrap(struct p11_ctx *ctx, const uint8_t *aad, size_t aad_len,
+                        const uint8_t *secret, size_t len, uint8_t **ret_blob,
+                        size_t *ret_blob_len)
 {
     size_t blob_len = BLOB_HEADER_BYTES + GCM_IV_BYTES + len + GCM_TAG_BYTES;
     uint8_t *blob, *full_aad = NULL;
@@ -791,11 +830,9 @@ static ck_rv_t p11_gcm_decrypt(struct p11_ctx *ctx, const uint8_t *blob,
     rv = ctx->fn->C_DecryptInit(ctx->session, &mech, ctx->key);
     if (rv != CKR_OK)
         return rv;
-    rv = ctx->fn->C_Decrypt(ctx->session,
-                            (unsigned char *)blob + BLOB_HEADER_BYTES +
-                                GCM_IV_BYTES,
-                            blob_len - BLOB_HEADER_BYTES - GCM_IV_BYTES, plain,
-                            &out_len);
+    rv = ctx->fn->C_Decrypt(
+        ctx->session, (unsigned char *)blob + BLOB_HEADER_BYTES + GCM_IV_BYTES,
+        blob_len - BLOB_HEADER_BYTES - GCM_IV_BYTES, plain, &out_len);
     if (rv != CKR_OK)
         return rv;
     *ret_len = out_len;
@@ -803,9 +840,8 @@ static ck_rv_t p11_gcm_decrypt(struct p11_ctx *ctx, const uint8_t *blob,
 }
 
 static int p11_gcm_unwrap(struct p11_ctx *ctx, const uint8_t *aad,
-                          size_t aad_len, const uint8_t *blob,
-                          size_t blob_len, uint8_t *out, size_t out_size,
-                          size_t *ret_len)
+                          size_t aad_len, const uint8_t *blob, size_t blob_len,
+                          uint8_t *out, size_t out_size, size_t *ret_len)
 {
     uint8_t plain[HSM_SECRET_BYTES_MAX + HSM_WRAP_OVERHEAD];
     unsigned long plain_len = 0;
@@ -826,8 +862,8 @@ static int p11_gcm_unwrap(struct p11_ctx *ctx, const uint8_t *aad,
         if (r != 0)
             goto out;
         rv = p11_gcm_decrypt(ctx, blob, blob_len, full_aad,
-                             BLOB_HEADER_BYTES + aad_len, plain,
-                             sizeof(plain), &plain_len);
+                             BLOB_HEADER_BYTES + aad_len, plain, sizeof(plain),
+                             &plain_len);
     }
     /* SoftHSM2 reports a bad tag as CKR_GENERAL_ERROR, others as
      * CKR_ENCRYPTED_DATA_INVALID: every decrypt failure is corruption. */
@@ -927,9 +963,9 @@ static int p11_kwp_payload(const uint8_t header[BLOB_HEADER_BYTES],
     return 0;
 }
 
-static int p11_kwp_wrap(struct p11_ctx *ctx, const uint8_t *aad,
-                        size_t aad_len, const uint8_t *secret, size_t len,
-                        uint8_t **ret_blob, size_t *ret_blob_len)
+static int p11_kwp_wrap(struct p11_ctx *ctx, const uint8_t *aad, size_t aad_len,
+                        const uint8_t *secret, size_t len, uint8_t **ret_blob,
+                        size_t *ret_blob_len)
 {
     uint8_t plain[KWP_PLAIN_BYTES_MAX];
     size_t plain_len = 0;
@@ -954,8 +990,8 @@ static int p11_kwp_wrap(struct p11_ctx *ctx, const uint8_t *aad,
         if (r != 0)
             goto out;
         wrapped_len = cap - BLOB_HEADER_BYTES;
-        rv = p11_kwp_wrap_once(ctx, plain, plain_len,
-                               blob + BLOB_HEADER_BYTES, &wrapped_len);
+        rv = p11_kwp_wrap_once(ctx, plain, plain_len, blob + BLOB_HEADER_BYTES,
+                               &wrapped_len);
     }
     /* RFC 5649 adds one 8-byte block; a token that reads 0x210A as PKCS#7
      * padding plus RFC 3394 (PKCS#11 v2.40's wording) adds two. */
@@ -1009,9 +1045,9 @@ static ck_rv_t p11_kwp_unwrap_once(struct p11_ctx *ctx, const uint8_t *wrapped,
 }
 
 /* Check the payload (see p11_kwp_payload) and copy the secret out. */
-static int p11_kwp_open(const uint8_t *blob, const uint8_t *aad,
-                        size_t aad_len, const uint8_t *plain, size_t plain_len,
-                        uint8_t *out, size_t out_size, size_t *ret_len)
+static int p11_kwp_open(const uint8_t *blob, const uint8_t *aad, size_t aad_len,
+                        const uint8_t *plain, size_t plain_len, uint8_t *out,
+                        size_t out_size, size_t *ret_len)
 {
     uint8_t hash[KWP_HASH_BYTES];
     const uint8_t *pad;
@@ -1044,9 +1080,8 @@ static int p11_kwp_open(const uint8_t *blob, const uint8_t *aad,
 }
 
 static int p11_kwp_unwrap(struct p11_ctx *ctx, const uint8_t *aad,
-                          size_t aad_len, const uint8_t *blob,
-                          size_t blob_len, uint8_t *out, size_t out_size,
-                          size_t *ret_len)
+                          size_t aad_len, const uint8_t *blob, size_t blob_len,
+                          uint8_t *out, size_t out_size, size_t *ret_len)
 {
     uint8_t plain[KWP_PLAIN_BYTES_MAX + KWP_BLOCK_BYTES];
     size_t wrapped_len = blob_len - BLOB_HEADER_BYTES;
@@ -1058,8 +1093,8 @@ static int p11_kwp_unwrap(struct p11_ctx *ctx, const uint8_t *aad,
     if (blob_len < BLOB_HEADER_BYTES + 2 * KWP_BLOCK_BYTES ||
         wrapped_len % KWP_BLOCK_BYTES != 0)
         return KH_ECORRUPT;
-    rv = p11_kwp_unwrap_once(ctx, blob + BLOB_HEADER_BYTES, wrapped_len,
-                             plain, &plain_len);
+    rv = p11_kwp_unwrap_once(ctx, blob + BLOB_HEADER_BYTES, wrapped_len, plain,
+                             &plain_len);
     if (p11_rv_session_lost(rv)) {
         r = p11_recover(ctx);
         if (r != 0)
@@ -1092,8 +1127,7 @@ static int p11_wrap(void *opaque, const uint8_t *aad, size_t aad_len,
     if (ctx->mechanism == HSM_MECH_AES_KEY_WRAP_PAD)
         return p11_kwp_wrap(ctx, aad, aad_len, secret, len, ret_blob,
                             ret_blob_len);
-    return p11_gcm_wrap(ctx, aad, aad_len, secret, len, ret_blob,
-                        ret_blob_len);
+    return p11_gcm_wrap(ctx, aad, aad_len, secret, len, ret_blob, ret_blob_len);
 }
 
 static int p11_unwrap(void *opaque, const uint8_t *aad, size_t aad_len,
@@ -1107,11 +1141,11 @@ static int p11_unwrap(void *opaque, const uint8_t *aad, size_t aad_len,
     if (blob_len < BLOB_HEADER_BYTES || blob[0] != BLOB_VERSION)
         return KH_ECORRUPT;
     if (blob[1] == HSM_MECH_AES_GCM)
-        return p11_gcm_unwrap(ctx, aad, aad_len, blob, blob_len, out,
-                              out_size, ret_len);
+        return p11_gcm_unwrap(ctx, aad, aad_len, blob, blob_len, out, out_size,
+                              ret_len);
     if (blob[1] == HSM_MECH_AES_KEY_WRAP_PAD)
-        return p11_kwp_unwrap(ctx, aad, aad_len, blob, blob_len, out,
-                              out_size, ret_len);
+        return p11_kwp_unwrap(ctx, aad, aad_len, blob, blob_len, out, out_size,
+                              ret_len);
     return KH_ECORRUPT;
 }
 
@@ -1313,7 +1347,7 @@ int hsm_pkcs11_open(const struct hsm_pkcs11_params *params,
     if (r != 0)
         goto out;
     r = hsm_create(&p11_ops, ctx, ret_hsm);
-    ctx = NULL;                    /* hsm_create owns it, even on failure */
+    ctx = NULL; /* hsm_create owns it, even on failure */
     if (r != 0) {
         r = kh_errmsg(errmsg, errmsg_size, r, "pkcs11: %s", kh_strerror(r));
         goto out;
@@ -1344,12 +1378,13 @@ static int p11_free_slot(struct ck_function_list *fn,
     for (i = 0; i < count; i++) {
         memset(&info, 0, sizeof(info));
         if (fn->C_GetTokenInfo(slots[i], &info) != CKR_OK)
-            continue;              /* no token in this slot */
+            continue; /* no token in this slot */
         if (info.flags & CKF_TOKEN_INITIALIZED) {
             if (memcmp(info.label, label, P11_LABEL_BYTES) == 0)
                 return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                                  "pkcs11: a token labelled \"%s\" already "
-                                 "exists in module %s", text_label, lib);
+                                 "exists in module %s",
+                                 text_label, lib);
             continue;
         }
         if (!have_free)
@@ -1358,8 +1393,7 @@ static int p11_free_slot(struct ck_function_list *fn,
     }
     if (!have_free)
         return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
-                         "pkcs11: no uninitialised token in module %s",
-                         lib);
+                         "pkcs11: no uninitialised token in module %s", lib);
     return 0;
 }
 
@@ -1376,8 +1410,7 @@ static int p11_init_user_pin(struct ck_function_list *fn, ck_slot_id_t slot,
                            NULL, &session);
     if (rv != CKR_OK)
         return p11_fail(errmsg, errmsg_size, KH_EHSM, "C_OpenSession", rv);
-    rv = fn->C_Login(session, CKU_SO, (unsigned char *)so_pin,
-                     strlen(so_pin));
+    rv = fn->C_Login(session, CKU_SO, (unsigned char *)so_pin, strlen(so_pin));
     if (rv != CKR_OK) {
         r = p11_fail(errmsg, errmsg_size, KH_EHSM, "SO login: C_Login", rv);
         goto out;
@@ -1409,12 +1442,10 @@ static int p11_init_token(struct ck_function_list *fn, const char *lib,
     r = p11_label_pad(token_label, label, errmsg, errmsg_size);
     if (r != 0)
         return r;
-    r = p11_free_slot(fn, label, lib, token_label, &slot, errmsg,
-                      errmsg_size);
+    r = p11_free_slot(fn, label, lib, token_label, &slot, errmsg, errmsg_size);
     if (r != 0)
         return r;
-    rv = fn->C_InitToken(slot, (unsigned char *)so_pin, strlen(so_pin),
-                         label);
+    rv = fn->C_InitToken(slot, (unsigned char *)so_pin, strlen(so_pin), label);
     if (rv != CKR_OK)
         return p11_fail(errmsg, errmsg_size, KH_EHSM, "C_InitToken", rv);
     /* SoftHSM2 moves the new token to another slot id: look it up. */
@@ -1422,9 +1453,9 @@ static int p11_init_token(struct ck_function_list *fn, const char *lib,
     if (rv != CKR_OK || found != 1)
         return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
                          "pkcs11: the token labelled \"%s\" vanished after "
-                         "C_InitToken", token_label);
-    return p11_init_user_pin(fn, slot, so_pin, user_pin, errmsg,
-                             errmsg_size);
+                         "C_InitToken",
+                         token_label);
+    return p11_init_user_pin(fn, slot, so_pin, user_pin, errmsg, errmsg_size);
 }
 
 int hsm_pkcs11_init_token(const char *lib, const char *token_label,
@@ -1450,8 +1481,8 @@ int hsm_pkcs11_init_token(const char *lib, const char *token_label,
     if (r != 0)
         return r;
     KH_ASSERT(module != NULL);
-    r = p11_init_token(module->fn, lib, token_label, so_pin, user_pin,
-                       errmsg, errmsg_size);
+    r = p11_init_token(module->fn, lib, token_label, so_pin, user_pin, errmsg,
+                       errmsg_size);
     p11_module_release(module);
     return r;
 }

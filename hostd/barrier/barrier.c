@@ -415,6 +415,8 @@ bool barrier_sealed(struct barrier *b)
 /* Add a term and store the keyring before it becomes usable. Write lock. */
 static int barrier_rotate_locked(struct barrier *b)
 {
+    uint64_t interval = __atomic_load_n(&b->persist_interval,
+                                        __ATOMIC_ACQUIRE);
     struct timespec now;
     uint8_t key[AEAD_KEY_BYTES];
     int r = KH_EINTERNAL;
@@ -429,13 +431,14 @@ static int barrier_rotate_locked(struct barrier *b)
     if (r != 0)
         goto out;
     /* The one atomic put that makes the term durable; nothing has been
-     * encrypted under it yet (we hold the write lock). */
-    r = keyring_store(b->storage, b->keyring, b->root_key, 0);
+     * encrypted under it yet (we hold the write lock). It also carries the
+     * new term's first reservation. */
+    r = keyring_store(b->storage, b->keyring, b->root_key, interval);
     if (r != 0) {
         keyring_drop_last(b->keyring);
         goto out;
     }
-    __atomic_store_n(&b->reserved, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&b->reserved, interval, __ATOMIC_RELEASE);
     r = 0; /* success */
 out:
     kh_wipe(key, sizeof(key));

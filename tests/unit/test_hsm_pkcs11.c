@@ -32,8 +32,8 @@
 #include "common/secret.h"
 #include "hsm.h"
 
-#define SO_PIN "87654321"
-#define USER_PIN "123456"
+#define SO_PIN        "87654321"
+#define USER_PIN      "123456"
 #define THREAD_ROUNDS 200
 
 static const char *const module_paths[] = {
@@ -70,10 +70,11 @@ static int write_conf(const char *dir)
     f = fopen(path, "w");
     if (f == NULL)
         return -1;
-    fprintf(f, "directories.tokendir = %s/tokens\n"
-               "objectstore.backend = file\n"
-               "log.level = ERROR\n"
-               "slots.removable = false\n",
+    fprintf(f,
+            "directories.tokendir = %s/tokens\n"
+            "objectstore.backend = file\n"
+            "log.level = ERROR\n"
+            "slots.removable = false\n",
             dir);
     if (fclose(f) != 0)
         return -1;
@@ -119,9 +120,8 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static struct hsm_pkcs11_params params_for(const char *token,
-                                           const char *key_label,
-                                           enum hsm_mechanism mech)
+static struct hsm_pkcs11_params
+params_for(const char *token, const char *key_label, enum hsm_mechanism mech)
 {
     struct hsm_pkcs11_params p = {
         .lib = fx.lib,
@@ -145,8 +145,7 @@ static struct hsm *open_ok(const char *token, const char *key_label,
 
     r = hsm_pkcs11_open(&p, &hsm, errmsg, sizeof(errmsg));
     if (r != 0)
-        fail_msg("hsm_pkcs11_open(%s, %s): %d %s", token, key_label, r,
-                 errmsg);
+        fail_msg("hsm_pkcs11_open(%s, %s): %d %s", token, key_label, r, errmsg);
     assert_non_null(hsm);
     return hsm;
 }
@@ -180,8 +179,8 @@ static int unwrap_fails(struct hsm *hsm, const char *aad, const uint8_t *blob,
     int r;
 
     memset(out, 0xa5, sizeof(out));
-    r = hsm_unwrap(hsm, (const uint8_t *)aad, strlen(aad), blob, blob_len,
-                   out, sizeof(out), &out_len);
+    r = hsm_unwrap(hsm, (const uint8_t *)aad, strlen(aad), blob, blob_len, out,
+                   sizeof(out), &out_len);
     assert_int_not_equal(r, 0);
     assert_true(all_zero(out, sizeof(out)));
     assert_int_equal(out_len, 12345);
@@ -203,8 +202,7 @@ static void round_trip(enum hsm_mechanism mech, const char *key_label)
         assert_int_equal(blob[0], 1);
         assert_int_equal(blob[1], (int)mech);
         assert_int_equal(hsm_unwrap(hsm, (const uint8_t *)"core/root-key", 13,
-                                    blob, blob_len, out, sizeof(out),
-                                    &out_len),
+                                    blob, blob_len, out, sizeof(out), &out_len),
                          0);
         assert_int_equal(out_len, lens[i]);
         assert_memory_equal(out, secret, lens[i]);
@@ -212,9 +210,9 @@ static void round_trip(enum hsm_mechanism mech, const char *key_label)
     }
     /* Empty AAD works too. */
     assert_int_equal(hsm_wrap(hsm, NULL, 0, secret, 32, &blob, &blob_len), 0);
-    assert_int_equal(hsm_unwrap(hsm, NULL, 0, blob, blob_len, out,
-                                sizeof(out), &out_len),
-                     0);
+    assert_int_equal(
+        hsm_unwrap(hsm, NULL, 0, blob, blob_len, out, sizeof(out), &out_len),
+        0);
     assert_memory_equal(out, secret, 32);
     free(blob);
     hsm_close(hsm);
@@ -238,10 +236,10 @@ static void test_init_token(void **state)
                                            errmsg, sizeof(errmsg)),
                      KH_EHSM);
     assert_non_null(strstr(errmsg, "already exists"));
-    assert_int_equal(hsm_pkcs11_init_token(
-                         fx.lib, "a-label-longer-than-thirty-two-bytes",
-                         SO_PIN, USER_PIN, errmsg, sizeof(errmsg)),
-                     KH_EINVAL);
+    assert_int_equal(
+        hsm_pkcs11_init_token(fx.lib, "a-label-longer-than-thirty-two-bytes",
+                              SO_PIN, USER_PIN, errmsg, sizeof(errmsg)),
+        KH_EINVAL);
 }
 
 /* A generated KEK is a persistent, sensitive, never-extractable AES-256
@@ -400,8 +398,7 @@ static void test_kwp_truncated(void **state)
 static void test_mechanism_follows_blob(void **state)
 {
     struct hsm *gcm = open_ok("alpha", "kek-mixed", HSM_MECH_AES_GCM);
-    struct hsm *kwp = open_ok("alpha", "kek-mixed",
-                              HSM_MECH_AES_KEY_WRAP_PAD);
+    struct hsm *kwp = open_ok("alpha", "kek-mixed", HSM_MECH_AES_KEY_WRAP_PAD);
     uint8_t secret[32] = {5}, out[64];
     uint8_t *a = NULL, *b = NULL;
     size_t a_len = 0, b_len = 0, out_len = 0;
@@ -434,9 +431,9 @@ static void test_unwrap_out_too_small(void **state)
     (void)state;
     wrap_ok(hsm, "", secret, sizeof(secret), &blob, &blob_len);
     memset(out, 0xa5, sizeof(out));
-    assert_int_equal(hsm_unwrap(hsm, NULL, 0, blob, blob_len, out,
-                                sizeof(out), &out_len),
-                     KH_EINVAL);
+    assert_int_equal(
+        hsm_unwrap(hsm, NULL, 0, blob, blob_len, out, sizeof(out), &out_len),
+        KH_EINVAL);
     assert_true(all_zero(out, sizeof(out)));
     assert_int_equal(hsm_wrap(hsm, NULL, 0, secret, 0, &blob, &blob_len),
                      KH_EINVAL);
@@ -459,8 +456,8 @@ static int open_fails(const struct hsm_pkcs11_params *p, char *errmsg,
 /* A wrong PIN is KH_EHSM, and the message says the PIN is wrong. */
 static void test_wrong_pin(void **state)
 {
-    struct hsm_pkcs11_params p = params_for("alpha", "kek-attr",
-                                            HSM_MECH_AES_GCM);
+    struct hsm_pkcs11_params p =
+        params_for("alpha", "kek-attr", HSM_MECH_AES_GCM);
     char errmsg[KH_ERRMSG_SIZE] = "";
 
     (void)state;
@@ -474,8 +471,8 @@ static void test_wrong_pin(void **state)
 /* A missing key without generate_key is KH_EHSM naming the label. */
 static void test_missing_key(void **state)
 {
-    struct hsm_pkcs11_params p = params_for("alpha", "no-such-key",
-                                            HSM_MECH_AES_GCM);
+    struct hsm_pkcs11_params p =
+        params_for("alpha", "no-such-key", HSM_MECH_AES_GCM);
     char errmsg[KH_ERRMSG_SIZE] = "";
 
     (void)state;
@@ -507,8 +504,8 @@ static void test_missing_library(void **state)
     p.lib = "/nonexistent/libnothing-pkcs11.so";
     assert_int_equal(open_fails(&p, errmsg, sizeof(errmsg)), KH_EHSM);
     assert_non_null(strstr(errmsg, "/nonexistent/libnothing-pkcs11.so"));
-    assert_int_equal(hsm_pkcs11_init_token(p.lib, "x", SO_PIN, USER_PIN,
-                                           errmsg, sizeof(errmsg)),
+    assert_int_equal(hsm_pkcs11_init_token(p.lib, "x", SO_PIN, USER_PIN, errmsg,
+                                           sizeof(errmsg)),
                      KH_EHSM);
 }
 
@@ -516,8 +513,8 @@ static void test_missing_library(void **state)
  * module was finalised and loaded again. */
 static void test_key_survives_reopen(void **state)
 {
-    struct hsm_pkcs11_params p = params_for("alpha", "kek-persist",
-                                            HSM_MECH_AES_GCM);
+    struct hsm_pkcs11_params p =
+        params_for("alpha", "kek-persist", HSM_MECH_AES_GCM);
     char errmsg[KH_ERRMSG_SIZE] = "";
     uint8_t secret[32], out[32];
     struct hsm *hsm;
@@ -546,10 +543,10 @@ static void test_cross_token(void **state)
     struct hsm *a = open_ok("alpha", "kek-cross", HSM_MECH_AES_GCM);
     struct hsm *b = open_ok("beta", "kek-cross", HSM_MECH_AES_GCM);
     struct hsm *c = open_ok("alpha", "kek-cross-2", HSM_MECH_AES_GCM);
-    struct hsm *kb = open_ok("beta", "kek-cross-kwp",
-                             HSM_MECH_AES_KEY_WRAP_PAD);
-    struct hsm *kc = open_ok("alpha", "kek-cross-kwp",
-                             HSM_MECH_AES_KEY_WRAP_PAD);
+    struct hsm *kb =
+        open_ok("beta", "kek-cross-kwp", HSM_MECH_AES_KEY_WRAP_PAD);
+    struct hsm *kc =
+        open_ok("alpha", "kek-cross-kwp", HSM_MECH_AES_KEY_WRAP_PAD);
     uint8_t secret[32] = {1, 1, 2, 3, 5, 8};
     uint8_t *blob = NULL;
     size_t blob_len = 0;
@@ -722,8 +719,7 @@ static void test_session_recovery(void **state)
 }
 
 /* Create a token AES key labelled label through a raw session. */
-static void raw_make_key(struct raw *raw, ck_slot_id_t slot,
-                         const char *label)
+static void raw_make_key(struct raw *raw, ck_slot_id_t slot, const char *label)
 {
     ck_object_class_t class = CKO_SECRET_KEY;
     ck_key_type_t type = CKK_AES;
@@ -743,16 +739,15 @@ static void raw_make_key(struct raw *raw, ck_slot_id_t slot,
     ck_rv_t rv;
 
     assert_int_equal(raw->fn->C_OpenSession(slot,
-                                            CKF_SERIAL_SESSION |
-                                                CKF_RW_SESSION,
+                                            CKF_SERIAL_SESSION | CKF_RW_SESSION,
                                             NULL, NULL, &session),
                      CKR_OK);
     rv = raw->fn->C_Login(session, CKU_USER, (unsigned char *)USER_PIN,
                           strlen(USER_PIN));
     assert_true(rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN);
-    assert_int_equal(raw->fn->C_GenerateKey(session, &mech, tmpl,
-                                            KH_ARRAY_LEN(tmpl), &key),
-                     CKR_OK);
+    assert_int_equal(
+        raw->fn->C_GenerateKey(session, &mech, tmpl, KH_ARRAY_LEN(tmpl), &key),
+        CKR_OK);
     assert_int_equal(raw->fn->C_CloseSession(session), CKR_OK);
 }
 
@@ -760,8 +755,8 @@ static void raw_make_key(struct raw *raw, ck_slot_id_t slot,
 static void test_duplicate_key_label(void **state)
 {
     struct hsm *keep = open_ok("beta", "kek-keep", HSM_MECH_AES_GCM);
-    struct hsm_pkcs11_params p = params_for("beta", "kek-dup",
-                                            HSM_MECH_AES_GCM);
+    struct hsm_pkcs11_params p =
+        params_for("beta", "kek-dup", HSM_MECH_AES_GCM);
     struct raw raw = raw_open();
     char errmsg[KH_ERRMSG_SIZE] = "";
     ck_slot_id_t slot = raw_slot(&raw, "beta");
@@ -780,8 +775,7 @@ static void test_duplicate_key_label(void **state)
 static void test_open_by_slot(void **state)
 {
     struct hsm *keep = open_ok("beta", "kek-slot", HSM_MECH_AES_GCM);
-    struct hsm_pkcs11_params p = params_for(NULL, "kek-slot",
-                                            HSM_MECH_AES_GCM);
+    struct hsm_pkcs11_params p = params_for(NULL, "kek-slot", HSM_MECH_AES_GCM);
     struct raw raw = raw_open();
     char errmsg[KH_ERRMSG_SIZE] = "";
     struct hsm *hsm = NULL;

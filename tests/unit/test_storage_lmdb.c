@@ -56,6 +56,15 @@ static void make_tmp(char *buf, size_t size)
     assert_non_null(mkdtemp(buf));
 }
 
+static void path_join(char *buf, size_t size, const char *dir,
+                      const char *name)
+{
+    int n = snprintf(buf, size, "%s/%s", dir, name);
+
+    assert_true(n > 0);
+    assert_true((size_t)n < size);
+}
+
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -63,7 +72,7 @@ static int setup(void **state)
 
     assert_non_null(f);
     make_tmp(f->tmp, sizeof(f->tmp));
-    snprintf(f->dir, sizeof(f->dir), "%s/db", f->tmp);
+    path_join(f->dir, sizeof(f->dir), f->tmp, "db");
     assert_int_equal(kh_storage_lmdb_open(f->dir, 0, &f->s, errmsg,
                                           sizeof(errmsg)),
                      0);
@@ -297,6 +306,44 @@ static void test_list_no_matches(void **state)
     assert_int_equal(kh_storage_list(f->s, NULL, &list), KH_EINVAL);
 }
 
+/* list() returns up to KH_STORAGE_LIST_KEYS_MAX names; one more is
+ * KH_ELIMIT, while a deeper prefix still lists. */
+static void test_list_limit(void **state)
+{
+    struct fixture *f = *state;
+    struct kh_storage_op ops[KH_STORAGE_BATCH_OPS_MAX];
+    struct kh_storage_list list = {NULL, 0};
+    char (*keys)[16] = calloc(KH_STORAGE_BATCH_OPS_MAX, sizeof(*keys));
+    const char *want[] = {"x"};
+    size_t done = 0, i, n;
+
+    assert_non_null(keys);
+    while (done < KH_STORAGE_LIST_KEYS_MAX) {
+        n = KH_STORAGE_LIST_KEYS_MAX - done;
+        if (n > KH_STORAGE_BATCH_OPS_MAX)
+            n = KH_STORAGE_BATCH_OPS_MAX;
+        for (i = 0; i < n; i++) {
+            snprintf(keys[i], sizeof(keys[i]), "l/%06zu", done + i);
+            ops[i] = (struct kh_storage_op){KH_STORAGE_PUT, keys[i],
+                                            (const uint8_t *)"v", 1};
+        }
+        assert_int_equal(kh_storage_batch(f->s, ops, n), 0);
+        done += n;
+    }
+    assert_int_equal(kh_storage_list(f->s, "l/", &list), 0);
+    assert_int_equal(list.count, KH_STORAGE_LIST_KEYS_MAX);
+    assert_string_equal(list.keys[0], "000000");
+    snprintf(keys[0], sizeof(keys[0]), "%06zu",
+             (size_t)KH_STORAGE_LIST_KEYS_MAX - 1);
+    assert_string_equal(list.keys[KH_STORAGE_LIST_KEYS_MAX - 1], keys[0]);
+    kh_storage_list_free(&list);
+    put_str(f->s, "l/zzz/x", "one too many");
+    assert_int_equal(kh_storage_list(f->s, "l/", &list), KH_ELIMIT);
+    assert_null(list.keys);
+    check_list(f->s, "l/zzz/", want, 1);
+    free(keys);
+}
+
 /* Keys beyond LMDB's 511-byte key limit: stored, read, overwritten,
  * listed and deleted like short ones, also when they share their first
  * 478 bytes. */
@@ -310,11 +357,11 @@ static void test_long_keys(void **state)
     const char *want_f[] = {"1", "2"};
     struct kh_storage_list list = {NULL, 0};
 
-    snprintf(k1, sizeof(k1), "%s/k1", base);
-    snprintf(k2, sizeof(k2), "%s/k2", base);
-    snprintf(k3, sizeof(k3), "%s/f/1", base);
-    snprintf(k4, sizeof(k4), "%s/f/2", base);
-    snprintf(base_dir, sizeof(base_dir), "%s/", base);
+    path_join(k1, sizeof(k1), base, "k1");
+    path_join(k2, sizeof(k2), base, "k2");
+    path_join(k3, sizeof(k3), base, "f/1");
+    path_join(k4, sizeof(k4), base, "f/2");
+    path_join(base_dir, sizeof(base_dir), base, "");
     put_str(f->s, k1, "one");
     put_str(f->s, k2, "two");
     put_str(f->s, k3, "three");
@@ -324,7 +371,7 @@ static void test_long_keys(void **state)
     check_value(f->s, k4, "four");
     check_missing(f->s, base);
     check_list(f->s, base_dir, want, 3);
-    snprintf(base_dir, sizeof(base_dir), "%s/f/", base);
+    path_join(base_dir, sizeof(base_dir), base, "f/");
     check_list(f->s, base_dir, want_f, 2);
     assert_int_equal(kh_storage_list(f->s, "p/", &list), 0);
     assert_int_equal(list.count, 1);
@@ -462,7 +509,7 @@ static void test_map_grows(void **state)
     size_t len = 0;
     unsigned i;
 
-    snprintf(dir, sizeof(dir), "%s/grow", f->tmp);
+    path_join(dir, sizeof(dir), f->tmp, "grow");
     assert_int_equal(kh_storage_lmdb_open(dir, 64 * 1024, &s, errmsg,
                                           sizeof(errmsg)),
                      0);
@@ -497,7 +544,7 @@ static void test_map_full(void **state)
     unsigned i;
     int r = 0;
 
-    snprintf(dir, sizeof(dir), "%s/full", f->tmp);
+    path_join(dir, sizeof(dir), f->tmp, "full");
     assert_int_equal(kh_storage_lmdb_open_with_max(dir, 64 * 1024, 256 * 1024,
                                                    &s, errmsg, sizeof(errmsg)),
                      0);
@@ -572,9 +619,9 @@ static void test_corrupt_file(void **state)
     char errmsg[KH_ERRMSG_SIZE] = "";
     struct kh_storage *s = NULL;
 
-    snprintf(dir, sizeof(dir), "%s/corrupt", f->tmp);
+    path_join(dir, sizeof(dir), f->tmp, "corrupt");
     assert_int_equal(mkdir(dir, 0700), 0);
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    path_join(path, sizeof(path), dir, "data.mdb");
     write_file(path, 0xa5, 16384);
     assert_int_equal(kh_storage_lmdb_open(dir, 0, &s, errmsg, sizeof(errmsg)),
                      KH_EIO);
@@ -601,7 +648,7 @@ static void test_corruption_marks_failed(void **state)
 
     put_str(f->s, "c/1", "one");
     put_str(f->s, "c/2", "two");
-    snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+    path_join(path, sizeof(path), f->dir, "data.mdb");
     fd = open(path, O_WRONLY);
     assert_true(fd >= 0);
     size = lseek(fd, 0, SEEK_END);
@@ -627,9 +674,9 @@ static void test_unwritable_dir(void **state)
     char errmsg[KH_ERRMSG_SIZE] = "";
     struct kh_storage *s = NULL;
 
-    snprintf(file, sizeof(file), "%s/file", f->tmp);
+    path_join(file, sizeof(file), f->tmp, "file");
     write_file(file, 0, 4096);
-    snprintf(dir, sizeof(dir), "%s/sub", file);
+    path_join(dir, sizeof(dir), file, "sub");
     assert_int_equal(kh_storage_lmdb_open(dir, 0, &s, errmsg, sizeof(errmsg)),
                      KH_EIO);
     assert_null(s);
@@ -651,7 +698,7 @@ static void test_creates_parents(void **state)
     struct kh_storage *s = NULL;
     struct stat st;
 
-    snprintf(dir, sizeof(dir), "%s/x/y/z/", f->tmp);
+    path_join(dir, sizeof(dir), f->tmp, "x/y/z/");
     assert_int_equal(kh_storage_lmdb_open(dir, 0, &s, errmsg, sizeof(errmsg)),
                      0);
     put_str(s, "k", "v");
@@ -674,7 +721,7 @@ static void test_open_twice(void **state)
                      KH_ECONFIG);
     assert_null(s);
     assert_non_null(strstr(errmsg, "already open"));
-    snprintf(other, sizeof(other), "%s/./db/", f->tmp);
+    path_join(other, sizeof(other), f->tmp, "./db/");
     assert_int_equal(kh_storage_lmdb_open(other, 0, &s, errmsg,
                                           sizeof(errmsg)),
                      KH_ECONFIG);
@@ -696,7 +743,7 @@ static void test_open_from_stanza(void **state)
     struct kh_storage *s = NULL;
 
     memset(&stanza, 0, sizeof(stanza));
-    snprintf(dir, sizeof(dir), "%s/stanza", f->tmp);
+    path_join(dir, sizeof(dir), f->tmp, "stanza");
     assert_int_equal(kh_storage_open(&stanza, &s, errmsg, sizeof(errmsg)),
                      KH_ECONFIG);
     stanza.type = type;
@@ -797,7 +844,7 @@ static void test_concurrent(void **state)
     struct timespec one_second = {1, 0};
     unsigned i;
 
-    snprintf(dir, sizeof(dir), "%s/concurrent", f->tmp);
+    path_join(dir, sizeof(dir), f->tmp, "concurrent");
     assert_int_equal(kh_storage_lmdb_open(dir, 64 * 1024, &s, errmsg,
                                           sizeof(errmsg)),
                      0);
@@ -836,6 +883,7 @@ int main(void)
         T(test_list_nested_and_order),
         T(test_list_prefix_is_key),
         T(test_list_no_matches),
+        T(test_list_limit),
         T(test_long_keys),
         T(test_key_limits),
         T(test_value_limits),

@@ -116,6 +116,13 @@ int cli_path_sanitize(const char *path, char *out, size_t out_size);
 /* Print a "Not enough/Too many arguments" error; returns CLI_EXIT_LOCAL. */
 int cli_usage_error(size_t expected, size_t got);
 
+/* jsonmem.c: route jansson's allocations through a free that wipes (JSON
+ * documents carry secrets). cli_json_memory_init() must run before any
+ * jansson call; memory jansson returns (json_dumps) is released with
+ * cli_json_free(). */
+void cli_json_memory_init(void);
+void cli_json_free(void *p);
+
 /* The verbs (cmd_*.c). */
 extern const struct cli_command cli_cmd_status;
 extern const struct cli_command cli_cmd_read;

@@ -33,6 +33,9 @@ int cli_output_secret(const struct cli_ctx *ctx, const json_t *resp);
 int cli_output_field(const struct cli_ctx *ctx, const json_t *resp,
                      const char *field);
 
+/* cli_output_field() when ctx->field is set, else cli_output_secret(). */
+int cli_output_response(const struct cli_ctx *ctx, const json_t *resp);
+
 /* Print a bare value (a list's keys) as json or yaml. */
 int cli_output_value(const struct cli_ctx *ctx, const json_t *value);
 

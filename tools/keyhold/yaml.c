@@ -80,7 +80,7 @@ static int yaml_string(struct cli_buf *out, const char *s, size_t len)
     if (quoted == NULL)
         return KH_ENOMEM;
     r = cli_buf_puts(out, quoted);
-    free(quoted); /* jansson's free hook wipes it (main.c) */
+    cli_json_free(quoted);
     return r;
 }
 
