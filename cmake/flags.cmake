@@ -1,6 +1,8 @@
 # Compiler flags shared by every target: strict warnings, hardening, and the
 # sanitizer build type. One place, so no target can opt out by accident.
-add_compile_definitions(_GNU_SOURCE KH_VERSION="${PROJECT_VERSION}")
+string(TIMESTAMP KH_BUILD_DATE "%Y-%m-%dT%H:%M:%SZ" UTC)
+add_compile_definitions(_GNU_SOURCE KH_VERSION="${PROJECT_VERSION}"
+    KH_BUILD_DATE="${KH_BUILD_DATE}")
 
 set(KH_WARNINGS
     -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wimplicit-fallthrough

@@ -47,8 +47,7 @@ static int gcm_start(EVP_CIPHER_CTX *ctx, int enc,
         return KH_EINTERNAL;
     if (EVP_CipherUpdate(ctx, NULL, &n, header, AEAD_BOUND_HEADER_BYTES) != 1)
         return KH_EINTERNAL;
-    if (aad_len > 0 &&
-        EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1)
+    if (aad_len > 0 && EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1)
         return KH_EINTERNAL;
     return 0;
 }
@@ -111,8 +110,8 @@ out:
 }
 
 int aead_decrypt(const uint8_t key[AEAD_KEY_BYTES], const uint8_t *aad,
-                 size_t aad_len, const uint8_t *in, size_t in_len,
-                 uint8_t *out, size_t out_size, size_t *ret_len)
+                 size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out,
+                 size_t out_size, size_t *ret_len)
 {
     EVP_CIPHER_CTX *ctx = NULL;
     uint8_t tag[AEAD_TAG_BYTES];
@@ -142,13 +141,12 @@ int aead_decrypt(const uint8_t key[AEAD_KEY_BYTES], const uint8_t *aad,
     }
     if (gcm_start(ctx, 0, key, in, aad, aad_len) != 0)
         goto out;
-    if (ct_len > 0 &&
-        (EVP_DecryptUpdate(ctx, out, &n, in + AEAD_HEADER_BYTES,
-                           (int)ct_len) != 1 ||
-         (size_t)n != ct_len))
+    if (ct_len > 0 && (EVP_DecryptUpdate(ctx, out, &n, in + AEAD_HEADER_BYTES,
+                                         (int)ct_len) != 1 ||
+                       (size_t)n != ct_len))
         goto out;
-    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_BYTES,
-                            tag) != 1)
+    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_BYTES, tag) !=
+        1)
         goto out;
     /* The tag check: anything but 1 is an authentication failure. */
     if (EVP_DecryptFinal_ex(ctx, final_buf, &n) != 1 || n != 0) {

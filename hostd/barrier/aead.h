@@ -26,20 +26,20 @@
 
 #include "common/assert.h"
 
-#define AEAD_KEY_BYTES 32
-#define AEAD_VERSION 1
-#define AEAD_TERM_BYTES 4
-#define AEAD_VERSION_BYTES 1
-#define AEAD_NONCE_BYTES 12
-#define AEAD_TERM_OFFSET 0
+#define AEAD_KEY_BYTES      32
+#define AEAD_VERSION        1
+#define AEAD_TERM_BYTES     4
+#define AEAD_VERSION_BYTES  1
+#define AEAD_NONCE_BYTES    12
+#define AEAD_TERM_OFFSET    0
 #define AEAD_VERSION_OFFSET (AEAD_TERM_OFFSET + AEAD_TERM_BYTES)
-#define AEAD_NONCE_OFFSET (AEAD_VERSION_OFFSET + AEAD_VERSION_BYTES)
-#define AEAD_HEADER_BYTES (AEAD_NONCE_OFFSET + AEAD_NONCE_BYTES)
-#define AEAD_TAG_BYTES 16
-#define AEAD_OVERHEAD (AEAD_HEADER_BYTES + AEAD_TAG_BYTES)
+#define AEAD_NONCE_OFFSET   (AEAD_VERSION_OFFSET + AEAD_VERSION_BYTES)
+#define AEAD_HEADER_BYTES   (AEAD_NONCE_OFFSET + AEAD_NONCE_BYTES)
+#define AEAD_TAG_BYTES      16
+#define AEAD_OVERHEAD       (AEAD_HEADER_BYTES + AEAD_TAG_BYTES)
 /* OpenSSL takes int lengths. */
 #define AEAD_PLAIN_BYTES_MAX ((size_t)INT_MAX - AEAD_OVERHEAD)
-#define AEAD_AAD_BYTES_MAX ((size_t)INT_MAX)
+#define AEAD_AAD_BYTES_MAX   ((size_t)INT_MAX)
 
 /* Encrypt len bytes of plain (NULL allowed when len is 0) under key into
  * out (out_size >= len + AEAD_OVERHEAD), stamping term into the header.
@@ -58,9 +58,8 @@ int aead_encrypt(const uint8_t key[AEAD_KEY_BYTES], uint32_t term,
  * or altered bytes), KH_EINVAL (out too small), KH_EINTERNAL (OpenSSL).
  * On any failure the bytes of out that may have been written are wiped. */
 int aead_decrypt(const uint8_t key[AEAD_KEY_BYTES], const uint8_t *aad,
-                 size_t aad_len, const uint8_t *in, size_t in_len,
-                 uint8_t *out, size_t out_size,
-                 size_t *ret_len) KH_MUST_CHECK;
+                 size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out,
+                 size_t out_size, size_t *ret_len) KH_MUST_CHECK;
 
 /* The term in a record's header, unauthenticated: use it only to choose
  * the key, then decrypt. KH_ECORRUPT if in_len < AEAD_OVERHEAD. */

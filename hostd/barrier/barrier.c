@@ -55,18 +55,18 @@ static_assert(KH_STORAGE_BATCH_OPS_MAX < BARRIER_PERSIST_INTERVAL,
  * most, as other threads may use up the fresh term first (tiny thresholds
  * in tests only). */
 #define BARRIER_ROTATE_ATTEMPTS_MAX 8
-#define BARRIER_KEYRING_PATH_LEN (sizeof(BARRIER_KEYRING_PATH) - 1)
+#define BARRIER_KEYRING_PATH_LEN    (sizeof(BARRIER_KEYRING_PATH) - 1)
 
 struct barrier
 {
     struct kh_storage *storage;
     pthread_rwlock_t lock;
     pthread_mutex_t persist_lock;
-    struct keyring *keyring;        /* NULL while sealed */
-    uint8_t *root_key;              /* kh_secure_alloc; NULL while sealed */
-    uint64_t reserved;              /* atomic: active-term count stored */
-    uint64_t rotation_threshold;    /* atomic */
-    uint64_t persist_interval;      /* atomic */
+    struct keyring *keyring;     /* NULL while sealed */
+    uint8_t *root_key;           /* kh_secure_alloc; NULL while sealed */
+    uint64_t reserved;           /* atomic: active-term count stored */
+    uint64_t rotation_threshold; /* atomic */
+    uint64_t persist_interval;   /* atomic */
 };
 
 static void lock_read(struct barrier *b)
@@ -353,8 +353,7 @@ out:
     return r;
 }
 
-int barrier_unseal(struct barrier *b,
-                   const uint8_t root_key[KH_ROOT_KEY_BYTES])
+int barrier_unseal(struct barrier *b, const uint8_t root_key[KH_ROOT_KEY_BYTES])
 {
     struct keyring *kr = NULL;
     int r = KH_EINTERNAL;
@@ -363,9 +362,8 @@ int barrier_unseal(struct barrier *b,
     KH_ASSERT(root_key != NULL);
     lock_write(b);
     if (b->keyring != NULL) {
-        r = kh_ct_equal(root_key, b->root_key, KH_ROOT_KEY_BYTES)
-                ? 0
-                : KH_ECORRUPT;
+        r = kh_ct_equal(root_key, b->root_key, KH_ROOT_KEY_BYTES) ? 0
+                                                                  : KH_ECORRUPT;
         goto out;
     }
     r = keyring_load(b->storage, root_key, &kr);
@@ -415,8 +413,7 @@ bool barrier_sealed(struct barrier *b)
 /* Add a term and store the keyring before it becomes usable. Write lock. */
 static int barrier_rotate_locked(struct barrier *b)
 {
-    uint64_t interval = __atomic_load_n(&b->persist_interval,
-                                        __ATOMIC_ACQUIRE);
+    uint64_t interval = __atomic_load_n(&b->persist_interval, __ATOMIC_ACQUIRE);
     struct timespec now;
     uint8_t key[AEAD_KEY_BYTES];
     int r = KH_EINTERNAL;
@@ -489,8 +486,7 @@ static int barrier_reserve_persist(struct barrier *b, uint64_t count)
 
     KH_ASSERT(pthread_mutex_lock(&b->persist_lock) == 0);
     if (count > __atomic_load_n(&b->reserved, __ATOMIC_ACQUIRE)) {
-        floor = count +
-                __atomic_load_n(&b->persist_interval, __ATOMIC_ACQUIRE);
+        floor = count + __atomic_load_n(&b->persist_interval, __ATOMIC_ACQUIRE);
         r = keyring_store(b->storage, b->keyring, b->root_key, floor);
         if (r == 0)
             __atomic_store_n(&b->reserved, floor, __ATOMIC_RELEASE);
@@ -540,8 +536,7 @@ int barrier_key_status(struct barrier *b, struct barrier_key_status *ret)
         t = keyring_active(b->keyring);
         ret->term = t->term;
         ret->install_time = t->install_time;
-        ret->encryptions =
-            __atomic_load_n(&t->encryptions, __ATOMIC_ACQUIRE);
+        ret->encryptions = __atomic_load_n(&t->encryptions, __ATOMIC_ACQUIRE);
         r = 0;
     }
     unlock(b);
@@ -568,8 +563,8 @@ static int barrier_put_once(struct barrier *b, const char *path,
     r = barrier_reserve(b, 1, &term, &key, ret_exhausted);
     if (r != 0 || *ret_exhausted)
         goto out;
-    r = aead_encrypt(key, term, (const uint8_t *)path, strlen(path), value,
-                     len, record, len + AEAD_OVERHEAD, &record_len);
+    r = aead_encrypt(key, term, (const uint8_t *)path, strlen(path), value, len,
+                     record, len + AEAD_OVERHEAD, &record_len);
     if (r != 0)
         goto out;
     KH_ASSERT(record_len == len + AEAD_OVERHEAD);
@@ -665,8 +660,7 @@ int barrier_get(struct barrier *b, const char *path, uint8_t **ret_value,
     r = kh_storage_get(b->storage, path, &record, &record_len);
     if (r != 0)
         goto out;
-    r = barrier_open(b->keyring, path, record, record_len, ret_value,
-                     ret_len);
+    r = barrier_open(b->keyring, path, record, record_len, ret_value, ret_len);
 out:
     unlock(b);
     free(record); /* ciphertext only */
@@ -709,9 +703,8 @@ int barrier_list(struct barrier *b, const char *prefix,
 }
 
 /* Check every op; count the puts and allocate their record buffers. */
-static int barrier_batch_prepare(const struct kh_storage_op *ops,
-                                 size_t count, uint8_t **records,
-                                 size_t *ret_puts)
+static int barrier_batch_prepare(const struct kh_storage_op *ops, size_t count,
+                                 uint8_t **records, size_t *ret_puts)
 {
     size_t i, puts = 0;
     int r;

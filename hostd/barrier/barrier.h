@@ -56,13 +56,13 @@
 #include "config/limits.h"
 #include "storage/storage.h"
 
-#define BARRIER_KEYRING_PATH "core/keyring"
-#define BARRIER_UNSEALED_PATH "core/seal/"  /* prefix stored in clear */
+#define BARRIER_KEYRING_PATH  "core/keyring"
+#define BARRIER_UNSEALED_PATH "core/seal/" /* prefix stored in clear */
 /* The record layout is aead.h's; these names stay for the barrier's users. */
-#define BARRIER_VERSION AEAD_VERSION
+#define BARRIER_VERSION      AEAD_VERSION
 #define BARRIER_HEADER_BYTES AEAD_HEADER_BYTES
-#define BARRIER_TAG_BYTES AEAD_TAG_BYTES
-#define BARRIER_OVERHEAD AEAD_OVERHEAD
+#define BARRIER_TAG_BYTES    AEAD_TAG_BYTES
+#define BARRIER_OVERHEAD     AEAD_OVERHEAD
 /* Largest value barrier_put accepts: the record must fit one storage value. */
 #define BARRIER_VALUE_BYTES_MAX (KH_STORAGE_VALUE_BYTES_MAX - BARRIER_OVERHEAD)
 /* Encryptions reserved by each counter write (see "Counters on disk"). */
@@ -72,9 +72,9 @@ struct barrier;
 
 struct barrier_key_status
 {
-    uint32_t term;              /* active term */
+    uint32_t term; /* active term */
     struct timespec install_time;
-    uint64_t encryptions;       /* under the active term */
+    uint64_t encryptions; /* under the active term */
 };
 
 /* Create a sealed barrier over storage (not owned; must outlive it). */

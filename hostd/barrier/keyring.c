@@ -27,7 +27,7 @@ static_assert((uint64_t)KEYRING_HEADER_BYTES +
               "a full keyring fits one storage value");
 
 #define KEYRING_CAP_MIN 4
-#define NSEC_PER_SEC 1000000000L
+#define NSEC_PER_SEC    1000000000L
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -45,8 +45,8 @@ static void put_u64(uint8_t *p, uint64_t v)
 
 static uint32_t get_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
 }
 
 static uint64_t get_u64(const uint8_t *p)
@@ -220,8 +220,7 @@ static int keyring_decode_entry(struct keyring *kr, const uint8_t *p)
     return 0;
 }
 
-int keyring_decode(const uint8_t *buf, size_t len,
-                   struct keyring **ret_keyring)
+int keyring_decode(const uint8_t *buf, size_t len, struct keyring **ret_keyring)
 {
     struct keyring *kr = NULL;
     size_t count, i;
@@ -245,8 +244,8 @@ int keyring_decode(const uint8_t *buf, size_t len,
     if (r != 0)
         goto out;
     for (i = 0; i < count; i++) {
-        r = keyring_decode_entry(
-            kr, buf + KEYRING_HEADER_BYTES + i * KEYRING_ENTRY_BYTES);
+        r = keyring_decode_entry(kr, buf + KEYRING_HEADER_BYTES +
+                                         i * KEYRING_ENTRY_BYTES);
         if (r != 0)
             goto out;
     }

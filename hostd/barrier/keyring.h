@@ -29,17 +29,17 @@
 #include "barrier/aead.h"
 #include "common/assert.h"
 
-#define KEYRING_MAGIC "KHKR"
-#define KEYRING_MAGIC_BYTES 4
-#define KEYRING_FORMAT 1
+#define KEYRING_MAGIC        "KHKR"
+#define KEYRING_MAGIC_BYTES  4
+#define KEYRING_FORMAT       1
 #define KEYRING_HEADER_BYTES (KEYRING_MAGIC_BYTES + 1 + 4)
-#define KEYRING_ENTRY_BYTES (4 + 8 + 4 + 8 + AEAD_KEY_BYTES)
+#define KEYRING_ENTRY_BYTES  (4 + 8 + 4 + 8 + AEAD_KEY_BYTES)
 
 struct keyring_term
 {
     uint32_t term;
     struct timespec install_time;
-    uint64_t encryptions;       /* atomic: __atomic builtins only */
+    uint64_t encryptions; /* atomic: __atomic builtins only */
 };
 
 struct keyring

@@ -119,7 +119,6 @@ int kh_core_open(const struct kh_core_options *options,
 {
     struct kh_core *core;
     char msg[KH_ERRMSG_SIZE];
-    struct timespec now;
     int r;
 
     core = calloc(1, sizeof(*core));
@@ -128,8 +127,7 @@ int kh_core_open(const struct kh_core_options *options,
     pthread_mutex_init(&core->lock, NULL);
     pthread_cond_init(&core->stop_cond, NULL);
     core->config = options->config;
-    clock_gettime(CLOCK_REALTIME, &now);
-    kh_time_format(&now, core->build_date);
+    snprintf(core->build_date, sizeof(core->build_date), "%s", KH_BUILD_DATE);
     r = core_open_parts(core, errmsg, errmsg_size);
     if (r != 0)
         goto out;

@@ -201,6 +201,8 @@ static int parse_body(const struct http_raw_request *raw,
         return kh_errmsg(errmsg, errmsg_size, KH_ETOOBIG,
                          "request body too large (limit %zu bytes)",
                          raw->body_bytes_max);
+    if (raw->body_len == 0)
+        return 0; /* an empty body means no fields */
     if (body_is_form(raw))
         return parse_form(raw, req->data) == 0
                    ? 0

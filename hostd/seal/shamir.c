@@ -27,7 +27,7 @@ _Static_assert(KH_SHAMIR_SHARES_MAX == 255,
  * on draws per coordinate: each draw is rejected with probability < 1/2, so
  * running out of draws means the randomness source is broken. */
 #define SHAMIR_RANDOM_POOL_BYTES 64
-#define SHAMIR_DRAWS_PER_X_MAX 256
+#define SHAMIR_DRAWS_PER_X_MAX   256
 
 struct shamir_rng
 {
@@ -139,8 +139,8 @@ static uint8_t shamir_eval(const uint8_t *coeffs, unsigned degree, uint8_t x)
     return y;
 }
 
-int shamir_split(const uint8_t *secret, size_t secret_len,
-                 unsigned share_count, unsigned threshold, uint8_t *shares)
+int shamir_split(const uint8_t *secret, size_t secret_len, unsigned share_count,
+                 unsigned threshold, uint8_t *shares)
 {
     uint8_t xs[KH_SHAMIR_SHARES_MAX];
     uint8_t coeffs[KH_SHAMIR_SHARES_MAX];
@@ -223,8 +223,8 @@ static int shamir_collect_x(const uint8_t *shares, size_t share_count,
     return 0;
 }
 
-int shamir_combine(const uint8_t *shares, size_t share_count,
-                   size_t share_len, uint8_t *secret, size_t secret_size)
+int shamir_combine(const uint8_t *shares, size_t share_count, size_t share_len,
+                   uint8_t *secret, size_t secret_size)
 {
     uint8_t xs[KH_SHAMIR_SHARES_MAX];
     uint8_t basis[KH_SHAMIR_SHARES_MAX];

@@ -42,15 +42,15 @@
 #include "config/limits.h"
 #include "storage/lmdb_internal.h"
 
-#define LMDB_KEY_BYTES_MAX 511      /* MDB_MAXKEYSIZE of stock liblmdb */
-#define LMDB_KEY_HASH_BYTES 32      /* SHA-256 */
-#define LMDB_KEY_DIRECT_MAX (LMDB_KEY_BYTES_MAX - 1 - LMDB_KEY_HASH_BYTES)
-#define LMDB_LONG_HEADER_BYTES 2
-#define LMDB_READERS_MAX 1024       /* concurrent read transactions */
-#define LMDB_MAP_BYTES_MIN (64u * 1024u)
-#define LMDB_GROW_ATTEMPTS_MAX 64   /* doublings: enough for any uint64 */
+#define LMDB_KEY_BYTES_MAX       511 /* MDB_MAXKEYSIZE of stock liblmdb */
+#define LMDB_KEY_HASH_BYTES      32  /* SHA-256 */
+#define LMDB_KEY_DIRECT_MAX      (LMDB_KEY_BYTES_MAX - 1 - LMDB_KEY_HASH_BYTES)
+#define LMDB_LONG_HEADER_BYTES   2
+#define LMDB_READERS_MAX         1024 /* concurrent read transactions */
+#define LMDB_MAP_BYTES_MIN       (64u * 1024u)
+#define LMDB_GROW_ATTEMPTS_MAX   64 /* doublings: enough for any uint64 */
 #define LMDB_RESIZED_RETRIES_MAX 8
-#define LMDB_DIR_BYTES_MAX (PATH_MAX - 16)  /* room for "/data.mdb" */
+#define LMDB_DIR_BYTES_MAX       (PATH_MAX - 16) /* room for "/data.mdb" */
 
 _Static_assert(KH_STORAGE_KEY_BYTES_MAX <= 0xffff,
                "long keys carry a 16-bit length");
@@ -61,17 +61,17 @@ _Static_assert(KH_LMDB_MAP_BYTES_DEFAULT <= KH_LMDB_MAP_BYTES_MAX,
 
 struct lmdb_store
 {
-    struct lmdb_store *next;    /* lmdb_open_list; under lmdb_open_lock */
-    dev_t dev;                  /* identity of the directory */
+    struct lmdb_store *next; /* lmdb_open_list; under lmdb_open_lock */
+    dev_t dev;               /* identity of the directory */
     ino_t ino;
     MDB_env *env;
     MDB_dbi dbi;
     pthread_rwlock_t map_lock;
     pthread_mutex_t write_lock;
     bool locks_ready;
-    uint64_t map_bytes;         /* current map size; under map_lock */
+    uint64_t map_bytes; /* current map size; under map_lock */
     uint64_t map_bytes_max;
-    int failed;                 /* atomic; set once, never cleared */
+    int failed; /* atomic; set once, never cleared */
     char dir[PATH_MAX];
 };
 
@@ -114,7 +114,8 @@ static void lmdb_fail(struct lmdb_store *s, int rc)
 {
     if (__atomic_exchange_n(&s->failed, 1, __ATOMIC_ACQ_REL) == 0)
         log_error("storage: %s: LMDB reported a fatal error (%s); the store "
-                  "refuses all further operations", s->dir, mdb_strerror(rc));
+                  "refuses all further operations",
+                  s->dir, mdb_strerror(rc));
 }
 
 /* Map an LMDB or errno code to KH_E*; fatal codes mark the store failed. */
@@ -195,8 +196,7 @@ static int lmdb_entry_decode(const MDB_val *k, const MDB_val *v,
         ret->value_len = v->mv_size;
         return 0;
     }
-    if (k->mv_size != LMDB_KEY_BYTES_MAX ||
-        v->mv_size < LMDB_LONG_HEADER_BYTES)
+    if (k->mv_size != LMDB_KEY_BYTES_MAX || v->mv_size < LMDB_LONG_HEADER_BYTES)
         return KH_EIO;
     n = ((size_t)data[0] << 8) | data[1];
     if (n <= LMDB_KEY_DIRECT_MAX || n > KH_STORAGE_KEY_BYTES_MAX ||
@@ -269,12 +269,13 @@ static int lmdb_grow(struct lmdb_store *s)
     if (old_bytes >= s->map_bytes_max) {
         /* Logged here: the caller only sees KH_EFULL. */
         log_warn("storage: %s: LMDB map is full at %llu bytes, the maximum; "
-                 "cannot grow", s->dir, (unsigned long long)old_bytes);
+                 "cannot grow",
+                 s->dir, (unsigned long long)old_bytes);
         r = KH_EFULL;
         goto out;
     }
-    new_bytes = old_bytes > s->map_bytes_max / 2 ? s->map_bytes_max
-                                                 : old_bytes * 2;
+    new_bytes =
+        old_bytes > s->map_bytes_max / 2 ? s->map_bytes_max : old_bytes * 2;
     rc = mdb_env_set_mapsize(s->env, new_bytes);
     if (rc != 0) {
         /* LMDB unmapped the old map; try to get it back. */
@@ -454,8 +455,7 @@ static int lmdb_del(void *impl, const char *key)
     return lmdb_write(s, &op, 1);
 }
 
-static int lmdb_batch(void *impl, const struct kh_storage_op *ops,
-                      size_t count)
+static int lmdb_batch(void *impl, const struct kh_storage_op *ops, size_t count)
 {
     struct lmdb_store *s = impl;
 
@@ -500,7 +500,7 @@ static int lmdb_get(void *impl, const char *key, uint8_t **ret_value,
     if (r != 0)
         goto out;
     if (entry.key_len != key_len || memcmp(entry.key, key, key_len) != 0) {
-        r = KH_ENOTFOUND;       /* a long key sharing its hash bucket */
+        r = KH_ENOTFOUND; /* a long key sharing its hash bucket */
         goto out;
     }
     copy = malloc(entry.value_len > 0 ? entry.value_len : 1);
@@ -560,8 +560,7 @@ static int lmdb_names_reserve(struct lmdb_names *names, const char *name,
     if (names->cap == KH_STORAGE_LIST_KEYS_MAX) {
         lmdb_names_compact(names);
         *ret_present = bsearch(&name, names->keys, names->count,
-                               sizeof(names->keys[0]),
-                               lmdb_names_cmp) != NULL;
+                               sizeof(names->keys[0]), lmdb_names_cmp) != NULL;
         return *ret_present || names->count < names->cap ? 0 : KH_ELIMIT;
     }
     cap = names->cap == 0 ? 64 : names->cap * 2;
@@ -587,7 +586,7 @@ static int lmdb_names_add(struct lmdb_names *names, const char *name,
         const char *last = names->keys[names->count - 1];
 
         if (strncmp(last, name, len) == 0 && last[len] == '\0')
-            return 0;           /* the common, sorted duplicate */
+            return 0; /* the common, sorted duplicate */
     }
     copy = strndup(name, len);
     if (copy == NULL)
@@ -674,8 +673,7 @@ static int lmdb_list_scan(struct lmdb_store *s, MDB_cursor *cur,
         scan[LMDB_KEY_DIRECT_MAX] = 0;
     k.mv_size = scan_len;
     k.mv_data = scan;
-    rc = mdb_cursor_get(cur, &k, &v, scan_len == 0 ? MDB_FIRST
-                                                   : MDB_SET_RANGE);
+    rc = mdb_cursor_get(cur, &k, &v, scan_len == 0 ? MDB_FIRST : MDB_SET_RANGE);
     while (rc == 0) {
         if (k.mv_size < scan_len || memcmp(k.mv_data, scan, scan_len) != 0)
             return 0;
@@ -752,8 +750,7 @@ static void lmdb_unregister(struct lmdb_store *s)
 }
 
 /* Add s to the open list unless its directory is already open. */
-static int lmdb_register(struct lmdb_store *s, char *errmsg,
-                         size_t errmsg_size)
+static int lmdb_register(struct lmdb_store *s, char *errmsg, size_t errmsg_size)
 {
     struct lmdb_store *it;
     int r = 0;
@@ -763,7 +760,8 @@ static int lmdb_register(struct lmdb_store *s, char *errmsg,
         if (it->dev == s->dev && it->ino == s->ino) {
             r = kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
                           "storage: %s is already open in this process "
-                          "(as %s)", s->dir, it->dir);
+                          "(as %s)",
+                          s->dir, it->dir);
             break;
         }
     }
@@ -825,8 +823,8 @@ static int lmdb_dir_prepare(struct lmdb_store *s, char *errmsg,
         path[i] = s->dir[i];
     }
     if (stat(s->dir, &st) != 0)
-        return kh_errmsg(errmsg, errmsg_size, KH_EIO, "storage: %s: %s",
-                         s->dir, strerror(errno));
+        return kh_errmsg(errmsg, errmsg_size, KH_EIO, "storage: %s: %s", s->dir,
+                         strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return kh_errmsg(errmsg, errmsg_size, KH_EIO,
                          "storage: %s is not a directory", s->dir);
@@ -866,7 +864,7 @@ static int lmdb_env_start(struct lmdb_store *s, uint64_t map_bytes,
     if (rc == 0)
         rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0600);
     if (rc == 0)
-        (void)mdb_reader_check(s->env, &dead);   /* crashed readers */
+        (void)mdb_reader_check(s->env, &dead); /* crashed readers */
     if (rc == 0)
         rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc == 0) {
@@ -889,8 +887,8 @@ static int lmdb_env_start(struct lmdb_store *s, uint64_t map_bytes,
     if (mdb_env_get_maxkeysize(s->env) < LMDB_KEY_BYTES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
                          "storage: liblmdb was built with keys limited to %d "
-                         "bytes; %d are needed", mdb_env_get_maxkeysize(s->env),
-                         LMDB_KEY_BYTES_MAX);
+                         "bytes; %d are needed",
+                         mdb_env_get_maxkeysize(s->env), LMDB_KEY_BYTES_MAX);
     s->map_bytes = info.me_mapsize;
     return 0;
 }
@@ -920,16 +918,16 @@ static int lmdb_open_check(const char *dir, uint64_t map_bytes,
         map_bytes_max > KH_LMDB_MAP_BYTES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "storage: LMDB map size %llu bytes is outside "
-                         "%u..%llu", (unsigned long long)map_bytes,
-                         LMDB_MAP_BYTES_MIN,
+                         "%u..%llu",
+                         (unsigned long long)map_bytes, LMDB_MAP_BYTES_MIN,
                          (unsigned long long)map_bytes_max);
     return 0;
 }
 
 int kh_storage_lmdb_open_with_max(const char *dir, uint64_t map_bytes,
                                   uint64_t map_bytes_max,
-                                  struct kh_storage **ret_storage,
-                                  char *errmsg, size_t errmsg_size)
+                                  struct kh_storage **ret_storage, char *errmsg,
+                                  size_t errmsg_size)
 {
     struct kh_storage *storage = NULL;
     struct lmdb_store *s = NULL;
@@ -985,9 +983,8 @@ int kh_storage_lmdb_open(const char *dir, uint64_t map_bytes,
                          struct kh_storage **ret_storage, char *errmsg,
                          size_t errmsg_size)
 {
-    return kh_storage_lmdb_open_with_max(dir, map_bytes,
-                                         KH_LMDB_MAP_BYTES_MAX, ret_storage,
-                                         errmsg, errmsg_size);
+    return kh_storage_lmdb_open_with_max(dir, map_bytes, KH_LMDB_MAP_BYTES_MAX,
+                                         ret_storage, errmsg, errmsg_size);
 }
 
 uint64_t kh_storage_lmdb_map_bytes(const struct kh_storage *storage)

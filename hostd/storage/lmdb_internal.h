@@ -20,8 +20,7 @@ struct kh_storage;
  * says which and why) or KH_ENOMEM. */
 int kh_storage_lmdb_open_with_max(const char *dir, uint64_t map_bytes,
                                   uint64_t map_bytes_max,
-                                  struct kh_storage **ret_storage,
-                                  char *errmsg,
+                                  struct kh_storage **ret_storage, char *errmsg,
                                   size_t errmsg_size) KH_MUST_CHECK;
 
 /* The current map size in bytes (grows on demand). */

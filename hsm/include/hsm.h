@@ -57,7 +57,9 @@ struct hsm_key_attributes
 #define HSM_SECRET_BYTES_MAX 256
 
 /* Load the module, find the token, log in, find (or generate) the KEK.
- * The PIN is not kept after login. */
+ * params is not referenced after return; a copy of the PIN is kept in
+ * locked memory (kh_secure_alloc) only to log in again after a lost
+ * session, and is wiped by hsm_close. */
 int hsm_pkcs11_open(const struct hsm_pkcs11_params *params,
                     struct hsm **ret_hsm, char *errmsg,
                     size_t errmsg_size) KH_MUST_CHECK;

@@ -33,11 +33,10 @@ static void fuzz_decrypt(const uint8_t *data, size_t size)
 
     if (out == NULL)
         abort();
-    if (aead_decrypt(fuzz_key, fuzz_aad, sizeof(fuzz_aad) - 1, data, size,
-                     out, size, &out_len) == 0)
+    if (aead_decrypt(fuzz_key, fuzz_aad, sizeof(fuzz_aad) - 1, data, size, out,
+                     size, &out_len) == 0)
         abort();
-    if (aead_decrypt(fuzz_key, NULL, 0, data, size, out, size, &out_len) ==
-        0)
+    if (aead_decrypt(fuzz_key, NULL, 0, data, size, out, size, &out_len) == 0)
         abort();
     if (aead_peek_term(data, size, &term) == 0 && size < AEAD_OVERHEAD)
         abort();

@@ -114,9 +114,9 @@ static void expect_corrupt(const uint8_t *key, const uint8_t *a, size_t a_len,
     size_t i;
 
     memset(out, 0xAA, sizeof(out));
-    assert_int_equal(aead_decrypt(key, a, a_len, rec, rec_len, out,
-                                  sizeof(out), &out_len),
-                     KH_ECORRUPT);
+    assert_int_equal(
+        aead_decrypt(key, a, a_len, rec, rec_len, out, sizeof(out), &out_len),
+        KH_ECORRUPT);
     assert_int_equal(out_len, 12345);
     /* Nothing decrypted is left: each byte is untouched or wiped. */
     for (i = 0; i < sizeof(out); i++)
@@ -178,16 +178,14 @@ static void test_buffer_limits(void **state)
     size_t len = 0;
 
     (void)state;
-    assert_int_equal(aead_encrypt(key_a, 1, NULL, 0, plain, 16, rec,
-                                  sizeof(rec) - 1, &len),
-                     KH_EINVAL);
-    assert_int_equal(aead_encrypt(key_a, 1, NULL, 0, plain, 16, rec,
-                                  sizeof(rec), &len),
-                     0);
+    assert_int_equal(
+        aead_encrypt(key_a, 1, NULL, 0, plain, 16, rec, sizeof(rec) - 1, &len),
+        KH_EINVAL);
+    assert_int_equal(
+        aead_encrypt(key_a, 1, NULL, 0, plain, 16, rec, sizeof(rec), &len), 0);
     assert_int_equal(aead_decrypt(key_a, NULL, 0, rec, len, out, 15, &len),
                      KH_EINVAL);
-    assert_int_equal(aead_decrypt(key_a, NULL, 0, rec, len, out, 16, &len),
-                     0);
+    assert_int_equal(aead_decrypt(key_a, NULL, 0, rec, len, out, 16, &len), 0);
     assert_int_equal(len, 16);
     assert_int_equal(aead_encrypt(key_a, 1, NULL, 0, plain,
                                   AEAD_PLAIN_BYTES_MAX + 1, rec, SIZE_MAX,
@@ -214,12 +212,11 @@ static void test_cross_check_with_evp(void **state)
     assert_int_equal(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key_a,
                                         rec + AEAD_NONCE_OFFSET),
                      1);
-    assert_int_equal(EVP_DecryptUpdate(ctx, NULL, &n, gcm_aad,
-                                       (int)sizeof(gcm_aad)),
-                     1);
-    assert_int_equal(EVP_DecryptUpdate(ctx, out, &n, rec + AEAD_HEADER_BYTES,
-                                       (int)ct_len),
-                     1);
+    assert_int_equal(
+        EVP_DecryptUpdate(ctx, NULL, &n, gcm_aad, (int)sizeof(gcm_aad)), 1);
+    assert_int_equal(
+        EVP_DecryptUpdate(ctx, out, &n, rec + AEAD_HEADER_BYTES, (int)ct_len),
+        1);
     assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG,
                                          AEAD_TAG_BYTES,
                                          rec + AEAD_HEADER_BYTES + ct_len),

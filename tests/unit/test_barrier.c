@@ -43,7 +43,7 @@ struct mem_store
     struct mem_entry *entries;
     size_t count;
     size_t cap;
-    const char *fail_put_key;   /* puts (and batches) to it fail: KH_EIO */
+    const char *fail_put_key; /* puts (and batches) to it fail: KH_EIO */
     bool fail_batch;
     struct kh_storage storage;
 };
@@ -157,8 +157,7 @@ static int mem_del(void *impl, const char *key)
     return 0;
 }
 
-static int mem_list(void *impl, const char *prefix,
-                    struct kh_storage_list *ret)
+static int mem_list(void *impl, const char *prefix, struct kh_storage_list *ret)
 {
     struct mem_store *m = impl;
     size_t plen = strlen(prefix), i, n = 0;
@@ -189,8 +188,7 @@ static int mem_list(void *impl, const char *prefix,
     return 0;
 }
 
-static int mem_batch(void *impl, const struct kh_storage_op *ops,
-                     size_t count)
+static int mem_batch(void *impl, const struct kh_storage_op *ops, size_t count)
 {
     struct mem_store *m = impl;
     size_t i;
@@ -336,8 +334,8 @@ static void raw_get(struct fixture *f, const char *path, uint8_t **value,
     assert_int_equal(kh_storage_get(&f->mem->storage, path, value, len), 0);
 }
 
-static void raw_put(struct fixture *f, const char *path,
-                    const uint8_t *value, size_t len)
+static void raw_put(struct fixture *f, const char *path, const uint8_t *value,
+                    size_t len)
 {
     assert_int_equal(kh_storage_put(&f->mem->storage, path, value, len), 0);
 }
@@ -429,8 +427,7 @@ static void test_round_trip_sizes(void **state)
         assert_non_null(value);
         for (j = 0; j < sizes[i]; j++)
             value[j] = (uint8_t)(j ^ i);
-        assert_int_equal(barrier_put(f->b, "logical/x/v", value, sizes[i]),
-                         0);
+        assert_int_equal(barrier_put(f->b, "logical/x/v", value, sizes[i]), 0);
         assert_int_equal(barrier_get(f->b, "logical/x/v", &got, &len), 0);
         assert_int_equal(len, sizes[i]);
         if (len > 0)
@@ -719,8 +716,7 @@ static void test_counter_persists_across_seal(void **state)
     assert_int_equal(after.term, before.term);
     assert_true(after.encryptions >= before.encryptions);
     assert_int_equal(after.install_time.tv_sec, before.install_time.tv_sec);
-    assert_int_equal(after.install_time.tv_nsec,
-                     before.install_time.tv_nsec);
+    assert_int_equal(after.install_time.tv_nsec, before.install_time.tv_nsec);
 }
 
 /* Without a clean seal (a crash), the stored reservation still covers
@@ -835,7 +831,8 @@ static void test_sealed_refuses_everything(void **state)
 
 /* ---- paths and limits ---- */
 
-/* Paths under core/seal/, the keyring path, empty and over-long paths are refused. */
+/* Paths under core/seal/, the keyring path, empty and over-long paths are
+ * refused. */
 static void test_refused_paths(void **state)
 {
     struct fixture *f = *state;
@@ -850,8 +847,7 @@ static void test_refused_paths(void **state)
     expect_get_fails(f->b, "core/seal/root", KH_EINVAL);
     assert_int_equal(barrier_delete(f->b, "core/seal/root"), KH_EINVAL);
     assert_int_equal(barrier_batch(f->b, &op, 1), KH_EINVAL);
-    assert_int_equal(barrier_put(f->b, BARRIER_KEYRING_PATH, v, 1),
-                     KH_EINVAL);
+    assert_int_equal(barrier_put(f->b, BARRIER_KEYRING_PATH, v, 1), KH_EINVAL);
     expect_get_fails(f->b, BARRIER_KEYRING_PATH, KH_EINVAL);
     assert_int_equal(barrier_delete(f->b, BARRIER_KEYRING_PATH), KH_EINVAL);
     assert_int_equal(barrier_put(f->b, "", v, 1), KH_EINVAL);
@@ -878,11 +874,9 @@ static void test_value_size_limit(void **state)
 
     assert_non_null(big);
     big[BARRIER_VALUE_BYTES_MAX - 1] = 0x5a;
-    assert_int_equal(
-        barrier_put(f->b, "big", big, BARRIER_VALUE_BYTES_MAX + 1),
-        KH_EINVAL);
-    assert_int_equal(barrier_put(f->b, "big", big, BARRIER_VALUE_BYTES_MAX),
-                     0);
+    assert_int_equal(barrier_put(f->b, "big", big, BARRIER_VALUE_BYTES_MAX + 1),
+                     KH_EINVAL);
+    assert_int_equal(barrier_put(f->b, "big", big, BARRIER_VALUE_BYTES_MAX), 0);
     assert_int_equal(barrier_get(f->b, "big", &got, &len), 0);
     assert_int_equal(len, BARRIER_VALUE_BYTES_MAX);
     assert_int_equal(got[len - 1], 0x5a);
@@ -1055,8 +1049,7 @@ static void test_concurrent_with_rotation(void **state)
     barrier_set_persist_interval(f->b, 16);
     for (i = 0; i < 4; i++) {
         w[i] = (struct worker){f->b, i, 0};
-        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]),
-                         0);
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
     }
     for (i = 0; i < 3; i++) {
         assert_int_equal(barrier_rotate(f->b), 0);

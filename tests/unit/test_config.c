@@ -208,6 +208,11 @@ static void write_file(const char *dir, const char *name, const char *text,
     assert_int_equal(fclose(f), 0);
 }
 
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    write_file(dir, name, text, strlen(text));
+}
+
 static int load_paths(const char *const *paths, size_t count,
                       struct kh_config **ret, char *errmsg)
 {
@@ -512,7 +517,7 @@ static void test_hcl_json_tree(void **state)
     assert_int_equal(root_item(doc, "c")->line, 3);
     kh_hcl_free(doc);
     hcl_error(text, strlen(text),
-              "t.hcl:2:22: unexpected identifier \"null2\", expected a value");
+              "t.hcl:2:25: unexpected identifier \"null2\", expected a value");
 }
 
 /* Syntax errors name the exact line and column. */
@@ -1049,9 +1054,9 @@ static void test_load_directory_merge(void **state)
     char errmsg[KH_ERRMSG_SIZE];
     struct kh_config *c = NULL;
 
-    write_file(t->dir, "20-override.json", over, strlen(over));
-    write_file(t->dir, "10-base.hcl", base, strlen(base));
-    write_file(t->dir, "README.txt", "not = [config", 13);
+    write_text(t->dir, "20-override.json", over);
+    write_text(t->dir, "10-base.hcl", base);
+    write_text(t->dir, "README.txt", "not = [config");
     (void)snprintf(sub, sizeof(sub), "%s/30-dir.hcl", t->dir);
     assert_int_equal(mkdir(sub, 0700), 0);
     assert_int_equal(load_paths(paths, 1, &c, errmsg), 0);
@@ -1074,8 +1079,8 @@ static void test_load_files_in_order(void **state)
     char errmsg[KH_ERRMSG_SIZE];
     struct kh_config *c = NULL;
 
-    write_file(t->dir, "a.hcl", "api_addr = \"a\"\n", 15);
-    write_file(t->dir, "b.conf", "api_addr = \"b\"\n", 15);
+    write_text(t->dir, "a.hcl", "api_addr = \"a\"\n");
+    write_text(t->dir, "b.conf", "api_addr = \"b\"\n");
     (void)snprintf(a, sizeof(a), "%s/a.hcl", t->dir);
     (void)snprintf(b, sizeof(b), "%s/b.conf", t->dir);
     assert_int_equal(load_paths(paths, 2, &c, errmsg), 0);
@@ -1092,8 +1097,8 @@ static void test_load_error_names_file(void **state)
     char errmsg[KH_ERRMSG_SIZE];
     struct kh_config *c = NULL;
 
-    write_file(t->dir, "1.hcl", "ui = true\n", 10);
-    write_file(t->dir, "2.hcl", "ui = true\n\n  listener \"tcp\" {}\n", 30);
+    write_text(t->dir, "1.hcl", "ui = true\n");
+    write_text(t->dir, "2.hcl", "ui = true\n\n  listener \"tcp\" {}\n");
     assert_int_equal(load_paths(paths, 1, &c, errmsg), KH_ECONFIG);
     assert_null(c);
     (void)snprintf(expected, sizeof(expected),
@@ -1114,7 +1119,7 @@ static void test_load_empty_and_missing(void **state)
 
     assert_int_equal(load_paths(paths, 1, &c, errmsg), KH_ECONFIG);
     assert_contains(errmsg, "no *.hcl or *.json files in directory");
-    write_file(t->dir, "notes.txt", "x", 1);
+    write_text(t->dir, "notes.txt", "x");
     assert_int_equal(load_paths(paths, 1, &c, errmsg), KH_ECONFIG);
     assert_contains(errmsg, "no *.hcl or *.json files in directory");
     (void)snprintf(missing, sizeof(missing), "%s/nope.hcl", t->dir);
@@ -1133,7 +1138,7 @@ static void test_load_unreadable_entry(void **state)
     char errmsg[KH_ERRMSG_SIZE];
     struct kh_config *c = NULL;
 
-    write_file(t->dir, "a.hcl", "ui = true\n", 10);
+    write_text(t->dir, "a.hcl", "ui = true\n");
     (void)snprintf(link, sizeof(link), "%s/b.hcl", t->dir);
     assert_int_equal(symlink("/nonexistent/kh-config-target", link), 0);
     assert_int_equal(load_paths(paths, 1, &c, errmsg), KH_EIO);
@@ -1147,15 +1152,15 @@ static void test_limit_files(void **state)
     struct tmp *t = *state;
     const char *paths[] = { t->dir };
     char errmsg[KH_ERRMSG_SIZE];
-    char name[32];
+    char name[PATH_MAX];
     struct kh_config *c = NULL;
     int i;
 
     for (i = 0; i < KH_CONFIG_FILES_MAX; i++) {
         (void)snprintf(name, sizeof(name), "%03d.hcl", i);
-        write_file(t->dir, name, "ui = true\n", 10);
+        write_text(t->dir, name, "ui = true\n");
     }
-    write_file(t->dir, "999.hcl", "ui = false\n", 11);
+    write_text(t->dir, "999.hcl", "ui = false\n");
     assert_int_equal(load_paths(paths, 1, &c, errmsg), KH_ECONFIG);
     assert_contains(errmsg, "more than 64 configuration files");
     (void)snprintf(name, sizeof(name), "%s/999.hcl", t->dir);

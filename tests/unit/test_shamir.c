@@ -160,9 +160,9 @@ static void test_below_threshold_is_wrong(void **state)
     assert_int_equal(shamir_split(secret, sizeof(secret), 5, 3, &shares[0][0]),
                      0);
     for (i = 0; i + 1 < 5; i++) {
-        assert_int_equal(shamir_combine(&shares[i][0], 2, SECRET_LEN + 1, out,
-                                        sizeof(out)),
-                         0);
+        assert_int_equal(
+            shamir_combine(&shares[i][0], 2, SECRET_LEN + 1, out, sizeof(out)),
+            0);
         assert_memory_not_equal(out, secret, sizeof(secret));
     }
 }
@@ -248,15 +248,15 @@ static void test_combine_duplicate_x(void **state)
                      0);
     memcpy(shares[2], shares[0], sizeof(shares[0]));
     memset(out, 0xee, sizeof(out));
-    assert_int_equal(shamir_combine(&shares[0][0], 3, SECRET_LEN + 1, out,
-                                    sizeof(out)),
-                     KH_EINVAL);
+    assert_int_equal(
+        shamir_combine(&shares[0][0], 3, SECRET_LEN + 1, out, sizeof(out)),
+        KH_EINVAL);
     assert_int_equal(out[0], 0xee);
     /* Same x, different y: still a duplicate. */
     shares[2][0] ^= 1;
-    assert_int_equal(shamir_combine(&shares[0][0], 3, SECRET_LEN + 1, out,
-                                    sizeof(out)),
-                     KH_EINVAL);
+    assert_int_equal(
+        shamir_combine(&shares[0][0], 3, SECRET_LEN + 1, out, sizeof(out)),
+        KH_EINVAL);
 }
 
 /* An x-coordinate of 0 (the secret's own point) is rejected. */
@@ -270,9 +270,9 @@ static void test_combine_zero_x(void **state)
     assert_int_equal(shamir_split(secret, sizeof(secret), 2, 2, &shares[0][0]),
                      0);
     shares[1][SECRET_LEN] = 0;
-    assert_int_equal(shamir_combine(&shares[0][0], 2, SECRET_LEN + 1, out,
-                                    sizeof(out)),
-                     KH_EINVAL);
+    assert_int_equal(
+        shamir_combine(&shares[0][0], 2, SECRET_LEN + 1, out, sizeof(out)),
+        KH_EINVAL);
 }
 
 /* Combine rejects fewer than 2 shares, short shares, oversize secrets and
@@ -286,26 +286,26 @@ static void test_combine_bad_params(void **state)
     memset(shares, 0, sizeof(shares));
     shares[0][SECRET_LEN] = 1;
     shares[1][SECRET_LEN] = 2;
-    assert_int_equal(shamir_combine(&shares[0][0], 1, sizeof(shares[0]), out,
-                                    sizeof(out)),
-                     KH_EINVAL);
-    assert_int_equal(shamir_combine(&shares[0][0], 0, SECRET_LEN + 1, out,
-                                    sizeof(out)),
-                     KH_EINVAL);
+    assert_int_equal(
+        shamir_combine(&shares[0][0], 1, sizeof(shares[0]), out, sizeof(out)),
+        KH_EINVAL);
+    assert_int_equal(
+        shamir_combine(&shares[0][0], 0, SECRET_LEN + 1, out, sizeof(out)),
+        KH_EINVAL);
     assert_int_equal(shamir_combine(&shares[0][0], 2, 1, out, sizeof(out)),
                      KH_EINVAL);
     assert_int_equal(shamir_combine(&shares[0][0], 2,
                                     SHAMIR_SECRET_BYTES_MAX + 2, out,
                                     sizeof(out)),
                      KH_EINVAL);
-    assert_int_equal(shamir_combine(&shares[0][0], 2, SECRET_LEN + 1, out,
-                                    SECRET_LEN - 1),
-                     KH_EINVAL);
+    assert_int_equal(
+        shamir_combine(&shares[0][0], 2, SECRET_LEN + 1, out, SECRET_LEN - 1),
+        KH_EINVAL);
     assert_int_equal(shamir_combine(NULL, 2, SECRET_LEN + 1, out, sizeof(out)),
                      KH_EINVAL);
-    assert_int_equal(shamir_combine(&shares[0][0], 256, SECRET_LEN + 1, out,
-                                    sizeof(out)),
-                     KH_EINVAL);
+    assert_int_equal(
+        shamir_combine(&shares[0][0], 256, SECRET_LEN + 1, out, sizeof(out)),
+        KH_EINVAL);
 }
 
 /* Split rejects t < 2, t > n, n > 255, an empty or oversize secret. */
@@ -317,26 +317,21 @@ static void test_split_bad_params(void **state)
     (void)state;
     assert_non_null(shares);
     fill_secret(secret, sizeof(secret), 1);
-    assert_int_equal(shamir_split(secret, SECRET_LEN, 3, 1, shares),
-                     KH_EINVAL);
-    assert_int_equal(shamir_split(secret, SECRET_LEN, 1, 1, shares),
-                     KH_EINVAL);
-    assert_int_equal(shamir_split(secret, SECRET_LEN, 3, 0, shares),
-                     KH_EINVAL);
-    assert_int_equal(shamir_split(secret, SECRET_LEN, 3, 4, shares),
-                     KH_EINVAL);
+    assert_int_equal(shamir_split(secret, SECRET_LEN, 3, 1, shares), KH_EINVAL);
+    assert_int_equal(shamir_split(secret, SECRET_LEN, 1, 1, shares), KH_EINVAL);
+    assert_int_equal(shamir_split(secret, SECRET_LEN, 3, 0, shares), KH_EINVAL);
+    assert_int_equal(shamir_split(secret, SECRET_LEN, 3, 4, shares), KH_EINVAL);
     assert_int_equal(shamir_split(secret, SECRET_LEN, 256, 2, shares),
                      KH_EINVAL);
     assert_int_equal(shamir_split(secret, 0, 3, 2, shares), KH_EINVAL);
-    assert_int_equal(shamir_split(secret, SHAMIR_SECRET_BYTES_MAX + 1, 3, 2,
-                                  shares),
-                     KH_EINVAL);
+    assert_int_equal(
+        shamir_split(secret, SHAMIR_SECRET_BYTES_MAX + 1, 3, 2, shares),
+        KH_EINVAL);
     assert_int_equal(shamir_split(NULL, SECRET_LEN, 3, 2, shares), KH_EINVAL);
     assert_int_equal(shamir_split(secret, SECRET_LEN, 3, 2, NULL), KH_EINVAL);
     /* The limits themselves are accepted. */
-    assert_int_equal(shamir_split(secret, SHAMIR_SECRET_BYTES_MAX, 255, 2,
-                                  shares),
-                     0);
+    assert_int_equal(
+        shamir_split(secret, SHAMIR_SECRET_BYTES_MAX, 255, 2, shares), 0);
     free(shares);
 }
 

@@ -56,8 +56,7 @@ static void make_tmp(char *buf, size_t size)
     assert_non_null(mkdtemp(buf));
 }
 
-static void path_join(char *buf, size_t size, const char *dir,
-                      const char *name)
+static void path_join(char *buf, size_t size, const char *dir, const char *name)
 {
     int n = snprintf(buf, size, "%s/%s", dir, name);
 
@@ -73,9 +72,8 @@ static int setup(void **state)
     assert_non_null(f);
     make_tmp(f->tmp, sizeof(f->tmp));
     path_join(f->dir, sizeof(f->dir), f->tmp, "db");
-    assert_int_equal(kh_storage_lmdb_open(f->dir, 0, &f->s, errmsg,
-                                          sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_storage_lmdb_open(f->dir, 0, &f->s, errmsg, sizeof(errmsg)), 0);
     *state = f;
     return 0;
 }
@@ -92,13 +90,12 @@ static int teardown(void **state)
 
 static void put_str(struct kh_storage *s, const char *key, const char *value)
 {
-    assert_int_equal(kh_storage_put(s, key, (const uint8_t *)value,
-                                    strlen(value)),
-                     0);
+    assert_int_equal(
+        kh_storage_put(s, key, (const uint8_t *)value, strlen(value)), 0);
 }
 
 static void check_value(struct kh_storage *s, const char *key,
-                         const char *value)
+                        const char *value)
 {
     uint8_t *got = NULL;
     size_t len = 0;
@@ -120,7 +117,7 @@ static void check_missing(struct kh_storage *s, const char *key)
 }
 
 static void check_list(struct kh_storage *s, const char *prefix,
-                        const char *const *want, size_t want_count)
+                       const char *const *want, size_t want_count)
 {
     struct kh_storage_list list = {NULL, 0};
     size_t i;
@@ -313,7 +310,7 @@ static void test_list_limit(void **state)
     struct fixture *f = *state;
     struct kh_storage_op ops[KH_STORAGE_BATCH_OPS_MAX];
     struct kh_storage_list list = {NULL, 0};
-    char (*keys)[16] = calloc(KH_STORAGE_BATCH_OPS_MAX, sizeof(*keys));
+    char(*keys)[16] = calloc(KH_STORAGE_BATCH_OPS_MAX, sizeof(*keys));
     const char *want[] = {"x"};
     size_t done = 0, i, n;
 
@@ -426,12 +423,11 @@ static void test_value_limits(void **state)
     assert_non_null(value);
     memset(value, 0x5a, KH_STORAGE_VALUE_BYTES_MAX + 1);
     value[KH_STORAGE_VALUE_BYTES_MAX - 1] = 0x01;
-    assert_int_equal(kh_storage_put(f->s, "big", value,
-                                    KH_STORAGE_VALUE_BYTES_MAX + 1),
-                     KH_EINVAL);
-    assert_int_equal(kh_storage_put(f->s, "big", value,
-                                    KH_STORAGE_VALUE_BYTES_MAX),
-                     0);
+    assert_int_equal(
+        kh_storage_put(f->s, "big", value, KH_STORAGE_VALUE_BYTES_MAX + 1),
+        KH_EINVAL);
+    assert_int_equal(
+        kh_storage_put(f->s, "big", value, KH_STORAGE_VALUE_BYTES_MAX), 0);
     assert_int_equal(kh_storage_get(f->s, "big", &got, &len), 0);
     assert_int_equal(len, KH_STORAGE_VALUE_BYTES_MAX);
     assert_memory_equal(got, value, KH_STORAGE_VALUE_BYTES_MAX);
@@ -489,12 +485,10 @@ static void test_batch_all_or_nothing(void **state)
     for (i = 0; i <= KH_STORAGE_BATCH_OPS_MAX; i++)
         many[i] = (struct kh_storage_op){KH_STORAGE_PUT, "m/k",
                                          (const uint8_t *)"v", 1};
-    assert_int_equal(kh_storage_batch(f->s, many,
-                                      KH_STORAGE_BATCH_OPS_MAX + 1),
+    assert_int_equal(kh_storage_batch(f->s, many, KH_STORAGE_BATCH_OPS_MAX + 1),
                      KH_EINVAL);
     check_missing(f->s, "m/k");
-    assert_int_equal(kh_storage_batch(f->s, many, KH_STORAGE_BATCH_OPS_MAX),
-                     0);
+    assert_int_equal(kh_storage_batch(f->s, many, KH_STORAGE_BATCH_OPS_MAX), 0);
     check_value(f->s, "m/k", "v");
     free(many);
 }
@@ -510,9 +504,8 @@ static void test_map_grows(void **state)
     unsigned i;
 
     path_join(dir, sizeof(dir), f->tmp, "grow");
-    assert_int_equal(kh_storage_lmdb_open(dir, 64 * 1024, &s, errmsg,
-                                          sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_storage_lmdb_open(dir, 64 * 1024, &s, errmsg, sizeof(errmsg)), 0);
     assert_int_equal(kh_storage_lmdb_map_bytes(s), 64 * 1024);
     for (i = 0; i < 160; i++) {
         memset(value, (int)i, sizeof(value));
@@ -522,9 +515,8 @@ static void test_map_grows(void **state)
     assert_true(kh_storage_lmdb_map_bytes(s) >= 10u * 1024 * 1024);
     kh_storage_close(s);
     s = NULL;
-    assert_int_equal(kh_storage_lmdb_open(dir, 64 * 1024, &s, errmsg,
-                                          sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_storage_lmdb_open(dir, 64 * 1024, &s, errmsg, sizeof(errmsg)), 0);
     assert_int_equal(kh_storage_get(s, "g/159", &got, &len), 0);
     assert_int_equal(len, sizeof(value));
     assert_int_equal(got[0], 159);
@@ -568,9 +560,8 @@ static void test_map_full(void **state)
     /* A map larger than its ceiling is refused at open. */
     kh_storage_close(s);
     s = NULL;
-    assert_int_equal(kh_storage_lmdb_open_with_max(dir, 512 * 1024,
-                                                   256 * 1024, &s, errmsg,
-                                                   sizeof(errmsg)),
+    assert_int_equal(kh_storage_lmdb_open_with_max(dir, 512 * 1024, 256 * 1024,
+                                                   &s, errmsg, sizeof(errmsg)),
                      KH_EINVAL);
     assert_null(s);
 }
@@ -588,9 +579,8 @@ static void test_reopen_keeps_data(void **state)
     put_str(f->s, key, "long");
     kh_storage_close(f->s);
     f->s = NULL;
-    assert_int_equal(kh_storage_lmdb_open(f->dir, 0, &f->s, errmsg,
-                                          sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_storage_lmdb_open(f->dir, 0, &f->s, errmsg, sizeof(errmsg)), 0);
     check_value(f->s, "r/a", "alpha");
     check_value(f->s, "r/b/c", "beta");
     check_value(f->s, key, "long");
@@ -716,20 +706,18 @@ static void test_open_twice(void **state)
     char other[PATH_MAX + 8], errmsg[KH_ERRMSG_SIZE] = "";
     struct kh_storage *s = NULL;
 
-    assert_int_equal(kh_storage_lmdb_open(f->dir, 0, &s, errmsg,
-                                          sizeof(errmsg)),
-                     KH_ECONFIG);
+    assert_int_equal(
+        kh_storage_lmdb_open(f->dir, 0, &s, errmsg, sizeof(errmsg)),
+        KH_ECONFIG);
     assert_null(s);
     assert_non_null(strstr(errmsg, "already open"));
     path_join(other, sizeof(other), f->tmp, "./db/");
-    assert_int_equal(kh_storage_lmdb_open(other, 0, &s, errmsg,
-                                          sizeof(errmsg)),
+    assert_int_equal(kh_storage_lmdb_open(other, 0, &s, errmsg, sizeof(errmsg)),
                      KH_ECONFIG);
     kh_storage_close(f->s);
     f->s = NULL;
-    assert_int_equal(kh_storage_lmdb_open(other, 0, &f->s, errmsg,
-                                          sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_storage_lmdb_open(other, 0, &f->s, errmsg, sizeof(errmsg)), 0);
 }
 
 /* kh_storage_open picks the backend named by the stanza and rejects a
@@ -770,13 +758,13 @@ static void test_open_from_stanza(void **state)
 struct worker
 {
     struct kh_storage *s;
-    int role;                   /* 0 writer, 1 reader, 2 lister */
+    int role; /* 0 writer, 1 reader, 2 lister */
     unsigned seed;
     unsigned long ops;
     int errors;
 };
 
-static unsigned long written;   /* keys c/0 .. c/(written-1) exist */
+static unsigned long written; /* keys c/0 .. c/(written-1) exist */
 static int stop;
 
 static void make_value(char *buf, size_t size, unsigned long i)
@@ -845,9 +833,8 @@ static void test_concurrent(void **state)
     unsigned i;
 
     path_join(dir, sizeof(dir), f->tmp, "concurrent");
-    assert_int_equal(kh_storage_lmdb_open(dir, 64 * 1024, &s, errmsg,
-                                          sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_storage_lmdb_open(dir, 64 * 1024, &s, errmsg, sizeof(errmsg)), 0);
     written = 0;
     stop = 0;
     for (i = 0; i < 4; i++) {
@@ -862,7 +849,8 @@ static void test_concurrent(void **state)
         assert_true(w[i].ops > 0);
     }
     print_message("concurrent: %lu writes, %lu+%lu reads, %lu lists, map "
-                  "%llu bytes\n", w[0].ops, w[1].ops, w[2].ops, w[3].ops,
+                  "%llu bytes\n",
+                  w[0].ops, w[1].ops, w[2].ops, w[3].ops,
                   (unsigned long long)kh_storage_lmdb_map_bytes(s));
     assert_true(kh_storage_lmdb_map_bytes(s) > 64 * 1024);
     kh_storage_close(s);

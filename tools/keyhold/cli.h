@@ -20,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/assert.h"
+
 /* Limits (CONVENTIONS 9). Token and URL sizes match hostd/config/limits.h
  * (KH_HTTP_TOKEN_BYTES_MAX, KH_HTTP_URL_BYTES_MAX): a longer one could never
  * be accepted by keyholdd, so the client refuses it before sending. */
