@@ -33,8 +33,7 @@
 
 #define LISTENER_ADDRESS_DEFAULT "127.0.0.1:8200"
 
-enum field_kind
-{
+enum field_kind {
     FIELD_STRING,
     FIELD_BOOL,
     FIELD_DURATION,
@@ -47,53 +46,53 @@ struct field
 {
     const char *name;
     enum field_kind kind;
-    size_t offset;                  /* in kh_config or kh_config_listener */
-    const char *const *allowed;     /* FIELD_STRING: NULL = any value */
-    const char *expected;           /* the allowed values, for messages */
+    size_t offset;              /* in kh_config or kh_config_listener */
+    const char *const *allowed; /* FIELD_STRING: NULL = any value */
+    const char *expected;       /* the allowed values, for messages */
 };
 
-static const char *const log_levels[] = { "trace", "debug", "info", "warn",
-                                          "warning", "err", "error", NULL };
-static const char *const log_formats[] = { "standard", "json", NULL };
+static const char *const log_levels[] = {"trace",   "debug", "info",  "warn",
+                                         "warning", "err",   "error", NULL};
+static const char *const log_formats[] = {"standard", "json", NULL};
 
 static const struct field top_fields[] = {
-    { "api_addr", FIELD_STRING, offsetof(struct kh_config, api_addr), NULL,
-      NULL },
-    { "cluster_addr", FIELD_STRING, offsetof(struct kh_config, cluster_addr),
-      NULL, NULL },
-    { "disable_mlock", FIELD_BOOL,
-      offsetof(struct kh_config, disable_mlock), NULL, NULL },
-    { "log_level", FIELD_STRING, offsetof(struct kh_config, log_level),
-      log_levels, "trace, debug, info, warn or error" },
-    { "log_format", FIELD_STRING, offsetof(struct kh_config, log_format),
-      log_formats, "\"standard\" or \"json\"" },
-    { "ui", FIELD_BOOL, offsetof(struct kh_config, ui), NULL, NULL },
-    { "default_lease_ttl", FIELD_DURATION,
-      offsetof(struct kh_config, default_lease_ttl_s), NULL, NULL },
-    { "max_lease_ttl", FIELD_DURATION,
-      offsetof(struct kh_config, max_lease_ttl_s), NULL, NULL },
+    {"api_addr", FIELD_STRING, offsetof(struct kh_config, api_addr), NULL,
+     NULL},
+    {"cluster_addr", FIELD_STRING, offsetof(struct kh_config, cluster_addr),
+     NULL, NULL},
+    {"disable_mlock", FIELD_BOOL, offsetof(struct kh_config, disable_mlock),
+     NULL, NULL},
+    {"log_level", FIELD_STRING, offsetof(struct kh_config, log_level),
+     log_levels, "trace, debug, info, warn or error"},
+    {"log_format", FIELD_STRING, offsetof(struct kh_config, log_format),
+     log_formats, "\"standard\" or \"json\""},
+    {"ui", FIELD_BOOL, offsetof(struct kh_config, ui), NULL, NULL},
+    {"default_lease_ttl", FIELD_DURATION,
+     offsetof(struct kh_config, default_lease_ttl_s), NULL, NULL},
+    {"max_lease_ttl", FIELD_DURATION,
+     offsetof(struct kh_config, max_lease_ttl_s), NULL, NULL},
 };
 
 static const struct field listener_fields[] = {
-    { "address", FIELD_STRING, offsetof(struct kh_config_listener, address),
-      NULL, NULL },
-    { "cluster_address", FIELD_STRING,
-      offsetof(struct kh_config_listener, cluster_address), NULL, NULL },
-    { "tls_disable", FIELD_BOOL,
-      offsetof(struct kh_config_listener, tls_disable), NULL, NULL },
-    { "tls_cert_file", FIELD_STRING,
-      offsetof(struct kh_config_listener, tls_cert_file), NULL, NULL },
-    { "tls_key_file", FIELD_STRING,
-      offsetof(struct kh_config_listener, tls_key_file), NULL, NULL },
-    { "tls_min_version", FIELD_TLS_VERSION,
-      offsetof(struct kh_config_listener, tls_min_version), NULL, NULL },
-    { "max_request_size", FIELD_SIZE,
-      offsetof(struct kh_config_listener, max_request_size), NULL, NULL },
+    {"address", FIELD_STRING, offsetof(struct kh_config_listener, address),
+     NULL, NULL},
+    {"cluster_address", FIELD_STRING,
+     offsetof(struct kh_config_listener, cluster_address), NULL, NULL},
+    {"tls_disable", FIELD_BOOL,
+     offsetof(struct kh_config_listener, tls_disable), NULL, NULL},
+    {"tls_cert_file", FIELD_STRING,
+     offsetof(struct kh_config_listener, tls_cert_file), NULL, NULL},
+    {"tls_key_file", FIELD_STRING,
+     offsetof(struct kh_config_listener, tls_key_file), NULL, NULL},
+    {"tls_min_version", FIELD_TLS_VERSION,
+     offsetof(struct kh_config_listener, tls_min_version), NULL, NULL},
+    {"max_request_size", FIELD_SIZE,
+     offsetof(struct kh_config_listener, max_request_size), NULL, NULL},
 };
 
 /* Bits of file_ctx.seen: one per top_fields entry, then the stanzas. */
 #define SEEN_STORAGE (1u << KH_ARRAY_LEN(top_fields))
-#define SEEN_SEAL (1u << (KH_ARRAY_LEN(top_fields) + 1))
+#define SEEN_SEAL    (1u << (KH_ARRAY_LEN(top_fields) + 1))
 _Static_assert(KH_ARRAY_LEN(top_fields) + 2 <= 32, "seen bits fit");
 _Static_assert(KH_ARRAY_LEN(listener_fields) <= 32, "seen bits fit");
 
@@ -102,61 +101,79 @@ struct stanza_schema
 {
     const char *type;
     const char *const *keys;
-    const char *required;           /* a key that must be set, or NULL */
-    bool retry_join;                /* accepts retry_join { } blocks */
+    const char *required; /* a key that must be set, or NULL */
+    bool retry_join;      /* accepts retry_join { } blocks */
 };
 
-static const char *const no_keys[] = { NULL };
-static const char *const lmdb_keys[] = { "path", "map_size", NULL };
-static const char *const raft_keys[] = { "path", "node_id",
-                                         "performance_multiplier", NULL };
+static const char *const no_keys[] = {NULL};
+static const char *const lmdb_keys[] = {"path", "map_size", NULL};
+static const char *const raft_keys[] = {"path", "node_id",
+                                        "performance_multiplier", NULL};
+/* The subset of Vault's seal "pkcs11" parameters that Keyhold supports. */
 static const char *const pkcs11_keys[] = {
-    "lib",        "slot",           "token_label",    "pin",
-    "key_label",  "mechanism",      "generate_key",   "hmac_key_label",
-    "hmac_mechanism", "default_key_label", "disabled", NULL
+    "lib",
+    "slot",
+    "token_label",
+    "pin",
+    "key_label",
+    "mechanism",
+    "generate_key",
+    "hmac_key_label",
+    "hmac_mechanism",
+    "default_key_label",
+    "disabled",
+    NULL,
 };
-static const char *const tpm2_keys[] = { "tcti", "pcrs", "pcr_bank", NULL };
+static const char *const tpm2_keys[] = {"tcti", "pcrs", "pcr_bank", NULL};
 static const char *const retry_join_keys[] = {
-    "leader_api_addr", "leader_ca_cert_file", "leader_client_cert_file",
-    "leader_client_key_file", "leader_tls_servername", NULL
-};
+    "leader_api_addr",         "leader_ca_cert_file",
+    "leader_client_cert_file", "leader_client_key_file",
+    "leader_tls_servername",   NULL};
 
 static const struct stanza_schema storage_schemas[] = {
-    { "lmdb", lmdb_keys, "path", false },
-    { "raft", raft_keys, "path", true },
-    { "inmem", no_keys, NULL, false },
+    {"lmdb", lmdb_keys, "path", false},
+    {"raft", raft_keys, "path", true},
+    {"inmem", no_keys, NULL, false},
 };
 
 static const struct stanza_schema seal_schemas[] = {
-    { "shamir", no_keys, NULL, false },
-    { "pkcs11", pkcs11_keys, NULL, false },
-    { "tpm2", tpm2_keys, NULL, false },
+    {"shamir", no_keys, NULL, false},
+    {"pkcs11", pkcs11_keys, NULL, false},
+    {"tpm2", tpm2_keys, NULL, false},
 };
 
 struct stanza_kind
 {
-    const char *name;               /* "storage" or "seal" */
+    const char *name; /* "storage" or "seal" */
     const struct stanza_schema *schemas;
     size_t schema_count;
     const char *expected;
     unsigned seen_bit;
-    size_t offset;                  /* of the stanza in kh_config */
+    size_t offset; /* of the stanza in kh_config */
 };
 
 static const struct stanza_kind storage_kind = {
-    "storage", storage_schemas, KH_ARRAY_LEN(storage_schemas),
-    "lmdb, raft or inmem", SEEN_STORAGE, offsetof(struct kh_config, storage)
+    .name = "storage",
+    .schemas = storage_schemas,
+    .schema_count = KH_ARRAY_LEN(storage_schemas),
+    .expected = "lmdb, raft or inmem",
+    .seen_bit = SEEN_STORAGE,
+    .offset = offsetof(struct kh_config, storage),
 };
 
 static const struct stanza_kind seal_kind = {
-    "seal", seal_schemas, KH_ARRAY_LEN(seal_schemas),
-    "shamir, pkcs11 or tpm2", SEEN_SEAL, offsetof(struct kh_config, seal)
+    .name = "seal",
+    .schemas = seal_schemas,
+    .schema_count = KH_ARRAY_LEN(seal_schemas),
+    .expected = "shamir, pkcs11 or tpm2",
+    .seen_bit = SEEN_SEAL,
+    .offset = offsetof(struct kh_config, seal),
 };
 
 /* One block found under a key, whichever way it was written. */
 struct block_ref
 {
-    const char *label;              /* NULL for retry_join */
+    const char *label; /* NULL for retry_join */
     unsigned line;
     unsigned col;
     const struct kh_hcl_node *body; /* an OBJECT */
@@ -174,8 +191,8 @@ struct file_ctx
     const char *filename;
     char *errmsg;
     size_t errmsg_size;
-    struct kh_config *cfg;          /* this document's settings only */
-    size_t listener_base;           /* listeners from earlier documents */
+    struct kh_config *cfg; /* this document's settings only */
+    size_t listener_base;  /* listeners from earlier documents */
     unsigned seen;
 };
 
@@ -192,8 +209,8 @@ static int cfg_error(const struct file_ctx *ctx, unsigned line, unsigned col,
     va_start(ap, fmt);
     (void)vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    return kh_errmsg(ctx->errmsg, ctx->errmsg_size, KH_ECONFIG,
-                     "%s:%u:%u: %s", ctx->filename, line, col, what);
+    return kh_errmsg(ctx->errmsg, ctx->errmsg_size, KH_ECONFIG, "%s:%u:%u: %s",
+                     ctx->filename, line, col, what);
 }
 
 static int cfg_nomem(const struct file_ctx *ctx)
@@ -291,8 +308,7 @@ const char *kh_config_param(const struct kh_config_stanza *stanza,
 
 /* ---- scalar values ---------------------------------------------------- */
 
-static int dup_string(const struct file_ctx *ctx, const char *s,
-                      char **ret)
+static int dup_string(const struct file_ctx *ctx, const char *s, char **ret)
 {
     char *copy = strdup(s);
 
@@ -432,11 +448,11 @@ static int apply_field(const struct file_ctx *ctx, const struct field *fields,
         if (strcmp(fields[i].name, item->key) == 0)
             break;
     if (i == field_count)
-        return cfg_error(ctx, item->line, item->col,
-                         "unknown key \"%.64s\" %s", item->key, where);
+        return cfg_error(ctx, item->line, item->col, "unknown key \"%.64s\" %s",
+                         item->key, where);
     if (*seen & (1u << i))
-        return cfg_error(ctx, item->line, item->col,
-                         "duplicate key \"%s\" %s", item->key, where);
+        return cfg_error(ctx, item->line, item->col, "duplicate key \"%s\" %s",
+                         item->key, where);
     *seen |= 1u << i;
     return set_field(ctx, &fields[i], base, item->value);
 }
@@ -453,7 +469,7 @@ static int add_ref(const struct file_ctx *ctx, struct block_refs *refs,
     if (refs->count == KH_ARRAY_LEN(refs->refs))
         return cfg_error(ctx, line, col, "more than %zu \"%s\" blocks",
                          KH_ARRAY_LEN(refs->refs), key);
-    refs->refs[refs->count++] = (struct block_ref){ label, line, col, body };
+    refs->refs[refs->count++] = (struct block_ref){label, line, col, body};
     return 0;
 }
 
@@ -478,8 +494,7 @@ static int collect_by_key(const struct file_ctx *ctx, const char *key,
             continue;
         }
         for (elem = item->value->elems; elem != NULL; elem = elem->next) {
-            r = add_ref(ctx, refs, key, item->key, item->line, item->col,
-                        elem);
+            r = add_ref(ctx, refs, key, item->key, item->line, item->col, elem);
             if (r < 0)
                 return r;
         }
@@ -498,8 +513,7 @@ static int collect_labeled(const struct file_ctx *ctx,
     int r;
 
     if (item->label_count > 1)
-        return cfg_error(ctx, item->labels->next->line,
-                         item->labels->next->col,
+        return cfg_error(ctx, item->labels->next->line, item->labels->next->col,
                          "\"%s\" takes exactly one label", item->key);
     if (item->label_count == 1) {
         KH_ASSERT(value->type == KH_HCL_OBJECT);
@@ -556,7 +570,8 @@ static int parse_listener(struct file_ctx *ctx, const struct block_ref *ref)
     if (strcmp(ref->label, "tcp") != 0)
         return cfg_error(ctx, ref->line, ref->col,
                          "unsupported listener type \"%.64s\" (expected "
-                         "\"tcp\")", ref->label);
+                         "\"tcp\")",
+                         ref->label);
     if (ctx->listener_base + ctx->cfg->listener_count >=
         KH_CONFIG_LISTENERS_MAX)
         return cfg_error(ctx, ref->line, ref->col, "more than %d listeners",
@@ -582,10 +597,9 @@ static int parse_listener(struct file_ctx *ctx, const struct block_ref *ref)
     return 0;
 }
 
-static int apply_listeners(struct file_ctx *ctx,
-                           const struct kh_hcl_item *item)
+static int apply_listeners(struct file_ctx *ctx, const struct kh_hcl_item *item)
 {
-    struct block_refs refs = { .count = 0 };
+    struct block_refs refs = {.count = 0};
     size_t i;
     int r;
 
@@ -626,8 +640,8 @@ static int add_param(const struct file_ctx *ctx,
                          "duplicate key \"%s\" in %s", item->key, where);
     if (stanza->param_count == KH_CONFIG_PARAMS_MAX)
         return cfg_error(ctx, item->line, item->col,
-                         "more than %d parameters in %s",
-                         KH_CONFIG_PARAMS_MAX, where);
+                         "more than %d parameters in %s", KH_CONFIG_PARAMS_MAX,
+                         where);
     param = &stanza->params[stanza->param_count];
     r = render_scalar(ctx, item->key, item->value, &param->value);
     if (r < 0)
@@ -645,7 +659,7 @@ static int parse_retry_join(const struct file_ctx *ctx,
                             struct kh_config_stanza *stanza,
                             const struct kh_hcl_item *join, size_t *index)
 {
-    struct block_refs refs = { .count = 0 };
+    struct block_refs refs = {.count = 0};
     const struct kh_hcl_item *item;
     char name[96];
     size_t i;
@@ -653,8 +667,7 @@ static int parse_retry_join(const struct file_ctx *ctx,
 
     r = collect_unlabeled(ctx, join, &refs);
     for (i = 0; r == 0 && i < refs.count; i++, (*index)++) {
-        for (item = refs.refs[i].body->items; item != NULL;
-             item = item->next) {
+        for (item = refs.refs[i].body->items; item != NULL; item = item->next) {
             if (!in_list(retry_join_keys, item->key))
                 return cfg_error(ctx, item->line, item->col,
                                  "unknown key \"%.64s\" in retry_join block",
@@ -706,7 +719,7 @@ static int parse_stanza(const struct file_ctx *ctx,
 static int apply_stanza(struct file_ctx *ctx, const struct kh_hcl_item *item,
                         const struct stanza_kind *kind)
 {
-    struct block_refs refs = { .count = 0 };
+    struct block_refs refs = {.count = 0};
     const struct block_ref *ref;
     struct kh_config_stanza *stanza;
     size_t i;
@@ -750,8 +763,8 @@ static int apply_root(struct file_ctx *ctx, const struct kh_hcl_node *root)
         else if (strcmp(item->key, "seal") == 0)
             r = apply_stanza(ctx, item, &seal_kind);
         else
-            r = apply_field(ctx, top_fields, KH_ARRAY_LEN(top_fields),
-                            ctx->cfg, item, &ctx->seen, "at top level");
+            r = apply_field(ctx, top_fields, KH_ARRAY_LEN(top_fields), ctx->cfg,
+                            item, &ctx->seen, "at top level");
     }
     return r;
 }
@@ -812,12 +825,11 @@ static void merge_document(struct kh_config *dst, struct kh_config *src,
             move_field(dst, src, &top_fields[i]);
 }
 
-int kh_config_parse_text(struct kh_config *config, const char *text,
-                         size_t len, const char *filename, char *errmsg,
-                         size_t errmsg_size)
+int kh_config_parse_text(struct kh_config *config, const char *text, size_t len,
+                         const char *filename, char *errmsg, size_t errmsg_size)
 {
     struct kh_hcl_doc *doc = NULL;
-    struct file_ctx ctx = { .errmsg = errmsg, .errmsg_size = errmsg_size };
+    struct file_ctx ctx = {.errmsg = errmsg, .errmsg_size = errmsg_size};
     int r = KH_EINTERNAL;
 
     KH_ASSERT(config != NULL);
@@ -1007,14 +1019,14 @@ static int list_dir(struct load_ctx *lc, const char *dir, char **paths,
     qsort(paths, count, sizeof(paths[0]), compare_paths);
     r = 0; /* success */
 out:
-    *ret_count = count;     /* so the caller frees what was listed */
+    *ret_count = count; /* so the caller frees what was listed */
     closedir(d);
     return r;
 }
 
 static int load_dir(struct load_ctx *lc, const char *dir)
 {
-    char *paths[KH_CONFIG_FILES_MAX] = { NULL };
+    char *paths[KH_CONFIG_FILES_MAX] = {NULL};
     size_t count = 0;
     size_t i;
     int r = KH_EINTERNAL;
@@ -1043,7 +1055,7 @@ int kh_config_load(const char *const *paths, size_t path_count,
                    struct kh_config **ret_config, char *errmsg,
                    size_t errmsg_size)
 {
-    struct load_ctx lc = { .errmsg = errmsg, .errmsg_size = errmsg_size };
+    struct load_ctx lc = {.errmsg = errmsg, .errmsg_size = errmsg_size};
     struct stat st;
     size_t i;
     int r = KH_EINTERNAL;

@@ -99,10 +99,10 @@ static int parse_component(const char *text, size_t *i, uint64_t *total)
         unit_at = *i;
     }
     if (whole_digits == 0 && unit_at <= frac_start + 1)
-        return KH_EINVAL;   /* no digit at all: "h", ".h" */
+        return KH_EINVAL; /* no digit at all: "h", ".h" */
     unit_s = unit_seconds(text[unit_at]);
     if (unit_s == 0)
-        return KH_EINVAL;   /* missing or unknown unit */
+        return KH_EINVAL; /* missing or unknown unit */
     if (__builtin_mul_overflow(whole, unit_s, &part))
         return KH_EINVAL;
     if (text[*i] == '.') {

@@ -36,8 +36,7 @@ struct kh_hcl_doc
     bool json;
 };
 
-enum tok_type
-{
+enum tok_type {
     TOK_EOF = 1,
     TOK_IDENT,
     TOK_STRING,
@@ -56,15 +55,14 @@ struct token
     enum tok_type type;
     unsigned line;
     unsigned col;
-    const char *text;   /* STRING: decoded in the doc; others: the input */
+    const char *text; /* STRING: decoded in the doc; others: the input */
     size_t len;
 };
 
 /* Where a container is between its members. */
-enum sep_state
-{
-    SEP_FIRST,          /* just opened */
-    SEP_AFTER_MEMBER,   /* a member ended; ',' or the close may follow */
+enum sep_state {
+    SEP_FIRST,        /* just opened */
+    SEP_AFTER_MEMBER, /* a member ended; ',' or the close may follow */
     SEP_AFTER_COMMA,
 };
 
@@ -240,8 +238,7 @@ static int skip_space(struct parser *p)
         } else if (p->json) {
             break;
         } else if (c == '#' || (c == '/' && peek(p, 1) == '/')) {
-            const char *eol = memchr(p->text + p->pos, '\n',
-                                     p->len - p->pos);
+            const char *eol = memchr(p->text + p->pos, '\n', p->len - p->pos);
             advance(p, eol == NULL ? p->len - p->pos
                                    : (size_t)(eol - (p->text + p->pos)));
         } else if (c == '/' && peek(p, 1) == '*') {
@@ -320,17 +317,17 @@ static int decode_unicode(struct parser *p, const struct token *tok,
     uint32_t low;
 
     if (!hex4(p->text, *i + 2, end, &cp))
-        return parse_error(p, tok->line, col, "expected 4 hex digits after \\u");
+        return parse_error(p, tok->line, col,
+                           "expected 4 hex digits after \\u");
     *i += 6;
     if (cp >= 0xdc00 && cp <= 0xdfff)
         return parse_error(p, tok->line, col, "unpaired surrogate \\u%04x",
                            (unsigned)cp);
     if (cp >= 0xd800 && cp <= 0xdbff) {
         if (end - *i < 6 || p->text[*i] != '\\' || p->text[*i + 1] != 'u' ||
-            !hex4(p->text, *i + 2, end, &low) || low < 0xdc00 ||
-            low > 0xdfff)
-            return parse_error(p, tok->line, col,
-                               "unpaired surrogate \\u%04x", (unsigned)cp);
+            !hex4(p->text, *i + 2, end, &low) || low < 0xdc00 || low > 0xdfff)
+            return parse_error(p, tok->line, col, "unpaired surrogate \\u%04x",
+                               (unsigned)cp);
         *i += 6;
         cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
     }
@@ -387,8 +384,7 @@ static int decode_string(struct parser *p, const struct token *tok,
         }
         c = escape_char((unsigned char)p->text[i + 1]);
         if (c < 0)
-            return parse_error(p, tok->line,
-                               tok->col + (unsigned)(i - quote),
+            return parse_error(p, tok->line, tok->col + (unsigned)(i - quote),
                                "invalid escape sequence in string");
         out[n++] = (char)c;
         i += 2;
@@ -413,8 +409,7 @@ static int lex_string(struct parser *p, struct token *tok)
         if (c == '\\')
             end++;
         else if (c < 0x20)
-            return parse_error(p, tok->line,
-                               tok->col + (unsigned)(end - quote),
+            return parse_error(p, tok->line, tok->col + (unsigned)(end - quote),
                                c == '\n' ? "newline in string"
                                          : "control character in string");
     }
@@ -439,9 +434,8 @@ static int lex_string(struct parser *p, struct token *tok)
 
 /* Find the heredoc's closing line, starting at body. */
 static bool heredoc_find_end(const struct parser *p, size_t body,
-                             const char *marker, size_t marker_len,
-                             bool indent, size_t *ret_close,
-                             size_t *ret_close_end)
+                             const char *marker, size_t marker_len, bool indent,
+                             size_t *ret_close, size_t *ret_close_end)
 {
     size_t line = body;
 
@@ -656,10 +650,10 @@ static int lex_next(struct parser *p, struct token *tok)
     if (is_ident_start(c))
         return lex_ident(p, tok);
     if (c >= 0x21 && c < 0x7f)
-        return parse_error(p, tok->line, tok->col,
-                           "unexpected character '%c'", c);
-    return parse_error(p, tok->line, tok->col,
-                       "unexpected byte 0x%02x", (unsigned)c);
+        return parse_error(p, tok->line, tok->col, "unexpected character '%c'",
+                           c);
+    return parse_error(p, tok->line, tok->col, "unexpected byte 0x%02x",
+                       (unsigned)c);
 }
 
 /* ---- parser ----------------------------------------------------------- */
@@ -668,11 +662,11 @@ static int unexpected(struct parser *p, const struct token *tok,
                       const char *expected)
 {
     static const char *const names[] = {
-        [TOK_EOF] = "end of file",   [TOK_STRING] = "string",
-        [TOK_NUMBER] = "number",     [TOK_LBRACE] = "'{'",
-        [TOK_RBRACE] = "'}'",        [TOK_LBRACK] = "'['",
-        [TOK_RBRACK] = "']'",        [TOK_EQUAL] = "'='",
-        [TOK_COLON] = "':'",         [TOK_COMMA] = "','",
+        [TOK_EOF] = "end of file", [TOK_STRING] = "string",
+        [TOK_NUMBER] = "number",   [TOK_LBRACE] = "'{'",
+        [TOK_RBRACE] = "'}'",      [TOK_LBRACK] = "'['",
+        [TOK_RBRACK] = "']'",      [TOK_EQUAL] = "'='",
+        [TOK_COLON] = "':'",       [TOK_COMMA] = "','",
     };
 
     KH_ASSERT((size_t)tok->type < KH_ARRAY_LEN(names));
@@ -801,7 +795,7 @@ static int parse_item(struct parser *p, struct frame *f,
                     : doc_strndup(p->doc, key->text, key->len);
     if (item->key == NULL)
         return parse_nomem(p);
-    for (;;) {  /* each label consumes input, so this ends */
+    for (;;) { /* each label consumes input, so this ends */
         r = lex_next(p, &tok);
         if (r < 0)
             return r;
@@ -862,8 +856,7 @@ static int object_step(struct parser *p, struct frame *f,
     }
 }
 
-static int list_step(struct parser *p, struct frame *f,
-                     const struct token *tok)
+static int list_step(struct parser *p, struct frame *f, const struct token *tok)
 {
     struct kh_hcl_node *node = NULL;
     int r;
@@ -898,7 +891,7 @@ static int list_step(struct parser *p, struct frame *f,
 
 static int parse_document(struct parser *p)
 {
-    struct token tok = { .type = TOK_EOF, .line = 1, .col = 1 };
+    struct token tok = {.type = TOK_EOF, .line = 1, .col = 1};
     size_t step;
     int r;
 
@@ -947,8 +940,7 @@ static bool detect_json(const char *text, size_t len)
 }
 
 int kh_hcl_parse(const char *text, size_t len, const char *filename,
-                 struct kh_hcl_doc **ret_doc, char *errmsg,
-                 size_t errmsg_size)
+                 struct kh_hcl_doc **ret_doc, char *errmsg, size_t errmsg_size)
 {
     struct kh_hcl_doc *doc = NULL;
     struct parser *p = NULL;
@@ -971,10 +963,15 @@ int kh_hcl_parse(const char *text, size_t len, const char *filename,
                       filename);
         goto out;
     }
-    *p = (struct parser){ .text = text, .len = len, .line = 1, .col = 1,
-                          .json = detect_json(text, len), .doc = doc,
-                          .filename = filename, .errmsg = errmsg,
-                          .errmsg_size = errmsg_size };
+    *p = (struct parser){.text = text,
+                         .len = len,
+                         .line = 1,
+                         .col = 1,
+                         .json = detect_json(text, len),
+                         .doc = doc,
+                         .filename = filename,
+                         .errmsg = errmsg,
+                         .errmsg_size = errmsg_size};
     doc->json = p->json;
     r = parse_document(p);
     if (r < 0)

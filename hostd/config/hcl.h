@@ -31,8 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum kh_hcl_type
-{
+enum kh_hcl_type {
     KH_HCL_STRING = 1,
     KH_HCL_NUMBER,
     KH_HCL_BOOL,
@@ -47,13 +46,13 @@ struct kh_hcl_node
     enum kh_hcl_type type;
     unsigned line;
     unsigned col;
-    const char *text;           /* STRING: decoded; NUMBER: the literal */
+    const char *text; /* STRING: decoded; NUMBER: the literal */
     size_t text_len;
-    bool boolean;               /* BOOL */
-    struct kh_hcl_node *elems;  /* LIST: first element */
-    struct kh_hcl_item *items;  /* OBJECT: first item */
-    size_t count;               /* LIST elements or OBJECT items */
-    struct kh_hcl_node *next;   /* next list element, or next label */
+    bool boolean;              /* BOOL */
+    struct kh_hcl_node *elems; /* LIST: first element */
+    struct kh_hcl_item *items; /* OBJECT: first item */
+    size_t count;              /* LIST elements or OBJECT items */
+    struct kh_hcl_node *next;  /* next list element, or next label */
 };
 
 /* One `key = value` or `key "label" { ... }` in an object. */
@@ -64,8 +63,8 @@ struct kh_hcl_item
     unsigned col;
     struct kh_hcl_node *labels; /* STRING nodes chained by next, or NULL */
     size_t label_count;
-    bool is_block;              /* written `key ... { }` rather than `=` */
-    struct kh_hcl_node *value;  /* never NULL */
+    bool is_block;             /* written `key ... { }` rather than `=` */
+    struct kh_hcl_node *value; /* never NULL */
     struct kh_hcl_item *next;
 };
 
@@ -78,8 +77,7 @@ struct kh_hcl_doc;
  * KH_CONFIG_STRING_BYTES_MAX and nesting deeper than KH_CONFIG_DEPTH_MAX
  * (the top-level body counts as depth 1) are errors. */
 int kh_hcl_parse(const char *text, size_t len, const char *filename,
-                 struct kh_hcl_doc **ret_doc, char *errmsg,
-                 size_t errmsg_size);
+                 struct kh_hcl_doc **ret_doc, char *errmsg, size_t errmsg_size);
 
 /* The top-level body: an OBJECT node. */
 const struct kh_hcl_node *kh_hcl_root(const struct kh_hcl_doc *doc);

@@ -102,6 +102,8 @@ static int core_open_parts(struct kh_core *core, char *errmsg,
     r = barrier_create(core->storage, &core->barrier);
     if (r == 0)
         r = token_store_create(core->barrier, &core->tokens);
+    if (r == 0)
+        r = mount_table_create(core->barrier, core->storage, &core->mounts);
     if (r != 0)
         return kh_errmsg(errmsg, errmsg_size, r, "core: %s", kh_strerror(r));
     core->progress_shares =
@@ -158,8 +160,9 @@ void kh_core_close(struct kh_core *core)
     if (core->autounseal_running)
         pthread_join(core->autounseal_thread, NULL);
     if (core->barrier != NULL)
-        barrier_seal(core->barrier);
+        core_seal_locked(core);
     token_store_free(core->tokens);
+    mount_table_free(core->mounts);
     barrier_free(core->barrier);
     seal_close(core->seal);
     kh_storage_close(core->storage);
@@ -223,6 +226,8 @@ int core_after_unseal_locked(struct kh_core *core)
     }
     json_decref(doc);
     kh_free_secret(value, len);
+    if (r == 0)
+        r = mount_table_load(core->mounts);
     clock_gettime(CLOCK_REALTIME, &core->active_time);
     core_progress_reset_locked(core);
     return r;
@@ -255,7 +260,7 @@ int kh_core_autounseal(struct kh_core *core, char *errmsg, size_t errmsg_size)
     }
     r = core_after_unseal_locked(core);
     if (r != 0) {
-        barrier_seal(core->barrier);
+        core_seal_locked(core);
         kh_errmsg(errmsg, errmsg_size, r, "core: %s", kh_strerror(r));
         goto record;
     }
@@ -271,12 +276,18 @@ out:
     return r;
 }
 
+void core_seal_locked(struct kh_core *core)
+{
+    mount_table_unload(core->mounts);
+    token_store_seal(core->tokens);
+    barrier_seal(core->barrier);
+    core_progress_reset_locked(core);
+}
+
 int kh_core_seal(struct kh_core *core)
 {
     pthread_mutex_lock(&core->lock);
-    barrier_seal(core->barrier);
-    token_store_seal(core->tokens);
-    core_progress_reset_locked(core);
+    core_seal_locked(core);
     pthread_mutex_unlock(&core->lock);
     log_info("core: sealed");
     return 0;

@@ -26,6 +26,7 @@
 #include "common/assert.h"
 #include "common/encoding.h"
 #include "config/config.h"
+#include "mount/mount_table.h"
 #include "seal/seal.h"
 #include "storage/storage.h"
 #include "token/token_store.h"
@@ -45,6 +46,7 @@ struct kh_core
     struct kh_storage *storage;
     struct barrier *barrier;
     struct token_store *tokens;
+    struct mount_table *mounts;
     const struct kh_config *config;
     char storage_type[16];
     char build_date[KH_TIME_STR_SIZE];

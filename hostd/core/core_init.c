@@ -6,7 +6,8 @@
  * The order makes a crash at any point safe: the seal configuration, which
  * is what marks the store initialised, is written last. A crashed
  * initialisation leaves a store that is still uninitialised; the next
- * sys/init first removes what the crashed one left behind.
+ * sys/init first removes what the crashed one left behind (nothing in it
+ * can be decrypted: its root key was never stored).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,49 +22,6 @@
 
 #define RECOVERY_SHARES_DEFAULT 5
 #define RECOVERY_THRESHOLD_DEFAULT 3
-#define WIPE_STACK_MAX 64
-
-/* Delete every key in storage (depth-first with an explicit stack). Only
- * used on a store that has no seal configuration: nothing in it can be
- * decrypted any more. */
-static int storage_remove_all(struct kh_storage *storage)
-{
-    char *stack[WIPE_STACK_MAX];
-    size_t depth = 0;
-    int r = 0;
-
-    stack[depth] = strdup("");
-    if (stack[depth] == NULL)
-        return KH_ENOMEM;
-    depth++;
-    while (depth > 0 && r == 0) {
-        struct kh_storage_list list = {0};
-        char *prefix = stack[--depth];
-        size_t i;
-        r = kh_storage_list(storage, prefix, &list);
-        for (i = 0; r == 0 && i < list.count; i++) {
-            char *full = NULL;
-            if (asprintf(&full, "%s%s", prefix, list.keys[i]) < 0) {
-                r = KH_ENOMEM;
-                break;
-            }
-            if (full[strlen(full) - 1] != '/') {
-                r = kh_storage_delete(storage, full);
-                free(full);
-            } else if (depth < WIPE_STACK_MAX) {
-                stack[depth++] = full;
-            } else {
-                free(full);
-                r = KH_ELIMIT;
-            }
-        }
-        kh_storage_list_free(&list);
-        free(prefix);
-    }
-    while (depth > 0)
-        free(stack[--depth]);
-    return r;
-}
 
 static int validate_request(const struct kh_core *core,
                             struct kh_init_request *init, char *errmsg,
@@ -166,6 +124,8 @@ static int init_barrier_contents(struct kh_core *core,
                                     root_token, root_token_size);
     if (r == 0)
         r = store_cluster_identity(core);
+    if (r == 0)
+        r = mount_table_setup(core->mounts);
     return r;
 }
 
@@ -190,7 +150,7 @@ static int init_locked(struct kh_core *core, struct kh_init_request *init,
     if (r == 0)
         r = kh_random_bytes(unseal_key, sizeof(unseal_key));
     if (r == 0)
-        r = storage_remove_all(core->storage);
+        r = kh_storage_delete_prefix(core->storage, "");
     if (r == 0)
         r = barrier_initialize(core->barrier, root_key);
     if (r != 0)
@@ -216,13 +176,14 @@ static int init_locked(struct kh_core *core, struct kh_init_request *init,
         goto fail;
     core->initialized = true;
     core->seal_config = config;
+    mount_table_unload(core->mounts); /* loaded again at unseal */
     if (auto_seal)
         r = core_after_unseal_locked(core);
     else
-        barrier_seal(core->barrier); /* operators unseal with the shares */
+        core_seal_locked(core); /* operators unseal with the shares */
     goto out;
 fail:
-    barrier_seal(core->barrier);
+    core_seal_locked(core);
     kh_errmsg(errmsg, errmsg_size, r, "initialization failed: %s",
               kh_strerror(r));
 out:

@@ -11,5 +11,7 @@
 
 int core_after_unseal_locked(struct kh_core *core);
 void core_progress_reset_locked(struct kh_core *core);
+/* Unload mounts, forget cached secrets, wipe the keyring. */
+void core_seal_locked(struct kh_core *core);
 
 #endif

@@ -114,7 +114,7 @@ out:
         kh_errmsg(errmsg, errmsg_size, r, "unseal failed: %s",
                   kh_strerror(r));
     if (r != 0)
-        barrier_seal(core->barrier);
+        core_seal_locked(core);
     kh_wipe(key, sizeof(key));
     kh_wipe(recovery, sizeof(recovery));
     kh_wipe(root_key, sizeof(root_key));

@@ -2,78 +2,150 @@
  * request.c - request_handle(): the ordered gates every API request passes
  * (DESIGN: "The request path"; vault-api.md §7):
  *
- *   1. route    - which row of a route table answers this path and op
+ *   1. route    - a row of the sys route table, or the mount whose path is
+ *                 the longest prefix (auth methods under auth/)
  *   2. state    - sealed or uninitialised: 503 unless the row allows it
  *   3. token    - X-Vault-Token / Bearer, looked up by salted hash: 403
- *   4. ACL      - the token's policies allow the operation (sudo rows too)
+ *   4. ACL      - the token's policies allow the operation (sudo too)
  *   5. audit    - (the audit devices arrive with their own issue)
- *   6. handler  - the row's handler fills the response
+ *   6. handler  - the row's handler or the mount's backend answers
  *
  * No gate hides in a callback; each block below returns a mapped error.
  */
 #include "core/request_handle.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "common/err.h"
 #include "common/log.h"
 #include "http/response.h"
+#include "mount/mount_table.h"
 #include "router/router.h"
 
-/* Gate 3 and 4. Today the token store mints only root tokens, so the ACL
- * decision is root-or-nothing; policy evaluation plugs in here. */
-static int gate_token_acl(struct kh_core *core, const struct kh_request *req,
-                          const struct kh_route *route)
+/* Where a request goes: a sys row, or a mount (read lock held). */
+struct route_target
 {
-    struct token_entry entry;
+    const struct kh_route *sys;
+    const struct mount_entry *mount;
+    const char *subpath;
+    bool unauthenticated;
+    bool allow_sealed;
+    bool sudo;
+};
+
+static int gate_route(struct kh_core *core, const struct kh_request *req,
+                      struct route_target *t, char *errmsg,
+                      size_t errmsg_size)
+{
     int r;
 
-    if (route->flags & ROUTE_UNAUTHENTICATED)
+    memset(t, 0, sizeof(*t));
+    if (strncmp(req->path, "sys/", 4) == 0 || strcmp(req->path, "sys") == 0) {
+        r = router_lookup(req->path, req->op, &t->sys, errmsg, errmsg_size);
+        if (r == 0) {
+            t->unauthenticated = t->sys->flags & ROUTE_UNAUTHENTICATED;
+            t->allow_sealed = t->sys->flags & ROUTE_ALLOW_SEALED;
+            t->sudo = t->sys->flags & ROUTE_SUDO;
+        }
+        return r;
+    }
+    if (barrier_sealed(core->barrier))
+        return KH_ESEALED;
+    r = mount_table_route(core->mounts, req->path, &t->mount, &t->subpath);
+    if (r == KH_ENOTFOUND || (r == 0 && t->mount->ops == NULL)) {
+        if (r == 0)
+            mount_table_release(core->mounts);
+        t->mount = NULL;
+        return kh_errmsg(errmsg, errmsg_size, KH_ENOTFOUND,
+                         "no handler for route \"%s\". route entry not "
+                         "found.", req->path);
+    }
+    if (r != 0)
+        return r;
+    if (t->mount->ops->unauthenticated != NULL)
+        t->unauthenticated =
+            t->mount->ops->unauthenticated(t->subpath, req->op);
+    if (t->mount->ops->sudo != NULL)
+        t->sudo = t->mount->ops->sudo(t->subpath, req->op);
+    return 0;
+}
+
+/* Gates 3 and 4. Today the token store mints only root tokens, so the ACL
+ * decision is root-or-nothing; policy evaluation plugs in here. */
+static int gate_token_acl(struct kh_core *core, const struct kh_request *req,
+                          const struct route_target *t,
+                          struct token_entry *entry)
+{
+    int r;
+
+    if (t->unauthenticated)
         return 0;
     if (!req->has_token || req->token[0] == '\0')
         return KH_EPERM;
-    r = token_store_lookup(core->tokens, req->token, &entry);
+    r = token_store_lookup(core->tokens, req->token, entry);
     if (r != 0)
         return r == KH_ESEALED ? r : KH_EPERM;
-    if (!entry.root)
+    if (!entry->root)
         return KH_EPERM;
     return 0;
+}
+
+static int call_backend(struct kh_core *core, const struct kh_request *req,
+                        const struct route_target *t,
+                        const struct token_entry *entry,
+                        struct kh_response *resp, char *errmsg,
+                        size_t errmsg_size)
+{
+    struct backend_request br = {
+        .core = core,
+        .mount = t->mount,
+        .req = req,
+        .subpath = t->subpath,
+        .view = &t->mount->view,
+        .token = t->unauthenticated ? NULL : entry,
+        .state = t->mount->state,
+    };
+
+    return t->mount->ops->handle(&br, resp, errmsg, errmsg_size);
 }
 
 void request_handle(struct kh_core *core, const struct kh_request *req,
                     struct kh_response *resp)
 {
     char errmsg[KH_ERRMSG_SIZE] = "";
-    const struct kh_route *route = NULL;
-    int route_r;
+    struct route_target target;
+    struct token_entry entry;
     int r;
 
     /* 1. route (its result waits until the state gate has spoken) */
-    route_r = router_lookup(req->path, req->op, &route, errmsg,
-                            sizeof(errmsg));
+    r = gate_route(core, req, &target, errmsg, sizeof(errmsg));
 
     /* 2. state: sealed or uninitialised answers 503 before anything else */
-    if ((route == NULL || !(route->flags & ROUTE_ALLOW_SEALED)) &&
-        barrier_sealed(core->barrier)) {
+    if (!target.allow_sealed && barrier_sealed(core->barrier)) {
         r = KH_ESEALED;
-        goto fail;
+        goto out;
     }
-    r = route_r;
     if (r != 0)
-        goto fail;
+        goto out;
 
     /* 3-4. token and ACL */
     errmsg[0] = '\0';
-    r = gate_token_acl(core, req, route);
+    r = gate_token_acl(core, req, &target, &entry);
     if (r != 0)
-        goto fail;
+        goto out;
 
     /* 6. handler */
-    r = route->handler(core, req, resp, errmsg, sizeof(errmsg));
-    if (r != 0)
-        goto fail;
-    return;
-fail:
+    if (target.sys != NULL)
+        r = target.sys->handler(core, req, resp, errmsg, sizeof(errmsg));
+    else
+        r = call_backend(core, req, &target, &entry, resp, errmsg,
+                         sizeof(errmsg));
+out:
+    if (target.mount != NULL)
+        mount_table_release(core->mounts);
+    if (r == 0)
+        return;
     if (http_status_for_error(r) >= 500 && r != KH_ESEALED)
         log_error("request %s %s: %s%s%s", req->request_id, req->path,
                   kh_strerror(r), errmsg[0] ? ": " : "", errmsg);

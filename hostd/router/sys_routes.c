@@ -23,6 +23,14 @@ static const struct kh_route sys_routes[] = {
     {"sys/step-down", OPS_WRITE, ROUTE_SUDO, sys_step_down},
     {"sys/rotate", OPS_WRITE, ROUTE_SUDO, sys_rotate},
     {"sys/key-status", OPS_READ, 0, sys_key_status},
+    {"sys/mounts", OPS_READ, 0, sys_mounts_list},
+    {"sys/mounts/*", OPS_READ, 0, sys_mounts_read},
+    {"sys/mounts/*", OPS_WRITE, 0, sys_mounts_write},
+    {"sys/mounts/*", OPS_DELETE, 0, sys_mounts_delete},
+    {"sys/auth", OPS_READ, 0, sys_mounts_list},
+    {"sys/auth/*", OPS_READ, ROUTE_SUDO, sys_mounts_read},
+    {"sys/auth/*", OPS_WRITE, ROUTE_SUDO, sys_mounts_write},
+    {"sys/auth/*", OPS_DELETE, ROUTE_SUDO, sys_mounts_delete},
 };
 
 static bool pattern_matches(const char *pattern, const char *path)

@@ -7,6 +7,7 @@
  */
 #include "storage/storage.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,4 +81,43 @@ void kh_storage_list_free(struct kh_storage_list *list)
     free(list->keys);
     list->keys = NULL;
     list->count = 0;
+}
+
+#define DELETE_PREFIX_STACK_MAX 64
+
+int kh_storage_delete_prefix(struct kh_storage *storage, const char *prefix)
+{
+    char *stack[DELETE_PREFIX_STACK_MAX];
+    size_t depth = 0;
+    int r = 0;
+
+    stack[depth] = strdup(prefix);
+    if (stack[depth] == NULL)
+        return KH_ENOMEM;
+    depth++;
+    while (depth > 0 && r == 0) {
+        struct kh_storage_list list = {0};
+        char *folder = stack[--depth];
+        size_t i;
+        r = kh_storage_list(storage, folder, &list);
+        for (i = 0; r == 0 && i < list.count; i++) {
+            char *key = NULL;
+            if (asprintf(&key, "%s%s", folder, list.keys[i]) < 0) {
+                r = KH_ENOMEM;
+            } else if (key[strlen(key) - 1] != '/') {
+                r = kh_storage_delete(storage, key);
+                free(key);
+            } else if (depth < DELETE_PREFIX_STACK_MAX) {
+                stack[depth++] = key;
+            } else {
+                free(key);
+                r = KH_ELIMIT;
+            }
+        }
+        kh_storage_list_free(&list);
+        free(folder);
+    }
+    while (depth > 0)
+        free(stack[--depth]);
+    return r;
 }

@@ -89,6 +89,12 @@ int kh_storage_lmdb_open(const char *dir, uint64_t map_bytes,
 /* Close and free; accepts NULL. */
 void kh_storage_close(struct kh_storage *storage);
 
+/* Delete every key that starts with prefix ("" = everything), walking
+ * the folders depth-first with a bounded explicit stack. Used to remove a
+ * mount's data and the leftovers of a crashed initialisation. */
+int kh_storage_delete_prefix(struct kh_storage *storage,
+                             const char *prefix) KH_MUST_CHECK;
+
 /* Free a list result's keys (not the struct itself); accepts empty lists. */
 void kh_storage_list_free(struct kh_storage_list *list);
 

@@ -79,6 +79,15 @@ static void value_fill(uint8_t *value, size_t i)
     memcpy(value, &i, sizeof(i));
 }
 
+/* Is value the one value_fill() makes for i? pattern is value 0. */
+static bool value_check(const uint8_t *value, size_t len, size_t i,
+                        const uint8_t *pattern)
+{
+    return len == BENCH_VALUE_BYTES && memcmp(value, &i, sizeof(i)) == 0 &&
+           memcmp(value + sizeof(i), pattern + sizeof(i),
+                  len - sizeof(i)) == 0;
+}
+
 static int target_put(struct bench_target *t, const char *key,
                       const uint8_t *value)
 {
@@ -96,9 +105,8 @@ static int target_batch(struct bench_target *t,
 }
 
 static int target_get_check(struct bench_target *t, const char *key,
-                            size_t i)
+                            size_t i, const uint8_t *pattern)
 {
-    uint8_t expect[BENCH_VALUE_BYTES];
     uint8_t *value = NULL;
     size_t len = 0;
     int r;
@@ -109,8 +117,7 @@ static int target_get_check(struct bench_target *t, const char *key,
         r = kh_storage_get(t->storage, key, &value, &len);
     if (r != 0)
         return r;
-    value_fill(expect, i);
-    if (len != BENCH_VALUE_BYTES || memcmp(value, expect, len) != 0)
+    if (!value_check(value, len, i, pattern))
         r = KH_ECORRUPT;
     kh_free_secret(value, len);
     return r;
@@ -124,12 +131,14 @@ static int bench_run(struct bench_target *t, enum bench_kind kind,
 {
     struct kh_storage_op ops[BENCH_BATCH_OPS];
     uint8_t values[BENCH_BATCH_OPS][BENCH_VALUE_BYTES];
+    uint8_t pattern[BENCH_VALUE_BYTES];
     size_t i, j, done = 0;
     double start;
     int r = 0;
 
     for (j = 0; j < BENCH_BATCH_OPS; j++)
         value_fill(values[j], 0);
+    value_fill(pattern, 0);
     start = now_s();
     for (i = 0; i < n && r == 0; i++) {
         size_t k = (i * BENCH_BATCH_OPS) % keys->count;
@@ -139,7 +148,7 @@ static int bench_run(struct bench_target *t, enum bench_kind kind,
             done++;
         } else if (kind == KIND_GET) {
             r = target_get_check(t, keys->names[i % keys->count],
-                                 i % keys->count);
+                                 i % keys->count, pattern);
             done++;
         } else {
             for (j = 0; j < BENCH_BATCH_OPS; j++) {
@@ -222,33 +231,37 @@ struct bench_results
     double ops_s[SIDE_COUNT][KIND_COUNT][BENCH_ROUNDS_MAX];
 };
 
+/* Each kind runs on both sides back to back, so both see the same disk
+ * and the same neighbours; which side goes first alternates by round. */
 static int bench_rounds(struct bench_target targets[SIDE_COUNT],
                         const struct bench_keys *keys,
                         const struct bench_params *p,
                         struct bench_results *res)
 {
     const size_t counts[KIND_COUNT] = {p->puts, p->batches, p->gets};
-    unsigned round, s, k;
+    unsigned round, s, k, side;
     int r;
 
     for (round = 0; round < p->rounds; round++) {
-        printf("round %u:", round + 1);
-        for (s = 0; s < SIDE_COUNT; s++) {
-            unsigned side = (s + round) % SIDE_COUNT; /* alternate first */
-            for (k = 0; k < KIND_COUNT; k++) {
+        for (k = 0; k < KIND_COUNT; k++) {
+            for (s = 0; s < SIDE_COUNT; s++) {
+                side = (s + round) % SIDE_COUNT;
                 r = bench_run(&targets[side], k, keys, counts[k],
                               &res->ops_s[side][k][round]);
                 if (r != 0) {
-                    fprintf(stderr, "\nbench_barrier: %s %s: %s\n",
+                    fprintf(stderr, "bench_barrier: %s %s: %s\n",
                             side_names[side], kind_names[k], kh_strerror(r));
                     return r;
                 }
             }
+        }
+        printf("round %u (%s first):", round + 1,
+               side_names[round % SIDE_COUNT]);
+        for (side = 0; side < SIDE_COUNT; side++)
             printf("  %s put %.0f/s batch %.0f/s get %.0f/s",
                    side_names[side], res->ops_s[side][KIND_PUT][round],
                    res->ops_s[side][KIND_BATCH][round],
                    res->ops_s[side][KIND_GET][round]);
-        }
         printf("\n");
         fflush(stdout);
     }
@@ -262,12 +275,12 @@ static void bench_report(const struct bench_params *p,
 
     printf("\nmedians of %u rounds, 1 KiB values, durable LMDB commits\n",
            p->rounds);
-    printf("%-30s %12s %12s %12s %10s %8s\n", "operation", "raw ops/s",
-           "barrier ops/s", "raw us/op", "barr us/op", "ratio");
+    printf("%-29s %11s %14s %10s %11s %7s\n", "operation", "raw ops/s",
+           "barrier ops/s", "raw us/op", "barr. us/op", "ratio");
     for (k = 0; k < KIND_COUNT; k++) {
         double raw = median(res->ops_s[SIDE_RAW][k], p->rounds);
         double bar = median(res->ops_s[SIDE_BARRIER][k], p->rounds);
-        printf("%-30s %12.0f %12.0f %12.2f %10.2f %8.3f\n", kind_names[k],
+        printf("%-29s %11.0f %14.0f %10.2f %11.2f %7.3f\n", kind_names[k],
                raw, bar, 1e6 / raw, 1e6 / bar, bar / raw);
     }
     printf("ratio = barrier/raw ops/s (1.0 = free; reference: LMDB durable "
@@ -278,7 +291,7 @@ static int parse_params(int argc, char **argv, struct bench_params *p)
 {
     int opt;
 
-    *p = (struct bench_params){5, 500, 100, 200000};
+    *p = (struct bench_params){7, 400, 60, 200000};
     while ((opt = getopt(argc, argv, "r:p:b:g:")) != -1) {
         unsigned long v = strtoul(optarg, NULL, 10);
         if (opt == 'r' && v >= 1 && v <= BENCH_ROUNDS_MAX)

@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (config == NULL)
         return 0;
-    (void)kh_config_parse_text(config, (const char *)data, size, "fuzz",
-                               errmsg, sizeof(errmsg));
+    (void)kh_config_parse_text(config, (const char *)data, size, "fuzz", errmsg,
+                               sizeof(errmsg));
     kh_config_free(config);
     return 0;
 }

@@ -54,8 +54,7 @@ static struct kh_config *parse_ok(const char *text)
     return config;
 }
 
-static void expect_error_len(const char *text, size_t len,
-                             const char *message)
+static void expect_error_len(const char *text, size_t len, const char *message)
 {
     char errmsg[KH_ERRMSG_SIZE] = "";
     struct kh_config *config = kh_config_new();
@@ -93,9 +92,9 @@ static void hcl_error(const char *text, size_t len, const char *message)
     char errmsg[KH_ERRMSG_SIZE] = "";
     struct kh_hcl_doc *doc = NULL;
 
-    assert_int_equal(kh_hcl_parse(text, len, "t.hcl", &doc, errmsg,
-                                  sizeof(errmsg)),
-                     KH_ECONFIG);
+    assert_int_equal(
+        kh_hcl_parse(text, len, "t.hcl", &doc, errmsg, sizeof(errmsg)),
+        KH_ECONFIG);
     assert_null(doc);
     assert_contains(errmsg, message);
 }
@@ -113,8 +112,7 @@ static const struct kh_hcl_item *root_item(const struct kh_hcl_doc *doc,
     return NULL;
 }
 
-static const char *string_value(const struct kh_hcl_doc *doc,
-                                const char *key)
+static const char *string_value(const struct kh_hcl_doc *doc, const char *key)
 {
     const struct kh_hcl_item *item = root_item(doc, key);
 
@@ -158,7 +156,7 @@ static char *nested_lists(size_t n, bool json)
 
 struct tmp
 {
-    char dir[PATH_MAX];
+    char dir[PATH_MAX - 64]; /* room for "/<name>" in a PATH_MAX buffer */
 };
 
 static int setup_tmp(void **state)
@@ -171,8 +169,9 @@ static int setup_tmp(void **state)
     if (base == NULL || base[0] == '\0')
         base = "/tmp";
     (void)mkdir(base, 0700);
-    (void)snprintf(t->dir, sizeof(t->dir), "%s/kh-config-XXXXXX", base);
-    if (mkdtemp(t->dir) == NULL) {
+    if (snprintf(t->dir, sizeof(t->dir), "%s/kh-config-XXXXXX", base) >=
+            (int)sizeof(t->dir) ||
+        mkdtemp(t->dir) == NULL) {
         free(t);
         return -1;
     }
@@ -282,7 +281,8 @@ static const char full_json[] =
     "             \"tls_key_file\": \"/etc/kh/key.pem\",\n"
     "             \"tls_min_version\": \"tls13\",\n"
     "             \"max_request_size\": 1048576}},\n"
-    "    {\"tcp\": {\"address\": \"127.0.0.1:8300\", \"tls_disable\": \"true\"}}\n"
+    "    {\"tcp\": {\"address\": \"127.0.0.1:8300\", \"tls_disable\": "
+    "\"true\"}}\n"
     "  ],\n"
     "  \"storage\": {\"raft\": {\n"
     "    \"path\": \"/var/lib/kh\", \"node_id\": \"node-1\",\n"
@@ -403,8 +403,7 @@ static void test_hcl_string_escapes(void **state)
 
     assert_string_equal(string_value(doc, "s"),
                         "q\"b\\ n\n t\t r\r s/ e\xc3\xa9 x\xf0\x9f\x98\x80");
-    assert_string_equal(string_value(doc, "quoted key"),
-                        "${not.interpolated}");
+    assert_string_equal(string_value(doc, "quoted key"), "${not.interpolated}");
     kh_hcl_free(doc);
 }
 
@@ -414,8 +413,8 @@ static void test_hcl_numbers_and_bools(void **state)
     static const char text[] = "i = 42\nn = -7\nd = 3.25\ne = 1e3\n"
                                "t = true\nf = false\n";
     struct kh_hcl_doc *doc = hcl_ok(text, strlen(text));
-    static const char *const keys[] = { "i", "n", "d", "e" };
-    static const char *const literals[] = { "42", "-7", "3.25", "1e3" };
+    static const char *const keys[] = {"i", "n", "d", "e"};
+    static const char *const literals[] = {"42", "-7", "3.25", "1e3"};
     size_t k;
 
     for (k = 0; k < 4; k++) {
@@ -528,41 +527,41 @@ static void test_hcl_syntax_errors(void **state)
         const char *text;
         const char *message;
     } cases[] = {
-        { "a = \"abc\n", "t.hcl:1:9: newline in string" },
-        { "a = \"abc", "t.hcl:1:5: unterminated string" },
-        { "x = 1\n  /* open\n", "t.hcl:2:3: unterminated /* comment" },
-        { "a = 1\nb = <<EOF\nxx\n", "t.hcl:2:5: unterminated heredoc" },
-        { "b = <<\nx\n", "t.hcl:1:5: expected a heredoc marker" },
-        { "a 1", "t.hcl:1:3: unexpected number, expected '=' or '{'" },
-        { "}", "t.hcl:1:1: unexpected '}', expected a key" },
-        { "a = \"x\\qy\"", "t.hcl:1:7: invalid escape sequence" },
-        { "a = \"\\u12\"", "t.hcl:1:6: expected 4 hex digits after \\u" },
-        { "a = \"\\ud800x\"", "t.hcl:1:6: unpaired surrogate \\ud800" },
-        { "a = \"\\udc00\"", "t.hcl:1:6: unpaired surrogate \\udc00" },
-        { "a = \"\\u0000\"", "t.hcl:1:6: \\u0000 is not allowed" },
-        { "a = [1 2]", "t.hcl:1:8: unexpected number, expected ',' or ']'" },
-        { "a = [,]", "t.hcl:1:6: unexpected ',', expected a value" },
-        { "a = foo", "t.hcl:1:5: unexpected identifier \"foo\"" },
-        { "a = 1.\n", "t.hcl:1:5: malformed number" },
-        { "a = 12ab\n", "t.hcl:1:5: malformed number" },
-        { "a = -\n", "t.hcl:1:5: malformed number" },
-        { "x = {\n", "t.hcl:2:1: unexpected end of file, expected '}'" },
-        { "x = [\n", "t.hcl:2:1: unexpected end of file" },
-        { "a \"b\" = 1", "t.hcl:1:7: unexpected '=', expected '{' after" },
-        { "a = @", "t.hcl:1:5: unexpected character '@'" },
-        { "a = 1\n\t\xff", "t.hcl:2:2: unexpected byte 0xff" },
-        { "a : 1", "t.hcl:1:3: unexpected ':', expected '=' or '{'" },
-        { "a = \"x\x01\"", "t.hcl:1:7: control character in string" },
-        { "{\"a\": 1,}", "t.hcl:1:9: unexpected '}', expected a key after" },
-        { "{\n  \"a\" 1\n}", "t.hcl:2:7: unexpected number, expected ':'" },
-        { "{\"a\": 1} x", "t.hcl:1:10: unexpected identifier \"x\"" },
-        { "{\"a\": 1 \"b\": 2}", "t.hcl:1:9: unexpected string, expected ','" },
-        { "{a: 1}", "t.hcl:1:2: unexpected identifier \"a\", expected a str" },
-        { "{\"a\" = 1}", "t.hcl:1:6: unexpected '=', expected ':'" },
-        { "{\"a\": [1,]}", "t.hcl:1:10: unexpected ']', expected a value" },
-        { "{\"a\": 1 # c\n}", "t.hcl:1:9: unexpected character '#'" },
-        { "{\"a\": <<EOF\nx\nEOF\n}", "t.hcl:1:7: unexpected character '<'" },
-        { "{\"a\": 1", "t.hcl:1:8: unexpected end of file, expected '}'" },
+        {"a = \"abc\n", "t.hcl:1:9: newline in string"},
+        {"a = \"abc", "t.hcl:1:5: unterminated string"},
+        {"x = 1\n  /* open\n", "t.hcl:2:3: unterminated /* comment"},
+        {"a = 1\nb = <<EOF\nxx\n", "t.hcl:2:5: unterminated heredoc"},
+        {"b = <<\nx\n", "t.hcl:1:5: expected a heredoc marker"},
+        {"a 1", "t.hcl:1:3: unexpected number, expected '=' or '{'"},
+        {"}", "t.hcl:1:1: unexpected '}', expected a key"},
+        {"a = \"x\\qy\"", "t.hcl:1:7: invalid escape sequence"},
+        {"a = \"\\u12\"", "t.hcl:1:6: expected 4 hex digits after \\u"},
+        {"a = \"\\ud800x\"", "t.hcl:1:6: unpaired surrogate \\ud800"},
+        {"a = \"\\udc00\"", "t.hcl:1:6: unpaired surrogate \\udc00"},
+        {"a = \"\\u0000\"", "t.hcl:1:6: \\u0000 is not allowed"},
+        {"a = [1 2]", "t.hcl:1:8: unexpected number, expected ',' or ']'"},
+        {"a = [,]", "t.hcl:1:6: unexpected ',', expected a value"},
+        {"a = foo", "t.hcl:1:5: unexpected identifier \"foo\""},
+        {"a = 1.\n", "t.hcl:1:5: malformed number"},
+        {"a = 12ab\n", "t.hcl:1:5: malformed number"},
+        {"a = -\n", "t.hcl:1:5: malformed number"},
+        {"x = {\n", "t.hcl:2:1: unexpected end of file, expected '}'"},
+        {"x = [\n", "t.hcl:2:1: unexpected end of file"},
+        {"a \"b\" = 1", "t.hcl:1:7: unexpected '=', expected '{' after"},
+        {"a = @", "t.hcl:1:5: unexpected character '@'"},
+        {"a = 1\n\t\xff", "t.hcl:2:2: unexpected byte 0xff"},
+        {"a : 1", "t.hcl:1:3: unexpected ':', expected '=' or '{'"},
+        {"a = \"x\x01\"", "t.hcl:1:7: control character in string"},
+        {"{\"a\": 1,}", "t.hcl:1:9: unexpected '}', expected a key after"},
+        {"{\n  \"a\" 1\n}", "t.hcl:2:7: unexpected number, expected ':'"},
+        {"{\"a\": 1} x", "t.hcl:1:10: unexpected identifier \"x\""},
+        {"{\"a\": 1 \"b\": 2}", "t.hcl:1:9: unexpected string, expected ','"},
+        {"{a: 1}", "t.hcl:1:2: unexpected identifier \"a\", expected a str"},
+        {"{\"a\" = 1}", "t.hcl:1:6: unexpected '=', expected ':'"},
+        {"{\"a\": [1,]}", "t.hcl:1:10: unexpected ']', expected a value"},
+        {"{\"a\": 1 # c\n}", "t.hcl:1:9: unexpected character '#'"},
+        {"{\"a\": <<EOF\nx\nEOF\n}", "t.hcl:1:7: unexpected character '<'"},
+        {"{\"a\": 1", "t.hcl:1:8: unexpected end of file, expected '}'"},
     };
     size_t i;
 
@@ -633,8 +632,7 @@ static void test_limit_string_size(void **state)
 static void test_limit_file_size(void **state)
 {
     const char *head = "ui = true\n#";
-    char *text = repeat(head, 'x', KH_CONFIG_FILE_BYTES_MAX - strlen(head),
-                        "");
+    char *text = repeat(head, 'x', KH_CONFIG_FILE_BYTES_MAX - strlen(head), "");
     struct kh_config *config;
 
     assert_int_equal(strlen(text), KH_CONFIG_FILE_BYTES_MAX);
@@ -696,17 +694,17 @@ static void test_config_full_hcl(void **state)
     assert_string_equal(c->storage.type, "raft");
     assert_int_equal(c->storage.param_count, 6);
     assert_string_equal(kh_config_param(&c->storage, "path"), "/var/lib/kh");
-    assert_string_equal(kh_config_param(&c->storage,
-                                        "performance_multiplier"), "5");
-    assert_string_equal(kh_config_param(&c->storage,
-                                        "retry_join.0.leader_api_addr"),
-                        "https://10.0.0.2:8200");
-    assert_string_equal(kh_config_param(&c->storage,
-                                        "retry_join.0.leader_ca_cert_file"),
-                        "/etc/kh/ca.pem");
-    assert_string_equal(kh_config_param(&c->storage,
-                                        "retry_join.1.leader_api_addr"),
-                        "https://10.0.0.3:8200");
+    assert_string_equal(kh_config_param(&c->storage, "performance_multiplier"),
+                        "5");
+    assert_string_equal(
+        kh_config_param(&c->storage, "retry_join.0.leader_api_addr"),
+        "https://10.0.0.2:8200");
+    assert_string_equal(
+        kh_config_param(&c->storage, "retry_join.0.leader_ca_cert_file"),
+        "/etc/kh/ca.pem");
+    assert_string_equal(
+        kh_config_param(&c->storage, "retry_join.1.leader_api_addr"),
+        "https://10.0.0.3:8200");
     assert_null(kh_config_param(&c->storage, "retry_join.2.leader_api_addr"));
     assert_string_equal(c->seal.type, "pkcs11");
     assert_string_equal(kh_config_param(&c->seal, "slot"), "0");
@@ -763,9 +761,8 @@ static void test_config_bool_forms(void **state)
         const char *value;
         bool expected;
     } cases[] = {
-        { "true", true },     { "\"true\"", true },   { "1", true },
-        { "\"1\"", true },    { "false", false },     { "\"false\"", false },
-        { "0", false },       { "\"0\"", false },
+        {"true", true},   {"\"true\"", true},   {"1", true},  {"\"1\"", true},
+        {"false", false}, {"\"false\"", false}, {"0", false}, {"\"0\"", false},
     };
     char text[256];
     size_t i;
@@ -892,8 +889,7 @@ static void test_config_stanza_rendering(void **state)
         "  pcr_bank = \"sha256\"\n}\n");
 
     assert_string_equal(kh_config_param(&c->storage, "map_size"), "1.5e3");
-    assert_string_equal(kh_config_param(&c->seal, "tcti"),
-                        "swtpm:port=2321");
+    assert_string_equal(kh_config_param(&c->seal, "tcti"), "swtpm:port=2321");
     assert_int_equal(c->seal.param_count, 3);
     kh_config_free(c);
     c = parse_ok("storage \"inmem\" {}\nseal \"shamir\" {}\n");
@@ -948,12 +944,13 @@ static void test_config_merge(void **state)
     char errmsg[KH_ERRMSG_SIZE];
 
     assert_int_equal(kh_config_parse_text(c, first, strlen(first), "1.hcl",
-                                          errmsg, sizeof(errmsg)), 0);
-    assert_int_equal(kh_config_parse_text(c, second, strlen(second),
-                                          "2.json", errmsg, sizeof(errmsg)),
-                     0);
-    assert_int_equal(kh_config_parse_text(c, bad, strlen(bad), "3.hcl",
                                           errmsg, sizeof(errmsg)),
+                     0);
+    assert_int_equal(kh_config_parse_text(c, second, strlen(second), "2.json",
+                                          errmsg, sizeof(errmsg)),
+                     0);
+    assert_int_equal(kh_config_parse_text(c, bad, strlen(bad), "3.hcl", errmsg,
+                                          sizeof(errmsg)),
                      KH_ECONFIG);
     assert_string_equal(errmsg, "3.hcl:3:1: unknown key \"foo\" at top level");
     assert_true(c->ui);
@@ -1049,7 +1046,7 @@ static void test_load_directory_merge(void **state)
                                " \"storage\": {\"inmem\": {}},\n"
                                " \"listener\": {\"tcp\": {\"address\": "
                                "\"0.0.0.0:2\", \"tls_disable\": true}}}\n";
-    const char *paths[] = { t->dir };
+    const char *paths[] = {t->dir};
     char sub[PATH_MAX];
     char errmsg[KH_ERRMSG_SIZE];
     struct kh_config *c = NULL;
@@ -1075,7 +1072,7 @@ static void test_load_files_in_order(void **state)
     struct tmp *t = *state;
     char a[PATH_MAX];
     char b[PATH_MAX];
-    const char *paths[] = { b, a };
+    const char *paths[] = {b, a};
     char errmsg[KH_ERRMSG_SIZE];
     struct kh_config *c = NULL;
 
@@ -1092,7 +1089,7 @@ static void test_load_files_in_order(void **state)
 static void test_load_error_names_file(void **state)
 {
     struct tmp *t = *state;
-    const char *paths[] = { t->dir };
+    const char *paths[] = {t->dir};
     char expected[PATH_MAX + 64];
     char errmsg[KH_ERRMSG_SIZE];
     struct kh_config *c = NULL;
@@ -1112,8 +1109,8 @@ static void test_load_empty_and_missing(void **state)
 {
     struct tmp *t = *state;
     char missing[PATH_MAX];
-    const char *paths[] = { t->dir };
-    const char *missing_paths[] = { missing };
+    const char *paths[] = {t->dir};
+    const char *missing_paths[] = {missing};
     char errmsg[KH_ERRMSG_SIZE];
     struct kh_config *c = NULL;
 
@@ -1133,7 +1130,7 @@ static void test_load_empty_and_missing(void **state)
 static void test_load_unreadable_entry(void **state)
 {
     struct tmp *t = *state;
-    const char *paths[] = { t->dir };
+    const char *paths[] = {t->dir};
     char link[PATH_MAX];
     char errmsg[KH_ERRMSG_SIZE];
     struct kh_config *c = NULL;
@@ -1150,7 +1147,7 @@ static void test_load_unreadable_entry(void **state)
 static void test_limit_files(void **state)
 {
     struct tmp *t = *state;
-    const char *paths[] = { t->dir };
+    const char *paths[] = {t->dir};
     char errmsg[KH_ERRMSG_SIZE];
     char name[PATH_MAX];
     struct kh_config *c = NULL;
@@ -1175,7 +1172,7 @@ static void test_load_file_too_big(void **state)
 {
     struct tmp *t = *state;
     char path[PATH_MAX];
-    const char *paths[] = { path };
+    const char *paths[] = {path};
     char errmsg[KH_ERRMSG_SIZE];
     char *text = repeat("#", 'x', KH_CONFIG_FILE_BYTES_MAX, "");
     struct kh_config *c = NULL;
@@ -1203,23 +1200,23 @@ static void test_duration_valid(void **state)
         const char *text;
         uint64_t seconds;
     } cases[] = {
-        { "0", 0 },
-        { "90", 90 },
-        { "30s", 30 },
-        { "30m", 1800 },
-        { "1h30m", 5400 },
-        { "90s", 90 },
-        { "7d", 604800 },
-        { "1d12h", 129600 },
-        { "1h1m1s", 3661 },
-        { "768h", 2764800 },
-        { "1.5h", 5400 },
-        { ".5m", 30 },
-        { "2.h", 7200 },
-        { "0s", 0 },
-        { "007m", 420 },
-        { "9223372036854775807", 9223372036854775807ull },
-        { "106751991167300d", 106751991167300ull * 86400 },
+        {"0", 0},
+        {"90", 90},
+        {"30s", 30},
+        {"30m", 1800},
+        {"1h30m", 5400},
+        {"90s", 90},
+        {"7d", 604800},
+        {"1d12h", 129600},
+        {"1h1m1s", 3661},
+        {"768h", 2764800},
+        {"1.5h", 5400},
+        {".5m", 30},
+        {"2.h", 7200},
+        {"0s", 0},
+        {"007m", 420},
+        {"9223372036854775807", 9223372036854775807ull},
+        {"106751991167300d", 106751991167300ull * 86400},
     };
     uint64_t v;
     size_t i;
@@ -1303,12 +1300,12 @@ int main(void)
                                         teardown_tmp),
         cmocka_unit_test_setup_teardown(test_load_files_in_order, setup_tmp,
                                         teardown_tmp),
-        cmocka_unit_test_setup_teardown(test_load_error_names_file,
-                                        setup_tmp, teardown_tmp),
-        cmocka_unit_test_setup_teardown(test_load_empty_and_missing,
-                                        setup_tmp, teardown_tmp),
-        cmocka_unit_test_setup_teardown(test_load_unreadable_entry,
-                                        setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_load_error_names_file, setup_tmp,
+                                        teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_load_empty_and_missing, setup_tmp,
+                                        teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_load_unreadable_entry, setup_tmp,
+                                        teardown_tmp),
         cmocka_unit_test_setup_teardown(test_limit_files, setup_tmp,
                                         teardown_tmp),
         cmocka_unit_test_setup_teardown(test_load_file_too_big, setup_tmp,

@@ -88,7 +88,8 @@ static void print_errors(const struct cli_result *res)
         return;
     }
     fprintf(stderr, "Errors:\n\n");
-    json_array_foreach(errors, i, item) {
+    json_array_foreach(errors, i, item)
+    {
         fprintf(stderr, "* %s\n",
                 json_is_string(item) ? json_string_value(item) : "");
     }

@@ -28,8 +28,8 @@ struct args_state
 };
 
 /* Read the whole of a file ("-" = standard input) into *ret_data. */
-static int args_read(struct args_state *st, const char *path,
-                     char **ret_data, size_t *ret_len)
+static int args_read(struct args_state *st, const char *path, char **ret_data,
+                     size_t *ret_len)
 {
     int r;
 
@@ -48,9 +48,8 @@ static int args_read(struct args_state *st, const char *path,
                          "%s is larger than %u bytes", path,
                          CLI_INPUT_BYTES_MAX);
     if (r < 0)
-        return kh_errmsg(st->errmsg, st->errmsg_size, r,
-                         "error reading %s: %s", path,
-                         r == KH_EIO ? strerror(errno) : kh_strerror(r));
+        return kh_errmsg(st->errmsg, st->errmsg_size, r, "error reading %s: %s",
+                         path, r == KH_EIO ? strerror(errno) : kh_strerror(r));
     return 0;
 }
 
@@ -95,8 +94,7 @@ static int args_set(struct args_state *st, const char *key, json_t *value)
     if (value == NULL)
         return KH_ENOMEM;
     if (existing == NULL)
-        return json_object_set_new(st->result, key, value) == 0 ? 0
-                                                                 : KH_ENOMEM;
+        return json_object_set_new(st->result, key, value) == 0 ? 0 : KH_ENOMEM;
     if (json_is_array(existing))
         return json_array_append_new(existing, value) == 0 ? 0 : KH_ENOMEM;
     list = json_array();

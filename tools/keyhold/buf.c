@@ -130,8 +130,7 @@ void cli_buf_free(struct cli_buf *buf)
     buf->cap = 0;
 }
 
-int cli_read_stream(FILE *stream, size_t max, char **ret_data,
-                    size_t *ret_len)
+int cli_read_stream(FILE *stream, size_t max, char **ret_data, size_t *ret_len)
 {
     struct cli_buf buf;
     char chunk[4096];

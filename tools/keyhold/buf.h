@@ -24,8 +24,7 @@ struct cli_buf
 
 void cli_buf_init(struct cli_buf *buf, size_t max);
 /* Append n bytes. Returns 0, KH_ENOMEM or KH_ETOOBIG. */
-int cli_buf_append(struct cli_buf *buf, const void *p, size_t n)
-    KH_MUST_CHECK;
+int cli_buf_append(struct cli_buf *buf, const void *p, size_t n) KH_MUST_CHECK;
 int cli_buf_puts(struct cli_buf *buf, const char *s) KH_MUST_CHECK;
 int cli_buf_printf(struct cli_buf *buf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3))) KH_MUST_CHECK;
@@ -34,8 +33,8 @@ const char *cli_buf_text(const struct cli_buf *buf);
 /* Hand the data over (NUL-terminated, never NULL on success) and reset the
  * buffer. The caller frees with kh_free_secret(p, len + 1). Returns 0 or
  * KH_ENOMEM. */
-int cli_buf_steal(struct cli_buf *buf, char **ret_data, size_t *ret_len)
-    KH_MUST_CHECK;
+int cli_buf_steal(struct cli_buf *buf, char **ret_data,
+                  size_t *ret_len) KH_MUST_CHECK;
 /* Wipe and free; accepts an initialised or zeroed buffer. */
 void cli_buf_free(struct cli_buf *buf);
 

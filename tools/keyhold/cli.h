@@ -25,17 +25,17 @@
 /* Limits (CONVENTIONS 9). Token and URL sizes match hostd/config/limits.h
  * (KH_HTTP_TOKEN_BYTES_MAX, KH_HTTP_URL_BYTES_MAX): a longer one could never
  * be accepted by keyholdd, so the client refuses it before sending. */
-#define CLI_ADDRESS_BYTES_MAX 2048
-#define CLI_URL_BYTES_MAX 8192
-#define CLI_TOKEN_BYTES_MAX 512
+#define CLI_ADDRESS_BYTES_MAX  2048
+#define CLI_URL_BYTES_MAX      8192
+#define CLI_TOKEN_BYTES_MAX    512
 #define CLI_RESPONSE_BYTES_MAX (64u * 1024u * 1024u)
 /* One @file, stdin value or JSON object read from stdin: Vault's 32 MiB
  * request cap, since a larger body would be refused with 413 anyway. */
 #define CLI_INPUT_BYTES_MAX (32u * 1024u * 1024u)
-#define CLI_JSON_DEPTH_MAX 64
-#define CLI_ARGS_MAX 4096
-#define CLI_TIMEOUT_S 60L
-#define CLI_REDIRECTS_MAX 3L
+#define CLI_JSON_DEPTH_MAX  64
+#define CLI_ARGS_MAX        4096
+#define CLI_TIMEOUT_S       60L
+#define CLI_REDIRECTS_MAX   3L
 
 #define CLI_DEFAULT_ADDRESS "https://127.0.0.1:8200"
 

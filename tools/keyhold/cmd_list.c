@@ -24,7 +24,8 @@ static int list_table(const json_t *keys)
 
     cli_table_init(&table, 1);
     r = cli_table_add(&table, "Keys", NULL);
-    json_array_foreach(keys, i, key) {
+    json_array_foreach(keys, i, key)
+    {
         if (r < 0)
             break;
         if (!json_is_string(key)) {

@@ -59,11 +59,10 @@ static int rows_seal(struct cli_table *t, const json_t *seal)
     if (r == 0)
         r = add_int(t, "Threshold", seal, "t");
     if (r == 0 && sealed) {
-        (void)snprintf(
-            progress, sizeof(progress),
-            "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
-            json_integer_value(json_object_get(seal, "progress")),
-            json_integer_value(json_object_get(seal, "t")));
+        (void)snprintf(progress, sizeof(progress),
+                       "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
+                       json_integer_value(json_object_get(seal, "progress")),
+                       json_integer_value(json_object_get(seal, "t")));
         r = cli_table_add(t, "Unseal Progress", progress);
         if (r == 0)
             r = cli_table_add(t, "Unseal Nonce", str_of(seal, "nonce"));
@@ -117,14 +116,11 @@ static int rows_ha(struct cli_table *t, const json_t *status)
     if (r == 0 && !self)
         r = cli_table_add(t, "Active Node Address",
                           leader[0] != '\0' ? leader : "<none>");
-    if (r == 0 &&
-        json_integer_value(json_object_get(status, "raft_committed_index")) >
-            0) {
-        r = add_int(t, "Raft Committed Index", status,
-                    "raft_committed_index");
+    if (r == 0 && json_integer_value(
+                      json_object_get(status, "raft_committed_index")) > 0) {
+        r = add_int(t, "Raft Committed Index", status, "raft_committed_index");
         if (r == 0)
-            r = add_int(t, "Raft Applied Index", status,
-                        "raft_applied_index");
+            r = add_int(t, "Raft Applied Index", status, "raft_applied_index");
     }
     return r;
 }

@@ -124,8 +124,7 @@ out:
     return r;
 }
 
-static int address_check(const char *address, char *errmsg,
-                         size_t errmsg_size)
+static int address_check(const char *address, char *errmsg, size_t errmsg_size)
 {
     size_t len = strlen(address);
     size_t i;

@@ -112,8 +112,8 @@ static void flag_store(struct cli_flags *flags, enum flag_id id,
 }
 
 /* Consume the flag at argv[*index] (and its value, if separate). */
-static int flag_take(struct cli_flags *flags, int argc, char **argv,
-                     int *index, char *errmsg, size_t errmsg_size)
+static int flag_take(struct cli_flags *flags, int argc, char **argv, int *index,
+                     char *errmsg, size_t errmsg_size)
 {
     const char *name = argv[*index] + 1;
     const char *value;
@@ -130,8 +130,8 @@ static int flag_take(struct cli_flags *flags, int argc, char **argv,
     row = flag_lookup(name, name_len);
     if (row == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "flag provided but not defined: -%.*s",
-                         (int)name_len, name);
+                         "flag provided but not defined: -%.*s", (int)name_len,
+                         name);
     if (row->takes_value && value == NULL) {
         if (*index + 1 >= argc)
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
@@ -139,8 +139,7 @@ static int flag_take(struct cli_flags *flags, int argc, char **argv,
         *index += 1;
         value = argv[*index];
     }
-    if (!row->takes_value && value != NULL &&
-        cli_parse_bool(value, &on) < 0)
+    if (!row->takes_value && value != NULL && cli_parse_bool(value, &on) < 0)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "invalid boolean value \"%s\" for -%s: parse error",
                          value, row->name);

@@ -47,8 +47,7 @@ static bool path_byte_is_plain(unsigned char c)
     return c != '\0' && strchr("-._~/!$&'()*+,;=:@", c) != NULL;
 }
 
-static int http_url_build(const char *address, const char *path,
-                          char **ret_url)
+static int http_url_build(const char *address, const char *path, char **ret_url)
 {
     struct cli_buf url;
     size_t address_len = strlen(address);
@@ -219,11 +218,10 @@ static int http_failure(CURL *curl, CURLcode c, const char *method,
                          "%s \"%s\": out of memory", op, url);
     (void)curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
     if (os_errno != 0 && strstr(reason, strerror((int)os_errno)) == NULL)
-        return kh_errmsg(errmsg, errmsg_size, KH_EUNAVAIL,
-                         "%s \"%s\": %s: %s", op, url, reason,
-                         strerror((int)os_errno));
-    return kh_errmsg(errmsg, errmsg_size, KH_EUNAVAIL, "%s \"%s\": %s", op,
-                     url, reason);
+        return kh_errmsg(errmsg, errmsg_size, KH_EUNAVAIL, "%s \"%s\": %s: %s",
+                         op, url, reason, strerror((int)os_errno));
+    return kh_errmsg(errmsg, errmsg_size, KH_EUNAVAIL, "%s \"%s\": %s", op, url,
+                     reason);
 }
 
 int cli_http_request(const struct cli_ctx *ctx, const char *method,

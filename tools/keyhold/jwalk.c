@@ -51,7 +51,8 @@ int cli_json_sorted_keys(const json_t *object, const char ***ret_keys,
         return KH_ENOMEM;
     /* jansson's iteration API takes a non-const object but does not
      * modify it. */
-    json_object_foreach((json_t *)object, key, value) {
+    json_object_foreach((json_t *)object, key, value)
+    {
         KH_ASSERT(i < count);
         keys[i++] = key;
     }

@@ -23,8 +23,8 @@ struct cli_jwalk_ops
      * member (key set, index its rank in key order). depth counts the
      * containers around the value. A container's members follow this
      * call. A negative return stops the walk with that code. */
-    int (*value)(void *ctx, const json_t *parent, const char *key,
-                 size_t index, const json_t *value, size_t depth);
+    int (*value)(void *ctx, const json_t *parent, const char *key, size_t index,
+                 const json_t *value, size_t depth);
     /* Called after the last member of a container, empty ones included;
      * depth is the container's own. */
     int (*leave)(void *ctx, const json_t *container, size_t depth);
@@ -32,8 +32,8 @@ struct cli_jwalk_ops
 
 /* Walk root. Returns 0, the first negative callback result, KH_ELIMIT when
  * containers nest deeper than CLI_JSON_DEPTH_MAX, or KH_ENOMEM. */
-int cli_jwalk(const json_t *root, const struct cli_jwalk_ops *ops, void *ctx)
-    KH_MUST_CHECK;
+int cli_jwalk(const json_t *root, const struct cli_jwalk_ops *ops,
+              void *ctx) KH_MUST_CHECK;
 
 /* The keys of object in byte order, in a new array of borrowed pointers
  * (valid while object is unchanged); the caller frees the array with

@@ -31,8 +31,8 @@ static const struct cli_command cmd_version = {
 
 /* The verbs, in the order the help lists them. */
 static const struct cli_command *const commands[] = {
-    &cli_cmd_read,   &cli_cmd_write,  &cli_cmd_delete,
-    &cli_cmd_list,   &cli_cmd_status, &cmd_version,
+    &cli_cmd_read, &cli_cmd_write,  &cli_cmd_delete,
+    &cli_cmd_list, &cli_cmd_status, &cmd_version,
 };
 
 static const char options_text[] =

@@ -28,7 +28,13 @@ bool cli_output_is_envelope(const json_t *resp)
 
 int cli_output_failed(int r)
 {
-    fprintf(stderr, "Error formatting output: %s\n", kh_strerror(r));
+    if (r == KH_ELIMIT)
+        fprintf(stderr,
+                "Error formatting output: the response nests deeper than "
+                "%d levels\n",
+                CLI_JSON_DEPTH_MAX);
+    else
+        fprintf(stderr, "Error formatting output: %s\n", kh_strerror(r));
     return CLI_EXIT_LOCAL;
 }
 
@@ -55,8 +61,8 @@ static void duration_human(json_int_t seconds, char *out, size_t size)
     else if (h > 0 && s == 0)
         (void)snprintf(out, size, "%" JSON_INTEGER_FORMAT "h%lldm", h, m);
     else if (h > 0)
-        (void)snprintf(out, size, "%" JSON_INTEGER_FORMAT "h%lldm%llds", h,
-                       m, s);
+        (void)snprintf(out, size, "%" JSON_INTEGER_FORMAT "h%lldm%llds", h, m,
+                       s);
     else if (m > 0 && s == 0)
         (void)snprintf(out, size, "%" JSON_INTEGER_FORMAT "m", m);
     else if (m > 0)
@@ -97,8 +103,7 @@ static int rows_lease(struct cli_table *table, const json_t *resp)
     if (json_integer_value(json_object_get(resp, "lease_duration")) <= 0)
         return 0;
     if (lease_id[0] == '\0')
-        return add_duration(table, "refresh_interval", resp,
-                            "lease_duration");
+        return add_duration(table, "refresh_interval", resp, "lease_duration");
     r = cli_table_add(table, "lease_id", lease_id);
     if (r == 0)
         r = add_duration(table, "lease_duration", resp, "lease_duration");
@@ -118,7 +123,8 @@ static int add_quoted_list(struct cli_table *table, const char *key,
 
     cli_buf_init(&text, CLI_RESPONSE_BYTES_MAX);
     r = cli_buf_puts(&text, "[");
-    json_array_foreach(list, i, item) {
+    json_array_foreach(list, i, item)
+    {
         char *quoted = json_dumps(item, JSON_ENCODE_ANY);
 
         if (r == 0 && i > 0)
@@ -165,8 +171,8 @@ static int rows_auth(struct cli_table *table, const json_t *auth)
     r = cli_table_add(table, "token", string_of(auth, "client_token"));
     if (r == 0)
         r = cli_table_add(table, "token_accessor", string_of(auth, "accessor"));
-    if (r == 0 && json_integer_value(json_object_get(auth, "lease_duration")) ==
-                      0)
+    if (r == 0 &&
+        json_integer_value(json_object_get(auth, "lease_duration")) == 0)
         r = cli_table_add(table, "token_duration", "\xe2\x88\x9e"); /* ∞ */
     else if (r == 0)
         r = add_duration(table, "token_duration", auth, "lease_duration");
@@ -195,8 +201,8 @@ static int rows_wrap(struct cli_table *table, const json_t *wrap)
         return 0;
     r = cli_table_add(table, "wrapping_token:", string_of(wrap, "token"));
     if (r == 0)
-        r = cli_table_add(table, "wrapping_accessor:",
-                          string_of(wrap, "accessor"));
+        r = cli_table_add(table,
+                          "wrapping_accessor:", string_of(wrap, "accessor"));
     if (r == 0)
         r = add_duration(table, "wrapping_token_ttl:", wrap, "ttl");
     if (r == 0)
@@ -206,8 +212,8 @@ static int rows_wrap(struct cli_table *table, const json_t *wrap)
         r = cli_table_add(table, "wrapping_token_creation_path:",
                           string_of(wrap, "creation_path"));
     if (r == 0 && string_of(wrap, "wrapped_accessor")[0] != '\0')
-        r = cli_table_add(table, "wrapped_accessor:",
-                          string_of(wrap, "wrapped_accessor"));
+        r = cli_table_add(
+            table, "wrapped_accessor:", string_of(wrap, "wrapped_accessor"));
     return r;
 }
 
@@ -235,10 +241,10 @@ static void print_warnings(const json_t *resp)
 
     if (!json_is_array(warnings) || json_array_size(warnings) == 0)
         return;
-    fprintf(stderr,
-            "WARNING! The following warnings were returned from the "
-            "server:\n\n");
-    json_array_foreach(warnings, i, item) {
+    fprintf(stderr, "WARNING! The following warnings were returned from the "
+                    "server:\n\n");
+    json_array_foreach(warnings, i, item)
+    {
         fprintf(stderr, "  * %s\n\n",
                 json_is_string(item) ? json_string_value(item) : "");
     }

@@ -98,9 +98,8 @@ int cli_render_govalue(const json_t *value, struct cli_buf *out)
 /* jansson's dump recurses, but only as deep as its parser let the
  * document be, and the walk below refuses anything deeper than our own
  * limit first. */
-static int depth_check_value(void *ctx, const json_t *parent,
-                             const char *key, size_t index,
-                             const json_t *value, size_t depth)
+static int depth_check_value(void *ctx, const json_t *parent, const char *key,
+                             size_t index, const json_t *value, size_t depth)
 {
     return 0;
 }

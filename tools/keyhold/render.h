@@ -18,14 +18,12 @@
 /* Go's fmt %v of the value as Vault's api package decodes it: strings raw,
  * numbers as written, true/false, null as "<nil>", objects as
  * "map[k1:v1 k2:v2]" with keys sorted, arrays as "[a b]". */
-int cli_render_govalue(const json_t *value, struct cli_buf *out)
-    KH_MUST_CHECK;
+int cli_render_govalue(const json_t *value, struct cli_buf *out) KH_MUST_CHECK;
 
 /* A scalar: numbers, booleans and null as JSON text (reals in the shortest
  * form that reads back to the same double), strings raw. KH_EINVAL for a
  * container. */
-int cli_render_scalar(const json_t *value, struct cli_buf *out)
-    KH_MUST_CHECK;
+int cli_render_scalar(const json_t *value, struct cli_buf *out) KH_MUST_CHECK;
 
 /* A YAML document in block style (maps sorted, sequences under a key not
  * indented, like Go's yaml.v2), ending in a newline. Strings that would

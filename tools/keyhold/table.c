@@ -15,7 +15,7 @@
 #include "common/secret.h"
 #include "render.h"
 
-#define TABLE_GLUE "    "
+#define TABLE_GLUE  "    "
 #define TABLE_EMPTY "n/a"
 
 void cli_table_init(struct cli_table *table, size_t columns)
@@ -45,8 +45,8 @@ static int table_grow(struct cli_table *table)
 }
 
 /* Take ownership of c0 and c1 (heap strings of the given lengths). */
-static int table_push(struct cli_table *table, char *c0, size_t len0,
-                      char *c1, size_t len1)
+static int table_push(struct cli_table *table, char *c0, size_t len0, char *c1,
+                      size_t len1)
 {
     struct cli_table_row *row;
     int r = table_grow(table);

@@ -36,8 +36,8 @@ struct cli_table
 void cli_table_init(struct cli_table *table, size_t columns);
 /* Append a row; c1 is ignored by a one-column table. Returns 0 or
  * KH_ENOMEM. */
-int cli_table_add(struct cli_table *table, const char *c0, const char *c1)
-    KH_MUST_CHECK;
+int cli_table_add(struct cli_table *table, const char *c0,
+                  const char *c1) KH_MUST_CHECK;
 /* Append key and Go's %v of value. Returns 0, KH_ENOMEM, KH_ETOOBIG or
  * KH_ELIMIT. */
 int cli_table_add_value(struct cli_table *table, const char *key,

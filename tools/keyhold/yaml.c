@@ -28,9 +28,8 @@ struct yaml_writer
 /* Words YAML 1.1 resolves to booleans or null. */
 static bool yaml_is_reserved(const char *s)
 {
-    static const char *const words[] = {"true", "false", "yes", "no",
-                                        "on",   "off",   "y",   "n",
-                                        "null", "~"};
+    static const char *const words[] = {"true", "false", "yes", "no",   "on",
+                                        "off",  "y",     "n",   "null", "~"};
     size_t i;
 
     for (i = 0; i < KH_ARRAY_LEN(words); i++) {

@@ -37,6 +37,20 @@ int sys_key_status(struct kh_core *core, const struct kh_request *req,
                    struct kh_response *resp, char *errmsg,
                    size_t errmsg_size);
 
+/* sys_mounts.c: sys/mounts and sys/auth */
+int sys_mounts_list(struct kh_core *core, const struct kh_request *req,
+                    struct kh_response *resp, char *errmsg,
+                    size_t errmsg_size);
+int sys_mounts_read(struct kh_core *core, const struct kh_request *req,
+                    struct kh_response *resp, char *errmsg,
+                    size_t errmsg_size);
+int sys_mounts_write(struct kh_core *core, const struct kh_request *req,
+                     struct kh_response *resp, char *errmsg,
+                     size_t errmsg_size);
+int sys_mounts_delete(struct kh_core *core, const struct kh_request *req,
+                      struct kh_response *resp, char *errmsg,
+                      size_t errmsg_size);
+
 /* The seal-status object (also the answer of sys/unseal). */
 json_t *sys_seal_status_json(struct kh_core *core);
 
