@@ -123,6 +123,28 @@ int kh_base64_decode(const char *in, size_t in_len, uint8_t *out,
     return 0;
 }
 
+int kh_random_base62(char *out, size_t count)
+{
+    static const char base62[] =
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    uint8_t buf[64];
+    size_t done = 0;
+    int r = 0;
+
+    while (done < count && r == 0) {
+        size_t i;
+        r = kh_random_bytes(buf, sizeof(buf));
+        /* 248 = 4 * 62: bytes at or above it are dropped, so no bias. */
+        for (i = 0; r == 0 && i < sizeof(buf) && done < count; i++) {
+            if (buf[i] < 248)
+                out[done++] = base62[buf[i] % 62];
+        }
+    }
+    out[count] = '\0';
+    kh_wipe(buf, sizeof(buf));
+    return r;
+}
+
 int kh_uuid_generate(char out[KH_UUID_STR_LEN + 1])
 {
     uint8_t b[16];

@@ -28,6 +28,9 @@ void kh_base64_encode(const uint8_t *in, size_t len, bool pad, char *out);
 int kh_base64_decode(const char *in, size_t in_len, uint8_t *out,
                      size_t out_size, size_t *ret_len) KH_MUST_CHECK;
 
+/* count uniformly random base62 characters into out (size count + 1). */
+int kh_random_base62(char *out, size_t count) KH_MUST_CHECK;
+
 #define KH_UUID_STR_LEN 36
 /* A random version-4 UUID, lowercase, into out (size >= 37). */
 int kh_uuid_generate(char out[KH_UUID_STR_LEN + 1]) KH_MUST_CHECK;

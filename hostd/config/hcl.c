@@ -306,7 +306,7 @@ static size_t utf8_encode(uint32_t cp, char *out)
     return 4;
 }
 
-/* A \uXXXX escape (or a surrogate pair) at text[*i]; writes UTF-8 to out
+/* A \uHHHH escape (or a surrogate pair) at text[*i]; writes UTF-8 to out
  * (at most as many bytes as the escape consumed) and moves *i past it. */
 static int decode_unicode(struct parser *p, const struct token *tok,
                           size_t quote, size_t *i, size_t end, char *out,

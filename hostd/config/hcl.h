@@ -11,7 +11,7 @@
  * Grammar (HCL mode): a body is a sequence of items, optionally separated
  * by commas; an item is `key = value` or `key label... { body }` where the
  * key is an identifier or a string and each label a string or identifier.
- * A value is a string ("..." with \" \\ \/ \b \f \n \r \t \uXXXX escapes,
+ * A value is a string ("..." with \" \\ \/ \b \f \n \r \t \uHHHH escapes,
  * or a heredoc <<EOF / <<-EOF), a number (-12, 3.5, 1e3), true/false, a
  * list [v, v,] (trailing comma allowed) or an object { body }. Comments:
  * #, // and C-style block comments (which do not nest).

@@ -108,7 +108,9 @@ static int core_open_parts(struct kh_core *core, char *errmsg,
         return kh_errmsg(errmsg, errmsg_size, r, "core: %s", kh_strerror(r));
     core->progress_shares =
         kh_secure_alloc(KH_SHAMIR_SHARES_MAX * KH_SHARE_BYTES_MAX);
-    if (core->progress_shares == NULL)
+    core->root_generation.shares =
+        kh_secure_alloc(KH_SHAMIR_SHARES_MAX * KH_SHARE_BYTES_MAX);
+    if (core->progress_shares == NULL || core->root_generation.shares == NULL)
         return KH_ENOMEM;
     r = core_open_seal(core, errmsg, errmsg_size);
     if (r == 0)
@@ -167,6 +169,8 @@ void kh_core_close(struct kh_core *core)
     seal_close(core->seal);
     kh_storage_close(core->storage);
     kh_secure_free(core->progress_shares,
+                   KH_SHAMIR_SHARES_MAX * KH_SHARE_BYTES_MAX);
+    kh_secure_free(core->root_generation.shares,
                    KH_SHAMIR_SHARES_MAX * KH_SHARE_BYTES_MAX);
     pthread_cond_destroy(&core->stop_cond);
     pthread_mutex_destroy(&core->lock);

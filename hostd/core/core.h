@@ -40,6 +40,17 @@ struct kh_core_options
     bool start_autounseal_thread;       /* retry an unavailable HSM */
 };
 
+/* A sys/generate-root attempt (guarded by kh_core.lock). */
+struct kh_root_generation
+{
+    bool started;
+    char nonce[KH_UUID_STR_LEN + 1];
+    char otp[TOKEN_ID_BYTES_MAX + 1];
+    uint8_t *shares;                    /* kh_secure_alloc */
+    unsigned progress;
+    size_t share_len;
+};
+
 struct kh_core
 {
     /* Read-only after kh_core_open; safe to use from any thread. */
@@ -64,6 +75,7 @@ struct kh_core
     char cluster_id[KH_UUID_STR_LEN + 1];
     struct timespec active_time;
     char seal_error[KH_ERRMSG_SIZE];    /* last auto-unseal failure */
+    struct kh_root_generation root_generation;
 
     /* The auto-unseal retry thread. */
     pthread_t autounseal_thread;
@@ -126,6 +138,19 @@ int kh_core_unseal(struct kh_core *core, const uint8_t *share,
 
 /* sys/seal: wipe keys from memory. */
 int kh_core_seal(struct kh_core *core) KH_MUST_CHECK;
+
+/* sys/generate-root: status, start (otp NULL or "": the server makes one
+ * and returns it once), cancel, update with one share. *ret is the status
+ * object of vault-api.md §3.9. */
+int kh_core_generate_root_status(struct kh_core *core, json_t **ret);
+int kh_core_generate_root_start(struct kh_core *core, const char *otp,
+                                json_t **ret, char *errmsg,
+                                size_t errmsg_size) KH_MUST_CHECK;
+void kh_core_generate_root_cancel(struct kh_core *core);
+int kh_core_generate_root_update(struct kh_core *core, const uint8_t *share,
+                                 size_t share_len, const char *nonce,
+                                 json_t **ret, char *errmsg,
+                                 size_t errmsg_size) KH_MUST_CHECK;
 
 /* Try an auto-unseal now (start-up and the retry thread). */
 int kh_core_autounseal(struct kh_core *core, char *errmsg,

@@ -14,4 +14,22 @@ void core_progress_reset_locked(struct kh_core *core);
 /* Unload mounts, forget cached secrets, wipe the keyring. */
 void core_seal_locked(struct kh_core *core);
 
+/* Shares: the threshold the operator must reach (unseal or recovery). */
+unsigned core_threshold(const struct kh_core *core);
+/* Append one share to an attempt (unseal or generate-root), refusing
+ * wrong lengths and repeats. */
+int core_share_add_locked(struct kh_core *core, uint8_t *shares,
+                          unsigned *progress, size_t *share_len,
+                          const uint8_t *share, size_t len, char *errmsg,
+                          size_t errmsg_size);
+/* The key the shares protect (a single share is the key itself). */
+int core_shares_combine(const uint8_t *shares, unsigned count,
+                        size_t share_len, uint8_t key[KH_ROOT_KEY_BYTES]);
+/* Prove key is the unseal key (shamir) or the recovery key (auto seals)
+ * and recover the root key. KH_ECORRUPT when it is not. */
+int core_root_key_from_shares_locked(struct kh_core *core,
+                                     const uint8_t key[KH_ROOT_KEY_BYTES],
+                                     uint8_t root_key[KH_ROOT_KEY_BYTES],
+                                     char *errmsg, size_t errmsg_size);
+
 #endif

@@ -20,91 +20,91 @@
 #include "core/core_internal.h"
 #include "seal/shamir.h"
 
-static unsigned threshold_of(const struct kh_core *core)
+unsigned core_threshold(const struct kh_core *core)
 {
     return core->seal->ops->auto_unseal ? core->seal_config.recovery_threshold
                                         : core->seal_config.secret_threshold;
 }
 
-static unsigned shares_of(const struct kh_core *core)
+int core_share_add_locked(struct kh_core *core, uint8_t *shares,
+                          unsigned *progress, size_t *share_len,
+                          const uint8_t *share, size_t len, char *errmsg,
+                          size_t errmsg_size)
 {
-    return core->seal->ops->auto_unseal ? core->seal_config.recovery_shares
-                                        : core->seal_config.secret_shares;
-}
-
-/* Add one share to the progress; caller holds lock. */
-static int add_share_locked(struct kh_core *core, const uint8_t *share,
-                            size_t share_len, char *errmsg,
-                            size_t errmsg_size)
-{
-    size_t expected =
-        shares_of(core) == 1 ? KH_ROOT_KEY_BYTES : KH_SHARE_BYTES_MAX;
+    unsigned total = core->seal->ops->auto_unseal
+                         ? core->seal_config.recovery_shares
+                         : core->seal_config.secret_shares;
+    size_t expected = total == 1 ? KH_ROOT_KEY_BYTES : KH_SHARE_BYTES_MAX;
     unsigned i;
-    int r;
 
-    if (share_len != expected)
+    if (len != expected)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "'key' must be a valid unseal key share: expected %zu "
-                         "bytes, got %zu", expected, share_len);
-    for (i = 0; i < core->progress; i++) {
-        if (kh_ct_equal(core->progress_shares + i * expected, share, expected))
+                         "'key' must be a valid key share: expected %zu "
+                         "bytes, got %zu", expected, len);
+    if (*progress >= KH_SHAMIR_SHARES_MAX)
+        return KH_ELIMIT;
+    for (i = 0; i < *progress; i++) {
+        if (kh_ct_equal(shares + i * expected, share, expected))
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                              "the given key has already been provided during "
-                             "this unseal attempt");
+                             "this attempt");
     }
-    if (core->progress == 0) {
-        r = kh_uuid_generate(core->progress_nonce);
-        if (r != 0)
-            return r;
-    }
-    memcpy(core->progress_shares + core->progress * expected, share, expected);
-    core->progress_share_len = expected;
-    core->progress++;
+    memcpy(shares + *progress * expected, share, expected);
+    *share_len = expected;
+    (*progress)++;
     return 0;
 }
 
-/* Reconstruct the key the shares protect into key. */
-static int combine_locked(struct kh_core *core, uint8_t key[KH_ROOT_KEY_BYTES])
+int core_shares_combine(const uint8_t *shares, unsigned count,
+                        size_t share_len, uint8_t key[KH_ROOT_KEY_BYTES])
 {
-    if (core->progress_share_len == KH_ROOT_KEY_BYTES) {
-        memcpy(key, core->progress_shares, KH_ROOT_KEY_BYTES);
+    if (share_len == KH_ROOT_KEY_BYTES) {
+        memcpy(key, shares, KH_ROOT_KEY_BYTES);
         return 0;
     }
-    return shamir_combine(core->progress_shares, core->progress,
-                          core->progress_share_len, key, KH_ROOT_KEY_BYTES);
+    return shamir_combine(shares, count, share_len, key, KH_ROOT_KEY_BYTES);
+}
+
+int core_root_key_from_shares_locked(struct kh_core *core,
+                                     const uint8_t key[KH_ROOT_KEY_BYTES],
+                                     uint8_t root_key[KH_ROOT_KEY_BYTES],
+                                     char *errmsg, size_t errmsg_size)
+{
+    uint8_t recovery[KH_ROOT_KEY_BYTES];
+    int r;
+
+    if (!core->seal->ops->auto_unseal)
+        return seal_recover_key(core->seal, core->storage, key,
+                                SEAL_ROOT_KEY_PATH, root_key);
+    r = seal_connect(core->seal, errmsg, errmsg_size);
+    if (r == 0)
+        r = seal_recover_key(core->seal, core->storage, NULL,
+                             SEAL_RECOVERY_KEY_PATH, recovery);
+    if (r == 0 && !kh_ct_equal(recovery, key, sizeof(recovery)))
+        r = KH_ECORRUPT;
+    if (r == 0)
+        r = seal_recover_key(core->seal, core->storage, NULL,
+                             SEAL_ROOT_KEY_PATH, root_key);
+    kh_wipe(recovery, sizeof(recovery));
+    return r;
 }
 
 /* The threshold was reached: recover the root key and open the barrier. */
 static int open_locked(struct kh_core *core, char *errmsg, size_t errmsg_size)
 {
     uint8_t key[KH_ROOT_KEY_BYTES];
-    uint8_t recovery[KH_ROOT_KEY_BYTES];
     uint8_t root_key[KH_ROOT_KEY_BYTES];
     int r;
 
-    r = combine_locked(core, key);
-    if (r != 0)
-        goto out;
-    if (core->seal->ops->auto_unseal) {
-        r = seal_connect(core->seal, errmsg, errmsg_size);
-        if (r != 0)
-            goto out;
-        r = seal_recover_key(core->seal, core->storage, NULL,
-                             SEAL_RECOVERY_KEY_PATH, recovery);
-        if (r == 0 && !kh_ct_equal(recovery, key, sizeof(key)))
-            r = KH_ECORRUPT;
-        if (r == 0)
-            r = seal_recover_key(core->seal, core->storage, NULL,
-                                 SEAL_ROOT_KEY_PATH, root_key);
-    } else {
-        r = seal_recover_key(core->seal, core->storage, key,
-                             SEAL_ROOT_KEY_PATH, root_key);
-    }
+    r = core_shares_combine(core->progress_shares, core->progress,
+                            core->progress_share_len, key);
+    if (r == 0)
+        r = core_root_key_from_shares_locked(core, key, root_key, errmsg,
+                                             errmsg_size);
     if (r == 0)
         r = barrier_unseal(core->barrier, root_key);
     if (r == 0)
         r = core_after_unseal_locked(core);
-out:
     if (r == KH_ECORRUPT)
         kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                   "unseal failed: the key shares do not reconstruct the %s "
@@ -116,7 +116,6 @@ out:
     if (r != 0)
         core_seal_locked(core);
     kh_wipe(key, sizeof(key));
-    kh_wipe(recovery, sizeof(recovery));
     kh_wipe(root_key, sizeof(root_key));
     return r == KH_ECORRUPT ? KH_EINVAL : r;
 }
@@ -148,13 +147,20 @@ int kh_core_unseal(struct kh_core *core, const uint8_t *share,
                       "'reset' set to true");
         goto out;
     }
-    r = add_share_locked(core, share, share_len, errmsg, errmsg_size);
-    if (r != 0 || core->progress < threshold_of(core))
+    if (core->progress == 0) {
+        r = kh_uuid_generate(core->progress_nonce);
+        if (r != 0)
+            goto out;
+    }
+    r = core_share_add_locked(core, core->progress_shares, &core->progress,
+                              &core->progress_share_len, share, share_len,
+                              errmsg, errmsg_size);
+    if (r != 0 || core->progress < core_threshold(core))
         goto out;
     r = open_locked(core, errmsg, errmsg_size);
     core_progress_reset_locked(core);
     if (r == 0)
-        log_info("core: unsealed by %u key shares", threshold_of(core));
+        log_info("core: unsealed by %u key shares", core_threshold(core));
     else
         log_warn("core: unseal attempt failed: %s", errmsg);
 out:

@@ -66,7 +66,7 @@ enum policy_cap {
 enum policy_match {
     POLICY_MATCH_EXACT = 1,  /* "secret/foo": that path only */
     POLICY_MATCH_PREFIX,     /* "secret/zip-*": every path with the prefix */
-    POLICY_MATCH_SEGMENT,    /* "secret/+/foo", "secret/+/foo/*" */
+    POLICY_MATCH_SEGMENT,    /* "secret/+/foo", also with a trailing star */
 };
 
 /* One compiled path rule. */

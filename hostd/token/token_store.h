@@ -24,6 +24,8 @@
 #include "common/assert.h"
 #include "config/limits.h"
 
+#include <jansson.h>
+
 #define TOKEN_PREFIX "hvs."
 #define TOKEN_RANDOM_CHARS 24   /* base62: ~143 bits */
 #define TOKEN_ID_BYTES_MAX KH_HTTP_TOKEN_BYTES_MAX
@@ -57,6 +59,40 @@ int token_store_setup(struct token_store *store) KH_MUST_CHECK;
  * "hvs." ID. The ID is written to out (size >= TOKEN_ID_BYTES_MAX + 1). */
 int token_store_create_root(struct token_store *store, const char *id,
                             char *out, size_t out_size) KH_MUST_CHECK;
+
+/* What an auth method asks for when it issues a token after a login
+ * (token_store_issue) - the "tokenutil" fields of vault-api.md §5 after
+ * the method has resolved its role. */
+struct token_params
+{
+    const char *policies[TOKEN_POLICIES_MAX];
+    size_t policy_count;
+    bool no_default_policy;
+    json_t *meta;                   /* object of strings, borrowed; NULL */
+    const char *display_name;       /* e.g. "approle" */
+    const char *path;               /* e.g. "auth/approle/login" */
+    uint64_t ttl_s;                 /* 0: mount/system default */
+    uint64_t max_ttl_s;             /* 0: mount/system max */
+    uint64_t explicit_max_ttl_s;
+    uint64_t period_s;
+    unsigned num_uses;              /* 0: unlimited */
+    bool renewable;
+    const char *bound_cidrs[16];    /* client addresses allowed to use it */
+    size_t bound_cidr_count;
+    const char *type;               /* "service" (default) or "batch" */
+};
+
+/* Issue a new orphan token for a login and fill resp's "auth" block
+ * (vault-api.md §1.5). The caller (an auth method's login handler) has
+ * already authenticated the client. errmsg on failure. */
+struct kh_response;
+struct kh_request;
+struct mount_entry;
+int token_store_issue(struct token_store *store,
+                      const struct mount_entry *mount,
+                      const struct token_params *params,
+                      const struct kh_request *req, struct kh_response *resp,
+                      char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 
 /* Look up a token ID. KH_EPERM when unknown (the caller answers 403). */
 int token_store_lookup(struct token_store *store, const char *id,

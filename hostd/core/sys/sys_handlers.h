@@ -51,6 +51,28 @@ int sys_mounts_delete(struct kh_core *core, const struct kh_request *req,
                       struct kh_response *resp, char *errmsg,
                       size_t errmsg_size);
 
+/* sys_generate_root.c */
+int sys_generate_root_read(struct kh_core *core, const struct kh_request *req,
+                           struct kh_response *resp, char *errmsg,
+                           size_t errmsg_size);
+int sys_generate_root_start(struct kh_core *core,
+                            const struct kh_request *req,
+                            struct kh_response *resp, char *errmsg,
+                            size_t errmsg_size);
+int sys_generate_root_cancel(struct kh_core *core,
+                             const struct kh_request *req,
+                             struct kh_response *resp, char *errmsg,
+                             size_t errmsg_size);
+int sys_generate_root_update(struct kh_core *core,
+                             const struct kh_request *req,
+                             struct kh_response *resp, char *errmsg,
+                             size_t errmsg_size);
+
+/* Decode a key share: hex when it decodes to a share length, else
+ * base64. KH_EINVAL otherwise (out wiped). */
+int sys_decode_share(const char *text, uint8_t *out, size_t out_size,
+                     size_t *ret_len) KH_MUST_CHECK;
+
 /* The seal-status object (also the answer of sys/unseal). */
 json_t *sys_seal_status_json(struct kh_core *core);
 

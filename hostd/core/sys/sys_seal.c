@@ -75,9 +75,8 @@ int sys_init_write(struct kh_core *core, const struct kh_request *req,
     return kh_response_raw(resp, result);
 }
 
-/* Decode a share: hex when it decodes to a share length, else base64. */
-static int decode_share(const char *text, uint8_t *out, size_t out_size,
-                        size_t *ret_len)
+int sys_decode_share(const char *text, uint8_t *out, size_t out_size,
+                     size_t *ret_len)
 {
     size_t len = strlen(text);
     size_t n = 0;
@@ -119,7 +118,7 @@ int sys_unseal(struct kh_core *core, const struct kh_request *req,
     if (key != NULL && key[0] != '\0' && !reset) {
         r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                       "'key' must be a valid hex or base64 string");
-        if (decode_share(key, share, sizeof(share), &share_len) != 0)
+        if (sys_decode_share(key, share, sizeof(share), &share_len) != 0)
             goto out;
     }
     r = kh_core_unseal(core, share_len > 0 ? share : NULL, share_len, reset,
