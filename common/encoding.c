@@ -145,14 +145,25 @@ int kh_random_base62(char *out, size_t count)
     return r;
 }
 
+/* Request IDs are not secrets: draw them from a per-thread pool of random
+ * bytes so a request costs no getrandom() system call. */
+#define UUID_POOL_BYTES 4096
+
 int kh_uuid_generate(char out[KH_UUID_STR_LEN + 1])
 {
+    static __thread uint8_t pool[UUID_POOL_BYTES];
+    static __thread size_t pool_used = UUID_POOL_BYTES;
     uint8_t b[16];
     int r;
 
-    r = kh_random_bytes(b, sizeof(b));
-    if (r != 0)
-        return r;
+    if (pool_used + sizeof(b) > sizeof(pool)) {
+        r = kh_random_bytes(pool, sizeof(pool));
+        if (r != 0)
+            return r;
+        pool_used = 0;
+    }
+    memcpy(b, pool + pool_used, sizeof(b));
+    pool_used += sizeof(b);
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
     snprintf(out, KH_UUID_STR_LEN + 1,

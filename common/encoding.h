@@ -32,7 +32,9 @@ int kh_base64_decode(const char *in, size_t in_len, uint8_t *out,
 int kh_random_base62(char *out, size_t count) KH_MUST_CHECK;
 
 #define KH_UUID_STR_LEN 36
-/* A random version-4 UUID, lowercase, into out (size >= 37). */
+/* A random version-4 UUID, lowercase, into out (size >= 37). For
+ * identifiers only (request IDs, mount UUIDs), never for key material:
+ * it draws from a per-thread pool of random bytes. */
 int kh_uuid_generate(char out[KH_UUID_STR_LEN + 1]) KH_MUST_CHECK;
 
 #define KH_TIME_STR_SIZE 40

@@ -34,7 +34,8 @@
     X(KH_ELIMIT, -16, "limit exceeded")                                        \
     X(KH_EFULL, -17, "storage full")                                           \
     X(KH_EUNINIT, -18, "Vault is not initialized")                             \
-    X(KH_ESTATE, -19, "operation not valid in the current state")
+    X(KH_ESTATE, -19, "operation not valid in the current state")           \
+    X(KH_EAUTH, -20, "credentials refused (not retried)")
 
 enum kh_error
 {

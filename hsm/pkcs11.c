@@ -496,17 +496,17 @@ static int p11_login_error(ck_rv_t rv, char *errmsg, size_t errmsg_size)
 {
     switch (rv) {
     case CKR_PIN_INCORRECT:
-        return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
+        return kh_errmsg(errmsg, errmsg_size, KH_EAUTH,
                          "pkcs11: login failed: incorrect PIN "
                          "(CKR_PIN_INCORRECT)");
     case CKR_PIN_LOCKED:
-        return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
+        return kh_errmsg(errmsg, errmsg_size, KH_EAUTH,
                          "pkcs11: login failed: the user PIN is locked "
                          "(CKR_PIN_LOCKED); the security officer must reset "
                          "it");
     case CKR_PIN_LEN_RANGE:
     case CKR_PIN_INVALID:
-        return kh_errmsg(errmsg, errmsg_size, KH_EHSM,
+        return kh_errmsg(errmsg, errmsg_size, KH_EAUTH,
                          "pkcs11: login failed: the token rejects the PIN's "
                          "length or characters (%s)",
                          p11_rv_name(rv));

@@ -36,7 +36,10 @@ static int core_open_seal(struct kh_core *core, char *errmsg,
         /* The device is configured but not usable now: stay sealed, say
          * why in status, retry in the background. */
         snprintf(core->seal_error, sizeof(core->seal_error), "%s", seal_msg);
-        log_error("seal: %s", seal_msg);
+        core->seal_refused = r == KH_EAUTH;
+        log_error("seal: %s%s", seal_msg,
+                  core->seal_refused ? "; not retrying: correct the PIN and "
+                                       "restart" : "");
     }
     return 0;
 }
@@ -69,7 +72,8 @@ static void *autounseal_main(void *arg)
     char msg[KH_ERRMSG_SIZE];
 
     pthread_mutex_lock(&core->lock);
-    while (!core->stopping && barrier_sealed(core->barrier)) {
+    while (!core->stopping && !core->seal_refused &&
+           barrier_sealed(core->barrier)) {
         struct timespec deadline;
         clock_gettime(CLOCK_REALTIME, &deadline);
         deadline.tv_sec += backoff;
@@ -104,6 +108,8 @@ static int core_open_parts(struct kh_core *core, char *errmsg,
         r = token_store_create(core->barrier, &core->tokens);
     if (r == 0)
         r = mount_table_create(core->barrier, core->storage, &core->mounts);
+    if (r == 0)
+        r = lease_manager_create(core, &core->leases);
     if (r != 0)
         return kh_errmsg(errmsg, errmsg_size, r, "core: %s", kh_strerror(r));
     core->progress_shares =
@@ -163,6 +169,7 @@ void kh_core_close(struct kh_core *core)
         pthread_join(core->autounseal_thread, NULL);
     if (core->barrier != NULL)
         core_seal_locked(core);
+    lease_manager_free(core->leases);
     token_store_free(core->tokens);
     mount_table_free(core->mounts);
     barrier_free(core->barrier);
@@ -175,6 +182,24 @@ void kh_core_close(struct kh_core *core)
     pthread_cond_destroy(&core->stop_cond);
     pthread_mutex_destroy(&core->lock);
     free(core);
+}
+
+/* Asking the HSM costs a round trip to the device: health and status
+ * requests reuse the answer for SEAL_HEALTH_CACHE_S. */
+#define SEAL_HEALTH_CACHE_S 5
+
+static bool core_seal_healthy_locked(struct kh_core *core)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (core->seal_checked.tv_sec == 0 ||
+        now.tv_sec - core->seal_checked.tv_sec >= SEAL_HEALTH_CACHE_S) {
+        core->seal_healthy = seal_ready(core->seal) &&
+                             core->seal->ops->health(core->seal) == 0;
+        core->seal_checked = now;
+    }
+    return core->seal_healthy;
 }
 
 void kh_core_status(struct kh_core *core, struct kh_core_status *ret)
@@ -200,8 +225,7 @@ void kh_core_status(struct kh_core *core, struct kh_core_status *ret)
     memcpy(s.storage_type, core->storage_type, sizeof(s.storage_type));
     s.active_time = core->active_time;
     memcpy(s.seal_error, core->seal_error, sizeof(s.seal_error));
-    s.seal_healthy = seal_ready(core->seal) &&
-                     core->seal->ops->health(core->seal) == 0;
+    s.seal_healthy = core_seal_healthy_locked(core);
     pthread_mutex_unlock(&core->lock);
     *ret = s;
 }
@@ -232,6 +256,8 @@ int core_after_unseal_locked(struct kh_core *core)
     kh_free_secret(value, len);
     if (r == 0)
         r = mount_table_load(core->mounts);
+    if (r == 0)
+        r = lease_manager_start(core->leases);
     clock_gettime(CLOCK_REALTIME, &core->active_time);
     core_progress_reset_locked(core);
     return r;
@@ -246,7 +272,12 @@ int kh_core_autounseal(struct kh_core *core, char *errmsg, size_t errmsg_size)
     if (!core->initialized || !core->seal->ops->auto_unseal ||
         !barrier_sealed(core->barrier))
         goto out;
+    r = KH_EAUTH;
+    if (core->seal_refused)
+        goto out;
     r = seal_connect(core->seal, errmsg, errmsg_size);
+    if (r == KH_EAUTH)
+        core->seal_refused = true;
     if (r != 0)
         goto record;
     r = seal_recover_key(core->seal, core->storage, NULL, SEAL_ROOT_KEY_PATH,
@@ -282,6 +313,7 @@ out:
 
 void core_seal_locked(struct kh_core *core)
 {
+    lease_manager_stop(core->leases);
     mount_table_unload(core->mounts);
     token_store_seal(core->tokens);
     barrier_seal(core->barrier);

@@ -26,6 +26,7 @@
 #include "common/assert.h"
 #include "common/encoding.h"
 #include "config/config.h"
+#include "lease/lease.h"
 #include "mount/mount_table.h"
 #include "seal/seal.h"
 #include "storage/storage.h"
@@ -58,6 +59,7 @@ struct kh_core
     struct barrier *barrier;
     struct token_store *tokens;
     struct mount_table *mounts;
+    struct lease_manager *leases;
     const struct kh_config *config;
     char storage_type[16];
     char build_date[KH_TIME_STR_SIZE];
@@ -75,6 +77,10 @@ struct kh_core
     char cluster_id[KH_UUID_STR_LEN + 1];
     struct timespec active_time;
     char seal_error[KH_ERRMSG_SIZE];    /* last auto-unseal failure */
+    bool seal_refused;
+    bool seal_healthy;                  /* cached; see kh_core_status */
+    struct timespec seal_checked;                  /* the HSM refused our credentials:
+                                           retrying could lock the PIN */
     struct kh_root_generation root_generation;
 
     /* The auto-unseal retry thread. */

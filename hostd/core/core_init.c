@@ -205,6 +205,11 @@ int kh_core_init(struct kh_core *core, const struct kh_init_request *request,
                   "Vault is already initialized");
     if (core->initialized)
         goto out;
+    /* An HSM that was down at start is tried again on demand. */
+    if (!seal_ready(core->seal) && !core->seal_refused &&
+        seal_connect(core->seal, core->seal_error,
+                     sizeof(core->seal_error)) == 0)
+        core->seal_error[0] = '\0';
     r = kh_errmsg(errmsg, errmsg_size, KH_EUNAVAIL, "seal: %s",
                   core->seal_error[0] ? core->seal_error
                                       : "the seal device is not available");

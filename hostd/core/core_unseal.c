@@ -89,7 +89,10 @@ int core_root_key_from_shares_locked(struct kh_core *core,
     return r;
 }
 
-/* The threshold was reached: recover the root key and open the barrier. */
+/* The threshold was reached: recover the root key and open the barrier.
+ * A failure to prove the shares is the operator's (400); a failure after
+ * the shares were proven means the stored keyring or cluster record is
+ * damaged, and says so (500) instead of blaming the shares. */
 static int open_locked(struct kh_core *core, char *errmsg, size_t errmsg_size)
 {
     uint8_t key[KH_ROOT_KEY_BYTES];
@@ -101,23 +104,33 @@ static int open_locked(struct kh_core *core, char *errmsg, size_t errmsg_size)
     if (r == 0)
         r = core_root_key_from_shares_locked(core, key, root_key, errmsg,
                                              errmsg_size);
+    if (r == KH_ECORRUPT) {
+        r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                      "unseal failed: the key shares do not reconstruct the "
+                      "%s key (cipher: message authentication failed)",
+                      core->seal->ops->auto_unseal ? "recovery" : "unseal");
+        goto out;
+    }
     if (r == 0)
         r = barrier_unseal(core->barrier, root_key);
     if (r == 0)
         r = core_after_unseal_locked(core);
-    if (r == KH_ECORRUPT)
-        kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                  "unseal failed: the key shares do not reconstruct the %s "
-                  "key (cipher: message authentication failed)",
-                  core->seal->ops->auto_unseal ? "recovery" : "unseal");
+    if (r == KH_ECORRUPT || r == KH_EUNINIT)
+        kh_errmsg(errmsg, errmsg_size, KH_ECORRUPT,
+                  "unseal failed: the key shares are valid but the stored "
+                  "keyring or cluster record failed authentication (store "
+                  "damaged or tampered with)");
     else if (r != 0 && errmsg[0] == '\0')
         kh_errmsg(errmsg, errmsg_size, r, "unseal failed: %s",
                   kh_strerror(r));
+    if (r == KH_EUNINIT)
+        r = KH_ECORRUPT;
+out:
     if (r != 0)
         core_seal_locked(core);
     kh_wipe(key, sizeof(key));
     kh_wipe(root_key, sizeof(root_key));
-    return r == KH_ECORRUPT ? KH_EINVAL : r;
+    return r;
 }
 
 int kh_core_unseal(struct kh_core *core, const uint8_t *share,

@@ -20,6 +20,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "http/response.h"
+#include "lease/lease.h"
 #include "mount/mount_table.h"
 #include "router/router.h"
 
@@ -107,7 +108,15 @@ static int call_backend(struct kh_core *core, const struct kh_request *req,
         .state = t->mount->state,
     };
 
-    return t->mount->ops->handle(&br, resp, errmsg, errmsg_size);
+    int r;
+
+    r = t->mount->ops->handle(&br, resp, errmsg, errmsg_size);
+    /* A leased secret is registered before the client sees it, so no
+     * secret is ever handed out that the server would not revoke. */
+    if (r == 0 && resp->lease.requested)
+        r = lease_register(core->leases, t->mount, req->path, resp, errmsg,
+                           errmsg_size);
+    return r;
 }
 
 void request_handle(struct kh_core *core, const struct kh_request *req,

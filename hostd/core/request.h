@@ -51,9 +51,21 @@ struct kh_request
     char request_id[KH_UUID_STR_LEN + 1];
 };
 
+/* A secret the handler wants leased: the gate registers it with the lease
+ * manager and fills lease_id, lease_duration and renewable. */
+struct kh_response_lease
+{
+    bool requested;
+    json_t *internal;           /* what revoke/renew need; owned */
+    uint64_t ttl_s;             /* 0: the mount's default */
+    uint64_t max_ttl_s;         /* 0: the mount's max */
+    bool renewable;
+};
+
 struct kh_response
 {
     int status;                 /* 0 = 200 with body, 204 without */
+    struct kh_response_lease lease;
     json_t *body;               /* the complete JSON body; owned */
     char *text;                 /* a non-JSON body (e.g. metrics); owned */
     const char *content_type;   /* for text; static string */

@@ -26,6 +26,7 @@ void kh_response_clear(struct kh_response *resp)
     if (resp == NULL)
         return;
     json_decref(resp->body);
+    json_decref(resp->lease.internal);
     free(resp->text);
     memset(resp, 0, sizeof(*resp));
 }

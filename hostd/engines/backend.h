@@ -62,6 +62,17 @@ struct backend_ops
      * backend_no_route()). */
     int (*handle)(const struct backend_request *br, struct kh_response *resp,
                   char *errmsg, size_t errmsg_size);
+
+    /* Leased secrets (dynamic credentials). A handler that issues one sets
+     * resp->lease (core/request.h); the lease manager calls these later,
+     * from its own thread, with br->req NULL and br->token NULL.
+     * revoke: make the secret unusable; an error is retried (with
+     * backoff, forever) until it succeeds. renew: extend the secret to
+     * ttl_s from now. NULL: the backend issues no leases. */
+    int (*revoke)(const struct backend_request *br, const json_t *internal,
+                  char *errmsg, size_t errmsg_size);
+    int (*renew)(const struct backend_request *br, const json_t *internal,
+                 uint64_t ttl_s, char *errmsg, size_t errmsg_size);
 };
 
 /* The registry: the ops for a mount type ("kv-v2" resolves to "kv"), or

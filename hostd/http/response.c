@@ -23,7 +23,7 @@ static const struct status_row status_table[] = {
     {KH_EPERM, 403},      {KH_ENOTFOUND, 404},   {KH_EMETHOD, 405},
     {KH_ECONFLICT, 409},  {KH_ETOOBIG, 413},     {KH_EMEDIATYPE, 415},
     {KH_EINTERNAL, 500},  {KH_EIO, 500},         {KH_ECORRUPT, 500},
-    {KH_EHSM, 500},       {KH_ECONFIG, 500},     {KH_EFULL, 507},
+    {KH_EHSM, 500},       {KH_EAUTH, 500},       {KH_ECONFIG, 500},     {KH_EFULL, 507},
     {KH_ENOMEM, 503},     {KH_ESEALED, 503},     {KH_EUNINIT, 503},
     {KH_EUNAVAIL, 503},
 };

@@ -10,7 +10,8 @@
  * Thread safety: a handle serialises its own calls with an internal lock
  * (PKCS#11 sessions and TPM connections are single-user).
  *
- * Errors: KH_EHSM (the device refused; errmsg says what: wrong PIN, missing
+ * Errors: KH_EAUTH (the PIN was refused: retrying with the same PIN
+ * could lock it, so callers must not retry), KH_EHSM (the device refused; errmsg says what: wrong PIN, missing
  * key, absent token, missing library), KH_ECORRUPT (unwrap failed
  * authentication: wrong key or tampered blob), KH_EUNAVAIL (the device is
  * gone; try again later), KH_EINVAL, KH_ENOMEM.

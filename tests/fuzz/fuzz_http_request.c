@@ -48,10 +48,10 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FIELD_COUNT 4               /* method, url, content type, token */
+#define FIELD_COUNT    4 /* method, url, content type, token */
 #define QUERY_ARGS_MAX (KH_HTTP_QUERY_ARGS_MAX + 2) /* limit + 1 reachable */
 #define BODY_BYTES_MAX (64u * 1024u)
-#define BAD_TOKEN "hvs.fuzz-wrong-token"
+#define BAD_TOKEN      "hvs.fuzz-wrong-token"
 
 enum token_choice {
     TOKEN_NONE = 0,
@@ -139,8 +139,7 @@ static void open_core(void)
 
 static void init_and_unseal(void)
 {
-    struct kh_init_request init = {.secret_shares = 1,
-                                   .secret_threshold = 1};
+    struct kh_init_request init = {.secret_shares = 1, .secret_threshold = 1};
     char errmsg[KH_ERRMSG_SIZE] = "";
     uint8_t key[KH_SHARE_BYTES_MAX];
     size_t key_len = 0;
@@ -151,8 +150,7 @@ static void init_and_unseal(void)
     if (kh_core_init(fuzz.core, &init, &result, errmsg, sizeof(errmsg)) != 0)
         fail("core init", errmsg);
     token = json_string_value(json_object_get(result, "root_token"));
-    hex = json_string_value(json_array_get(json_object_get(result, "keys"),
-                                           0));
+    hex = json_string_value(json_array_get(json_object_get(result, "keys"), 0));
     if (token == NULL || hex == NULL)
         fail("core init", "no root token or key in the result");
     snprintf(fuzz.root_token, sizeof(fuzz.root_token), "%s", token);
@@ -170,7 +168,7 @@ static void init_and_unseal(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    json_alloc_install_wiping();    /* as keyholdd's main does */
+    json_alloc_install_wiping(); /* as keyholdd's main does */
     kh_log_set_level(KH_LOG_OFF);
     open_core();
     init_and_unseal();
@@ -217,8 +215,7 @@ static void split_query(struct fuzz_input *in, char *text)
     }
 }
 
-static void input_split(struct fuzz_input *in, const uint8_t *data,
-                        size_t size)
+static void input_split(struct fuzz_input *in, const uint8_t *data, size_t size)
 {
     size_t pos = 0;
     size_t i;
@@ -226,8 +223,8 @@ static void input_split(struct fuzz_input *in, const uint8_t *data,
 
     memset(in, 0, sizeof(*in));
     for (i = 0; i < FIELD_COUNT; i++) {
-        const uint8_t *nl = pos < size ? memchr(data + pos, '\n', size - pos)
-                                       : NULL;
+        const uint8_t *nl =
+            pos < size ? memchr(data + pos, '\n', size - pos) : NULL;
         size_t end = nl != NULL ? (size_t)(nl - data) : size;
         in->field[i] = strndup((const char *)data + pos, end - pos);
         if (in->field[i] == NULL)
@@ -250,8 +247,7 @@ static bool is_skipped(const struct kh_request *req)
 {
     size_t i;
 
-    if (req->op == KH_OP_READ || req->op == KH_OP_LIST ||
-        req->op == KH_OP_HEAD)
+    if (req->op == KH_OP_READ || req->op == KH_OP_LIST || req->op == KH_OP_HEAD)
         return false;
     for (i = 0; i < KH_ARRAY_LEN(skipped_prefixes); i++) {
         if (strncmp(req->path, skipped_prefixes[i],
@@ -277,8 +273,8 @@ static void set_token(struct http_raw_request *raw, const char *selector)
 /* The findings beyond sanitizer reports: see the file comment. req is
  * NULL when the request was refused before it was built. */
 static void check_response(const struct kh_request *req,
-                           const struct http_raw_request *raw,
-                           const char *text, unsigned status)
+                           const struct http_raw_request *raw, const char *text,
+                           unsigned status)
 {
     const struct kh_route *route = NULL;
     char errmsg[KH_ERRMSG_SIZE];

@@ -453,7 +453,7 @@ static int open_fails(const struct hsm_pkcs11_params *p, char *errmsg,
     return r;
 }
 
-/* A wrong PIN is KH_EHSM, and the message says the PIN is wrong. */
+/* A wrong PIN is KH_EAUTH (never retried), and the message says so. */
 static void test_wrong_pin(void **state)
 {
     struct hsm_pkcs11_params p =
@@ -462,7 +462,7 @@ static void test_wrong_pin(void **state)
 
     (void)state;
     p.pin = "654321";
-    assert_int_equal(open_fails(&p, errmsg, sizeof(errmsg)), KH_EHSM);
+    assert_int_equal(open_fails(&p, errmsg, sizeof(errmsg)), KH_EAUTH);
     assert_non_null(strstr(errmsg, "PIN"));
     assert_non_null(strstr(errmsg, "CKR_PIN_INCORRECT"));
     assert_null(strstr(errmsg, "654321"));

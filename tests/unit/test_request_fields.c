@@ -91,8 +91,7 @@ static void test_uint_max(void **state)
     assert_uint("{\"v\": \"599\"}", 599, 599);
     assert_uint_bad("{\"v\": 600}", 599, msg);
     assert_uint_bad("{\"v\": \"600\"}", 599, msg);
-    assert_uint("{\"v\": \"18446744073709551615\"}", ULLONG_MAX,
-                ULLONG_MAX);
+    assert_uint("{\"v\": \"18446744073709551615\"}", ULLONG_MAX, ULLONG_MAX);
     assert_uint("{\"v\": 9223372036854775807}", ULLONG_MAX, LLONG_MAX);
 }
 
@@ -104,9 +103,9 @@ static void test_uint_default_above_max(void **state)
     unsigned long long v = SENTINEL;
 
     request_from(&req, "{}");
-    assert_int_equal(kh_request_uint(&req, "v", 10, 9, &v, errmsg,
-                                     sizeof(errmsg)),
-                     KH_EINVAL);
+    assert_int_equal(
+        kh_request_uint(&req, "v", 10, 9, &v, errmsg, sizeof(errmsg)),
+        KH_EINVAL);
     assert_true(v == SENTINEL);
     kh_request_clear(&req);
 }
@@ -148,9 +147,8 @@ static void test_uint_no_data(void **state)
     unsigned long long v = 0;
 
     memset(&req, 0, sizeof(req));
-    assert_int_equal(kh_request_uint(&req, "v", 9, 10, &v, errmsg,
-                                     sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_request_uint(&req, "v", 9, 10, &v, errmsg, sizeof(errmsg)), 0);
     assert_true(v == 9);
 }
 
@@ -209,9 +207,8 @@ static void test_bool_default(void **state)
     assert_false(v);
     memset(&req, 0, sizeof(req));
     v = false;
-    assert_int_equal(kh_request_bool(&req, "v", true, &v, errmsg,
-                                     sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_request_bool(&req, "v", true, &v, errmsg, sizeof(errmsg)), 0);
     assert_true(v);
 }
 
@@ -219,10 +216,10 @@ static void test_bool_default(void **state)
 static void test_bool_refuses(void **state)
 {
     static const char *const bad[] = {
-        "{\"v\": \"yes\"}", "{\"v\": \"no\"}",   "{\"v\": \"\"}",
+        "{\"v\": \"yes\"}",  "{\"v\": \"no\"}",    "{\"v\": \"\"}",
         "{\"v\": \"tRUE\"}", "{\"v\": \"true \"}", "{\"v\": \"2\"}",
-        "{\"v\": 1}",       "{\"v\": 0}",       "{\"v\": [true]}",
-        "{\"v\": {}}",      "{\"v\": 1.0}",
+        "{\"v\": 1}",        "{\"v\": 0}",         "{\"v\": [true]}",
+        "{\"v\": {}}",       "{\"v\": 1.0}",
     };
     char errmsg[KH_ERRMSG_SIZE];
     size_t i;

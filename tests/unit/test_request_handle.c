@@ -42,8 +42,8 @@ struct fixture
 struct outcome
 {
     unsigned status;
-    char *text;             /* NULL for an empty body */
-    json_t *json;           /* text parsed, NULL for an empty body */
+    char *text;   /* NULL for an empty body */
+    json_t *json; /* text parsed, NULL for an empty body */
     char request_id[KH_UUID_STR_LEN + 1];
 };
 
@@ -63,8 +63,7 @@ static char *tmp_make(void)
     assert_int_not_equal(asprintf(&dir, "%s/httpunit-XXXXXX", base), -1);
     if (mkdtemp(dir) == NULL) {
         /* $KH_TEST_TMP may not exist yet in a fresh build directory */
-        assert_int_equal(mkdir(base, 0700) == 0 || access(base, W_OK) == 0,
-                         1);
+        assert_int_equal(mkdir(base, 0700) == 0 || access(base, W_OK) == 0, 1);
         assert_non_null(mkdtemp(dir));
     }
     return dir;
@@ -90,30 +89,26 @@ static void core_open_fresh(struct fixture *f)
     f->config = kh_config_new();
     assert_non_null(f->config);
     assert_int_equal(kh_config_parse_text(f->config, text, strlen(text),
-                                          "test.hcl", errmsg,
-                                          sizeof(errmsg)),
+                                          "test.hcl", errmsg, sizeof(errmsg)),
                      0);
     free(text);
     options.config = f->config;
-    assert_int_equal(kh_core_open(&options, &f->core, errmsg,
-                                  sizeof(errmsg)),
+    assert_int_equal(kh_core_open(&options, &f->core, errmsg, sizeof(errmsg)),
                      0);
 }
 
 /* Initialise with one share and unseal through the core API. */
 static void core_init_unseal(struct fixture *f)
 {
-    struct kh_init_request init = {.secret_shares = 1,
-                                   .secret_threshold = 1};
+    struct kh_init_request init = {.secret_shares = 1, .secret_threshold = 1};
     char errmsg[KH_ERRMSG_SIZE] = "";
     uint8_t key[KH_SHARE_BYTES_MAX];
     size_t key_len = 0;
     json_t *result = NULL;
     const char *s;
 
-    assert_int_equal(kh_core_init(f->core, &init, &result, errmsg,
-                                  sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_core_init(f->core, &init, &result, errmsg, sizeof(errmsg)), 0);
     s = json_string_value(json_object_get(result, "root_token"));
     assert_non_null(s);
     snprintf(f->root_token, sizeof(f->root_token), "%s", s);
@@ -125,9 +120,9 @@ static void core_init_unseal(struct fixture *f)
                                    sizeof(key), &key_len),
                      0);
     assert_int_equal(key_len, KH_ROOT_KEY_BYTES);
-    assert_int_equal(kh_core_unseal(f->core, key, key_len, false, errmsg,
-                                    sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_core_unseal(f->core, key, key_len, false, errmsg, sizeof(errmsg)),
+        0);
     kh_wipe(key, sizeof(key));
     assert_false(barrier_sealed(f->core->barrier));
 }
@@ -185,7 +180,7 @@ static size_t split_query(char *buf, struct http_query_arg *args,
 /* Send method url[?query] with body and token (NULL for none) through
  * http_request_build, request_handle and http_response_render. */
 static void do_request(struct fixture *f, const char *method, const char *url,
-                 const char *body, const char *token, struct outcome *out)
+                       const char *body, const char *token, struct outcome *out)
 {
     struct http_query_arg args[8];
     struct kh_request req = {0};
@@ -217,9 +212,8 @@ static void do_request(struct fixture *f, const char *method, const char *url,
     assert_int_equal(r, 0);
     request_handle(f->core, &req, &resp);
     memcpy(out->request_id, req.request_id, sizeof(out->request_id));
-    assert_int_equal(http_response_render(&resp, &out->text, &len,
-                                          &out->status),
-                     0);
+    assert_int_equal(
+        http_response_render(&resp, &out->text, &len, &out->status), 0);
     if (out->text != NULL) {
         json_error_t jerr;
         out->json = json_loads(out->text, 0, &jerr);
@@ -237,9 +231,9 @@ static void outcome_free(struct outcome *out)
 }
 
 /* Assert status and the single error text (NULL: "errors":[]). */
-static void expect_error(struct fixture *f, const char *method,
-                         const char *url, const char *body, const char *token,
-                         unsigned status, const char *text)
+static void expect_error(struct fixture *f, const char *method, const char *url,
+                         const char *body, const char *token, unsigned status,
+                         const char *text)
 {
     struct outcome out;
     json_t *errors;
@@ -254,8 +248,7 @@ static void expect_error(struct fixture *f, const char *method,
         assert_int_equal(json_array_size(errors), 0);
     } else {
         assert_int_equal(json_array_size(errors), 1);
-        assert_string_equal(json_string_value(json_array_get(errors, 0)),
-                            text);
+        assert_string_equal(json_string_value(json_array_get(errors, 0)), text);
     }
     outcome_free(&out);
 }
@@ -296,8 +289,8 @@ static void test_key_status_needs_token(void **state)
 
     expect_error(f, "GET", "/v1/sys/key-status", NULL, NULL, 403,
                  "permission denied");
-    expect_error(f, "GET", "/v1/sys/key-status", NULL, "hvs.not-a-token",
-                 403, "permission denied");
+    expect_error(f, "GET", "/v1/sys/key-status", NULL, "hvs.not-a-token", 403,
+                 "permission denied");
     expect_error(f, "GET", "/v1/sys/key-status", NULL, "", 403,
                  "permission denied");
 }
@@ -315,15 +308,13 @@ static void test_key_status_root(void **state)
     assert_string_equal(
         json_string_value(json_object_get(out.json, "request_id")),
         out.request_id);
-    assert_string_equal(json_string_value(json_object_get(out.json,
-                                                          "lease_id")),
-                        "");
+    assert_string_equal(
+        json_string_value(json_object_get(out.json, "lease_id")), "");
     assert_true(json_is_null(json_object_get(out.json, "auth")));
     data = json_object_get(out.json, "data");
     assert_true(json_is_object(data));
     assert_int_equal(json_integer_value(json_object_get(data, "term")), 1);
-    assert_int_equal(json_integer_value(json_object_get(out.json, "term")),
-                     1);
+    assert_int_equal(json_integer_value(json_object_get(out.json, "term")), 1);
     assert_true(json_equal(json_object_get(data, "install_time"),
                            json_object_get(out.json, "install_time")));
     assert_non_null(json_object_get(out.json, "encryptions"));
@@ -335,13 +326,14 @@ static void test_key_status_root(void **state)
         struct kh_response resp = {0};
         char errmsg[KH_ERRMSG_SIZE];
         struct http_raw_request raw = {
-            .method = "GET", .url = "/v1/sys/key-status",
-            .body = (const uint8_t *)"", .body_bytes_max = 1024,
+            .method = "GET",
+            .url = "/v1/sys/key-status",
+            .body = (const uint8_t *)"",
+            .body_bytes_max = 1024,
             .authorization = bearer,
         };
         snprintf(bearer, sizeof(bearer), "Bearer %s", f->root_token);
-        assert_int_equal(http_request_build(&raw, &req, errmsg,
-                                            sizeof(errmsg)),
+        assert_int_equal(http_request_build(&raw, &req, errmsg, sizeof(errmsg)),
                          0);
         request_handle(f->core, &req, &resp);
         assert_int_equal(resp.status, 200);
@@ -399,8 +391,7 @@ static void test_seal_then_gates(void **state)
     expect_error(f, "PUT", "/v1/sys/seal", NULL, f->root_token, 503,
                  "Vault is sealed");
     /* the state gate speaks before the route gate */
-    expect_error(f, "GET", "/v1/sys/nope", NULL, NULL, 503,
-                 "Vault is sealed");
+    expect_error(f, "GET", "/v1/sys/nope", NULL, NULL, 503, "Vault is sealed");
     expect_error(f, "GET", "/v1/sys/leader", NULL, NULL, 503,
                  "Vault is sealed");
 
@@ -436,8 +427,7 @@ static void test_unseal_via_request(void **state)
     do_request(f, "PUT", "/v1/sys/unseal", body, NULL, &out);
     assert_int_equal(out.status, 200);
     assert_false(json_bool(out.json, "sealed"));
-    assert_int_equal(json_integer_value(json_object_get(out.json,
-                                                        "progress")),
+    assert_int_equal(json_integer_value(json_object_get(out.json, "progress")),
                      0);
     assert_non_null(json_object_get(out.json, "cluster_id"));
     outcome_free(&out);
@@ -459,21 +449,21 @@ static void test_unseal_bad_keys(void **state)
     char body[256];
     char wrong[2 * KH_ROOT_KEY_BYTES + 1];
 
-    expect_error(f, "PUT", "/v1/sys/unseal", "{\"key\": \"not a key!\"}",
-                 NULL, 400, "'key' must be a valid hex or base64 string");
+    expect_error(f, "PUT", "/v1/sys/unseal", "{\"key\": \"not a key!\"}", NULL,
+                 400, "'key' must be a valid hex or base64 string");
     do_request(f, "PUT", "/v1/sys/seal", NULL, f->root_token, &out);
     assert_int_equal(out.status, 204);
     outcome_free(&out);
-    expect_error(f, "PUT", "/v1/sys/unseal", "{\"key\": \"zz%\"}", NULL,
-                 400, "'key' must be a valid hex or base64 string");
+    expect_error(f, "PUT", "/v1/sys/unseal", "{\"key\": \"zz%\"}", NULL, 400,
+                 "'key' must be a valid hex or base64 string");
     expect_error(f, "PUT", "/v1/sys/unseal", "{}", NULL, 400,
                  "'key' must be specified in request body as JSON, or "
                  "'reset' set to true");
     expect_error(f, "PUT", "/v1/sys/unseal", "{\"key\": 5}", NULL, 400,
                  "'key' must be specified in request body as JSON, or "
                  "'reset' set to true");
-    expect_error(f, "PUT", "/v1/sys/unseal", "{\"migrate\": true}", NULL,
-                 400, "seal migration is not supported");
+    expect_error(f, "PUT", "/v1/sys/unseal", "{\"migrate\": true}", NULL, 400,
+                 "seal migration is not supported");
     /* a well-formed key of the right length that is not the key */
     memset(wrong, 'a', sizeof(wrong) - 1);
     wrong[sizeof(wrong) - 1] = '\0';
@@ -485,8 +475,7 @@ static void test_unseal_bad_keys(void **state)
     do_request(f, "PUT", "/v1/sys/unseal", "{\"reset\": true}", NULL, &out);
     assert_int_equal(out.status, 200);
     assert_true(json_bool(out.json, "sealed"));
-    assert_int_equal(json_integer_value(json_object_get(out.json,
-                                                        "progress")),
+    assert_int_equal(json_integer_value(json_object_get(out.json, "progress")),
                      0);
     outcome_free(&out);
 }
@@ -498,8 +487,8 @@ static void test_init_twice(void **state)
     struct outcome out;
 
     expect_error(f, "PUT", "/v1/sys/init",
-                 "{\"secret_shares\": 1, \"secret_threshold\": 1}", NULL,
-                 400, "Vault is already initialized");
+                 "{\"secret_shares\": 1, \"secret_threshold\": 1}", NULL, 400,
+                 "Vault is already initialized");
     do_request(f, "GET", "/v1/sys/init", NULL, NULL, &out);
     assert_int_equal(out.status, 200);
     assert_true(json_bool(out.json, "initialized"));
@@ -513,7 +502,7 @@ static void test_health_overrides(void **state)
     struct outcome out;
 
     do_request(f, "GET", "/v1/sys/health?activecode=299&standbyok=True", NULL,
-         NULL, &out);
+               NULL, &out);
     assert_int_equal(out.status, 299);
     assert_false(json_bool(out.json, "sealed"));
     outcome_free(&out);
@@ -568,13 +557,12 @@ static void test_uninitialized(void **state)
                  "{\"secret_shares\": \"x\", \"secret_threshold\": 1}", NULL,
                  400, "\"secret_shares\" must be a non-negative integer");
     do_request(f, "PUT", "/v1/sys/init",
-         "{\"secret_shares\": 1, \"secret_threshold\": 1}", NULL, &out);
+               "{\"secret_shares\": 1, \"secret_threshold\": 1}", NULL, &out);
     assert_int_equal(out.status, 200);
     assert_int_equal(json_array_size(json_object_get(out.json, "keys")), 1);
-    assert_int_equal(
-        json_array_size(json_object_get(out.json, "keys_base64")), 1);
-    assert_non_null(json_string_value(json_object_get(out.json,
-                                                      "root_token")));
+    assert_int_equal(json_array_size(json_object_get(out.json, "keys_base64")),
+                     1);
+    assert_non_null(json_string_value(json_object_get(out.json, "root_token")));
     outcome_free(&out);
     do_request(f, "GET", "/v1/sys/seal-status", NULL, NULL, &out);
     assert_int_equal(out.status, 200);
@@ -590,22 +578,22 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_key_status_needs_token,
                                         setup_unsealed, teardown),
-        cmocka_unit_test_setup_teardown(test_key_status_root,
-                                        setup_unsealed, teardown),
+        cmocka_unit_test_setup_teardown(test_key_status_root, setup_unsealed,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_unknown_path_and_method,
                                         setup_unsealed, teardown),
-        cmocka_unit_test_setup_teardown(test_seal_needs_token,
-                                        setup_unsealed, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_needs_token, setup_unsealed,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_seal_then_gates, setup_unsealed,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_unseal_via_request,
-                                        setup_unsealed, teardown),
+        cmocka_unit_test_setup_teardown(test_unseal_via_request, setup_unsealed,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_unseal_bad_keys, setup_unsealed,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_init_twice, setup_unsealed,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_health_overrides,
-                                        setup_unsealed, teardown),
+        cmocka_unit_test_setup_teardown(test_health_overrides, setup_unsealed,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_uninitialized, setup_fresh,
                                         teardown),
     };

@@ -78,9 +78,9 @@ static void test_exact_matches(void **state)
 static void test_unknown_path(void **state)
 {
     static const char *const unknown[] = {
-        "sys/nope", "sys/healthz", "sys/health/", "sys/Health",
-        "SYS/health", "sys", "sys/", "secret/data/x", "sys/seal-status/x",
-        "sys/init2",
+        "sys/nope",          "sys/healthz", "sys/health/", "sys/Health",
+        "SYS/health",        "sys",         "sys/",        "secret/data/x",
+        "sys/seal-status/x", "sys/init2",
     };
     const struct kh_route *sentinel = (const struct kh_route *)&unknown;
     size_t i;
@@ -110,14 +110,14 @@ static void test_wrong_operation(void **state)
         const char *path;
         enum kh_operation op;
     } rows[] = {
-        {"sys/health", KH_OP_UPDATE},   {"sys/health", KH_OP_DELETE},
-        {"sys/health", KH_OP_LIST},     {"sys/health", KH_OP_PATCH},
+        {"sys/health", KH_OP_UPDATE},    {"sys/health", KH_OP_DELETE},
+        {"sys/health", KH_OP_LIST},      {"sys/health", KH_OP_PATCH},
         {"sys/seal-status", KH_OP_HEAD}, {"sys/seal-status", KH_OP_UPDATE},
-        {"sys/init", KH_OP_DELETE},     {"sys/init", KH_OP_HEAD},
-        {"sys/unseal", KH_OP_READ},     {"sys/seal", KH_OP_READ},
-        {"sys/seal", KH_OP_DELETE},     {"sys/step-down", KH_OP_READ},
-        {"sys/rotate", KH_OP_READ},     {"sys/key-status", KH_OP_UPDATE},
-        {"sys/key-status", KH_OP_HEAD}, {"sys/leader", KH_OP_PATCH},
+        {"sys/init", KH_OP_DELETE},      {"sys/init", KH_OP_HEAD},
+        {"sys/unseal", KH_OP_READ},      {"sys/seal", KH_OP_READ},
+        {"sys/seal", KH_OP_DELETE},      {"sys/step-down", KH_OP_READ},
+        {"sys/rotate", KH_OP_READ},      {"sys/key-status", KH_OP_UPDATE},
+        {"sys/key-status", KH_OP_HEAD},  {"sys/leader", KH_OP_PATCH},
     };
     size_t i;
 
@@ -126,9 +126,8 @@ static void test_wrong_operation(void **state)
         lookup(&l, rows[i].path, rows[i].op);
         assert_int_equal(l.r, KH_EMETHOD);
         assert_null(l.route);
-        assert_string_equal(l.errmsg,
-                            "1 error occurred:\n\t* unsupported "
-                            "operation\n\n");
+        assert_string_equal(l.errmsg, "1 error occurred:\n\t* unsupported "
+                                      "operation\n\n");
     }
 }
 
@@ -136,8 +135,8 @@ static void test_wrong_operation(void **state)
 static void test_head_only_health(void **state)
 {
     static const char *const paths[] = {
-        "sys/seal-status", "sys/leader", "sys/init", "sys/unseal",
-        "sys/seal", "sys/step-down", "sys/rotate", "sys/key-status",
+        "sys/seal-status", "sys/leader",    "sys/init",   "sys/unseal",
+        "sys/seal",        "sys/step-down", "sys/rotate", "sys/key-status",
     };
     size_t i;
 
@@ -171,15 +170,12 @@ static void test_flags(void **state)
                      unauth_sealed);
     assert_int_equal(found("sys/leader", KH_OP_READ)->flags, unauth_sealed);
     assert_int_equal(found("sys/init", KH_OP_UPDATE)->flags, unauth_sealed);
-    assert_int_equal(found("sys/unseal", KH_OP_UPDATE)->flags,
-                     unauth_sealed);
+    assert_int_equal(found("sys/unseal", KH_OP_UPDATE)->flags, unauth_sealed);
     assert_int_equal(found("sys/seal", KH_OP_UPDATE)->flags, ROUTE_SUDO);
-    assert_int_equal(found("sys/step-down", KH_OP_UPDATE)->flags,
-                     ROUTE_SUDO);
+    assert_int_equal(found("sys/step-down", KH_OP_UPDATE)->flags, ROUTE_SUDO);
     assert_int_equal(found("sys/rotate", KH_OP_UPDATE)->flags, ROUTE_SUDO);
     assert_int_equal(found("sys/key-status", KH_OP_READ)->flags, 0);
-    assert_false(found("sys/seal", KH_OP_UPDATE)->flags &
-                 ROUTE_ALLOW_SEALED);
+    assert_false(found("sys/seal", KH_OP_UPDATE)->flags & ROUTE_ALLOW_SEALED);
     assert_false(found("sys/seal", KH_OP_UPDATE)->flags &
                  ROUTE_UNAUTHENTICATED);
 }

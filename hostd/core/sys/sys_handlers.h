@@ -12,8 +12,7 @@
 int sys_health(struct kh_core *core, const struct kh_request *req,
                struct kh_response *resp, char *errmsg, size_t errmsg_size);
 int sys_seal_status(struct kh_core *core, const struct kh_request *req,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size);
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size);
 int sys_leader(struct kh_core *core, const struct kh_request *req,
                struct kh_response *resp, char *errmsg, size_t errmsg_size);
 
@@ -21,8 +20,7 @@ int sys_leader(struct kh_core *core, const struct kh_request *req,
 int sys_init_read(struct kh_core *core, const struct kh_request *req,
                   struct kh_response *resp, char *errmsg, size_t errmsg_size);
 int sys_init_write(struct kh_core *core, const struct kh_request *req,
-                   struct kh_response *resp, char *errmsg,
-                   size_t errmsg_size);
+                   struct kh_response *resp, char *errmsg, size_t errmsg_size);
 int sys_unseal(struct kh_core *core, const struct kh_request *req,
                struct kh_response *resp, char *errmsg, size_t errmsg_size);
 int sys_seal(struct kh_core *core, const struct kh_request *req,
@@ -34,16 +32,13 @@ int sys_step_down(struct kh_core *core, const struct kh_request *req,
 int sys_rotate(struct kh_core *core, const struct kh_request *req,
                struct kh_response *resp, char *errmsg, size_t errmsg_size);
 int sys_key_status(struct kh_core *core, const struct kh_request *req,
-                   struct kh_response *resp, char *errmsg,
-                   size_t errmsg_size);
+                   struct kh_response *resp, char *errmsg, size_t errmsg_size);
 
 /* sys_mounts.c: sys/mounts and sys/auth */
 int sys_mounts_list(struct kh_core *core, const struct kh_request *req,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size);
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size);
 int sys_mounts_read(struct kh_core *core, const struct kh_request *req,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size);
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size);
 int sys_mounts_write(struct kh_core *core, const struct kh_request *req,
                      struct kh_response *resp, char *errmsg,
                      size_t errmsg_size);
@@ -55,16 +50,13 @@ int sys_mounts_delete(struct kh_core *core, const struct kh_request *req,
 int sys_generate_root_read(struct kh_core *core, const struct kh_request *req,
                            struct kh_response *resp, char *errmsg,
                            size_t errmsg_size);
-int sys_generate_root_start(struct kh_core *core,
-                            const struct kh_request *req,
+int sys_generate_root_start(struct kh_core *core, const struct kh_request *req,
                             struct kh_response *resp, char *errmsg,
                             size_t errmsg_size);
-int sys_generate_root_cancel(struct kh_core *core,
-                             const struct kh_request *req,
+int sys_generate_root_cancel(struct kh_core *core, const struct kh_request *req,
                              struct kh_response *resp, char *errmsg,
                              size_t errmsg_size);
-int sys_generate_root_update(struct kh_core *core,
-                             const struct kh_request *req,
+int sys_generate_root_update(struct kh_core *core, const struct kh_request *req,
                              struct kh_response *resp, char *errmsg,
                              size_t errmsg_size);
 
@@ -72,6 +64,24 @@ int sys_generate_root_update(struct kh_core *core,
  * base64. KH_EINVAL otherwise (out wiped). */
 int sys_decode_share(const char *text, uint8_t *out, size_t out_size,
                      size_t *ret_len) KH_MUST_CHECK;
+
+/* sys_leases.c: sys/leases and the legacy aliases */
+int sys_leases_lookup(struct kh_core *core, const struct kh_request *req,
+                      struct kh_response *resp, char *errmsg,
+                      size_t errmsg_size);
+int sys_leases_list(struct kh_core *core, const struct kh_request *req,
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size);
+int sys_leases_renew(struct kh_core *core, const struct kh_request *req,
+                     struct kh_response *resp, char *errmsg,
+                     size_t errmsg_size);
+int sys_leases_revoke(struct kh_core *core, const struct kh_request *req,
+                      struct kh_response *resp, char *errmsg,
+                      size_t errmsg_size);
+int sys_leases_revoke_prefix(struct kh_core *core, const struct kh_request *req,
+                             struct kh_response *resp, char *errmsg,
+                             size_t errmsg_size);
+int sys_leases_tidy(struct kh_core *core, const struct kh_request *req,
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size);
 
 /* The seal-status object (also the answer of sys/unseal). */
 json_t *sys_seal_status_json(struct kh_core *core);

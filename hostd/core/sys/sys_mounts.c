@@ -3,12 +3,14 @@
  * read, enable, disable, tune. Both share one set of handlers; the route
  * row says which table (auth when the path starts with sys/auth).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "common/err.h"
 #include "config/config.h"
 #include "core/core.h"
 #include "core/sys/sys_handlers.h"
+#include "lease/lease.h"
 #include "mount/mount_table.h"
 
 static bool is_auth_path(const struct kh_request *req)
@@ -191,6 +193,17 @@ int sys_mounts_delete(struct kh_core *core, const struct kh_request *req,
     if (r != 0)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "invalid mount path");
+    /* Leases first: a mount is removed only once its secrets are revoked
+     * (an unreachable backend keeps the mount, and says why). */
+    if (!is_auth_path(req)) {
+        char prefix[MOUNT_PATH_BYTES_MAX + 1];
+        snprintf(prefix, sizeof(prefix), "%s%s", path,
+                 path[strlen(path) - 1] == '/' ? "" : "/");
+        r = lease_revoke_prefix(core->leases, prefix, false, errmsg,
+                                errmsg_size);
+        if (r != 0)
+            return r;
+    }
     r = mount_table_disable(core->mounts, is_auth_path(req), path, errmsg,
                             errmsg_size);
     if (r == 0)

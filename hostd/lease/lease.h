@@ -1,0 +1,93 @@
+/*
+ * lease.h - the lease manager: every dynamic secret has a lease with a
+ * TTL; when it expires or is revoked, the backend that issued the secret
+ * revokes it (vault-api.md §3.10).
+ *
+ * Revocation never gives up: a backend that fails to revoke (a database
+ * that is down) is retried with capped exponential backoff for as long as
+ * it takes; the lease stays visible (sys/leases/lookup shows the attempts
+ * and the last error) until the backend confirms. Only revoke-force drops
+ * a lease without the backend's confirmation, and says so in the log.
+ *
+ * Records live in the barrier under "sys/expire/id/<lease id>"; an index
+ * of (lease id, expire time, next attempt) is kept in memory while
+ * unsealed and scanned by one expiry thread once a second.
+ *
+ * Thread safety: every function may be called from any thread; one mutex
+ * guards the index; backend calls are made without it held.
+ */
+#ifndef KH_LEASE_LEASE_H
+#define KH_LEASE_LEASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/assert.h"
+#include "core/request.h"
+
+#define LEASES_MAX 100000
+#define LEASE_ID_BYTES_MAX 512
+#define LEASE_RANDOM_CHARS 24
+#define LEASE_RETRY_MIN_S 1
+#define LEASE_RETRY_MAX_S 300
+#define LEASE_TTL_SYSTEM_MAX_S 2764800ull /* 768h, Vault's default */
+
+struct kh_core;
+struct lease_manager;
+struct mount_entry;
+
+int lease_manager_create(struct kh_core *core,
+                         struct lease_manager **ret) KH_MUST_CHECK;
+void lease_manager_free(struct lease_manager *mgr);
+
+/* At unseal: load the index and start the expiry thread. */
+int lease_manager_start(struct lease_manager *mgr) KH_MUST_CHECK;
+/* At seal: stop the thread and drop the index (records stay stored). */
+void lease_manager_stop(struct lease_manager *mgr);
+
+/* Register the lease a handler asked for (resp->lease) on mount for the
+ * request path; write lease_id, lease_duration and renewable into the
+ * response envelope. */
+int lease_register(struct lease_manager *mgr, const struct mount_entry *mount,
+                   const char *request_path, struct kh_response *resp,
+                   char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
+
+/* sys/leases/lookup: data {id, issue_time, expire_time, last_renewal,
+ * renewable, ttl, revoke_attempts, last_revoke_error}. KH_EINVAL
+ * "invalid lease" when unknown. */
+int lease_lookup(struct lease_manager *mgr, const char *lease_id,
+                 json_t **ret_data, char *errmsg,
+                 size_t errmsg_size) KH_MUST_CHECK;
+
+/* Lease IDs one level below prefix (for LIST sys/leases/lookup/). */
+int lease_list(struct lease_manager *mgr, const char *prefix,
+               json_t **ret_keys) KH_MUST_CHECK;
+
+/* Extend by increment_s (0: by the lease's original TTL), capped by its
+ * max TTL; the backend renews first. *ret_ttl_s is the new TTL. */
+int lease_renew(struct lease_manager *mgr, const char *lease_id,
+                uint64_t increment_s, uint64_t *ret_ttl_s, char *errmsg,
+                size_t errmsg_size) KH_MUST_CHECK;
+
+/* Revoke now through the backend. On a backend failure the lease is kept
+ * and retried in the background, and the error is returned. */
+int lease_revoke(struct lease_manager *mgr, const char *lease_id,
+                 char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
+
+/* Revoke every lease whose ID starts with prefix. force: drop leases
+ * whose backend refuses (revoke-force). */
+int lease_revoke_prefix(struct lease_manager *mgr, const char *prefix,
+                        bool force, char *errmsg,
+                        size_t errmsg_size) KH_MUST_CHECK;
+
+/* How many leases are known (tests, metrics). */
+size_t lease_count(struct lease_manager *mgr);
+
+/* Run one expiry pass now (the thread calls it every second; tests call
+ * it directly). Returns how many leases were revoked. */
+size_t lease_expire_due(struct lease_manager *mgr);
+
+#endif
