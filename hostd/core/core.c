@@ -110,6 +110,11 @@ static int core_open_parts(struct kh_core *core, char *errmsg,
         r = mount_table_create(core->barrier, core->storage, &core->mounts);
     if (r == 0)
         r = lease_manager_create(core, &core->leases);
+    if (r == 0)
+        r = policy_store_create(core->barrier, &core->policies);
+    if (r == 0)
+        token_store_configure(core->tokens, core->config->default_lease_ttl_s,
+                              core->config->max_lease_ttl_s);
     if (r != 0)
         return kh_errmsg(errmsg, errmsg_size, r, "core: %s", kh_strerror(r));
     core->progress_shares =
@@ -170,6 +175,7 @@ void kh_core_close(struct kh_core *core)
     if (core->barrier != NULL)
         core_seal_locked(core);
     lease_manager_free(core->leases);
+    policy_store_free(core->policies);
     token_store_free(core->tokens);
     mount_table_free(core->mounts);
     barrier_free(core->barrier);
@@ -257,6 +263,8 @@ int core_after_unseal_locked(struct kh_core *core)
     if (r == 0)
         r = mount_table_load(core->mounts);
     if (r == 0)
+        r = policy_store_setup(core->policies);
+    if (r == 0)
         r = lease_manager_start(core->leases);
     clock_gettime(CLOCK_REALTIME, &core->active_time);
     core_progress_reset_locked(core);
@@ -314,6 +322,7 @@ out:
 void core_seal_locked(struct kh_core *core)
 {
     lease_manager_stop(core->leases);
+    policy_store_seal(core->policies);
     mount_table_unload(core->mounts);
     token_store_seal(core->tokens);
     barrier_seal(core->barrier);

@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "lease/lease.h"
 #include "mount/mount_table.h"
+#include "policy/policy_store.h"
 #include "seal/seal.h"
 #include "storage/storage.h"
 #include "token/token_store.h"
@@ -60,6 +61,7 @@ struct kh_core
     struct token_store *tokens;
     struct mount_table *mounts;
     struct lease_manager *leases;
+    struct policy_store *policies;
     const struct kh_config *config;
     char storage_type[16];
     char build_date[KH_TIME_STR_SIZE];

@@ -6,7 +6,9 @@
  *                 the longest prefix (auth methods under auth/)
  *   2. state    - sealed or uninitialised: 503 unless the row allows it
  *   3. token    - X-Vault-Token / Bearer, looked up by salted hash: 403
- *   4. ACL      - the token's policies allow the operation (sudo too)
+ *   4. ACL      - the token's compiled policies allow the operation
+ *                 (create vs update by the backend's existence check;
+ *                 sudo for root-protected paths)
  *   5. audit    - (the audit devices arrive with their own issue)
  *   6. handler  - the row's handler or the mount's backend answers
  *
@@ -22,6 +24,7 @@
 #include "http/response.h"
 #include "lease/lease.h"
 #include "mount/mount_table.h"
+#include "policy/acl.h"
 #include "router/router.h"
 
 /* Where a request goes: a sys row, or a mount (read lock held). */
@@ -72,24 +75,65 @@ static int gate_route(struct kh_core *core, const struct kh_request *req,
     return 0;
 }
 
-/* Gates 3 and 4. Today the token store mints only root tokens, so the ACL
- * decision is root-or-nothing; policy evaluation plugs in here. */
-static int gate_token_acl(struct kh_core *core, const struct kh_request *req,
-                          const struct route_target *t,
-                          struct token_entry *entry)
+/* The operation the ACL sees: a POST/PUT to something that does not
+ * exist yet needs "create", otherwise "update" (vault-api.md §8.2). */
+static enum kh_operation acl_operation(struct kh_core *core,
+                                       const struct kh_request *req,
+                                       const struct route_target *t)
+{
+    struct backend_request br;
+    bool exists = true;
+
+    if (req->op != KH_OP_UPDATE || t->mount == NULL ||
+        t->mount->ops->existence == NULL)
+        return req->op;
+    br = (struct backend_request){
+        .core = core, .mount = t->mount, .req = req, .subpath = t->subpath,
+        .view = &t->mount->view, .state = t->mount->state,
+    };
+    if (t->mount->ops->existence(&br, &exists) != 0)
+        return KH_OP_UPDATE;
+    return exists ? KH_OP_UPDATE : KH_OP_CREATE;
+}
+
+/* Gate 3: the token (consuming one use of a use-limited token) and its
+ * bound CIDRs. */
+static int gate_token(struct kh_core *core, const struct kh_request *req,
+                      struct token_entry *entry)
 {
     int r;
 
-    if (t->unauthenticated)
-        return 0;
     if (!req->has_token || req->token[0] == '\0')
         return KH_EPERM;
-    r = token_store_lookup(core->tokens, req->token, entry);
+    r = token_store_use(core->tokens, req->token, entry);
     if (r != 0)
         return r == KH_ESEALED ? r : KH_EPERM;
-    if (!entry->root)
+    if (!token_entry_cidr_ok(entry, req->remote_addr))
         return KH_EPERM;
     return 0;
+}
+
+/* Gate 4: the token's policies, compiled once, decide this operation. */
+static int gate_acl(struct kh_core *core, const struct kh_request *req,
+                    const struct route_target *t,
+                    const struct token_entry *entry, char *errmsg,
+                    size_t errmsg_size)
+{
+    const char *names[TOKEN_POLICIES_MAX];
+    struct acl *acl = NULL;
+    size_t i;
+    int r;
+
+    for (i = 0; i < entry->policy_count; i++)
+        names[i] = entry->policies[i];
+    r = policy_store_acl_for(core->policies, names, entry->policy_count,
+                             &acl);
+    if (r != 0)
+        return r;
+    r = acl_check(acl, req->path, acl_operation(core, req, t), t->sudo,
+                  req->data, NULL, errmsg, errmsg_size);
+    acl_free(acl);
+    return r;
 }
 
 static int call_backend(struct kh_core *core, const struct kh_request *req,
@@ -119,7 +163,7 @@ static int call_backend(struct kh_core *core, const struct kh_request *req,
     return r;
 }
 
-void request_handle(struct kh_core *core, const struct kh_request *req,
+void request_handle(struct kh_core *core, struct kh_request *req,
                     struct kh_response *resp)
 {
     char errmsg[KH_ERRMSG_SIZE] = "";
@@ -138,11 +182,19 @@ void request_handle(struct kh_core *core, const struct kh_request *req,
     if (r != 0)
         goto out;
 
-    /* 3-4. token and ACL */
+    /* 3. token */
     errmsg[0] = '\0';
-    r = gate_token_acl(core, req, &target, &entry);
-    if (r != 0)
-        goto out;
+    if (!target.unauthenticated) {
+        r = gate_token(core, req, &entry);
+        if (r != 0)
+            goto out;
+        req->token_entry = &entry;
+
+        /* 4. ACL */
+        r = gate_acl(core, req, &target, &entry, errmsg, sizeof(errmsg));
+        if (r != 0)
+            goto out;
+    }
 
     /* 6. handler */
     if (target.sys != NULL)
@@ -151,6 +203,7 @@ void request_handle(struct kh_core *core, const struct kh_request *req,
         r = call_backend(core, req, &target, &entry, resp, errmsg,
                          sizeof(errmsg));
 out:
+    req->token_entry = NULL;
     if (target.mount != NULL)
         mount_table_release(core->mounts);
     if (r == 0)

@@ -25,6 +25,8 @@
 #include "common/err.h"
 #include "config/limits.h"
 
+struct token_entry;
+
 enum kh_operation {
     KH_OP_READ = 1,
     KH_OP_LIST,
@@ -49,6 +51,9 @@ struct kh_request
     bool has_token;
     char remote_addr[64];
     char request_id[KH_UUID_STR_LEN + 1];
+    /* Set by the token gate for authenticated requests (NULL otherwise);
+     * valid while the request is handled. */
+    const struct token_entry *token_entry;
 };
 
 /* A secret the handler wants leased: the gate registers it with the lease

@@ -4,6 +4,7 @@
  */
 #include "core/request.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,7 @@ int kh_request_uint(const struct kh_request *req, const char *name,
     } else if (v != NULL && json_is_string(v)) {
         const char *s = json_string_value(v);
         char *end = NULL;
-        if (s[0] == '\0' || s[0] == '-' || s[0] == '+')
+        if (!isdigit((unsigned char)s[0]))
             goto bad;
         errno = 0;
         value = strtoull(s, &end, 10);

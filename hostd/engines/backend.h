@@ -79,6 +79,11 @@ struct backend_ops
  * NULL if unknown. */
 const struct backend_ops *backend_lookup(const char *type, bool is_auth);
 
+/* Add a backend type at start-up, before any core opens and before other
+ * threads run (tests register their own engines this way). The table is
+ * never changed afterwards. KH_ELIMIT when full. */
+int backend_registry_add(const struct backend_ops *ops);
+
 /* Fill errmsg with Vault's "no handler for route" text for br's path and
  * return KH_ENOTFOUND. */
 int backend_no_route(const struct backend_request *br, char *errmsg,

@@ -6,12 +6,28 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "auth/approle/approle.h"
 #include "engines/backend.h"
+#include "engines/kv/kv.h"
 #include "mount/mount_table.h"
 
 static const struct backend_ops *const backends[] = {
-    NULL, /* sentinel: keeps the array valid while rows arrive */
+    &kv_backend_ops,
+    &approle_backend_ops,
 };
+
+/* Types added at start-up by backend_registry_add (tests). */
+#define REGISTRY_EXTRA_MAX 8
+static const struct backend_ops *extra[REGISTRY_EXTRA_MAX];
+static size_t extra_count;
+
+int backend_registry_add(const struct backend_ops *ops)
+{
+    if (extra_count == REGISTRY_EXTRA_MAX)
+        return KH_ELIMIT;
+    extra[extra_count++] = ops;
+    return 0;
+}
 
 const struct backend_ops *backend_lookup(const char *type, bool is_auth)
 {
@@ -22,9 +38,13 @@ const struct backend_ops *backend_lookup(const char *type, bool is_auth)
     if (strcmp(type, "kv-v2") == 0)
         type = "kv";
     for (i = 0; i < KH_ARRAY_LEN(backends); i++) {
-        if (backends[i] != NULL && backends[i]->is_auth == is_auth &&
+        if (backends[i]->is_auth == is_auth &&
             strcmp(backends[i]->type, type) == 0)
             return backends[i];
+    }
+    for (i = 0; i < extra_count; i++) {
+        if (extra[i]->is_auth == is_auth && strcmp(extra[i]->type, type) == 0)
+            return extra[i];
     }
     return NULL;
 }

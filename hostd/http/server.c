@@ -9,7 +9,9 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <unistd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -49,6 +51,9 @@ struct http_conn_ctx
     size_t len;
     size_t cap;
     bool rejected;              /* a response was queued early */
+    bool started;               /* the header call has been seen */
+    int late_error;             /* body refused: answer at the final call */
+    size_t uri_len;             /* the raw request target, query included */
 };
 
 struct query_collect
@@ -67,6 +72,16 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
     q->args[q->count].name = key;
     q->args[q->count].value = value;
     q->count++;
+    return MHD_YES;
+}
+
+static enum MHD_Result add_arg_length(void *cls, enum MHD_ValueKind kind,
+                                      const char *key, const char *value)
+{
+    size_t *len = cls;
+
+    /* "?" or "&", the key, "=" and the value (decoded: a lower bound) */
+    *len += 2 + strlen(key) + (value != NULL ? strlen(value) : 0);
     return MHD_YES;
 }
 
@@ -186,7 +201,7 @@ static enum MHD_Result dispatch(struct http_listener *l,
 
 /* Reject before reading the body when headers already break a limit. */
 static int check_headers(struct http_listener *l, struct MHD_Connection *c,
-                         const char *url, char *errmsg, size_t errmsg_size)
+                         size_t ctx_uri_len, char *errmsg, size_t errmsg_size)
 {
     const char *length_text = MHD_lookup_connection_value(
         c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -197,7 +212,7 @@ static int check_headers(struct http_listener *l, struct MHD_Connection *c,
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "too many request headers (limit %d)",
                          KH_HTTP_HEADER_COUNT_MAX);
-    if (strlen(url) > KH_HTTP_URL_BYTES_MAX)
+    if (ctx_uri_len > KH_HTTP_URL_BYTES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_ETOOBIG,
                          "request URL too long (limit %d bytes)",
                          KH_HTTP_URL_BYTES_MAX);
@@ -248,7 +263,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (ctx == NULL)
             return MHD_NO;
         *con_cls = ctx;
-        r = check_headers(l, c, url, errmsg, sizeof(errmsg));
+    }
+    if (!ctx->started) {
+        ctx->started = true;
+        ctx->uri_len = strlen(url);
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg_length,
+                                  &ctx->uri_len);
+        r = check_headers(l, c, ctx->uri_len, errmsg, sizeof(errmsg));
         if (r != 0) {
             ctx->rejected = true;
             return send_error(c, r, errmsg);
@@ -256,15 +277,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return MHD_YES;
     }
     if (*upload_size > 0) {
-        if (!ctx->rejected) {
+        if (!ctx->rejected && ctx->late_error == 0) {
             r = body_append(ctx, upload, *upload_size,
                             l->config->max_request_size);
             if (r != 0) {
-                ctx->rejected = true;
-                *upload_size = 0;
-                return send_error(c, r, r == KH_ETOOBIG
-                                            ? "request body too large"
-                                            : "");
+                ctx->late_error = r;
+                kh_free_secret(ctx->body, ctx->cap);
+                ctx->body = NULL;
+                ctx->len = ctx->cap = 0;
             }
         }
         *upload_size = 0;
@@ -272,7 +292,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     if (ctx->rejected)
         return MHD_YES;
+    if (ctx->late_error != 0) {
+        ctx->rejected = true;
+        return send_error(c, ctx->late_error,
+                          ctx->late_error == KH_ETOOBIG
+                              ? "request body too large"
+                              : "");
+    }
     return dispatch(l, c, url, method, ctx);
+}
+
+/* %XX decoding that keeps "%00" as is: a NUL must not cut the path. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *out = s;
+    const char *in = s;
+
+    while (*in != '\0') {
+        unsigned v;
+        if (in[0] == '%' && isxdigit((unsigned char)in[1]) &&
+            isxdigit((unsigned char)in[2]) &&
+            sscanf(in + 1, "%2x", &v) == 1 && v != 0) {
+            *out++ = (char)v;
+            in += 3;
+        } else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -340,16 +388,22 @@ static struct MHD_Daemon *daemon_start(struct http_listener *l,
                                        const struct sockaddr_storage *addr,
                                        int listen_fd)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+    /* poll(), not epoll: with epoll, MHD 0.9.75 leaves a connection that
+     * overflowed its memory (a flood of query arguments) hanging until the
+     * timeout instead of closing it; poll closes it at once. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                      MHD_USE_ERROR_LOG | MHD_USE_ITC;
     const char *priorities = l->config->tls_min_version >= 13
                                  ? "NORMAL:-VERS-ALL:+VERS-TLS1.3"
                                  : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
-    struct MHD_OptionItem opts[16];
+    struct MHD_OptionItem opts[20];
     size_t n = 0;
 
     if (addr != NULL && addr->ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* The logger first, so MHD's option parsing can already use it. */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER,
+                                        (intptr_t)mhd_log, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
                                         KH_HTTP_THREADS_DEFAULT, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
@@ -358,10 +412,10 @@ static struct MHD_Daemon *daemon_start(struct http_listener *l,
                                         KH_HTTP_CONNECTION_TIMEOUT_S, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                         KH_HTTP_HEADER_BYTES_MAX * 2, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK,
+                                        (intptr_t)unescape, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
                                         (intptr_t)on_completed, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER,
-                                        (intptr_t)mhd_log, NULL};
     if (listen_fd >= 0)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET,
                                             listen_fd, NULL};
@@ -452,6 +506,22 @@ uint16_t http_server_port(const struct http_server *server, size_t i)
     return server->listeners[i].port;
 }
 
+/* MHD closes the listen socket when a start fails: hand it a copy, and
+ * close the original only once a daemon owns the copy. */
+static struct MHD_Daemon *daemon_restart(struct http_listener *l,
+                                         MHD_socket fd)
+{
+    struct MHD_Daemon *d;
+    int copy = dup(fd);
+
+    if (copy < 0)
+        return NULL;
+    d = daemon_start(l, NULL, copy);
+    if (d != NULL)
+        close(fd);
+    return d;
+}
+
 int http_server_reload_tls(struct http_server *server, char *errmsg,
                            size_t errmsg_size)
 {
@@ -473,12 +543,12 @@ int http_server_reload_tls(struct http_server *server, char *errmsg,
             return r;
         fd = MHD_quiesce_daemon(previous);
         l->tls = fresh;
-        l->daemon = daemon_start(l, NULL, fd);
+        l->daemon = daemon_restart(l, fd);
         if (l->daemon == NULL) {
             /* The new certificate was refused: keep serving the old one. */
             tls_files_clear(&l->tls);
             l->tls = old;
-            l->daemon = daemon_start(l, NULL, fd);
+            l->daemon = daemon_restart(l, fd);
             MHD_stop_daemon(previous);
             return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
                              "listener %s: new certificate or key refused",

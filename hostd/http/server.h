@@ -1,7 +1,7 @@
 /*
  * server.h - the HTTP(S) listeners on libmicrohttpd.
  *
- * One MHD daemon per configured listener: epoll with a pool of worker
+ * One MHD daemon per configured listener: poll() with a pool of worker
  * threads, TLS 1.2+ when configured. Workers parse a request into a
  * struct kh_request and call request_handle(). SIGHUP reloads certificates
  * without dropping the listening socket (the old daemon is quiesced and

@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "common/err.h"
 #include "common/secret.h"
 
@@ -32,6 +36,24 @@ static int read_file(const char *path, char *buf, size_t size,
     buf[n] = '\0';
     *ret_len = n;
     return 0;
+}
+
+/* The certificate parses and the key belongs to it (what GnuTLS in MHD
+ * would refuse later, on a path that closes the listen socket). */
+static bool pair_ok(const char *cert, const char *key)
+{
+    BIO *cb = BIO_new_mem_buf(cert, -1);
+    BIO *kb = BIO_new_mem_buf(key, -1);
+    X509 *x = cb != NULL ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = kb != NULL ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)
+                             : NULL;
+    bool ok = x != NULL && k != NULL && X509_check_private_key(x, k) == 1;
+
+    EVP_PKEY_free(k);
+    X509_free(x);
+    BIO_free(kb);
+    BIO_free(cb);
+    return ok;
 }
 
 int tls_files_load(struct tls_files *tls, const char *cert_file,
@@ -60,6 +82,11 @@ int tls_files_load(struct tls_files *tls, const char *cert_file,
     r = kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
                   "%s holds no PEM private key", key_file);
     if (strstr(t.key, "PRIVATE KEY-----") == NULL)
+        goto out;
+    r = kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
+                  "%s and %s: not a valid certificate and matching key",
+                  cert_file, key_file);
+    if (!pair_ok(t.cert, t.key))
         goto out;
     tls_files_clear(tls);
     *tls = t;

@@ -127,7 +127,7 @@ int lease_register(struct lease_manager *mgr, const struct mount_entry *mount,
     r = mgr->count >= LEASES_MAX
             ? kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
                         "too many leases (limit %d)", LEASES_MAX)
-            : lease_index_put_locked(mgr, id, now + (int64_t)ttl);
+            : lease_index_put_locked(mgr, id, now + (int64_t)ttl, true);
     pthread_mutex_unlock(&mgr->lock);
     if (r == 0)
         r = lease_record_store(mgr, record);

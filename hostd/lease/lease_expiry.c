@@ -61,9 +61,10 @@ struct lease_slot *lease_index_find_locked(struct lease_manager *mgr,
 }
 
 int lease_index_put_locked(struct lease_manager *mgr, const char *id,
-                           int64_t expire_time)
+                           int64_t expire_time, bool is_new)
 {
-    struct lease_slot *slot = lease_index_find_locked(mgr, id);
+    struct lease_slot *slot =
+        is_new ? NULL : lease_index_find_locked(mgr, id);
 
     if (slot == NULL) {
         if (mgr->count == mgr->capacity) {
@@ -137,8 +138,10 @@ static int index_load(struct lease_manager *mgr)
             else if (lease_record_load(mgr, id, &record) == 0) {
                 pthread_mutex_lock(&mgr->lock);
                 r = lease_index_put_locked(
-                    mgr, id, json_integer_value(json_object_get(
-                                 record, "expire_time")));
+                    mgr, id,
+                    json_integer_value(json_object_get(record,
+                                                       "expire_time")),
+                    true);
                 pthread_mutex_unlock(&mgr->lock);
                 json_decref(record);
             }

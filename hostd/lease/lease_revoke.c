@@ -96,7 +96,7 @@ int lease_renew(struct lease_manager *mgr, const char *lease_id,
     r = lease_record_store(mgr, record);
     if (r == 0) {
         pthread_mutex_lock(&mgr->lock);
-        r = lease_index_put_locked(mgr, lease_id, expire);
+        r = lease_index_put_locked(mgr, lease_id, expire, false);
         pthread_mutex_unlock(&mgr->lock);
     }
     if (r == 0)

@@ -8,6 +8,7 @@
 
 #include "common/err.h"
 #include "core/sys/sys_handlers.h"
+#include "core/sys/sys_policy.h"
 #include "router/router.h"
 
 #define UNAUTH_ANY_STATE (ROUTE_UNAUTHENTICATED | ROUTE_ALLOW_SEALED)
@@ -48,6 +49,18 @@ static const struct kh_route sys_routes[] = {
     {"sys/revoke/*", OPS_WRITE, 0, sys_leases_revoke},
     {"sys/revoke-prefix/*", OPS_WRITE, ROUTE_SUDO, sys_leases_revoke_prefix},
     {"sys/revoke-force/*", OPS_WRITE, ROUTE_SUDO, sys_leases_revoke_prefix},
+    {"sys/policy", OPS_READ, 0, sys_policy_list},
+    {"sys/policy/*", OPS_READ, 0, sys_policy_read},
+    {"sys/policy/*", OPS_WRITE, 0, sys_policy_write},
+    {"sys/policy/*", OPS_DELETE, 0, sys_policy_delete},
+    {"sys/policies/acl", OPS_LIST | OPS_READ, 0, sys_policies_acl_list},
+    {"sys/policies/acl/", OPS_LIST, 0, sys_policies_acl_list},
+    {"sys/policies/acl/*", OPS_READ, 0, sys_policies_acl_read},
+    {"sys/policies/acl/*", OPS_WRITE, 0, sys_policies_acl_write},
+    {"sys/policies/acl/*", OPS_DELETE, 0, sys_policies_acl_delete},
+    {"sys/capabilities-self", OPS_WRITE, 0, sys_capabilities_self},
+    {"sys/capabilities", OPS_WRITE, 0, sys_capabilities},
+    {"sys/capabilities-accessor", OPS_WRITE, 0, sys_capabilities_accessor},
     {"sys/mounts", OPS_READ, 0, sys_mounts_list},
     {"sys/mounts/*", OPS_READ, 0, sys_mounts_read},
     {"sys/mounts/*", OPS_WRITE, 0, sys_mounts_write},

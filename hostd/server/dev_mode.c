@@ -20,6 +20,7 @@
 #include "common/err.h"
 #include "common/secret.h"
 #include "hsm.h"
+#include "mount/mount_table.h"
 
 #define DEV_TOKEN_LABEL "keyhold-dev"
 #define DEV_KEY_LABEL "keyhold-dev-root-kek"
@@ -170,6 +171,26 @@ static void first_key(json_t *result, const char *name, char *out,
     snprintf(out, size, "%s", key != NULL ? key : "");
 }
 
+/* Dev servers mount secret/ as KV version 2, as Vault's do. */
+static int mount_dev_kv(struct kh_core *core, char *errmsg,
+                        size_t errmsg_size)
+{
+    json_t *options = json_pack("{s:s}", "version", "2");
+    struct mount_request m = {
+        .path = "secret",
+        .type = "kv",
+        .description = "key/value secret storage",
+        .options = options,
+    };
+    int r;
+
+    if (options == NULL)
+        return KH_ENOMEM;
+    r = mount_table_enable(core->mounts, false, &m, errmsg, errmsg_size);
+    json_decref(options);
+    return r;
+}
+
 int dev_mode_initialize(const struct dev_mode_options *options,
                         struct dev_mode *dev, struct kh_core *core,
                         char *errmsg, size_t errmsg_size)
@@ -201,6 +222,8 @@ int dev_mode_initialize(const struct dev_mode_options *options,
             r = kh_core_unseal(core, key, key_len, false, errmsg,
                                errmsg_size);
     }
+    if (r == 0)
+        r = mount_dev_kv(core, errmsg, errmsg_size);
 out:
     json_decref(result);
     kh_wipe(key, sizeof(key));

@@ -36,6 +36,8 @@ struct mount_entry;
 #define TOKEN_DISPLAY_INPUT_MAX (TOKEN_DISPLAY_NAME_BYTES - 7)
 /* Entry JSON (a bound on what the codec accepts from storage). */
 #define TOKEN_ENTRY_JSON_BYTES_MAX (256u * 1024u)
+/* A role's path_suffix (the path is auth/token/create/<role>/<suffix>). */
+#define TOKEN_PATH_SUFFIX_MAX 96
 /* Role JSON. */
 #define TOKEN_ROLE_JSON_BYTES_MAX (256u * 1024u)
 
@@ -56,6 +58,7 @@ struct token_store
     bool tidy_running;
     bool tidy_stop;
     unsigned tidy_interval_s;
+    unsigned long tidy_failures;    /* failed passes (sealed, storage) */
 };
 
 /* ---- token_store.c: hashing, keys, entry storage ---- */
@@ -150,6 +153,7 @@ struct token_create_req
     unsigned num_uses;
     bool renewable;
     enum token_type type;
+    bool type_given;                /* "type" was in the request */
     const char *bound_cidrs[TOKEN_BOUND_CIDRS_MAX];
     size_t bound_cidr_count;
 };
@@ -160,14 +164,15 @@ void token_ttl_limits(const struct mount_entry *mount,
                       uint64_t config_default_s, uint64_t config_max_s,
                       uint64_t *ret_default_s, uint64_t *ret_max_s);
 
-/* Create a token. parent: the creating token (its policies were already
- * checked by the caller), or NULL for an orphan. Under the write lock the
- * parent is re-read (KH_EPERM if it is gone or expired) and the child's
- * TTL is capped by the parent's remaining TTL. ret_id receives the new ID
- * (size TOKEN_ID_BYTES_MAX + 1), *ret the stored entry. KH_EINVAL /
- * KH_ELIMIT with errmsg for the client. */
-int token_create(struct token_store *store, const struct token_entry *parent,
-                 const struct token_create_req *c,
+/* Create a token. caller: the creating token (its rights were already
+ * checked by the request layer), whose policies a request without
+ * policies inherits; NULL for logins. Unless orphan, the caller becomes
+ * the parent: under the write lock it is re-read (KH_EPERM if it is gone
+ * or expired) and the child's TTL is capped by its remaining TTL. ret_id
+ * receives the new ID (size TOKEN_ID_BYTES_MAX + 1), *ret the stored
+ * entry. KH_EINVAL / KH_ELIMIT with errmsg for the client. */
+int token_create(struct token_store *store, const struct token_entry *caller,
+                 bool orphan, const struct token_create_req *c,
                  char ret_id[TOKEN_ID_BYTES_MAX + 1], struct token_entry *ret,
                  char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 
@@ -238,19 +243,42 @@ bool token_policy_name_valid(const char *name);
 
 /* ---- token_roles.c ---- */
 
+struct backend_request;
+
 /* Load role name as its stored JSON object (caller decrefs). KH_ENOTFOUND
- * when absent. */
+ * when absent. name must already be valid (token_role_name_ok). */
 int token_role_load(struct token_store *store, const char *name,
                     json_t **ret_role) KH_MUST_CHECK;
 
-/* Apply a role to a create request: orphan, period, explicit max TTL,
- * token type, bound CIDRs, path, default policy, and the policy rules of
- * vault-api.md §4.3. policies points at strings that live as long as role
- * or the request. *ret_orphan is set when the role makes orphans, and
- * *ret_checked when the role's allowed lists replaced the subset rule. */
+/* Check and lowercase a role name from a path into out. */
+int token_role_name_ok(const char *name, char out[TOKEN_ROLE_NAME_MAX + 1],
+                       char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
+
+/* Apply a role to a create request (vault-api.md §4.3): orphan, period,
+ * explicit max TTL, token type, bound CIDRs, path, renewable, default
+ * policy, and the policy rules: without policies in the request the
+ * role's allowed_policies (else the caller's); with allowed lists every
+ * policy must be allowed (*ret_checked = true: the parent-subset rule is
+ * replaced); none may be disallowed. Strings stay owned by role, caller
+ * and the request. path_buf (TOKEN_PATH_BYTES_MAX) receives the path. */
 int token_role_apply(const json_t *role, const char *name,
+                     const struct token_entry *caller,
                      struct token_create_req *c, bool *ret_orphan,
-                     bool *ret_checked, char *path_buf, size_t path_size,
-                     char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
+                     bool *ret_checked, char *path_buf, char *errmsg,
+                     size_t errmsg_size) KH_MUST_CHECK;
+
+/* roles/ (LIST), roles/:name (READ, UPDATE/CREATE, DELETE). */
+int token_roles_list(const struct backend_request *br,
+                     struct kh_response *resp, char *errmsg,
+                     size_t errmsg_size) KH_MUST_CHECK;
+int token_role_read(const struct backend_request *br, const char *name,
+                    struct kh_response *resp, char *errmsg,
+                    size_t errmsg_size) KH_MUST_CHECK;
+int token_role_write(const struct backend_request *br, const char *name,
+                     struct kh_response *resp, char *errmsg,
+                     size_t errmsg_size) KH_MUST_CHECK;
+int token_role_delete(const struct backend_request *br, const char *name,
+                      struct kh_response *resp, char *errmsg,
+                      size_t errmsg_size) KH_MUST_CHECK;
 
 #endif

@@ -25,6 +25,7 @@
 
 int token_store_create(struct barrier *barrier, struct token_store **ret_store)
 {
+    pthread_condattr_t cond_attr;
     struct token_store *store;
 
     KH_ASSERT(barrier != NULL);
@@ -40,7 +41,10 @@ int token_store_create(struct barrier *barrier, struct token_store **ret_store)
     pthread_mutex_init(&store->lock, NULL);
     pthread_mutex_init(&store->write_lock, NULL);
     pthread_mutex_init(&store->tidy_lock, NULL);
-    pthread_cond_init(&store->tidy_cond, NULL);
+    pthread_condattr_init(&cond_attr);
+    pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC); /* tidy waits */
+    pthread_cond_init(&store->tidy_cond, &cond_attr);
+    pthread_condattr_destroy(&cond_attr);
     store->barrier = barrier;
     *ret_store = store;
     return 0;

@@ -50,8 +50,7 @@ start_dev() {
     TMPDIR=$work "$KEYHOLDD" -dev "$@" >"$log" 2>&1 &
     dev_pid=$!
     pids+=("$dev_pid")
-    local i
-    for i in $(seq 1 300); do
+    for _ in $(seq 1 300); do
         grep -q "Development mode should NOT" "$log" && return 0
         kill -0 "$dev_pid" 2>/dev/null || return 1
         sleep 0.05
@@ -125,7 +124,7 @@ test_root_token_id() {
     local port log
     port=$(free_port)
     log=$work/token.log
-    start_dev "$log" -dev-listen-address=127.0.0.1:$port -dev-root-token-id=xyz \
+    start_dev "$log" -dev-listen-address="127.0.0.1:$port" -dev-root-token-id=xyz \
         || fail "no banner: $(cat "$log")" || return 1
     grep -q "^Root Token: xyz\$" "$log" || fail "banner token is not xyz" || return 1
     grep -q "export VAULT_TOKEN='xyz'" "$log" || fail "export line token is not xyz" || return 1
@@ -144,7 +143,7 @@ test_shamir_and_sigint() {
     local port log key status dir
     port=$(free_port)
     log=$work/shamir.log
-    start_dev "$log" -dev-listen-address=127.0.0.1:$port -dev-root-token-id=root -dev-seal=shamir \
+    start_dev "$log" -dev-listen-address="127.0.0.1:$port" -dev-root-token-id=root -dev-seal=shamir \
         || fail "no banner: $(cat "$log")" || return 1
     key=$(sed -n 's/^Unseal Key: \([0-9a-f]\{64\}\)$/\1/p' "$log")
     [ -n "$key" ] || fail "no 64-hex Unseal Key line: $(cat "$log")" || return 1
@@ -209,13 +208,13 @@ s.bind(('127.0.0.1', $port)); s.listen(1); print('ready', flush=True); time.slee
         grep -q ready "$work/holder.out" && break
         sleep 0.05
     done
-    before=$(ls -d "$work"/keyhold-dev-* 2>/dev/null | wc -l)
+    before=$(find "$work" -maxdepth 1 -name "keyhold-dev-*" | wc -l)
     log=$work/inuse.log
-    TMPDIR=$work timeout 30 "$KEYHOLDD" -dev -dev-listen-address=127.0.0.1:$port >"$log" 2>&1
+    TMPDIR=$work timeout 30 "$KEYHOLDD" -dev -dev-listen-address="127.0.0.1:$port" >"$log" 2>&1
     rc=$?
     kill "$holder" 2>/dev/null
     wait "$holder" 2>/dev/null
-    after=$(ls -d "$work"/keyhold-dev-* 2>/dev/null | wc -l)
+    after=$(find "$work" -maxdepth 1 -name "keyhold-dev-*" | wc -l)
     [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "exit $rc with the port in use" || return 1
     grep -q "127.0.0.1:$port" "$log" || fail "message does not name the address: $(cat "$log")" \
         || return 1

@@ -33,13 +33,13 @@
 #include "http/response.h"
 #include "mount/mount_table.h"
 
-#define V2_UUID "6f2b9c1e-0000-4000-8000-00000000000a"
-#define V1_UUID "6f2b9c1e-0000-4000-8000-00000000000b"
+#define V2_UUID      "6f2b9c1e-0000-4000-8000-00000000000a"
+#define V1_UUID      "6f2b9c1e-0000-4000-8000-00000000000b"
 #define RACE_THREADS 8
 
 struct kv_mount
 {
-    struct mount_entry *entry;      /* heap: the struct is large */
+    struct mount_entry *entry; /* heap: the struct is large */
     void *state;
 };
 
@@ -56,7 +56,7 @@ struct fixture
 struct answer
 {
     unsigned status;
-    json_t *body;                   /* NULL for an empty body */
+    json_t *body; /* NULL for an empty body */
 };
 
 /* ---- fixture ---- */
@@ -70,9 +70,8 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
     return remove(path);
 }
 
-static void mount_open(struct fixture *f, struct kv_mount *m,
-                       const char *path, const char *uuid,
-                       const char *options_json)
+static void mount_open(struct fixture *f, struct kv_mount *m, const char *path,
+                       const char *uuid, const char *options_json)
 {
     m->entry = calloc(1, sizeof(*m->entry));
     assert_non_null(m->entry);
@@ -82,9 +81,8 @@ static void mount_open(struct fixture *f, struct kv_mount *m,
     m->entry->options = json_loads(options_json, 0, NULL);
     assert_non_null(m->entry->options);
     m->entry->ops = &kv_backend_ops;
-    assert_int_equal(view_init(&m->entry->view, f->barrier, f->storage,
-                               "logical", uuid),
-                     0);
+    assert_int_equal(
+        view_init(&m->entry->view, f->barrier, f->storage, "logical", uuid), 0);
     assert_int_equal(kv_backend_ops.init(m->entry, &m->state), 0);
     m->entry->state = m->state;
 }
@@ -113,9 +111,9 @@ static int setup(void **state)
         assert_int_equal(errno, EEXIST);
     snprintf(f->tmp, sizeof(f->tmp), "%s/kv-XXXXXX", base);
     assert_non_null(mkdtemp(f->tmp));
-    assert_int_equal(kh_storage_lmdb_open(f->tmp, 0, &f->storage, errmsg,
-                                          sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_storage_lmdb_open(f->tmp, 0, &f->storage, errmsg, sizeof(errmsg)),
+        0);
     assert_int_equal(barrier_create(f->storage, &f->barrier), 0);
     assert_int_equal(kh_random_bytes(root, sizeof(root)), 0);
     assert_int_equal(barrier_initialize(f->barrier, root), 0);
@@ -180,8 +178,7 @@ static struct answer call_at(struct kv_mount *m, const char *method,
     raw.body = (const uint8_t *)body;
     raw.body_len = body != NULL ? strlen(body) : 0;
     raw.body_bytes_max = KH_HTTP_BODY_BYTES_DEFAULT;
-    assert_int_equal(http_request_build(&raw, &req, errmsg, sizeof(errmsg)),
-                     0);
+    assert_int_equal(http_request_build(&raw, &req, errmsg, sizeof(errmsg)), 0);
     br.mount = m->entry;
     br.req = &req;
     br.subpath = req.path + strlen(m->entry->path);
@@ -291,8 +288,7 @@ static json_int_t put_value(struct fixture *f, const char *path,
 }
 
 /* The value of "k" at data/<sub> (sub may carry ?version=). */
-static void check_value(struct fixture *f, const char *sub,
-                         const char *want)
+static void check_value(struct fixture *f, const char *sub, const char *want)
 {
     struct answer a = call_at(&f->v2, "GET", sub, NULL);
     json_t *inner = json_object_get(data_of(&a), "data");
@@ -374,8 +370,7 @@ static void test_config_write_read(void **state)
     assert_true(json_is_true(json_object_get(d, "cas_required")));
     assert_string_equal(str_at(d, "delete_version_after"), "1h30m0s");
     answer_free(&a);
-    expect(&f->v2, "POST", "config", "{\"delete_version_after\":\"0s\"}",
-           204);
+    expect(&f->v2, "POST", "config", "{\"delete_version_after\":\"0s\"}", 204);
     a = call_at(&f->v2, "GET", "config", NULL);
     assert_string_equal(str_at(data_of(&a), "delete_version_after"), "0s");
     answer_free(&a);
@@ -394,8 +389,8 @@ static void test_config_invalid(void **state)
     expect_error(&f->v2, "POST", "config",
                  "{\"delete_version_after\":\"soon\"}", 400,
                  "delete_version_after");
-    expect_error(&f->v2, "POST", "config", "{\"cas_required\":\"maybe\"}",
-                 400, "cas_required");
+    expect_error(&f->v2, "POST", "config", "{\"cas_required\":\"maybe\"}", 400,
+                 "cas_required");
 }
 
 /* Go's Duration.String() forms for whole seconds. */
@@ -433,9 +428,8 @@ static void test_write_then_read(void **state)
     assert_true(json_is_false(json_object_get(d, "destroyed")));
     assert_true(json_is_null(json_object_get(d, "custom_metadata")));
     assert_non_null(strchr(str_at(d, "created_time"), 'T'));
-    assert_int_equal(str_at(d, "created_time")[strlen(
-                         str_at(d, "created_time")) - 1],
-                     'Z');
+    assert_int_equal(
+        str_at(d, "created_time")[strlen(str_at(d, "created_time")) - 1], 'Z');
     answer_free(&a);
     a = call_at(&f->v2, "GET", "data/app/db", NULL);
     d = data_of(&a);
@@ -483,8 +477,8 @@ static void test_write_needs_data(void **state)
                  "no data provided");
     expect_error(&f->v2, "POST", "data/x", "{\"data\":[1,2]}", 400,
                  "data must be a JSON object");
-    expect_error(&f->v2, "POST", "data/x", "{\"data\":{},\"options\":5}",
-                 400, "options");
+    expect_error(&f->v2, "POST", "data/x", "{\"data\":{},\"options\":5}", 400,
+                 "options");
     expect(&f->v2, "POST", "data/x", "{\"data\":{}}", 200);
 }
 
@@ -511,8 +505,9 @@ static void test_cas_mismatch(void **state)
                  "{\"options\":{\"cas\":5},\"data\":{}}", 400,
                  "check-and-set parameter did not match the current "
                  "version");
-    expect(&f->v2, "POST", "data/c", "{\"options\":{\"cas\":\"1\"},"
-                                     "\"data\":{}}",
+    expect(&f->v2, "POST", "data/c",
+           "{\"options\":{\"cas\":\"1\"},"
+           "\"data\":{}}",
            200);
     expect_error(&f->v2, "POST", "data/c",
                  "{\"options\":{\"cas\":-1},\"data\":{}}", 400, "cas");
@@ -524,8 +519,8 @@ static void test_cas_required_config(void **state)
     struct fixture *f = *state;
 
     expect(&f->v2, "POST", "config", "{\"cas_required\":true}", 204);
-    expect_error(&f->v2, "POST", "data/r", "{\"options\":{},\"data\":{}}",
-                 400, "check-and-set parameter required for this call");
+    expect_error(&f->v2, "POST", "data/r", "{\"options\":{},\"data\":{}}", 400,
+                 "check-and-set parameter required for this call");
     expect(&f->v2, "POST", "data/r", "{\"options\":{\"cas\":0},\"data\":{}}",
            200);
 }
@@ -630,8 +625,8 @@ static void test_merge_patch_unit(void **state)
     json_t *patch = json_loads("{\"a\":\"s\",\"c\":{\"d\":{\"e\":null,"
                                "\"f\":[null]}}}",
                                0, NULL);
-    json_t *want = json_loads("{\"a\":\"s\",\"c\":{\"d\":{\"f\":[null]}}}",
-                              0, NULL);
+    json_t *want =
+        json_loads("{\"a\":\"s\",\"c\":{\"d\":{\"f\":[null]}}}", 0, NULL);
     json_t *deep = json_object();
     json_t *cur = deep;
     json_t *t2 = json_object();
@@ -709,10 +704,9 @@ static void test_delete_latest(void **state)
 static void test_gone_envelope_shape(void **state)
 {
     struct fixture *f = *state;
-    static const char *const keys[] = {"request_id", "lease_id",
-                                       "renewable",  "lease_duration",
-                                       "data",       "wrap_info",
-                                       "warnings",   "auth"};
+    static const char *const keys[] = {
+        "request_id", "lease_id",  "renewable", "lease_duration",
+        "data",       "wrap_info", "warnings",  "auth"};
     struct answer a;
     size_t i;
 
@@ -818,8 +812,8 @@ static void test_metadata_read(void **state)
     assert_int_equal(json_object_size(versions), 2);
     assert_true(
         strlen(str_at(json_object_get(versions, "1"), "deletion_time")) > 0);
-    assert_string_equal(
-        str_at(json_object_get(versions, "2"), "deletion_time"), "");
+    assert_string_equal(str_at(json_object_get(versions, "2"), "deletion_time"),
+                        "");
     answer_free(&a);
 }
 
@@ -939,6 +933,11 @@ static void test_max_versions_trim(void **state)
         char value[8];
         snprintf(value, sizeof(value), "v%d", i);
         assert_int_equal(put_value(f, "t", value), i);
+        if (i == 2 || i == 3) { /* Vault moves oldest once the window fills */
+            a = call_at(&f->v2, "GET", "metadata/t", NULL);
+            assert_int_equal(int_at(data_of(&a), "oldest_version"), i - 2);
+            answer_free(&a);
+        }
     }
     a = call_at(&f->v2, "GET", "metadata/t", NULL);
     d = data_of(&a);
@@ -952,28 +951,43 @@ static void test_max_versions_trim(void **state)
     check_value(f, "data/t?version=3", "v3");
 }
 
-/* Key max_versions wins over the config; 0 everywhere keeps 10. */
+/* Number of versions metadata/<path> lists. */
+static size_t listed_versions(struct fixture *f, const char *path)
+{
+    char sub[256];
+    struct answer a;
+    size_t n;
+
+    snprintf(sub, sizeof(sub), "metadata/%s", path);
+    a = call_at(&f->v2, "GET", sub, NULL);
+    n = json_object_size(json_object_get(data_of(&a), "versions"));
+    answer_free(&a);
+    return n;
+}
+
+/* The larger non-zero max_versions of key and mount applies (Vault's
+ * AddVersion); 0 everywhere keeps 10. */
 static void test_max_versions_sources(void **state)
 {
     struct fixture *f = *state;
     struct answer a;
     int i;
 
+    expect(&f->v2, "POST", "config", "{\"max_versions\":2}", 204);
+    expect(&f->v2, "POST", "metadata/k4", "{\"max_versions\":4}", 204);
+    for (i = 0; i < 6; i++)
+        put_value(f, "k4", "x");
+    assert_int_equal(listed_versions(f, "k4"), 4);
     expect(&f->v2, "POST", "config", "{\"max_versions\":5}", 204);
-    put_value(f, "k2", "0");
-    expect(&f->v2, "POST", "metadata/k2", "{\"max_versions\":2}", 204);
-    for (i = 0; i < 4; i++)
-        put_value(f, "k2", "x");
-    a = call_at(&f->v2, "GET", "metadata/k2", NULL);
-    assert_int_equal(
-        json_object_size(json_object_get(data_of(&a), "versions")), 2);
-    answer_free(&a);
+    expect(&f->v2, "POST", "metadata/k5", "{\"max_versions\":2}", 204);
+    for (i = 0; i < 7; i++)
+        put_value(f, "k5", "x");
+    assert_int_equal(listed_versions(f, "k5"), 5);
     expect(&f->v2, "POST", "config", "{\"max_versions\":0}", 204);
     for (i = 0; i < 11; i++)
         put_value(f, "k10", "x");
+    assert_int_equal(listed_versions(f, "k10"), 10);
     a = call_at(&f->v2, "GET", "metadata/k10", NULL);
-    assert_int_equal(
-        json_object_size(json_object_get(data_of(&a), "versions")), 10);
     assert_int_equal(int_at(data_of(&a), "oldest_version"), 2);
     answer_free(&a);
 }
@@ -987,8 +1001,7 @@ static void test_delete_version_after(void **state)
     struct answer a;
     json_t *v1;
 
-    expect(&f->v2, "POST", "config", "{\"delete_version_after\":\"1s\"}",
-           204);
+    expect(&f->v2, "POST", "config", "{\"delete_version_after\":\"1s\"}", 204);
     put_value(f, "dva", "x");
     assert_int_equal(kv_metadata_load(&f->v2.entry->view, "dva", &meta), 0);
     assert_int_equal(meta->versions[0].deletion_ns -
@@ -1037,10 +1050,9 @@ static void test_invalid_subpath(void **state)
     answer_free(&a);
     a = call_at(&f->v2, "POST", "foo/bar", "{\"a\":1}");
     assert_int_equal(a.status, 404);
-    assert_non_null(
-        strstr(json_string_value(json_array_get(
-                   json_object_get(a.body, "warnings"), 0)),
-               "'vault kv put'"));
+    assert_non_null(strstr(json_string_value(json_array_get(
+                               json_object_get(a.body, "warnings"), 0)),
+                           "'vault kv put'"));
     answer_free(&a);
     expect(&f->v2, "GET", "config/x", NULL, 404);
     expect(&f->v2, "LIST", "", NULL, 404);
@@ -1052,8 +1064,7 @@ static void test_wrong_operation(void **state)
 {
     struct fixture *f = *state;
 
-    expect_error(&f->v2, "LIST", "data/x/", NULL, 405,
-                 "unsupported operation");
+    expect_error(&f->v2, "LIST", "data/x/", NULL, 405, "unsupported operation");
     expect(&f->v2, "DELETE", "config", NULL, 405);
     expect(&f->v2, "PATCH", "config", "{}", 405);
     expect(&f->v2, "GET", "delete/x", NULL, 405);
@@ -1128,8 +1139,7 @@ static void test_limit_secret_bytes(void **state)
     expect(&f->v2, "POST", "data/big", body, 200);
     free(body);
     body = sized_body(KV_SECRET_BYTES_DEFAULT + 1);
-    expect_error(&f->v2, "POST", "data/big", body, 400,
-                 "more than the limit");
+    expect_error(&f->v2, "POST", "data/big", body, 400, "more than the limit");
     free(body);
 }
 
@@ -1188,8 +1198,8 @@ static void test_limit_keys(void **state)
     body = keys_body(KV_SECRET_KEYS_MAX + 1);
     expect_error(&f->v2, "POST", "data/keys", body, 400, "at most 1024 keys");
     free(body);
-    expect_error(&f->v2, "PATCH", "data/keys",
-                 "{\"data\":{\"extra\":1}}", 400, "at most 1024 keys");
+    expect_error(&f->v2, "PATCH", "data/keys", "{\"data\":{\"extra\":1}}", 400,
+                 "at most 1024 keys");
     expect(&f->v1, "POST", "many", "{\"a\":1}", 204);
 }
 
@@ -1219,8 +1229,7 @@ static void test_limit_path(void **state)
     strcat(path, "/s");
     snprintf(sub, sizeof(sub), "data/%s", path);
     expect_error(&f->v2, "POST", sub, "{\"data\":{}}", 400, "segments");
-    expect_error(&f->v2, "POST", "data/", "{\"data\":{}}", 400,
-                 "missing path");
+    expect_error(&f->v2, "POST", "data/", "{\"data\":{}}", 400, "missing path");
     expect_error(&f->v2, "POST", "data/a/", "{\"data\":{}}", 400,
                  "invalid path");
 }
@@ -1322,15 +1331,18 @@ static void test_metadata_decode_rejects(void **state)
         "{\"format\":1,\"created\":0,\"updated\":0,\"current\":0,\"oldest\":0,"
         "\"max_versions\":5000,\"cas_required\":false,"
         "\"delete_version_after\":0,\"custom\":null,\"versions\":[]}",
+        "{\"format\":1,\"created\":0,\"updated\":0,\"current\":1,\"oldest\":5,"
+        "\"max_versions\":0,\"cas_required\":false,"
+        "\"delete_version_after\":0,\"custom\":[],\"versions\":[]}",
     };
     struct kv_metadata *meta = NULL;
     size_t i;
 
     (void)state;
     for (i = 0; i < KH_ARRAY_LEN(bad); i++)
-        assert_int_equal(kv_metadata_decode((const uint8_t *)bad[i],
-                                            strlen(bad[i]), &meta),
-                         KH_ECORRUPT);
+        assert_int_equal(
+            kv_metadata_decode((const uint8_t *)bad[i], strlen(bad[i]), &meta),
+            KH_ECORRUPT);
     assert_null(meta);
 }
 

@@ -7,8 +7,11 @@
  */
 #include "api.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "output.h"
 
 static bool json_nonempty(const json_t *value)
 {
@@ -59,20 +62,86 @@ int cli_api_call(const struct cli_ctx *ctx, const char *method,
                  const char *path, const char *body, size_t body_len,
                  struct cli_result *res)
 {
+    return cli_api_call_query(ctx, method, path, NULL, body, body_len, res);
+}
+
+int cli_api_call_query(const struct cli_ctx *ctx, const char *method,
+                       const char *path, const char *query, const char *body,
+                       size_t body_len, struct cli_result *res)
+{
     int r;
 
     KH_ASSERT(ctx != NULL);
     KH_ASSERT(res != NULL);
     memset(res, 0, sizeof(*res));
     res->method = method;
-    r = cli_http_request(ctx, method, path, body, body_len, &res->resp,
-                         res->errmsg, sizeof(res->errmsg));
+    r = cli_http_request(ctx, method, path, query, body, body_len,
+                         &res->resp, res->errmsg, sizeof(res->errmsg));
     if (r < 0) {
         res->outcome = CLI_OUTCOME_FAILED;
         return r;
     }
     result_classify(res);
     return res->outcome == CLI_OUTCOME_FAILED ? KH_EINVAL : 0;
+}
+
+int cli_api_call_json(const struct cli_ctx *ctx, const char *method,
+                      const char *path, const json_t *body,
+                      struct cli_result *res)
+{
+    char *text = NULL;
+    int r;
+
+    if (body == NULL)
+        return cli_api_call(ctx, method, path, NULL, 0, res);
+    text = json_dumps(body, JSON_COMPACT);
+    if (text == NULL) {
+        memset(res, 0, sizeof(*res));
+        res->method = method;
+        res->outcome = CLI_OUTCOME_FAILED;
+        return kh_errmsg(res->errmsg, sizeof(res->errmsg), KH_ENOMEM,
+                         "could not encode the request: out of memory");
+    }
+    r = cli_api_call(ctx, method, path, text, strlen(text), res);
+    cli_json_free(text);
+    return r;
+}
+
+bool cli_result_ok(const struct cli_result *res)
+{
+    return res->outcome == CLI_OUTCOME_SECRET ||
+           res->outcome == CLI_OUTCOME_EMPTY;
+}
+
+const json_t *cli_result_data(const struct cli_result *res)
+{
+    const json_t *data;
+
+    if (res->outcome != CLI_OUTCOME_SECRET || !json_is_object(res->json))
+        return NULL;
+    if (!cli_output_is_envelope(res->json))
+        return res->json;
+    data = json_object_get(res->json, "data");
+    return json_is_object(data) ? data : NULL;
+}
+
+const char *cli_json_str(const json_t *object, const char *key)
+{
+    const char *s = json_string_value(json_object_get(object, key));
+
+    return s != NULL ? s : "";
+}
+
+int cli_api_fail(const struct cli_result *res, const char *fmt, ...)
+{
+    char doing[CLI_URL_BYTES_MAX + 64];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(doing, sizeof(doing), fmt, ap);
+    va_end(ap);
+    cli_api_print_error(res, doing);
+    return CLI_EXIT_REMOTE;
 }
 
 /* The errors array as Vault's ResponseError prints it, or the raw body

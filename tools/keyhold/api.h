@@ -47,6 +47,32 @@ int cli_api_call(const struct cli_ctx *ctx, const char *method,
                  const char *path, const char *body, size_t body_len,
                  struct cli_result *res);
 
+/* cli_api_call() with a query string (already encoded, without '?'). */
+int cli_api_call_query(const struct cli_ctx *ctx, const char *method,
+                       const char *path, const char *query, const char *body,
+                       size_t body_len, struct cli_result *res);
+
+/* cli_api_call() with body encoded from a JSON value (borrowed; NULL sends
+ * no body). The encoded copy is wiped. */
+int cli_api_call_json(const struct cli_ctx *ctx, const char *method,
+                      const char *path, const json_t *body,
+                      struct cli_result *res);
+
+/* True when the server accepted the request (a body or a 204). */
+bool cli_result_ok(const struct cli_result *res);
+
+/* The data of a response: the envelope's "data" object, or the whole body
+ * of a raw (non-envelope) answer; NULL when there is none. */
+const json_t *cli_result_data(const struct cli_result *res);
+
+/* A string member of object, or "" when absent or not a string. */
+const char *cli_json_str(const json_t *object, const char *key);
+
+/* Print "Error <doing>: <reason>" (doing formatted from fmt) and return
+ * CLI_EXIT_REMOTE. */
+int cli_api_fail(const struct cli_result *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Print "Error <doing>: <reason>" to stderr for a FAILED, API_ERROR or
  * NOT_FOUND result (the last two in ResponseError format). */
 void cli_api_print_error(const struct cli_result *res, const char *doing);

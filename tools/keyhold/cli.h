@@ -52,6 +52,14 @@ enum cli_format {
     CLI_FORMAT_YAML,
 };
 
+/* One verb option as given after the verb: name from flags.c's verb
+ * table, value from argv ("true"/"false" for a boolean option). */
+struct cli_opt
+{
+    const char *name;
+    const char *value;
+};
+
 /* Flags exactly as given on the command line; NULL when absent. Pointers
  * point into argv. */
 struct cli_flags
@@ -66,6 +74,8 @@ struct cli_flags
     bool version;
     char **args;      /* positionals, verb first; owned (array only) */
     size_t arg_count; /* entries in args */
+    struct cli_opt *opts; /* verb options in order; owned (array only) */
+    size_t opt_count;
 };
 
 /* The resolved configuration: flags over KEYHOLD_* over VAULT_* over
@@ -80,16 +90,23 @@ struct cli_ctx
     bool force;
     char *token; /* owned; NULL when no token is configured */
     size_t token_len;
+    const struct cli_opt *opts; /* the verb's options (cli_flags.opts) */
+    size_t opt_count;
 };
 
 /* One verb: a row of main.c's dispatch table. run() receives the
- * positionals after the verb and returns an enum cli_exit value. */
+ * positionals after the verb and returns an enum cli_exit value. A verb
+ * group (operator, kv, ...) has subs instead of run; options lists the
+ * verb options (flags.c's verb table) the verb accepts, NULL-terminated,
+ * or is NULL for none. */
 struct cli_command
 {
     const char *name;
     int (*run)(struct cli_ctx *ctx, size_t argc, char **argv);
     const char *synopsis;
     const char *usage;
+    const struct cli_command *const *subs; /* NULL-terminated, or NULL */
+    const char *const *options;
 };
 
 /* flags.c: split argv (without argv[0]) into flags and positionals; global
@@ -118,6 +135,33 @@ int cli_path_sanitize(const char *path, char *out, size_t out_size);
 /* Print a "Not enough/Too many arguments" error; returns CLI_EXIT_LOCAL. */
 int cli_usage_error(size_t expected, size_t got);
 
+/* Where the token helper keeps the token: KEYHOLD_TOKEN_FILE when set,
+ * else ~/.vault-token. Returns 0, or KH_EINVAL (no HOME) / KH_ETOOBIG. */
+int cli_token_file_path(char *out, size_t out_size) KH_MUST_CHECK;
+
+/* opts.c: the verb options of ctx. cli_opt_get gives the last value of
+ * name (NULL when absent); cli_opt_on is true when the last value of a
+ * boolean option is true. cli_opt_next walks every value of a repeatable
+ * option: start with *index 0, NULL at the end. */
+const char *cli_opt_get(const struct cli_ctx *ctx, const char *name);
+bool cli_opt_on(const struct cli_ctx *ctx, const char *name);
+const char *cli_opt_next(const struct cli_ctx *ctx, const char *name,
+                         size_t *index);
+/* An integer option as Go's flag.Int parses it; absent gives def. Prints
+ * the error and returns KH_EINVAL for a malformed value. */
+int cli_opt_int(const struct cli_ctx *ctx, const char *name, long long def,
+                long long *ret_value) KH_MUST_CHECK;
+/* Refuse an option the command does not declare: prints Go's "flag
+ * provided but not defined" and returns CLI_EXIT_LOCAL, else CLI_EXIT_OK. */
+int cli_opts_check(const struct cli_ctx *ctx, const struct cli_command *cmd);
+
+/* prompt.c: print prompt on stderr and read one line from standard input,
+ * with the terminal's echo off when it is a terminal (a secret). The line
+ * (without its newline) goes to buf. Returns 0, KH_EIO (no input) or
+ * KH_ETOOBIG (longer than size - 1). */
+int cli_prompt_secret(const char *prompt, char *buf,
+                      size_t size) KH_MUST_CHECK;
+
 /* jsonmem.c: route jansson's allocations through a free that wipes (JSON
  * documents carry secrets). cli_json_memory_init() must run before any
  * jansson call; memory jansson returns (json_dumps) is released with
@@ -126,6 +170,14 @@ void cli_json_memory_init(void);
 void cli_json_free(void *p);
 
 /* The verbs (cmd_*.c). */
+extern const struct cli_command cli_cmd_auth;
+extern const struct cli_command cli_cmd_kv;
+extern const struct cli_command cli_cmd_lease;
+extern const struct cli_command cli_cmd_login;
+extern const struct cli_command cli_cmd_operator;
+extern const struct cli_command cli_cmd_policy;
+extern const struct cli_command cli_cmd_secrets;
+extern const struct cli_command cli_cmd_token;
 extern const struct cli_command cli_cmd_status;
 extern const struct cli_command cli_cmd_read;
 extern const struct cli_command cli_cmd_write;

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "output.h"
 #include "table.h"
+#include "verbs.h"
 
 static const char *str_of(const json_t *object, const char *key)
 {
@@ -156,6 +157,14 @@ static void status_merge_leader(const struct cli_ctx *ctx, json_t *status)
     cli_result_free(&res);
 }
 
+int cli_seal_status_print(const struct cli_ctx *ctx, json_t *status)
+{
+    status_merge_leader(ctx, status);
+    if (ctx->format == CLI_FORMAT_TABLE)
+        return status_table(status);
+    return cli_output_value(ctx, status);
+}
+
 static int status_run(struct cli_ctx *ctx, size_t argc, char **argv)
 {
     struct cli_result res;
@@ -173,11 +182,7 @@ static int status_run(struct cli_ctx *ctx, size_t argc, char **argv)
             cli_api_print_error(&res, "checking seal status");
         goto out;
     }
-    status_merge_leader(ctx, res.json);
-    if (ctx->format == CLI_FORMAT_TABLE)
-        exit_code = status_table(res.json);
-    else
-        exit_code = cli_output_value(ctx, res.json);
+    exit_code = cli_seal_status_print(ctx, res.json);
     if (exit_code == CLI_EXIT_OK &&
         json_is_true(json_object_get(res.json, "sealed")))
         exit_code = CLI_EXIT_REMOTE;

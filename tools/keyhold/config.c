@@ -2,7 +2,8 @@
  * config.c - where keyhold's settings come from.
  *
  * Owns the order of precedence (flag, then KEYHOLD_*, then VAULT_*, then
- * the default; for the token: KEYHOLD_TOKEN, VAULT_TOKEN, ~/.vault-token)
+ * the default; for the token: KEYHOLD_TOKEN, VAULT_TOKEN, then the token
+ * file: KEYHOLD_TOKEN_FILE or ~/.vault-token)
  * and the one heap copy of the token. Must never print the token, not even
  * in an error: messages name the source, never the value.
  */
@@ -57,7 +58,23 @@ static bool token_is_valid(const char *token, size_t len)
     return true;
 }
 
-/* Copy the token from the environment or ~/.vault-token (whitespace
+int cli_token_file_path(char *out, size_t out_size)
+{
+    const char *file = getenv("KEYHOLD_TOKEN_FILE");
+    const char *home = getenv("HOME");
+    int n;
+
+    KH_ASSERT(out != NULL && out_size > 0);
+    if (file != NULL && file[0] != '\0')
+        n = snprintf(out, out_size, "%s", file);
+    else if (home != NULL && home[0] != '\0')
+        n = snprintf(out, out_size, "%s/.vault-token", home);
+    else
+        return KH_EINVAL;
+    return n < 0 || (size_t)n >= out_size ? KH_ETOOBIG : 0;
+}
+
+/* Copy the token from the environment or the token file (whitespace
  * around it trimmed, as Vault's token helper does). A missing file is not
  * an error: requests go out without a token. */
 static int token_load(char **ret_token, size_t *ret_len, char *errmsg,
@@ -65,7 +82,6 @@ static int token_load(char **ret_token, size_t *ret_len, char *errmsg,
 {
     const char *source = "KEYHOLD_TOKEN";
     const char *env = env_lookup("KEYHOLD_TOKEN", "VAULT_TOKEN");
-    const char *home = getenv("HOME");
     char path[4096];
     char *data = NULL;
     size_t len = 0;
@@ -81,9 +97,7 @@ static int token_load(char **ret_token, size_t *ret_len, char *errmsg,
             return KH_ENOMEM;
         len = strlen(data);
     } else {
-        if (home == NULL || home[0] == '\0' ||
-            (size_t)snprintf(path, sizeof(path), "%s/.vault-token", home) >=
-                sizeof(path))
+        if (cli_token_file_path(path, sizeof(path)) < 0)
             return 0;
         source = path;
         r = cli_read_file(path, CLI_TOKEN_BYTES_MAX + 64, &data, &len);
@@ -187,6 +201,8 @@ int cli_ctx_resolve(const struct cli_flags *flags, struct cli_ctx *ret_ctx,
     }
     ctx.field = flags->field;
     ctx.force = flags->force;
+    ctx.opts = flags->opts;
+    ctx.opt_count = flags->opt_count;
     r = token_load(&ctx.token, &ctx.token_len, errmsg, errmsg_size);
     if (r < 0)
         goto out;

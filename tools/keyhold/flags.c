@@ -6,6 +6,12 @@
  * CLI parses it. Unlike Go's flag package, flags are also accepted after
  * positionals (keyhold read PATH -format=json), until a `--`. Must never
  * interpret positionals: the verbs do that.
+ *
+ * Verb options (-mount, -policy, -reset, ...) are accepted only after the
+ * verb and are kept in order, as name and value ("true"/"false" for a
+ * boolean), in cli_flags.opts; main.c refuses the ones the verb does not
+ * declare. After the verb, a name in the verb table wins over a global one
+ * (`kv get -version=2` versus `keyhold -version`).
  */
 #include "cli.h"
 
@@ -24,6 +30,7 @@ enum flag_id {
     FLAG_FORCE,
     FLAG_HELP,
     FLAG_VERSION,
+    FLAG_VERB, /* a verb option, kept in cli_flags.opts */
 };
 
 struct flag_row
@@ -47,6 +54,56 @@ static const struct flag_row flag_table[] = {
     {"version", FLAG_VERSION, false},
 };
 
+/* Every verb option of every verb; each verb declares which it takes. */
+static const struct flag_row verb_table[] = {
+    {"accessor", FLAG_VERB, false},
+    {"cancel", FLAG_VERB, false},
+    {"cas", FLAG_VERB, true},
+    {"cas-required", FLAG_VERB, false},
+    {"custom-metadata", FLAG_VERB, true},
+    {"decode", FLAG_VERB, true},
+    {"default-lease-ttl", FLAG_VERB, true},
+    {"delete-version-after", FLAG_VERB, true},
+    {"description", FLAG_VERB, true},
+    {"detailed", FLAG_VERB, false},
+    {"display-name", FLAG_VERB, true},
+    {"explicit-max-ttl", FLAG_VERB, true},
+    {"generate-otp", FLAG_VERB, false},
+    {"id", FLAG_VERB, true},
+    {"increment", FLAG_VERB, true},
+    {"init", FLAG_VERB, false},
+    {"key-shares", FLAG_VERB, true},
+    {"key-threshold", FLAG_VERB, true},
+    {"max-lease-ttl", FLAG_VERB, true},
+    {"max-versions", FLAG_VERB, true},
+    {"metadata", FLAG_VERB, true},
+    {"method", FLAG_VERB, true},
+    {"mode", FLAG_VERB, true},
+    {"mount", FLAG_VERB, true},
+    {"no-default-policy", FLAG_VERB, false},
+    {"no-store", FLAG_VERB, false},
+    {"nonce", FLAG_VERB, true},
+    {"orphan", FLAG_VERB, false},
+    {"otp", FLAG_VERB, true},
+    {"path", FLAG_VERB, true},
+    {"period", FLAG_VERB, true},
+    {"policy", FLAG_VERB, true},
+    {"prefix", FLAG_VERB, false},
+    {"recovery-shares", FLAG_VERB, true},
+    {"recovery-threshold", FLAG_VERB, true},
+    {"renewable", FLAG_VERB, false},
+    {"reset", FLAG_VERB, false},
+    {"role", FLAG_VERB, true},
+    {"self", FLAG_VERB, false},
+    {"status", FLAG_VERB, false},
+    {"token-only", FLAG_VERB, false},
+    {"ttl", FLAG_VERB, true},
+    {"type", FLAG_VERB, true},
+    {"use-limit", FLAG_VERB, true},
+    {"version", FLAG_VERB, true},
+    {"versions", FLAG_VERB, true},
+};
+
 int cli_parse_bool(const char *text, bool *ret_value)
 {
     static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
@@ -68,16 +125,32 @@ int cli_parse_bool(const char *text, bool *ret_value)
     return KH_EINVAL;
 }
 
-static const struct flag_row *flag_lookup(const char *name, size_t len)
+static const struct flag_row *row_find(const struct flag_row *table,
+                                       size_t count, const char *name,
+                                       size_t len)
 {
     size_t i;
 
-    for (i = 0; i < KH_ARRAY_LEN(flag_table); i++) {
-        if (strlen(flag_table[i].name) == len &&
-            memcmp(flag_table[i].name, name, len) == 0)
-            return &flag_table[i];
+    for (i = 0; i < count; i++) {
+        if (strlen(table[i].name) == len &&
+            memcmp(table[i].name, name, len) == 0)
+            return &table[i];
     }
     return NULL;
+}
+
+/* Verb options first once the verb is known, then global flags. */
+static const struct flag_row *flag_lookup(const char *name, size_t len,
+                                          bool after_verb, bool *ret_verb)
+{
+    const struct flag_row *row = NULL;
+
+    if (after_verb)
+        row = row_find(verb_table, KH_ARRAY_LEN(verb_table), name, len);
+    *ret_verb = row != NULL;
+    if (row == NULL)
+        row = row_find(flag_table, KH_ARRAY_LEN(flag_table), name, len);
+    return row;
 }
 
 static void flag_store(struct cli_flags *flags, enum flag_id id,
@@ -108,6 +181,8 @@ static void flag_store(struct cli_flags *flags, enum flag_id id,
     case FLAG_VERSION:
         flags->version = on;
         break;
+    case FLAG_VERB:
+        break;
     }
 }
 
@@ -120,6 +195,7 @@ static int flag_take(struct cli_flags *flags, int argc, char **argv, int *index,
     const struct flag_row *row;
     size_t name_len;
     bool on = true;
+    bool verb = false;
 
     if (name[0] == '-')
         name++;
@@ -127,7 +203,7 @@ static int flag_take(struct cli_flags *flags, int argc, char **argv, int *index,
     name_len = value != NULL ? (size_t)(value - name) : strlen(name);
     if (value != NULL)
         value++;
-    row = flag_lookup(name, name_len);
+    row = flag_lookup(name, name_len, flags->arg_count > 0, &verb);
     if (row == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "flag provided but not defined: -%.*s", (int)name_len,
@@ -143,7 +219,14 @@ static int flag_take(struct cli_flags *flags, int argc, char **argv, int *index,
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "invalid boolean value \"%s\" for -%s: parse error",
                          value, row->name);
-    flag_store(flags, row->id, value, on);
+    if (!verb) {
+        flag_store(flags, row->id, value, on);
+        return 0;
+    }
+    flags->opts[flags->opt_count].name = row->name;
+    flags->opts[flags->opt_count].value =
+        row->takes_value ? value : (on ? "true" : "false");
+    flags->opt_count++;
     return 0;
 }
 
@@ -161,8 +244,11 @@ int cli_flags_parse(int argc, char **argv, struct cli_flags *ret_flags,
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "too many arguments (at most %d)", CLI_ARGS_MAX);
     flags.args = calloc((size_t)argc + 1, sizeof(*flags.args));
-    if (flags.args == NULL)
-        return KH_ENOMEM;
+    flags.opts = calloc((size_t)argc + 1, sizeof(*flags.opts));
+    if (flags.args == NULL || flags.opts == NULL) {
+        r = KH_ENOMEM;
+        goto out;
+    }
     for (i = 0; i < argc; i++) {
         const char *arg = argv[i];
 
@@ -180,9 +266,11 @@ int cli_flags_parse(int argc, char **argv, struct cli_flags *ret_flags,
     }
     *ret_flags = flags;
     flags.args = NULL;
+    flags.opts = NULL;
     r = 0; /* success */
 out:
     free(flags.args);
+    free(flags.opts);
     return r;
 }
 
@@ -191,8 +279,11 @@ void cli_flags_free(struct cli_flags *flags)
     if (flags == NULL)
         return;
     free(flags->args);
+    free(flags->opts);
     flags->args = NULL;
     flags->arg_count = 0;
+    flags->opts = NULL;
+    flags->opt_count = 0;
 }
 
 int cli_usage_error(size_t expected, size_t got)

@@ -47,7 +47,8 @@ static bool path_byte_is_plain(unsigned char c)
     return c != '\0' && strchr("-._~/!$&'()*+,;=:@", c) != NULL;
 }
 
-static int http_url_build(const char *address, const char *path, char **ret_url)
+static int http_url_build(const char *address, const char *path,
+                          const char *query, char **ret_url)
 {
     struct cli_buf url;
     size_t address_len = strlen(address);
@@ -67,6 +68,8 @@ static int http_url_build(const char *address, const char *path, char **ret_url)
         else
             r = cli_buf_printf(&url, "%%%02X", c);
     }
+    if (r == 0 && query != NULL && query[0] != '\0')
+        r = cli_buf_printf(&url, "?%s", query);
     if (r < 0)
         goto out;
     r = cli_buf_steal(&url, ret_url, &address_len);
@@ -88,8 +91,8 @@ static int http_header_add(struct curl_slist **list, const char *line)
     return 0;
 }
 
-static int http_headers_build(const struct cli_ctx *ctx, bool has_body,
-                              struct curl_slist **ret_headers)
+static int http_headers_build(const struct cli_ctx *ctx, const char *method,
+                              bool has_body, struct curl_slist **ret_headers)
 {
     struct curl_slist *headers = NULL;
     char line[sizeof("X-Vault-Token: ") + CLI_TOKEN_BYTES_MAX];
@@ -100,8 +103,12 @@ static int http_headers_build(const struct cli_ctx *ctx, bool has_body,
     /* No "Expect: 100-continue" round trip for larger bodies. */
     if (r == 0)
         r = http_header_add(&headers, "Expect:");
+    /* Vault refuses a PATCH that is not a JSON merge patch (415). */
     if (r == 0 && has_body)
-        r = http_header_add(&headers, "Content-Type: application/json");
+        r = http_header_add(&headers,
+                            strcmp(method, "PATCH") == 0
+                                ? "Content-Type: application/merge-patch+json"
+                                : "Content-Type: application/json");
     if (r == 0 && ctx->token != NULL) {
         KH_ASSERT(ctx->token_len <= CLI_TOKEN_BYTES_MAX);
         (void)snprintf(line, sizeof(line), "X-Vault-Token: %s", ctx->token);
@@ -225,9 +232,9 @@ static int http_failure(CURL *curl, CURLcode c, const char *method,
 }
 
 int cli_http_request(const struct cli_ctx *ctx, const char *method,
-                     const char *path, const char *body, size_t body_len,
-                     struct cli_http_response *ret_resp, char *errmsg,
-                     size_t errmsg_size)
+                     const char *path, const char *query, const char *body,
+                     size_t body_len, struct cli_http_response *ret_resp,
+                     char *errmsg, size_t errmsg_size)
 {
     struct http_sink sink = {.error = 0};
     struct curl_slist *headers = NULL;
@@ -241,13 +248,13 @@ int cli_http_request(const struct cli_ctx *ctx, const char *method,
     KH_ASSERT(ctx != NULL && method != NULL && path != NULL);
     KH_ASSERT(ret_resp != NULL);
     cli_buf_init(&sink.buf, CLI_RESPONSE_BYTES_MAX);
-    r = http_url_build(ctx->address, path, &url);
+    r = http_url_build(ctx->address, path, query, &url);
     if (r < 0) {
         kh_errmsg(errmsg, errmsg_size, r, "request URL for %s is too long",
                   path);
         goto out;
     }
-    r = http_headers_build(ctx, body != NULL, &headers);
+    r = http_headers_build(ctx, method, body != NULL, &headers);
     if (r < 0 || (curl = curl_easy_init()) == NULL) {
         r = kh_errmsg(errmsg, errmsg_size, KH_ENOMEM, "out of memory");
         goto out;

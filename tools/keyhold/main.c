@@ -31,8 +31,10 @@ static const struct cli_command cmd_version = {
 
 /* The verbs, in the order the help lists them. */
 static const struct cli_command *const commands[] = {
-    &cli_cmd_read, &cli_cmd_write,  &cli_cmd_delete,
-    &cli_cmd_list, &cli_cmd_status, &cmd_version,
+    &cli_cmd_read,    &cli_cmd_write,  &cli_cmd_delete, &cli_cmd_list,
+    &cli_cmd_login,   &cli_cmd_status, &cli_cmd_kv,     &cli_cmd_token,
+    &cli_cmd_policy,  &cli_cmd_secrets, &cli_cmd_auth,  &cli_cmd_lease,
+    &cli_cmd_operator, &cmd_version,
 };
 
 static const char options_text[] =
@@ -76,8 +78,23 @@ static void usage_general(FILE *out)
     fprintf(out, "\nRun \"keyhold <command> -h\" for a command's options.\n");
 }
 
+/* A verb group's usage: its own text and its subcommands. */
+static void usage_group(const struct cli_command *cmd, FILE *out)
+{
+    size_t i;
+
+    fprintf(out, "%s\nSubcommands:\n", cmd->usage);
+    for (i = 0; cmd->subs[i] != NULL; i++)
+        fprintf(out, "    %-12s  %s\n", cmd->subs[i]->name,
+                cmd->subs[i]->synopsis);
+}
+
 static void usage_command(const struct cli_command *cmd)
 {
+    if (cmd->subs != NULL) {
+        usage_group(cmd, stdout);
+        return;
+    }
     printf("%s\n", cmd->usage);
     if (cmd != &cmd_version)
         printf("%s", options_text);
@@ -94,9 +111,33 @@ static const struct cli_command *command_find(const char *name)
     return NULL;
 }
 
+/* Descend into verb groups (kv metadata get): *depth counts the
+ * positionals that named the verb. */
+static const struct cli_command *
+command_descend(const struct cli_command *cmd, const struct cli_flags *flags,
+                size_t *depth)
+{
+    size_t i;
+    bool found = true;
+
+    *depth = 1;
+    while (cmd->subs != NULL && found && *depth < flags->arg_count) {
+        found = false;
+        for (i = 0; cmd->subs[i] != NULL; i++) {
+            if (strcmp(cmd->subs[i]->name, flags->args[*depth]) == 0) {
+                cmd = cmd->subs[i];
+                *depth += 1;
+                found = true;
+                break;
+            }
+        }
+    }
+    return cmd;
+}
+
 /* Resolve the configuration, run the verb, wipe the token. */
 static int command_run(const struct cli_command *cmd,
-                       const struct cli_flags *flags)
+                       const struct cli_flags *flags, size_t depth)
 {
     struct cli_ctx ctx = {0};
     char errmsg[KH_ERRMSG_SIZE] = "";
@@ -108,7 +149,10 @@ static int command_run(const struct cli_command *cmd,
         fprintf(stderr, "%s\n", errmsg);
         return CLI_EXIT_LOCAL;
     }
-    exit_code = cmd->run(&ctx, flags->arg_count - 1, flags->args + 1);
+    exit_code = cli_opts_check(&ctx, cmd);
+    if (exit_code == CLI_EXIT_OK)
+        exit_code = cmd->run(&ctx, flags->arg_count - depth,
+                             flags->args + depth);
     cli_ctx_clear(&ctx);
     return exit_code;
 }
@@ -116,10 +160,11 @@ static int command_run(const struct cli_command *cmd,
 static int dispatch(const struct cli_flags *flags)
 {
     const struct cli_command *cmd;
+    size_t depth = 1;
 
     if (flags->arg_count == 0) {
         if (flags->version)
-            return command_run(&cmd_version, flags);
+            return command_run(&cmd_version, flags, 1);
         usage_general(flags->help ? stdout : stderr);
         return flags->help ? CLI_EXIT_OK : CLI_EXIT_NO_COMMAND;
     }
@@ -129,11 +174,18 @@ static int dispatch(const struct cli_flags *flags)
         usage_general(stderr);
         return CLI_EXIT_NO_COMMAND;
     }
+    cmd = command_descend(cmd, flags, &depth);
     if (flags->help) {
         usage_command(cmd);
         return CLI_EXIT_OK;
     }
-    return command_run(cmd, flags);
+    if (cmd->subs != NULL) {
+        if (depth < flags->arg_count)
+            fprintf(stderr, "Unknown subcommand: %s\n\n", flags->args[depth]);
+        usage_group(cmd, stderr);
+        return CLI_EXIT_NO_COMMAND;
+    }
+    return command_run(cmd, flags, depth);
 }
 
 int main(int argc, char **argv)

@@ -26,6 +26,7 @@ void cli_table_init(struct cli_table *table, size_t columns)
     table->count = 0;
     table->cap = 0;
     table->columns = columns;
+    table->headerless = false;
 }
 
 static int table_grow(struct cli_table *table)
@@ -44,52 +45,67 @@ static int table_grow(struct cli_table *table)
     return 0;
 }
 
-/* Take ownership of c0 and c1 (heap strings of the given lengths). */
-static int table_push(struct cli_table *table, char *c0, size_t len0, char *c1,
-                      size_t len1)
+static void row_free(struct cli_table_row *row)
 {
-    struct cli_table_row *row;
+    size_t i;
+
+    for (i = 0; i < CLI_TABLE_COLUMNS_MAX; i++) {
+        kh_free_secret(row->cell[i], row->len[i] + 1);
+        row->cell[i] = NULL;
+        row->len[i] = 0;
+    }
+}
+
+/* Take ownership of the cells of row (heap strings, unused ones NULL). */
+static int table_push(struct cli_table *table, struct cli_table_row *row)
+{
     int r = table_grow(table);
 
     if (r < 0) {
-        kh_free_secret(c0, len0 + 1);
-        kh_free_secret(c1, len1 + 1);
+        row_free(row);
         return r;
     }
-    row = &table->rows[table->count++];
-    row->cell[0] = c0;
-    row->len[0] = len0;
-    row->cell[1] = c1;
-    row->len[1] = len1;
+    table->rows[table->count++] = *row;
     return 0;
+}
+
+int cli_table_add_row(struct cli_table *table, const char *const *cells)
+{
+    struct cli_table_row row;
+    size_t i;
+
+    KH_ASSERT(table != NULL);
+    KH_ASSERT(cells != NULL);
+    memset(&row, 0, sizeof(row));
+    for (i = 0; i < table->columns; i++) {
+        const char *cell = cells[i] != NULL ? cells[i] : "";
+
+        row.len[i] = strlen(cell);
+        row.cell[i] = strdup(cell);
+        if (row.cell[i] == NULL) {
+            row.len[i] = 0;
+            row_free(&row);
+            return KH_ENOMEM;
+        }
+    }
+    return table_push(table, &row);
 }
 
 int cli_table_add(struct cli_table *table, const char *c0, const char *c1)
 {
-    char *copy0;
-    char *copy1 = NULL;
-    size_t len1 = 0;
+    const char *cells[2] = {c0, c1};
 
     KH_ASSERT(table != NULL);
     KH_ASSERT(c0 != NULL);
-    copy0 = strdup(c0);
-    if (copy0 == NULL)
-        return KH_ENOMEM;
-    if (table->columns > 1) {
-        KH_ASSERT(c1 != NULL);
-        len1 = strlen(c1);
-        copy1 = strdup(c1);
-        if (copy1 == NULL) {
-            kh_free_secret(copy0, strlen(copy0) + 1);
-            return KH_ENOMEM;
-        }
-    }
-    return table_push(table, copy0, strlen(copy0), copy1, len1);
+    KH_ASSERT(table->columns <= 2);
+    KH_ASSERT(table->columns == 1 || c1 != NULL);
+    return cli_table_add_row(table, cells);
 }
 
 int cli_table_add_value(struct cli_table *table, const char *key,
                         const json_t *value)
 {
+    struct cli_table_row row;
     struct cli_buf text;
     char *key_copy = NULL;
     char *cell = NULL;
@@ -109,7 +125,12 @@ int cli_table_add_value(struct cli_table *table, const char *key,
         r = KH_ENOMEM;
         goto out;
     }
-    r = table_push(table, key_copy, strlen(key_copy), cell, cell_len);
+    memset(&row, 0, sizeof(row));
+    row.cell[0] = key_copy;
+    row.len[0] = strlen(key_copy);
+    row.cell[1] = cell;
+    row.len[1] = cell_len;
+    r = table_push(table, &row);
     key_copy = NULL;
     cell = NULL;
     if (r < 0)
@@ -161,7 +182,7 @@ void cli_table_print(const struct cli_table *table, FILE *out)
     size_t col;
 
     KH_ASSERT(table != NULL);
-    if (table->count < 2)
+    if (table->count < (table->headerless ? 1u : 2u))
         return;
     for (row = 0; row < table->count; row++) {
         for (col = 0; col < table->columns; col++) {
@@ -178,7 +199,7 @@ void cli_table_print(const struct cli_table *table, FILE *out)
         for (col = 0; col < table->columns; col++)
             table_cell_print(out, r->cell[col], r->len[col], width[col],
                              col + 1 == table->columns);
-        if (row != 0)
+        if (row != 0 || table->headerless)
             continue;
         /* The underline: dashes as long as each header cell. */
         for (col = 0; col < table->columns; col++) {
@@ -204,10 +225,8 @@ void cli_table_free(struct cli_table *table)
 
     if (table == NULL)
         return;
-    for (i = 0; i < table->count; i++) {
-        kh_free_secret(table->rows[i].cell[0], table->rows[i].len[0] + 1);
-        kh_free_secret(table->rows[i].cell[1], table->rows[i].len[1] + 1);
-    }
+    for (i = 0; i < table->count; i++)
+        row_free(&table->rows[i]);
     free(table->rows);
     table->rows = NULL;
     table->count = 0;

@@ -12,12 +12,13 @@
 #define KH_TOOLS_TABLE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
 #include "common/assert.h"
 
-#define CLI_TABLE_COLUMNS_MAX 2
+#define CLI_TABLE_COLUMNS_MAX 16
 
 struct cli_table_row
 {
@@ -30,7 +31,9 @@ struct cli_table
     struct cli_table_row *rows; /* owned */
     size_t count;
     size_t cap;
-    size_t columns; /* 1 or 2 */
+    size_t columns;  /* 1 .. CLI_TABLE_COLUMNS_MAX */
+    bool headerless; /* no header row, no underline (Vault's columnOutput
+                        without a header, e.g. key-status) */
 };
 
 void cli_table_init(struct cli_table *table, size_t columns);
@@ -38,11 +41,16 @@ void cli_table_init(struct cli_table *table, size_t columns);
  * KH_ENOMEM. */
 int cli_table_add(struct cli_table *table, const char *c0,
                   const char *c1) KH_MUST_CHECK;
+/* Append a row of table->columns cells (NULL cells print as n/a).
+ * Returns 0 or KH_ENOMEM. */
+int cli_table_add_row(struct cli_table *table,
+                      const char *const *cells) KH_MUST_CHECK;
 /* Append key and Go's %v of value. Returns 0, KH_ENOMEM, KH_ETOOBIG or
  * KH_ELIMIT. */
 int cli_table_add_value(struct cli_table *table, const char *key,
                         const json_t *value) KH_MUST_CHECK;
-/* Print; a table with only its header prints nothing. */
+/* Print; a table with only its header prints nothing (a headerless table
+ * with no rows neither). */
 void cli_table_print(const struct cli_table *table, FILE *out);
 /* Wipe and free every cell; accepts an initialised table. */
 void cli_table_free(struct cli_table *table);

@@ -176,6 +176,11 @@ int64_t approle_now(void);
  * meant for request IDs, so it is not used for secrets). */
 int approle_uuid(char out[KH_UUID_STR_LEN + 1]) KH_MUST_CHECK;
 
+/* Answer 200 with the envelope around data (stolen); KH_ENOMEM when data
+ * is NULL (a failed json_pack). */
+int approle_respond(const struct approle_call *call,
+                    json_t *data) KH_MUST_CHECK;
+
 /* ---- handlers ---- */
 
 int approle_role_list(const struct approle_call *call) KH_MUST_CHECK;

@@ -40,8 +40,7 @@ int approle_role_list(const struct approle_call *call)
     }
     if (keys == NULL)
         goto out;
-    r = kh_response_envelope(call->resp, call->br->req,
-                             json_pack("{s:O}", "keys", keys));
+    r = approle_respond(call, json_pack("{s:O}", "keys", keys));
 out:
     json_decref(keys);
     kh_storage_list_free(&list);
@@ -72,19 +71,14 @@ static json_t *role_view(const struct approle_role *role)
 int approle_role_read(const struct approle_call *call)
 {
     struct approle_role *role;
-    json_t *data;
     int r;
 
     role = malloc(sizeof(*role));
     if (role == NULL)
         return KH_ENOMEM;
     r = approle_role_load(call->br->view, call->role, role);
-    if (r == 0) {
-        data = role_view(role);
-        r = data != NULL ? kh_response_envelope(call->resp, call->br->req,
-                                                data)
-                         : KH_ENOMEM;
-    }
+    if (r == 0)
+        r = approle_respond(call, role_view(role));
     kh_free_secret(role, sizeof(*role));
     return r;
 }
@@ -392,9 +386,8 @@ int approle_role_id_read(const struct approle_call *call)
         return KH_ENOMEM;
     r = approle_role_load(call->br->view, call->role, role);
     if (r == 0)
-        r = kh_response_envelope(call->resp, call->br->req,
-                                 json_pack("{s:s}", "role_id",
-                                           role->role_id));
+        r = approle_respond(call,
+                            json_pack("{s:s}", "role_id", role->role_id));
     kh_free_secret(role, sizeof(*role));
     return r;
 }

@@ -50,7 +50,7 @@ static int health_code(const struct kh_request *req, const char *name,
     int r;
 
     r = kh_request_uint(req, name, def, 599, &code, errmsg, errmsg_size);
-    if (r == 0 && code < 100)
+    if (r == 0 && code < 200)
         r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                       "\"%s\" must be an HTTP status code", name);
     if (r == 0)

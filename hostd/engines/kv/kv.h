@@ -58,15 +58,15 @@
 /* Top-level keys of one secret. */
 #define KV_SECRET_KEYS_MAX 1024
 /* A secret path: bytes and '/'-separated segments. */
-#define KV_PATH_BYTES_MAX 1024
+#define KV_PATH_BYTES_MAX    1024
 #define KV_PATH_SEGMENTS_MAX 64
 /* custom_metadata: entries and sizes (Vault's own limits). */
-#define KV_CUSTOM_METADATA_MAX 64
-#define KV_CUSTOM_METADATA_KEY_BYTES_MAX 128
+#define KV_CUSTOM_METADATA_MAX             64
+#define KV_CUSTOM_METADATA_KEY_BYTES_MAX   128
 #define KV_CUSTOM_METADATA_VALUE_BYTES_MAX 512
 /* Versions kept per secret: 0 in config and metadata means the default. */
 #define KV_MAX_VERSIONS_DEFAULT 10
-#define KV_MAX_VERSIONS_LIMIT 1000
+#define KV_MAX_VERSIONS_LIMIT   1000
 /* Entries of a "versions" list in delete/undelete/destroy. */
 #define KV_VERSIONS_PER_REQUEST_MAX 1000
 /* delete_version_after: 100 years keeps created + duration in int64 ns. */
@@ -82,7 +82,7 @@ static_assert(KV_SECRET_BYTES_CEILING <= KH_HTTP_BODY_BYTES_DEFAULT,
               "a secret must fit one request body");
 
 /* Storage keys: "m/" + path, "v/" + 64 hex + "/" + 20 digits. */
-#define KV_META_KEY_BYTES (2 + KV_PATH_BYTES_MAX + 1)
+#define KV_META_KEY_BYTES    (2 + KV_PATH_BYTES_MAX + 1)
 #define KV_VERSION_KEY_BYTES (2 + 64 + 1 + 20 + 1)
 #define KV_DURATION_STR_SIZE 48
 
@@ -115,7 +115,7 @@ typedef int (*kv_handler_fn)(const struct kv_call *call);
 
 struct kv_config
 {
-    uint64_t max_versions;          /* 0 = KV_MAX_VERSIONS_DEFAULT */
+    uint64_t max_versions; /* 0 = KV_MAX_VERSIONS_DEFAULT */
     bool cas_required;
     uint64_t delete_version_after_s; /* 0 = off */
 };
@@ -124,7 +124,7 @@ struct kv_version
 {
     uint64_t version;
     int64_t created_ns;
-    int64_t deletion_ns;            /* 0 = not deleted (or a future time) */
+    int64_t deletion_ns; /* 0 = not deleted (or a future time) */
     bool destroyed;
 };
 
@@ -135,12 +135,12 @@ struct kv_metadata
     int64_t created_ns;
     int64_t updated_ns;
     uint64_t current_version;
-    uint64_t oldest_version;        /* 0 until a trim happened (Vault) */
-    uint64_t max_versions;          /* 0 = use the config */
+    uint64_t oldest_version; /* 0 until a trim happened (Vault) */
+    uint64_t max_versions;   /* 0 = use the config */
     bool cas_required;
     uint64_t delete_version_after_s;
-    json_t *custom_metadata;        /* object of strings or NULL; owned */
-    struct kv_version *versions;    /* owned */
+    json_t *custom_metadata;     /* object of strings or NULL; owned */
+    struct kv_version *versions; /* owned */
     size_t version_count;
 };
 
@@ -149,8 +149,8 @@ struct kv_metadata
 struct kv_commit
 {
     const struct kv_metadata *meta;
-    uint64_t put_version;           /* 0 = none */
-    const uint8_t *put_data;        /* serialised data of put_version */
+    uint64_t put_version;    /* 0 = none */
+    const uint8_t *put_data; /* serialised data of put_version */
     size_t put_len;
     const uint64_t *delete_versions;
     size_t delete_count;
@@ -225,8 +225,8 @@ int kv_fields_versions(const struct kh_request *req, uint64_t **ret,
 /* A duration field (seconds as a number, or a duration string); *present
  * false when absent or null. Capped at KV_DELETE_VERSION_AFTER_MAX_S. */
 int kv_fields_duration(const struct kh_request *req, const char *name,
-                       bool *ret_present, uint64_t *ret_seconds,
-                       char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
+                       bool *ret_present, uint64_t *ret_seconds, char *errmsg,
+                       size_t errmsg_size) KH_MUST_CHECK;
 /* True when the field is present and not JSON null. */
 bool kv_fields_present(const struct kh_request *req, const char *name);
 /* Check custom_metadata (object of strings within the limits). */
@@ -254,6 +254,10 @@ json_t *kv_version_view(const struct kv_metadata *meta,
 int kv_respond_version_gone(const struct kv_call *call,
                             const struct kv_metadata *meta,
                             const struct kv_version *v) KH_MUST_CHECK;
+
+/* Answer 200 with data.keys = list's keys (list not empty). */
+int kv_respond_keys(const struct kv_call *call,
+                    const struct kh_storage_list *list) KH_MUST_CHECK;
 
 /* ---- handlers ---- */
 

@@ -28,7 +28,7 @@ struct kv_route
     const char *prefix;
     bool exact;
     kv_handler_fn read;
-    kv_handler_fn write;            /* create and update */
+    kv_handler_fn write; /* create and update */
     kv_handler_fn patch;
     kv_handler_fn del;
     kv_handler_fn list;
@@ -36,13 +36,13 @@ struct kv_route
 
 static const struct kv_route kv_routes[] = {
     {"config", true, kv_config_read, kv_config_write, NULL, NULL, NULL},
-    {"data/", false, kv_data_read, kv_data_write, kv_data_patch,
-     kv_data_delete, NULL},
+    {"data/", false, kv_data_read, kv_data_write, kv_data_patch, kv_data_delete,
+     NULL},
     {"delete/", false, NULL, kv_versions_delete, NULL, NULL, NULL},
     {"undelete/", false, NULL, kv_versions_undelete, NULL, NULL, NULL},
     {"destroy/", false, NULL, kv_versions_destroy, NULL, NULL, NULL},
-    {"metadata/", false, kv_metadata_read, kv_metadata_write,
-     kv_metadata_patch, kv_metadata_delete, kv_metadata_list},
+    {"metadata/", false, kv_metadata_read, kv_metadata_write, kv_metadata_patch,
+     kv_metadata_delete, kv_metadata_list},
 };
 
 void kv_lock_read(struct kv_state *state)
@@ -195,8 +195,8 @@ static kv_handler_fn route_handler(const struct kv_route *row,
 static int respond_invalid_path(const struct kv_call *call)
 {
     static const char *const verbs[] = {
-        [KH_OP_READ] = "get",   [KH_OP_LIST] = "list",
-        [KH_OP_CREATE] = "put", [KH_OP_UPDATE] = "put",
+        [KH_OP_READ] = "get",    [KH_OP_LIST] = "list",
+        [KH_OP_CREATE] = "put",  [KH_OP_UPDATE] = "put",
         [KH_OP_PATCH] = "patch", [KH_OP_DELETE] = "delete",
         [KH_OP_HEAD] = "get",
     };
@@ -222,12 +222,11 @@ static int respond_invalid_path(const struct kv_call *call)
     return 0;
 }
 
-static int kv_handle(const struct backend_request *br,
-                     struct kh_response *resp, char *errmsg,
-                     size_t errmsg_size)
+static int kv_handle(const struct backend_request *br, struct kh_response *resp,
+                     char *errmsg, size_t errmsg_size)
 {
-    struct kv_call call = {br, br->state, br->subpath, resp, errmsg,
-                           errmsg_size};
+    struct kv_call call = {br,   br->state, br->subpath,
+                           resp, errmsg,    errmsg_size};
     const struct kv_route *row;
     kv_handler_fn fn;
 
@@ -252,8 +251,8 @@ static int kv_handle(const struct backend_request *br,
 static int kv_existence(const struct backend_request *br, bool *ret_exists)
 {
     char errmsg[KH_ERRMSG_SIZE];
-    struct kv_call call = {br, br->state, br->subpath, NULL, errmsg,
-                           sizeof(errmsg)};
+    struct kv_call call = {br,   br->state, br->subpath,
+                           NULL, errmsg,    sizeof(errmsg)};
     struct kv_metadata *meta = NULL;
     const struct kv_route *row;
     int r;
@@ -263,8 +262,8 @@ static int kv_existence(const struct backend_request *br, bool *ret_exists)
     if (!kv_is_v2(br->mount))
         return kv_v1_exists(&call, ret_exists);
     row = route_find(br->subpath, &call.path);
-    if (row == NULL || (row->read != kv_data_read &&
-                        row->read != kv_metadata_read)) {
+    if (row == NULL ||
+        (row->read != kv_data_read && row->read != kv_metadata_read)) {
         *ret_exists = true;
         return 0;
     }
@@ -277,8 +276,8 @@ static int kv_existence(const struct backend_request *br, bool *ret_exists)
     kv_unlock(call.state);
     if (r != 0 && r != KH_ENOTFOUND)
         return r;
-    *ret_exists = r == 0 && (row->read == kv_metadata_read ||
-                             meta->current_version > 0);
+    *ret_exists =
+        r == 0 && (row->read == kv_metadata_read || meta->current_version > 0);
     kv_metadata_free(meta);
     return 0;
 }

@@ -33,16 +33,15 @@ int kv_data_read(const struct kv_call *call)
 
     r = kv_path_check(call->path, false, call->errmsg, call->errmsg_size);
     if (r == 0)
-        r = kh_request_uint(call->br->req, "version", 0, UINT64_MAX,
-                            &version, call->errmsg, call->errmsg_size);
+        r = kh_request_uint(call->br->req, "version", 0, UINT64_MAX, &version,
+                            call->errmsg, call->errmsg_size);
     if (r != 0)
         return r;
     kv_lock_read(call->state);
     r = kv_metadata_load(call->br->view, call->path, &meta);
     if (r != 0)
         goto out;
-    v = kv_metadata_find(meta, version != 0 ? version
-                                            : meta->current_version);
+    v = kv_metadata_find(meta, version != 0 ? version : meta->current_version);
     if (v == NULL) {
         r = KH_ENOTFOUND;
         goto out;
@@ -72,8 +71,7 @@ out:
 /* Check-and-set (vault-api.md §6.1): cas must equal the current version
  * (0 = no version yet); without cas, refuse when config or key require
  * it. */
-static int cas_check(const struct kv_call *call,
-                     const struct kv_config *config,
+static int cas_check(const struct kv_call *call, const struct kv_config *config,
                      const struct kv_metadata *meta)
 {
     bool has_cas = false;
@@ -106,20 +104,26 @@ static uint64_t effective_dva(const struct kv_config *config,
     return a;
 }
 
-/* Trim meta to its effective max_versions; the numbers whose data must
- * go are written to trimmed (room for KV_MAX_VERSIONS_LIMIT + 1). */
+/* Trim meta after a new version, as Vault's KeyMetadata.AddVersion does:
+ * the window is the larger non-zero max_versions of key and mount (else
+ * KV_MAX_VERSIONS_DEFAULT); once current - oldest reaches it, versions up
+ * to current - max go and oldest_version moves past them. The numbers
+ * whose data must go are written to trimmed (room for
+ * KV_MAX_VERSIONS_LIMIT + 1). */
 static size_t trim_versions(const struct kv_config *config,
                             struct kv_metadata *meta, uint64_t *trimmed)
 {
-    uint64_t max = meta->max_versions != 0     ? meta->max_versions
-                   : config->max_versions != 0 ? config->max_versions
-                                               : KV_MAX_VERSIONS_DEFAULT;
+    uint64_t max = meta->max_versions > config->max_versions
+                       ? meta->max_versions
+                       : config->max_versions;
     uint64_t last;
     size_t n = 0;
     size_t i;
 
-    KH_ASSERT(max > 0);
-    if (meta->version_count <= max)
+    if (max == 0)
+        max = KV_MAX_VERSIONS_DEFAULT;
+    KH_ASSERT(meta->current_version >= meta->oldest_version);
+    if (meta->current_version - meta->oldest_version < max)
         return 0;
     last = meta->current_version - max;
     for (i = 0; i < meta->version_count; i++) {
@@ -136,13 +140,13 @@ static size_t trim_versions(const struct kv_config *config,
  * version view. Caller holds the write lock. */
 static int version_write(const struct kv_call *call,
                          const struct kv_config *config,
-                         struct kv_metadata *meta, const char *text,
-                         size_t len)
+                         struct kv_metadata *meta, const char *text, size_t len)
 {
     struct kv_version v = {0};
     struct kv_commit commit = {0};
     uint64_t *trimmed = NULL;
     uint64_t dva = effective_dva(config, meta);
+    json_t *view;
     int r = KH_ENOMEM;
 
     trimmed = calloc(KV_MAX_VERSIONS_LIMIT + 1, sizeof(*trimmed));
@@ -165,8 +169,12 @@ static int version_write(const struct kv_call *call,
     r = kv_store_commit(call->br->view, call->path, &commit);
     if (r != 0)
         goto out;
-    r = kh_response_envelope(call->resp, call->br->req,
-                             kv_version_view(meta, &v));
+    view = kv_version_view(meta, &v);
+    if (view == NULL) {
+        r = KH_ENOMEM;
+        goto out;
+    }
+    r = kh_response_envelope(call->resp, call->br->req, view);
 out:
     free(trimmed);
     return r;
@@ -237,8 +245,7 @@ static int patch_apply(const struct kv_call *call, struct kv_metadata *meta,
         r = kv_merge_patch(data, patch);
         if (r == KH_ELIMIT)
             kh_errmsg(call->errmsg, call->errmsg_size, r,
-                      "patch nests deeper than %u levels",
-                      KH_JSON_DEPTH_MAX);
+                      "patch nests deeper than %u levels", KH_JSON_DEPTH_MAX);
     }
     if (r == 0)
         r = kv_data_serialise(call->state, data, ret_text, ret_len,

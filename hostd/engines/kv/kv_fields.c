@@ -53,8 +53,8 @@ void kv_duration_string(uint64_t seconds, char out[KV_DURATION_STR_SIZE])
                  (unsigned long long)h, (unsigned long long)m,
                  (unsigned long long)s);
     else if (m > 0)
-        snprintf(out, KV_DURATION_STR_SIZE, "%llum%llus",
-                 (unsigned long long)m, (unsigned long long)s);
+        snprintf(out, KV_DURATION_STR_SIZE, "%llum%llus", (unsigned long long)m,
+                 (unsigned long long)s);
     else
         snprintf(out, KV_DURATION_STR_SIZE, "%llus", (unsigned long long)s);
 }
@@ -88,9 +88,9 @@ int kv_path_check(const char *path, bool for_list, char *errmsg,
         return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
                          "path is longer than %u bytes", KV_PATH_BYTES_MAX);
     if (len == 0)
-        return for_list ? 0
-                        : kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                                    "missing path");
+        return for_list
+                   ? 0
+                   : kh_errmsg(errmsg, errmsg_size, KH_EINVAL, "missing path");
     for (i = 0; i <= len; i++) {
         if (i < len && (unsigned char)path[i] < 0x20)
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
@@ -147,9 +147,8 @@ bool kv_fields_present(const struct kh_request *req, const char *name)
 int kv_fields_cas(const struct kh_request *req, bool *ret_present,
                   uint64_t *ret_cas, char *errmsg, size_t errmsg_size)
 {
-    json_t *options = req->data != NULL ? json_object_get(req->data,
-                                                          "options")
-                                        : NULL;
+    json_t *options =
+        req->data != NULL ? json_object_get(req->data, "options") : NULL;
     json_t *cas;
     uint64_t value = 0;
 
@@ -205,8 +204,7 @@ static int versions_from_csv(const char *s, uint64_t *list, size_t *count)
     return 0;
 }
 
-static int versions_from_array(const json_t *arr, uint64_t *list,
-                               size_t *count)
+static int versions_from_array(const json_t *arr, uint64_t *list, size_t *count)
 {
     size_t i;
 
@@ -223,8 +221,8 @@ static int versions_from_array(const json_t *arr, uint64_t *list,
 int kv_fields_versions(const struct kh_request *req, uint64_t **ret,
                        size_t *ret_count, char *errmsg, size_t errmsg_size)
 {
-    json_t *v = req->data != NULL ? json_object_get(req->data, "versions")
-                                  : NULL;
+    json_t *v =
+        req->data != NULL ? json_object_get(req->data, "versions") : NULL;
     uint64_t *list = NULL;
     size_t count = 0;
     int r = KH_EINTERNAL;
@@ -266,8 +264,8 @@ out:
 }
 
 int kv_fields_duration(const struct kh_request *req, const char *name,
-                       bool *ret_present, uint64_t *ret_seconds,
-                       char *errmsg, size_t errmsg_size)
+                       bool *ret_present, uint64_t *ret_seconds, char *errmsg,
+                       size_t errmsg_size)
 {
     json_t *v = req->data != NULL ? json_object_get(req->data, name) : NULL;
     uint64_t seconds = 0;
@@ -313,7 +311,8 @@ int kv_fields_custom_metadata(const json_t *value, char *errmsg,
         return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
                          "custom_metadata can only have up to %u keys",
                          KV_CUSTOM_METADATA_MAX);
-    json_object_foreach((json_t *)value, key, item) {
+    json_object_foreach((json_t *)value, key, item)
+    {
         if (!json_is_string(item))
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                              "custom_metadata must be a map of strings");
@@ -357,7 +356,8 @@ int kv_data_serialise(const struct kv_state *state, const json_t *data,
         kh_free_secret(text, len);
         return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
                          "secret data is %zu bytes, more than the limit of "
-                         "%zu", len, state->secret_bytes_max);
+                         "%zu",
+                         len, state->secret_bytes_max);
     }
     *ret_text = text;
     *ret_len = len;

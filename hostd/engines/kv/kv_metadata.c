@@ -39,9 +39,9 @@ json_t *kv_version_view(const struct kv_metadata *meta,
     kv_time_string(v->created_ns, created);
     kv_time_string(v->deletion_ns, deletion);
     return json_pack("{s:s, s:O?, s:s, s:b, s:I}", "created_time", created,
-                     "custom_metadata", meta->custom_metadata,
-                     "deletion_time", deletion, "destroyed", v->destroyed,
-                     "version", (json_int_t)v->version);
+                     "custom_metadata", meta->custom_metadata, "deletion_time",
+                     deletion, "destroyed", v->destroyed, "version",
+                     (json_int_t)v->version);
 }
 
 int kv_respond_version_gone(const struct kv_call *call,
@@ -51,14 +51,37 @@ int kv_respond_version_gone(const struct kv_call *call,
     json_t *data;
     int r;
 
-    data = json_pack("{s:n, s:o}", "data", "metadata",
-                     kv_version_view(meta, v));
+    data =
+        json_pack("{s:n, s:o}", "data", "metadata", kv_version_view(meta, v));
     if (data == NULL)
         return KH_ENOMEM;
     r = kh_response_envelope(call->resp, call->br->req, data);
     if (r == 0)
         call->resp->status = 404;
     return r;
+}
+
+/* 200 with data.keys (vault-api.md §1.7); list must not be empty. */
+int kv_respond_keys(const struct kv_call *call,
+                    const struct kh_storage_list *list)
+{
+    json_t *keys = json_array();
+    json_t *data;
+    size_t i;
+
+    KH_ASSERT(list->count > 0);
+    for (i = 0; keys != NULL && i < list->count; i++) {
+        if (json_array_append_new(keys, json_string(list->keys[i])) != 0) {
+            json_decref(keys);
+            keys = NULL;
+        }
+    }
+    if (keys == NULL)
+        return KH_ENOMEM;
+    data = json_pack("{s:o}", "keys", keys);
+    if (data == NULL)
+        return KH_ENOMEM;
+    return kh_response_envelope(call->resp, call->br->req, data);
 }
 
 /* versions {"1": {created_time, deletion_time, destroyed}, ...}. */
@@ -148,8 +171,8 @@ static int update_parse(const struct kv_call *call, bool patch,
                         &u->max_versions, msg, size);
     u->has_cas_required = kv_fields_present(req, "cas_required");
     if (r == 0)
-        r = kh_request_bool(req, "cas_required", false, &u->cas_required,
-                            msg, size);
+        r = kh_request_bool(req, "cas_required", false, &u->cas_required, msg,
+                            size);
     if (r == 0)
         r = kv_fields_duration(req, "delete_version_after",
                                &u->has_delete_version_after,
@@ -188,8 +211,7 @@ static int update_apply(const struct kv_call *call, bool patch,
         return KH_ENOMEM;
     r = kv_merge_patch(custom, u->custom);
     if (r == 0)
-        r = kv_fields_custom_metadata(custom, call->errmsg,
-                                      call->errmsg_size);
+        r = kv_fields_custom_metadata(custom, call->errmsg, call->errmsg_size);
     if (r != 0) {
         json_decref(custom);
         return r;
@@ -290,8 +312,6 @@ out:
 int kv_metadata_list(const struct kv_call *call)
 {
     struct kh_storage_list list = {NULL, 0};
-    json_t *keys = NULL;
-    size_t i;
     int r;
 
     r = kv_path_check(call->path, true, call->errmsg, call->errmsg_size);
@@ -303,16 +323,7 @@ int kv_metadata_list(const struct kv_call *call)
         r = KH_ENOTFOUND; /* Vault: an empty list is 404 {"errors":[]} */
         goto out;
     }
-    keys = json_array();
-    for (i = 0; keys != NULL && i < list.count; i++) {
-        if (json_array_append_new(keys, json_string(list.keys[i])) != 0) {
-            json_decref(keys);
-            keys = NULL;
-        }
-    }
-    r = keys != NULL ? kh_response_envelope(call->resp, call->br->req,
-                                            json_pack("{s:o}", "keys", keys))
-                     : KH_ENOMEM;
+    r = kv_respond_keys(call, &list);
 out:
     kh_storage_list_free(&list);
     return r;

@@ -15,9 +15,9 @@
 
 struct merge_frame
 {
-    json_t *target;         /* an object of the result */
-    json_t *patch;          /* the patch object merged into it */
-    void *iter;             /* next member of patch; NULL when done */
+    json_t *target; /* an object of the result */
+    json_t *patch;  /* the patch object merged into it */
+    void *iter;     /* next member of patch; NULL when done */
 };
 
 /* Apply one member name:value of a patch object to target. For an object
@@ -83,8 +83,8 @@ int kv_merge_patch(json_t *target, const json_t *patch)
             r = KH_ELIMIT;
             goto out;
         }
-        stack[top++] = (struct merge_frame){child, value,
-                                            json_object_iter(value)};
+        stack[top++] =
+            (struct merge_frame){child, value, json_object_iter(value)};
     }
     r = 0; /* success */
 out:

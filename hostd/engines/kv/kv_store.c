@@ -21,7 +21,7 @@
 #include "common/err.h"
 #include "common/secret.h"
 
-#define KV_CONFIG_KEY "config"
+#define KV_CONFIG_KEY  "config"
 #define KV_META_FORMAT 1
 
 /* ---- configuration ---- */
@@ -79,8 +79,7 @@ int kv_config_store(const struct barrier_view *view,
     if (doc != NULL)
         text = json_dumps(doc, JSON_COMPACT);
     if (text != NULL)
-        r = view_put(view, KV_CONFIG_KEY, (const uint8_t *)text,
-                     strlen(text));
+        r = view_put(view, KV_CONFIG_KEY, (const uint8_t *)text, strlen(text));
     free(text);
     json_decref(doc);
     return r;
@@ -159,8 +158,7 @@ int kv_metadata_append(struct kv_metadata *meta, const struct kv_version *v)
     KH_ASSERT(meta->version_count <= KV_MAX_VERSIONS_LIMIT + 1);
     KH_ASSERT(meta->version_count == 0 ||
               meta->versions[meta->version_count - 1].version < v->version);
-    grown = realloc(meta->versions,
-                    (meta->version_count + 1) * sizeof(*grown));
+    grown = realloc(meta->versions, (meta->version_count + 1) * sizeof(*grown));
     if (grown == NULL)
         return KH_ENOMEM;
     meta->versions = grown;
@@ -193,22 +191,21 @@ int kv_metadata_encode(const struct kv_metadata *meta, char **ret_text,
     for (i = 0; versions != NULL && i < meta->version_count; i++) {
         const struct kv_version *v = &meta->versions[i];
         if (json_array_append_new(
-                versions, json_pack("[I, I, I, b]", (json_int_t)v->version,
-                                    (json_int_t)v->created_ns,
-                                    (json_int_t)v->deletion_ns,
-                                    v->destroyed)) != 0)
+                versions,
+                json_pack("[I, I, I, b]", (json_int_t)v->version,
+                          (json_int_t)v->created_ns, (json_int_t)v->deletion_ns,
+                          v->destroyed)) != 0)
             goto out;
     }
-    doc = json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:O?, s:O}",
-                    "format", KV_META_FORMAT, "created",
-                    (json_int_t)meta->created_ns, "updated",
-                    (json_int_t)meta->updated_ns, "current",
-                    (json_int_t)meta->current_version, "oldest",
-                    (json_int_t)meta->oldest_version, "max_versions",
-                    (json_int_t)meta->max_versions, "cas_required",
-                    meta->cas_required, "delete_version_after",
-                    (json_int_t)meta->delete_version_after_s, "custom",
-                    meta->custom_metadata, "versions", versions);
+    doc = json_pack(
+        "{s:i, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:O?, s:O}", "format",
+        KV_META_FORMAT, "created", (json_int_t)meta->created_ns, "updated",
+        (json_int_t)meta->updated_ns, "current",
+        (json_int_t)meta->current_version, "oldest",
+        (json_int_t)meta->oldest_version, "max_versions",
+        (json_int_t)meta->max_versions, "cas_required", meta->cas_required,
+        "delete_version_after", (json_int_t)meta->delete_version_after_s,
+        "custom", meta->custom_metadata, "versions", versions);
     if (doc == NULL)
         goto out;
     text = json_dumps(doc, JSON_COMPACT);
@@ -249,16 +246,16 @@ static int meta_fields_decode(json_t *doc, struct kv_metadata *meta,
     json_int_t created, updated, current, oldest, maxv, dva;
     int format, cas;
 
-    if (json_unpack(doc, "{s:i, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:o, "
-                         "s:o}",
-                    "format", &format, "created", &created, "updated",
-                    &updated, "current", &current, "oldest", &oldest,
-                    "max_versions", &maxv, "cas_required", &cas,
-                    "delete_version_after", &dva, "custom", ret_custom,
-                    "versions", ret_versions) != 0)
+    if (json_unpack(doc,
+                    "{s:i, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:o, "
+                    "s:o}",
+                    "format", &format, "created", &created, "updated", &updated,
+                    "current", &current, "oldest", &oldest, "max_versions",
+                    &maxv, "cas_required", &cas, "delete_version_after", &dva,
+                    "custom", ret_custom, "versions", ret_versions) != 0)
         return KH_ECORRUPT;
-    if (format != KV_META_FORMAT || created < 0 || updated < 0 ||
-        current < 0 || oldest < 0 || maxv < 0 ||
+    if (format != KV_META_FORMAT || created < 0 || updated < 0 || current < 0 ||
+        oldest < 0 || oldest > current + 1 || maxv < 0 ||
         maxv > KV_MAX_VERSIONS_LIMIT || dva < 0 ||
         (uint64_t)dva > KV_DELETE_VERSION_AFTER_MAX_S)
         return KH_ECORRUPT;
@@ -302,8 +299,8 @@ int kv_metadata_decode(const uint8_t *bytes, size_t len,
         meta->custom_metadata = json_incref(custom);
     for (i = 0; i < json_array_size(versions); i++) {
         struct kv_version v;
-        r = version_decode(json_array_get(versions, i),
-                           meta->current_version, &v);
+        r = version_decode(json_array_get(versions, i), meta->current_version,
+                           &v);
         if (r == 0 && meta->version_count > 0 &&
             meta->versions[meta->version_count - 1].version >= v.version)
             r = KH_ECORRUPT;
@@ -373,7 +370,7 @@ int kv_store_commit(const struct barrier_view *view, const char *path,
 {
     size_t max_ops = c->delete_count + 2;
     struct kh_storage_op *ops = NULL;
-    char (*vkeys)[KV_VERSION_KEY_BYTES] = NULL;
+    char(*vkeys)[KV_VERSION_KEY_BYTES] = NULL;
     char mkey[KV_META_KEY_BYTES];
     char *meta_text = NULL;
     size_t meta_len = 0;
@@ -399,8 +396,8 @@ int kv_store_commit(const struct barrier_view *view, const char *path,
         r = version_key(path, c->put_version, vkeys[n]);
         if (r != 0)
             goto out;
-        ops[n] = (struct kh_storage_op){KH_STORAGE_PUT, vkeys[n],
-                                        c->put_data, c->put_len};
+        ops[n] = (struct kh_storage_op){KH_STORAGE_PUT, vkeys[n], c->put_data,
+                                        c->put_len};
         n++;
     }
     for (i = 0; i < c->delete_count; i++, n++) {
@@ -411,6 +408,9 @@ int kv_store_commit(const struct barrier_view *view, const char *path,
     }
     KH_ASSERT(n <= max_ops);
     r = view_batch(view, ops, n);
+    if (r != 0)
+        goto out;
+    r = 0; /* success */
 out:
     kh_free_secret(meta_text, meta_len);
     free(vkeys);

@@ -30,8 +30,7 @@ static int v1_key(const char *path, char out[KV_META_KEY_BYTES])
 
 /* lease_duration of a read: the map's "ttl" if it parses, else the
  * mount's default, else the system default. */
-static uint64_t v1_lease_seconds(const struct kv_call *call,
-                                 const json_t *data)
+static uint64_t v1_lease_seconds(const struct kv_call *call, const json_t *data)
 {
     const json_t *ttl = json_object_get(data, "ttl");
     uint64_t seconds = 0;
@@ -127,8 +126,6 @@ static int v1_delete(const struct kv_call *call)
 static int v1_list(const struct kv_call *call)
 {
     struct kh_storage_list list = {NULL, 0};
-    json_t *keys = NULL;
-    size_t i;
     int r;
 
     r = kv_path_check(call->path, true, call->errmsg, call->errmsg_size);
@@ -138,16 +135,7 @@ static int v1_list(const struct kv_call *call)
         r = KH_ENOTFOUND; /* empty list: 404 {"errors":[]} */
     if (r != 0)
         goto out;
-    keys = json_array();
-    for (i = 0; keys != NULL && i < list.count; i++) {
-        if (json_array_append_new(keys, json_string(list.keys[i])) != 0) {
-            json_decref(keys);
-            keys = NULL;
-        }
-    }
-    r = keys != NULL ? kh_response_envelope(call->resp, call->br->req,
-                                            json_pack("{s:o}", "keys", keys))
-                     : KH_ENOMEM;
+    r = kv_respond_keys(call, &list);
 out:
     kh_storage_list_free(&list);
     return r;

@@ -86,8 +86,7 @@ static int versions_change(const struct kv_call *call,
     KH_ASSERT(commit.delete_count <= count);
     commit.meta = meta;
     commit.delete_versions = destroyed;
-    r = changed > 0 ? kv_store_commit(call->br->view, call->path, &commit)
-                    : 0;
+    r = changed > 0 ? kv_store_commit(call->br->view, call->path, &commit) : 0;
     if (r != 0)
         goto out;
 done:

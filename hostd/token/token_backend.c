@@ -1,0 +1,495 @@
+/*
+ * token_backend.c - the `token` auth method (vault-api.md §4): the ops
+ * table, the route table of auth/token/ sub-paths with the operations and
+ * sudo flag of each, and the lookup, renew, revoke, accessors and tidy
+ * handlers. create* lives in token_create_request.c, roles in
+ * token_roles.c.
+ *
+ * Permissions are the request gate's (ACL and sudo from this table); the
+ * handlers only apply Vault's token rules. Status choices: an unknown
+ * token on lookup is 403 "bad token"; renew of an unknown token is 400
+ * "token not found"; an unknown accessor is 400 "invalid accessor";
+ * revoking an unknown token succeeds (204), as in Vault. Token IDs from
+ * requests are hashed before any storage access and never echoed except
+ * to the client that sent them.
+ */
+#include "token/token_backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/secret.h"
+#include "core/core.h"
+#include "token/token_internal.h"
+
+#define TOKEN_UNSUPPORTED "1 error occurred:\n\t* unsupported operation\n\n"
+
+struct token_call
+{
+    const struct backend_request *br;
+    struct token_store *store;
+    const char *arg;                /* :name of create/:name, roles/:name */
+    struct kh_response *resp;
+    char *errmsg;
+    size_t errmsg_size;
+};
+
+typedef int (*token_handler_fn)(const struct token_call *call);
+
+#define OP(op) (1u << (op))
+#define OPS_W (OP(KH_OP_CREATE) | OP(KH_OP_UPDATE))
+
+struct token_route
+{
+    const char *path;       /* exact sub-path, or prefix when takes_arg */
+    bool takes_arg;         /* path + one segment */
+    unsigned ops;           /* OP() bits */
+    bool sudo;
+    token_handler_fn fn;
+};
+
+/* The hash of a token ID from a request; KH_EPERM for impossible IDs. */
+static int request_hash(const struct token_call *call, const char *id,
+                        char out[TOKEN_HASH_HEX_BYTES + 1])
+{
+    if (id == NULL || id[0] == '\0' || strlen(id) > TOKEN_ID_BYTES_MAX)
+        return KH_EPERM;
+    return token_hash(call->store, id, out);
+}
+
+static int need_field(const struct token_call *call, const char *name,
+                      const char **ret)
+{
+    *ret = kh_request_string(call->br->req, name);
+    if (*ret == NULL || (*ret)[0] == '\0')
+        return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
+                         "missing %s", name);
+    return 0;
+}
+
+/* ---- create ---- */
+
+static int h_create(const struct token_call *call)
+{
+    return token_handle_create(call->br, TOKEN_CREATE_PLAIN, NULL, call->resp,
+                               call->errmsg, call->errmsg_size);
+}
+
+static int h_create_orphan(const struct token_call *call)
+{
+    return token_handle_create(call->br, TOKEN_CREATE_ORPHAN, NULL,
+                               call->resp, call->errmsg, call->errmsg_size);
+}
+
+static int h_create_role(const struct token_call *call)
+{
+    return token_handle_create(call->br, TOKEN_CREATE_ROLE, call->arg,
+                               call->resp, call->errmsg, call->errmsg_size);
+}
+
+/* ---- lookup ---- */
+
+static int respond_lookup(const struct token_call *call,
+                          const struct token_entry *e, const char *id)
+{
+    json_t *data = token_lookup_json(e, id, token_now());
+
+    if (data == NULL)
+        return KH_ENOMEM;
+    return kh_response_envelope(call->resp, call->br->req, data);
+}
+
+static int h_lookup(const struct token_call *call)
+{
+    const struct kh_request *req = call->br->req;
+    const char *id = kh_request_string(req, "token");
+    struct token_entry *e;
+    int r;
+
+    if (id == NULL || id[0] == '\0')
+        id = req->has_token ? req->token : ""; /* Vault: the caller's */
+    e = malloc(sizeof(*e));
+    if (e == NULL)
+        return KH_ENOMEM;
+    r = token_store_lookup(call->store, id, e);
+    if (r == KH_EPERM)
+        r = kh_errmsg(call->errmsg, call->errmsg_size, KH_EPERM, "bad token");
+    if (r == 0)
+        r = respond_lookup(call, e, id);
+    free(e);
+    return r;
+}
+
+static int h_lookup_self(const struct token_call *call)
+{
+    if (call->br->token == NULL)
+        return KH_EPERM;
+    return respond_lookup(call, call->br->token, call->br->req->token);
+}
+
+static int h_lookup_accessor(const struct token_call *call)
+{
+    const char *accessor;
+    struct token_entry *e;
+    int r;
+
+    r = need_field(call, "accessor", &accessor);
+    if (r != 0)
+        return r;
+    e = malloc(sizeof(*e));
+    if (e == NULL)
+        return KH_ENOMEM;
+    r = token_store_lookup_accessor(call->store, accessor, e);
+    if (r == KH_EPERM)
+        r = kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
+                      "invalid accessor");
+    if (r == 0)
+        r = respond_lookup(call, e, "");
+    free(e);
+    return r;
+}
+
+/* ---- renew ---- */
+
+static int renew_and_respond(const struct token_call *call, const char *hash,
+                             const char *client_token)
+{
+    struct token_entry *e;
+    uint64_t increment = 0;
+    bool present = false;
+    int r;
+
+    r = token_field_duration(call->br->req, "increment", &present, &increment,
+                             call->errmsg, call->errmsg_size);
+    if (r != 0)
+        return r;
+    e = malloc(sizeof(*e));
+    if (e == NULL)
+        return KH_ENOMEM;
+    r = token_renew(call->store, hash, increment, e, call->errmsg,
+                    call->errmsg_size);
+    if (r == KH_EPERM)
+        r = kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
+                      "token not found");
+    if (r == 0)
+        r = token_respond_auth(call->resp, call->br->req, e, client_token);
+    free(e);
+    return r;
+}
+
+static int h_renew(const struct token_call *call)
+{
+    char hash[TOKEN_HASH_HEX_BYTES + 1];
+    const char *id;
+    int r;
+
+    r = need_field(call, "token", &id);
+    if (r == 0)
+        r = request_hash(call, id, hash);
+    if (r == KH_EPERM)
+        return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
+                         "token not found");
+    return r != 0 ? r : renew_and_respond(call, hash, id);
+}
+
+static int h_renew_self(const struct token_call *call)
+{
+    if (call->br->token == NULL)
+        return KH_EPERM;
+    return renew_and_respond(call, call->br->token->id_hash,
+                             call->br->req->token);
+}
+
+static int h_renew_accessor(const struct token_call *call)
+{
+    char hash[TOKEN_HASH_HEX_BYTES + 1];
+    const char *accessor;
+    int r;
+
+    r = need_field(call, "accessor", &accessor);
+    if (r == 0)
+        r = token_accessor_resolve(call->store, accessor, hash);
+    if (r == KH_EPERM)
+        return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
+                         "invalid accessor");
+    return r != 0 ? r : renew_and_respond(call, hash, "");
+}
+
+/* ---- revoke ---- */
+
+/* Revoke the tree under hash unless it is a batch token. mode_orphan:
+ * revoke-orphan (children survive as orphans). */
+static int revoke_hash(const struct token_call *call, const char *hash,
+                       bool mode_orphan)
+{
+    struct token_store *store = call->store;
+    struct token_entry *e;
+    int r;
+
+    e = malloc(sizeof(*e));
+    if (e == NULL)
+        return KH_ENOMEM;
+    pthread_mutex_lock(&store->write_lock);
+    r = token_entry_load(store, hash, e);
+    if (r == 0 && e->type == TOKEN_TYPE_BATCH)
+        r = kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
+                      "batch tokens cannot be revoked");
+    else if (r == 0 && mode_orphan)
+        r = token_tree_revoke_orphan_locked(store, hash);
+    else if (r == 0)
+        r = token_tree_revoke_locked(store, hash, NULL);
+    pthread_mutex_unlock(&store->write_lock);
+    free(e);
+    if (r == KH_ENOTFOUND)
+        r = 0; /* already gone: Vault answers 204 */
+    if (r == 0)
+        kh_response_no_content(call->resp);
+    return r;
+}
+
+static int revoke_field(const struct token_call *call, bool mode_orphan)
+{
+    char hash[TOKEN_HASH_HEX_BYTES + 1];
+    const char *id;
+    int r;
+
+    r = need_field(call, "token", &id);
+    if (r == 0)
+        r = request_hash(call, id, hash);
+    if (r == KH_EPERM) {
+        kh_response_no_content(call->resp);
+        return 0;
+    }
+    return r != 0 ? r : revoke_hash(call, hash, mode_orphan);
+}
+
+static int h_revoke(const struct token_call *call)
+{
+    return revoke_field(call, false);
+}
+
+static int h_revoke_orphan(const struct token_call *call)
+{
+    return revoke_field(call, true);
+}
+
+static int h_revoke_self(const struct token_call *call)
+{
+    if (call->br->token == NULL)
+        return KH_EPERM;
+    return revoke_hash(call, call->br->token->id_hash, false);
+}
+
+static int h_revoke_accessor(const struct token_call *call)
+{
+    char hash[TOKEN_HASH_HEX_BYTES + 1];
+    const char *accessor;
+    int r;
+
+    r = need_field(call, "accessor", &accessor);
+    if (r == 0)
+        r = token_accessor_resolve(call->store, accessor, hash);
+    if (r == KH_EPERM)
+        return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
+                         "invalid accessor");
+    return r != 0 ? r : revoke_hash(call, hash, false);
+}
+
+/* ---- accessors, roles, tidy ---- */
+
+/* Accessors are stored hashed; the live ones are read from the entries. */
+static int h_accessors(const struct token_call *call)
+{
+    struct kh_storage_list list = {0};
+    struct token_entry *e = malloc(sizeof(struct token_entry));
+    json_t *keys = json_array();
+    int64_t now = token_now();
+    size_t i;
+    int r = KH_ENOMEM;
+
+    if (e == NULL || keys == NULL)
+        goto out;
+    r = barrier_list(call->store->barrier, TOKEN_ID_PREFIX, &list);
+    for (i = 0; r == 0 && i < list.count; i++) {
+        if (!token_hash_valid(list.keys[i]) ||
+            token_entry_load(call->store, list.keys[i], e) != 0 ||
+            e->accessor[0] == '\0' || token_entry_expired(e, now))
+            continue;
+        if (json_array_append_new(keys, json_string(e->accessor)) != 0)
+            r = KH_ENOMEM;
+    }
+    if (r == 0 && json_array_size(keys) == 0)
+        r = KH_ENOTFOUND; /* Vault: an empty list is a 404 */
+    if (r == 0) {
+        json_t *data = json_pack("{s:O}", "keys", keys);
+        r = data != NULL
+                ? kh_response_envelope(call->resp, call->br->req, data)
+                : KH_ENOMEM;
+    }
+out:
+    kh_storage_list_free(&list);
+    json_decref(keys);
+    free(e);
+    return r;
+}
+
+static int h_roles_list(const struct token_call *call)
+{
+    return token_roles_list(call->br, call->resp, call->errmsg,
+                            call->errmsg_size);
+}
+
+static int h_role(const struct token_call *call)
+{
+    switch (call->br->req->op) {
+    case KH_OP_READ:
+        return token_role_read(call->br, call->arg, call->resp, call->errmsg,
+                               call->errmsg_size);
+    case KH_OP_DELETE:
+        return token_role_delete(call->br, call->arg, call->resp,
+                                 call->errmsg, call->errmsg_size);
+    default:
+        return token_role_write(call->br, call->arg, call->resp, call->errmsg,
+                                call->errmsg_size);
+    }
+}
+
+static int h_tidy(const struct token_call *call)
+{
+    char warning[128];
+    size_t removed = 0;
+    int r;
+
+    r = token_store_tidy(call->store, &removed);
+    if (r != 0)
+        return r;
+    r = kh_response_envelope(call->resp, call->br->req, NULL);
+    snprintf(warning, sizeof(warning),
+             "Tidy operation completed: %zu expired or dangling tokens "
+             "removed", removed);
+    if (r == 0 &&
+        json_object_set_new(call->resp->body, "warnings",
+                            json_pack("[s]", warning)) != 0)
+        r = KH_ENOMEM;
+    return r;
+}
+
+static const struct token_route token_routes[] = {
+    {"create", false, OPS_W, false, h_create},
+    {"create-orphan", false, OPS_W, false, h_create_orphan},
+    {"create/", true, OPS_W, false, h_create_role},
+    {"lookup", false, OPS_W | OP(KH_OP_READ), false, h_lookup},
+    {"lookup-self", false, OPS_W | OP(KH_OP_READ), false, h_lookup_self},
+    {"lookup-accessor", false, OPS_W, false, h_lookup_accessor},
+    {"renew", false, OPS_W, false, h_renew},
+    {"renew-self", false, OPS_W, false, h_renew_self},
+    {"renew-accessor", false, OPS_W, false, h_renew_accessor},
+    {"revoke", false, OPS_W, false, h_revoke},
+    {"revoke-self", false, OPS_W, false, h_revoke_self},
+    {"revoke-accessor", false, OPS_W, false, h_revoke_accessor},
+    {"revoke-orphan", false, OPS_W, true, h_revoke_orphan},
+    {"accessors/", false, OP(KH_OP_LIST), true, h_accessors},
+    {"roles/", false, OP(KH_OP_LIST), false, h_roles_list},
+    {"roles/", true, OPS_W | OP(KH_OP_READ) | OP(KH_OP_DELETE), false,
+     h_role},
+    {"tidy", false, OPS_W, false, h_tidy},
+};
+
+/* Does row match subpath? *ret_arg: the :name part. A folder row
+ * ("accessors/") also matches without its '/', so GET of it is a 405. */
+static bool route_matches(const struct token_route *row, const char *subpath,
+                          const char **ret_arg)
+{
+    size_t len = strlen(row->path);
+
+    *ret_arg = NULL;
+    if (!row->takes_arg)
+        return strcmp(subpath, row->path) == 0 ||
+               (row->path[len - 1] == '/' && strlen(subpath) == len - 1 &&
+                strncmp(subpath, row->path, len - 1) == 0);
+    if (strncmp(subpath, row->path, len) != 0 || subpath[len] == '\0' ||
+        strchr(subpath + len, '/') != NULL)
+        return false;
+    *ret_arg = subpath + len;
+    return true;
+}
+
+/* The row for subpath/op; *ret_known: some row has the path. */
+static const struct token_route *route_find(const char *subpath,
+                                            enum kh_operation op,
+                                            const char **ret_arg,
+                                            bool *ret_known)
+{
+    size_t i;
+
+    *ret_known = false;
+    for (i = 0; i < KH_ARRAY_LEN(token_routes); i++) {
+        if (!route_matches(&token_routes[i], subpath, ret_arg))
+            continue;
+        *ret_known = true;
+        if (token_routes[i].ops & OP(op))
+            return &token_routes[i];
+    }
+    return NULL;
+}
+
+/* Root-protected paths of the token store (vault-api.md §8.2), for every
+ * operation. */
+static bool token_sudo(const char *subpath, enum kh_operation op)
+{
+    (void)op;
+    return strcmp(subpath, "revoke-orphan") == 0 ||
+           strcmp(subpath, "accessors") == 0 ||
+           strcmp(subpath, "accessors/") == 0;
+}
+
+static int token_existence(const struct backend_request *br, bool *ret_exists)
+{
+    char name[TOKEN_ROLE_NAME_MAX + 1];
+    char msg[KH_ERRMSG_SIZE];
+    json_t *role = NULL;
+    int r;
+
+    *ret_exists = true; /* no existence check: always "update" */
+    if (strncmp(br->subpath, "roles/", 6) != 0 ||
+        token_role_name_ok(br->subpath + 6, name, msg, sizeof(msg)) != 0)
+        return 0;
+    r = token_role_load(br->core->tokens, name, &role);
+    json_decref(role);
+    if (r == KH_ENOTFOUND) {
+        *ret_exists = false;
+        r = 0;
+    }
+    return r;
+}
+
+static int token_handle(const struct backend_request *br,
+                        struct kh_response *resp, char *errmsg,
+                        size_t errmsg_size)
+{
+    struct token_call call = {br, br->core->tokens, NULL, resp, errmsg,
+                              errmsg_size};
+    const struct token_route *row;
+    bool known = false;
+
+    KH_ASSERT(br->core->tokens != NULL);
+    KH_ASSERT(br->subpath != NULL);
+    row = route_find(br->subpath, br->req->op, &call.arg, &known);
+    if (row == NULL && known)
+        return kh_errmsg(errmsg, errmsg_size, KH_EMETHOD, TOKEN_UNSUPPORTED);
+    if (row == NULL)
+        return backend_no_route(br, errmsg, errmsg_size);
+    return row->fn(&call);
+}
+
+const struct backend_ops token_backend_ops = {
+    .type = "token",
+    .is_auth = true,
+    .init = NULL,
+    .cleanup = NULL,
+    .unauthenticated = NULL,
+    .sudo = token_sudo,
+    .existence = token_existence,
+    .handle = token_handle,
+};

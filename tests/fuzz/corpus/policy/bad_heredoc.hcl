@@ -1,0 +1,3 @@
+path "a" <<EOF
+x
+EOF
