@@ -214,6 +214,23 @@ static int socket_write(void *impl, const struct iovec *lines, size_t count,
     return 0;
 }
 
+/* An API-enabled device may only reach unix sockets under an allowed
+ * directory (a unix socket can be a control socket of another daemon). */
+static bool unix_path_allowed(const struct audit_device_params *p,
+                              const char *path)
+{
+    size_t i, len;
+
+    if (path[0] != '/' || strstr(path, "/..") != NULL || p->dirs == NULL)
+        return false;
+    for (i = 0; i < p->dirs->count; i++) {
+        len = strlen(p->dirs->dirs[i]);
+        if (strncmp(path, p->dirs->dirs[i], len) == 0 && path[len] == '/')
+            return true;
+    }
+    return false;
+}
+
 static int socket_open(const struct audit_device_params *p, void **ret_impl,
                        char *errmsg, size_t errmsg_size)
 {
@@ -238,6 +255,12 @@ static int socket_open(const struct audit_device_params *p, void **ret_impl,
         strcmp(type, "unix") != 0)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "socket_type must be tcp, udp or unix");
+    if (strcmp(type, "unix") == 0 && !p->from_config &&
+        !unix_path_allowed(p, address))
+        return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
+                         "unix socket \"%s\" is not under a directory the "
+                         "server configuration allows for audit devices",
+                         address);
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return KH_ENOMEM;

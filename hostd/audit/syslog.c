@@ -71,6 +71,10 @@ static int syslog_open(const struct audit_device_params *p, void **ret_impl,
     if (facility != NULL && facility_of(facility, &fac) != 0)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "unknown syslog facility \"%s\"", facility);
+    if (path != NULL && !p->from_config)
+        return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
+                         "socket_path is only allowed in the server "
+                         "configuration");
     if (path == NULL)
         path = "/dev/log";
     if (tag == NULL)
