@@ -66,17 +66,17 @@ void audit_checkpoint_mac(const uint8_t key[AUDIT_CKEY_BYTES],
 {
     uint8_t mac[EVP_MAX_MD_SIZE];
     unsigned mac_len = 0;
-    char *msg = NULL;
+    char msg[512];
     int n;
 
-    n = asprintf(&msg, "keyhold-audit-checkpoint\n%s\n%" PRIu64 "\n%s",
+    n = snprintf(msg, sizeof(msg),
+                 "keyhold-audit-checkpoint\n%.256s\n%" PRIu64 "\n%.64s",
                  device, count, head_hex);
-    KH_ASSERT(n > 0);
+    KH_ASSERT(n > 0 && (size_t)n < sizeof(msg));
     KH_ASSERT(HMAC(EVP_sha256(), key, AUDIT_CKEY_BYTES,
                    (const unsigned char *)msg, (size_t)n, mac,
                    &mac_len) != NULL);
     KH_ASSERT(mac_len == 32);
     memcpy(out, "hmac-sha256:", strlen("hmac-sha256:"));
     kh_hex_encode(mac, mac_len, out + strlen("hmac-sha256:"));
-    free(msg);
 }

@@ -223,28 +223,41 @@ static int file_write(void *impl, const struct iovec *lines, size_t count,
                       const struct timespec *deadline, size_t *ret_done)
 {
     struct audit_file *f = impl;
+    off_t offset;
     size_t i, done = 0;
+    int r = 0;
 
     KH_ASSERT(f != NULL);
     KH_ASSERT(deadline != NULL);
-    for (i = 0; i < count; i++) {
+    offset = lseek(f->fd, 0, SEEK_END);
+    if (offset < 0) {
+        *ret_done = 0;
+        return KH_EIO;
+    }
+    for (i = 0; r == 0 && i < count; i++) {
         const char *p = lines[i].iov_base;
         size_t left = lines[i].iov_len;
-        while (left > 0) {
+        while (r == 0 && left > 0) {
             ssize_t n = write(f->fd, p, left);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0) {
-                *ret_done = done;
-                return errno == ENOSPC ? KH_EFULL : KH_EIO;
+                r = errno == ENOSPC ? KH_EFULL : KH_EIO;
+                break;
             }
             p += n;
             left -= (size_t)n;
         }
-        done++;
+        if (r == 0) {
+            offset += (off_t)lines[i].iov_len;
+            done++;
+        }
     }
+    /* Cut a partly written line so the file ends on a whole record. */
+    if (r != 0 && ftruncate(f->fd, offset) != 0)
+        r = KH_EIO;
     *ret_done = done;
-    return 0;
+    return r;
 }
 
 static int file_sync(void *impl)

@@ -300,8 +300,7 @@ static void check_response(const struct kh_request *req,
 /* Answer as the server's dispatch() does: the build error, or the request
  * path's response; then render and check. */
 static void handle(int build_r, const char *build_errmsg,
-                   const struct kh_request *req,
-                   const struct http_raw_request *raw)
+                   struct kh_request *req, const struct http_raw_request *raw)
 {
     struct kh_response resp = {0};
     char *text = NULL;

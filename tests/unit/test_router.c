@@ -180,6 +180,43 @@ static void test_flags(void **state)
                  ROUTE_UNAUTHENTICATED);
 }
 
+/* Prefix rows (ending in a star) answer every path below them, for their own
+ * operations; their pattern is kept as written. */
+static void test_prefix_rows(void **state)
+{
+    static const struct
+    {
+        const char *path;
+        enum kh_operation op;
+        const char *pattern;
+    } rows[] = {
+        {"sys/leases/lookup/aws/creds/", KH_OP_LIST, "sys/leases/lookup/*"},
+        {"sys/leases/revoke/a/b/c", KH_OP_UPDATE, "sys/leases/revoke/*"},
+        {"sys/leases/revoke", KH_OP_UPDATE, "sys/leases/revoke"},
+        {"sys/leases/revoke-prefix/a/", KH_OP_UPDATE,
+         "sys/leases/revoke-prefix/*"},
+        {"sys/policies/acl/", KH_OP_LIST, "sys/policies/acl/"},
+        {"sys/policies/acl/dev", KH_OP_READ, "sys/policies/acl/*"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct lookup l;
+        lookup(&l, rows[i].path, rows[i].op);
+        assert_int_equal(l.r, 0);
+        assert_string_equal(l.route->pattern, rows[i].pattern);
+    }
+    {
+        struct lookup l;
+        /* below a prefix row, an operation it lacks is 405, not 404 */
+        lookup(&l, "sys/leases/lookup/x/", KH_OP_READ);
+        assert_int_equal(l.r, KH_EMETHOD);
+        /* a prefix row does not match its stem without the slash */
+        lookup(&l, "sys/leases/revoke-prefix", KH_OP_UPDATE);
+        assert_int_equal(l.r, KH_ENOTFOUND);
+    }
+}
+
 /* A path longer than the message buffer is truncated, not overflowed. */
 static void test_long_path_message(void **state)
 {
@@ -204,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_head_only_health),
         cmocka_unit_test(test_init_read_vs_write),
         cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_prefix_rows),
         cmocka_unit_test(test_long_path_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,15 @@
  * sealed server to its own exit code. */
 int cli_seal_status_print(const struct cli_ctx *ctx, json_t *status);
 
+/* cmd_operator.c: an unseal key from argv[0] ("-": a line of standard
+ * input) or, with no argument, prompted for without echo. Returns an enum
+ * cli_exit value (the error printed). */
+int cli_read_key_arg(size_t argc, char **argv, const char *prompt, char *key,
+                     size_t size);
+
+/* cmd_generate_root.c: `operator generate-root`. */
+extern const struct cli_command cli_cmd_generate_root;
+
 /* Argument count between min and max (inclusive), else the usage error. */
 int cli_args_between(size_t min, size_t max, size_t got);
 
