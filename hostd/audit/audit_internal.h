@@ -97,6 +97,7 @@ struct audit_dev
     pthread_cond_t cond;
     struct audit_record queue[AUDIT_QUEUE_RECORDS];
     size_t queue_head, queue_count;
+    bool locks_ready;
     bool stopping, reopen_requested, thread_running;
     pthread_t thread;
     struct audit_device_stats stats;
@@ -121,6 +122,7 @@ struct audit_broker
     struct audit_dev *devs[AUDIT_DEVICES_MAX];
     size_t dev_count;
     bool loaded;
+    bool broken;                         /* table unreadable: refuse all */
     uint8_t *ckey;                       /* kh_secure_alloc; NULL unloaded */
 };
 

@@ -73,7 +73,7 @@ void audit_table_dev_free(struct audit_dev *dev)
     audit_dev_stop(dev);
     if (dev->impl != NULL)
         dev->ops->close(dev->impl);
-    if (dev->ops != NULL && dev->write_timeout_ms != 0) {
+    if (dev->locks_ready) {
         pthread_mutex_destroy(&dev->lock);
         pthread_cond_destroy(&dev->cond);
     }

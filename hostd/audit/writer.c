@@ -98,9 +98,11 @@ int audit_dev_configure(struct audit_dev *dev, char *errmsg,
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "format must be \"json\"");
     if (prefix != NULL && (strlen(prefix) >= AUDIT_PREFIX_BYTES_MAX ||
-                           strchr(prefix, '\n') != NULL))
+                           strchr(prefix, '\n') != NULL ||
+                           strstr(prefix, AUDIT_CHAIN_MARKER) != NULL))
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "prefix must be one line under %d bytes",
+                         "prefix must be one line under %d bytes without "
+                         "the chain marker",
                          AUDIT_PREFIX_BYTES_MAX);
     snprintf(dev->prefix, sizeof(dev->prefix), "%s", prefix ? prefix : "");
     pthread_condattr_init(&attr);
@@ -108,6 +110,7 @@ int audit_dev_configure(struct audit_dev *dev, char *errmsg,
     pthread_cond_init(&dev->cond, &attr);
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&dev->lock, NULL);
+    dev->locks_ready = true;
     return 0;
 }
 

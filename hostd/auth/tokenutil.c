@@ -58,10 +58,9 @@ static bool parse_decimal(const char *s, uint64_t *ret)
     return true;
 }
 
-int tokenutil_field_duration(const json_t *obj, const char *name,
-                             uint64_t max, bool *ret_present,
-                             uint64_t *ret_seconds, char *errmsg,
-                             size_t errmsg_size)
+int tokenutil_field_duration(const json_t *obj, const char *name, uint64_t max,
+                             bool *ret_present, uint64_t *ret_seconds,
+                             char *errmsg, size_t errmsg_size)
 {
     const json_t *v = tokenutil_field(obj, name);
     uint64_t value = 0;
@@ -114,9 +113,8 @@ int tokenutil_field_uint(const json_t *obj, const char *name, uint64_t max,
     return 0;
 }
 
-int tokenutil_field_bool(const json_t *obj, const char *name,
-                         bool *ret_present, bool *ret, char *errmsg,
-                         size_t errmsg_size)
+int tokenutil_field_bool(const json_t *obj, const char *name, bool *ret_present,
+                         bool *ret, char *errmsg, size_t errmsg_size)
 {
     const json_t *v = tokenutil_field(obj, name);
     bool value = false;
@@ -140,7 +138,7 @@ int tokenutil_field_bool(const json_t *obj, const char *name,
 /* A flat table of bounded strings the CSL parser fills. */
 struct csl_out
 {
-    char *items;                /* count_max rows of item_size bytes */
+    char *items; /* count_max rows of item_size bytes */
     size_t item_size;
     size_t count_max;
     size_t count;
@@ -198,8 +196,8 @@ static int csl_split(struct csl_out *out, const char *name, const json_t *v,
 }
 
 /* A JSON array of strings, or one comma-separated string, into out. */
-static int csl_collect(struct csl_out *out, const char *name,
-                       const json_t *v, char *errmsg, size_t errmsg_size)
+static int csl_collect(struct csl_out *out, const char *name, const json_t *v,
+                       char *errmsg, size_t errmsg_size)
 {
     size_t i;
     int r = 0;
@@ -251,9 +249,8 @@ static void policies_normalise(struct tokenutil_policies *p)
 }
 
 int tokenutil_field_policies(const json_t *obj, const char *name,
-                             bool *ret_present,
-                             struct tokenutil_policies *ret, char *errmsg,
-                             size_t errmsg_size)
+                             bool *ret_present, struct tokenutil_policies *ret,
+                             char *errmsg, size_t errmsg_size)
 {
     const json_t *v = tokenutil_field(obj, name);
     struct tokenutil_policies tmp;
@@ -281,7 +278,7 @@ int tokenutil_field_policies(const json_t *obj, const char *name,
 
 struct cidr
 {
-    int family;                 /* AF_INET or AF_INET6 */
+    int family; /* AF_INET or AF_INET6 */
     uint8_t addr[16];
     unsigned prefix;
 };
@@ -291,8 +288,8 @@ struct cidr
 static bool cidr_parse(const char *text, struct cidr *ret)
 {
     char buf[TOKENUTIL_CIDR_BYTES_MAX + 1];
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
-                                       0xff};
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+                                       0, 0, 0, 0, 0xff, 0xff};
     char *slash;
     uint64_t prefix = 0;
     bool has_prefix;
@@ -317,8 +314,7 @@ static bool cidr_parse(const char *text, struct cidr *ret)
         return false;
     ret->family = AF_INET6;
     ret->prefix = has_prefix ? (unsigned)prefix : 128;
-    if (memcmp(ret->addr, mapped, sizeof(mapped)) == 0 &&
-        ret->prefix >= 96) {
+    if (memcmp(ret->addr, mapped, sizeof(mapped)) == 0 && ret->prefix >= 96) {
         memmove(ret->addr, ret->addr + 12, 4);
         memset(ret->addr + 4, 0, 12);
         ret->family = AF_INET;
@@ -409,8 +405,8 @@ bool tokenutil_cidrs_subset(const struct tokenutil_cidrs *inner,
         if (!cidr_parse(inner->items[i], &in))
             return false;
         for (j = 0; j < outer->count && !inside; j++)
-            inside = cidr_parse(outer->items[j], &out) &&
-                     cidr_contains(&out, &in);
+            inside =
+                cidr_parse(outer->items[j], &out) && cidr_contains(&out, &in);
         if (!inside)
             return false;
     }
@@ -440,8 +436,8 @@ void tokenutil_init(struct tokenutil *t)
 }
 
 /* The four durations with their aliases. */
-static int parse_durations(struct tokenutil *t, const json_t *obj,
-                           char *errmsg, size_t errmsg_size)
+static int parse_durations(struct tokenutil *t, const json_t *obj, char *errmsg,
+                           size_t errmsg_size)
 {
     static const char *const names[4][2] = {
         {"token_ttl", "ttl"},
@@ -486,8 +482,8 @@ static int parse_type(struct tokenutil *t, const json_t *obj, char *errmsg,
 }
 
 /* Lists, uses and the no-default flag. */
-static int parse_others(struct tokenutil *t, const json_t *obj,
-                        char *errmsg, size_t errmsg_size)
+static int parse_others(struct tokenutil *t, const json_t *obj, char *errmsg,
+                        size_t errmsg_size)
 {
     const char *name;
     bool present;
@@ -495,12 +491,12 @@ static int parse_others(struct tokenutil *t, const json_t *obj,
 
     name = tokenutil_pick(obj, "token_policies", "policies");
     if (name != NULL)
-        r = tokenutil_field_policies(obj, name, &present, &t->policies,
-                                     errmsg, errmsg_size);
+        r = tokenutil_field_policies(obj, name, &present, &t->policies, errmsg,
+                                     errmsg_size);
     name = tokenutil_pick(obj, "token_bound_cidrs", "bound_cidrs");
     if (r == 0 && name != NULL)
-        r = tokenutil_field_cidrs(obj, name, &present, &t->bound_cidrs,
-                                  errmsg, errmsg_size);
+        r = tokenutil_field_cidrs(obj, name, &present, &t->bound_cidrs, errmsg,
+                                  errmsg_size);
     name = tokenutil_pick(obj, "token_num_uses", "num_uses");
     if (r == 0 && name != NULL)
         r = tokenutil_field_uint(obj, name, TOKENUTIL_NUM_USES_MAX, &present,
@@ -519,6 +515,8 @@ int tokenutil_parse(struct tokenutil *t, const json_t *obj, char *errmsg,
     struct tokenutil *tmp;
     int r;
 
+    KH_ASSERT(t != NULL);
+    KH_ASSERT(t->policies.count <= TOKENUTIL_POLICIES_MAX);
     tmp = malloc(sizeof(*tmp));
     if (tmp == NULL)
         return KH_ENOMEM;
@@ -559,7 +557,8 @@ static int put_fields(const struct tokenutil *t, json_t *obj, bool aliases)
 {
     int r = 0;
 
-    r |= json_object_set_new(obj, "token_ttl", json_integer((json_int_t)t->ttl_s));
+    r |= json_object_set_new(obj, "token_ttl",
+                             json_integer((json_int_t)t->ttl_s));
     r |= json_object_set_new(obj, "token_max_ttl",
                              json_integer((json_int_t)t->max_ttl_s));
     r |= json_object_set_new(obj, "token_period",
@@ -571,11 +570,13 @@ static int put_fields(const struct tokenutil *t, json_t *obj, bool aliases)
     r |= json_object_set_new(obj, "token_no_default_policy",
                              json_boolean(t->no_default_policy));
     r |= json_object_set_new(obj, "token_type", json_string(t->type));
-    r |= json_object_set_new(obj, "token_policies", policies_json(&t->policies));
+    r |=
+        json_object_set_new(obj, "token_policies", policies_json(&t->policies));
     r |= json_object_set_new(obj, "token_bound_cidrs",
                              tokenutil_cidrs_json(&t->bound_cidrs));
     if (aliases) {
-        r |= json_object_set_new(obj, "ttl", json_integer((json_int_t)t->ttl_s));
+        r |=
+            json_object_set_new(obj, "ttl", json_integer((json_int_t)t->ttl_s));
         r |= json_object_set_new(obj, "max_ttl",
                                  json_integer((json_int_t)t->max_ttl_s));
         r |= json_object_set_new(obj, "period",

@@ -38,14 +38,14 @@
 /* ---- limits (CONVENTIONS 9) ---- */
 
 /* Policies of a role or user; one slot stays free for "default". */
-#define TOKENUTIL_POLICIES_MAX (TOKEN_POLICIES_MAX - 1)
+#define TOKENUTIL_POLICIES_MAX     (TOKEN_POLICIES_MAX - 1)
 #define TOKENUTIL_POLICY_BYTES_MAX (TOKEN_POLICY_NAME_MAX - 1)
 /* CIDRs in one list (token_bound_cidrs, secret_id_bound_cidrs, ...). */
 #define TOKENUTIL_CIDRS_MAX 16
 /* "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128" is 49 bytes. */
 #define TOKENUTIL_CIDR_BYTES_MAX 63
 /* Durations: 100 years keeps now + ttl far inside int64 seconds. */
-#define TOKENUTIL_TTL_MAX_S (100ull * 365ull * 86400ull)
+#define TOKENUTIL_TTL_MAX_S    (100ull * 365ull * 86400ull)
 #define TOKENUTIL_NUM_USES_MAX 1000000000ull
 /* Entries of one CSL field before trimming and de-duplication. */
 #define TOKENUTIL_CSL_ITEMS_MAX 256
@@ -71,13 +71,13 @@ struct tokenutil_cidrs
 
 struct tokenutil
 {
-    uint64_t ttl_s;                 /* 0: mount/system default */
+    uint64_t ttl_s; /* 0: mount/system default */
     uint64_t max_ttl_s;
     uint64_t explicit_max_ttl_s;
     uint64_t period_s;
     uint64_t num_uses;
     bool no_default_policy;
-    char type[8];                   /* "default", "service" or "batch" */
+    char type[8]; /* "default", "service" or "batch" */
     struct tokenutil_policies policies;
     struct tokenutil_cidrs bound_cidrs;
 };
@@ -96,8 +96,7 @@ int tokenutil_encode(const struct tokenutil *t, json_t *obj) KH_MUST_CHECK;
 
 /* Add the token_* fields and their legacy aliases to obj (a read):
  * durations in seconds, lists as arrays. KH_ENOMEM. */
-int tokenutil_describe(const struct tokenutil *t,
-                       json_t *obj) KH_MUST_CHECK;
+int tokenutil_describe(const struct tokenutil *t, json_t *obj) KH_MUST_CHECK;
 
 /* Fill the token fields of params, borrowing strings from t (which must
  * outlive params). meta, display_name, path and renewable stay as set. */
@@ -114,24 +113,22 @@ const char *tokenutil_pick(const json_t *obj, const char *name,
                            const char *alias);
 
 /* Seconds as a JSON integer, a numeric string or a duration ("1h30m"). */
-int tokenutil_field_duration(const json_t *obj, const char *name,
-                             uint64_t max, bool *ret_present,
-                             uint64_t *ret_seconds, char *errmsg,
-                             size_t errmsg_size) KH_MUST_CHECK;
+int tokenutil_field_duration(const json_t *obj, const char *name, uint64_t max,
+                             bool *ret_present, uint64_t *ret_seconds,
+                             char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 /* A non-negative integer or numeric string. */
 int tokenutil_field_uint(const json_t *obj, const char *name, uint64_t max,
                          bool *ret_present, uint64_t *ret, char *errmsg,
                          size_t errmsg_size) KH_MUST_CHECK;
 /* A JSON boolean or a Go-style bool string ("true", "1", "F", ...). */
-int tokenutil_field_bool(const json_t *obj, const char *name,
-                         bool *ret_present, bool *ret, char *errmsg,
+int tokenutil_field_bool(const json_t *obj, const char *name, bool *ret_present,
+                         bool *ret, char *errmsg,
                          size_t errmsg_size) KH_MUST_CHECK;
 /* CSL of policy names: lowercased, trimmed, empties dropped, sorted,
  * unique; at most TOKENUTIL_POLICIES_MAX. */
 int tokenutil_field_policies(const json_t *obj, const char *name,
-                             bool *ret_present,
-                             struct tokenutil_policies *ret, char *errmsg,
-                             size_t errmsg_size) KH_MUST_CHECK;
+                             bool *ret_present, struct tokenutil_policies *ret,
+                             char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 /* CSL of CIDRs ("10.0.0.0/8", "::1/128") or bare addresses, each checked;
  * at most TOKENUTIL_CIDRS_MAX. */
 int tokenutil_field_cidrs(const json_t *obj, const char *name,

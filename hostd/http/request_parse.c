@@ -7,6 +7,7 @@
  */
 #include "http/request_parse.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,26 +159,64 @@ static int parse_query(const struct http_raw_request *raw,
     return 0;
 }
 
+/* Decode %XX and '+' (a space) in place; KH_EINVAL on a bad escape or an
+ * escaped NUL. */
+static int form_unescape(char *text)
+{
+    char *out = text;
+    const char *in = text;
+
+    while (*in != '\0') {
+        if (*in == '+') {
+            *out++ = ' ';
+            in++;
+        } else if (*in == '%') {
+            int hi = isxdigit((unsigned char)in[1]) ? in[1] : -1;
+            int lo = hi >= 0 && isxdigit((unsigned char)in[2]) ? in[2] : -1;
+            unsigned v;
+            if (lo < 0 || sscanf(in + 1, "%2x", &v) != 1 || v == 0)
+                return KH_EINVAL;
+            *out++ = (char)v;
+            in += 3;
+        } else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+    return 0;
+}
+
 static int parse_form(const struct http_raw_request *raw, json_t *data)
 {
-    char *copy = strndup((const char *)raw->body, raw->body_len);
+    char *copy;
     char *save = NULL;
     char *pair;
     int r = 0;
 
+    /* A form body is text: a NUL in it is refused, not silently cut. */
+    if (memchr(raw->body, '\0', raw->body_len) != NULL)
+        return KH_EINVAL;
+    copy = malloc(raw->body_len + 1);
     if (copy == NULL)
         return KH_ENOMEM;
+    memcpy(copy, raw->body, raw->body_len);
+    copy[raw->body_len] = '\0';
     for (pair = strtok_r(copy, "&", &save); pair != NULL && r == 0;
          pair = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(pair, '=');
         json_t *s;
         if (eq != NULL)
             *eq++ = '\0';
+        r = form_unescape(pair);
+        if (r == 0 && eq != NULL)
+            r = form_unescape(eq);
+        if (r != 0)
+            break;
         s = json_string(eq != NULL ? eq : "");
         if (s == NULL || json_object_set_new(data, pair, s) != 0)
             r = KH_EINVAL;
     }
-    kh_free_secret(copy, raw->body_len);
+    kh_free_secret(copy, raw->body_len + 1);
     return r;
 }
 

@@ -45,8 +45,8 @@ static int collect_rules(struct policy *const *policies, size_t count,
 
     for (i = 0; i < count; i++) {
         if (policies[i] != NULL)
-            total += policies[i]->rules.exact_count +
-                     policies[i]->rules.glob_count;
+            total +=
+                policies[i]->rules.exact_count + policies[i]->rules.glob_count;
     }
     if (total > ACL_RULES_MAX)
         return KH_ELIMIT;
@@ -59,9 +59,9 @@ static int collect_rules(struct policy *const *policies, size_t count,
             continue;
         rs = &policies[i]->rules;
         for (j = 0; j < rs->exact_count + rs->glob_count; j++) {
-            const struct policy_rule *src = j < rs->exact_count
-                                                ? &rs->exact[j]
-                                                : &rs->glob[j - rs->exact_count];
+            const struct policy_rule *src =
+                j < rs->exact_count ? &rs->exact[j]
+                                    : &rs->glob[j - rs->exact_count];
             if (policy_rule_copy(&rules[n], src) != 0)
                 goto nomem;
             n++;
@@ -170,8 +170,7 @@ static bool segment_match(const struct policy_rule *rule, const char *path,
     for (i = 0; i < rule->segment_count; i++) {
         size_t pl = segment_len(p, pend), sl = segment_len(s, send);
         bool last = i + 1 == rule->segment_count;
-        if (!(pl == 1 && p[0] == '+') &&
-            !(pl == sl && memcmp(p, s, pl) == 0) &&
+        if (!(pl == 1 && p[0] == '+') && !(pl == sl && memcmp(p, s, pl) == 0) &&
             !(rule->is_prefix && last && pl <= sl && memcmp(p, s, pl) == 0))
             return false;
         p += pl + (last ? 0 : 1);
@@ -227,8 +226,8 @@ static bool glob_string(const char *item, const char *val)
     if (head && tail)
         return memmem(val, vl, item + 1, il - 2) != NULL;
     if (head)
-        return vl >= il - 1 && memcmp(val + vl - (il - 1), item + 1,
-                                      il - 1) == 0;
+        return vl >= il - 1 &&
+               memcmp(val + vl - (il - 1), item + 1, il - 1) == 0;
     if (tail)
         return vl >= il - 1 && memcmp(val, item, il - 1) == 0;
     return strcmp(item, val) == 0;
@@ -243,7 +242,8 @@ static bool value_in_list(const json_t *value, const json_t *list)
 
     if (json_array_size(list) == 0)
         return true;
-    json_array_foreach(list, i, el) {
+    json_array_foreach(list, i, el)
+    {
         if (json_is_string(el) && json_is_string(value)) {
             if (glob_string(json_string_value(el), json_string_value(value)))
                 return true;
@@ -254,13 +254,13 @@ static bool value_in_list(const json_t *value, const json_t *list)
     return false;
 }
 
-static bool required_present(const struct policy_rule *rule,
-                             const json_t *data)
+static bool required_present(const struct policy_rule *rule, const json_t *data)
 {
     const json_t *name;
     size_t i;
 
-    json_array_foreach(rule->required, i, name) {
+    json_array_foreach(rule->required, i, name)
+    {
         if (data == NULL ||
             json_object_get(data, json_string_value(name)) == NULL)
             return false;
@@ -307,11 +307,12 @@ static bool params_allowed(const struct policy_rule *rule, const json_t *data)
         return true;
     if (rule->denied != NULL && json_object_get(rule->denied, "*") != NULL)
         return false;
-    allowed_all = rule->allowed != NULL &&
-                  json_object_get(rule->allowed, "*") != NULL;
+    allowed_all =
+        rule->allowed != NULL && json_object_get(rule->allowed, "*") != NULL;
     if (allowed_all && json_object_size(rule->allowed) == 1)
         return true;
-    json_object_foreach((json_t *)data, key, value) {
+    json_object_foreach((json_t *)data, key, value)
+    {
         if (!field_allowed(rule, allowed_all, key, value))
             return false;
     }

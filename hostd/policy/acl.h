@@ -27,7 +27,7 @@
 
 /* Policies merged into one ACL (= TOKEN_POLICIES_MAX) and rules in it. */
 #define ACL_POLICIES_MAX 64
-#define ACL_RULES_MAX 100000
+#define ACL_RULES_MAX    100000
 
 struct acl;
 

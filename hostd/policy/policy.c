@@ -68,12 +68,11 @@ struct parse_ctx
     size_t cap;
 };
 
-static int perr(const struct parse_ctx *ctx, unsigned line, unsigned col,
-                int r, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+static int perr(const struct parse_ctx *ctx, unsigned line, unsigned col, int r,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static int perr(const struct parse_ctx *ctx, unsigned line, unsigned col,
-                int r, const char *fmt, ...)
+static int perr(const struct parse_ctx *ctx, unsigned line, unsigned col, int r,
+                const char *fmt, ...)
 {
     char what[KH_ERRMSG_SIZE];
     va_list ap;
@@ -88,14 +87,12 @@ static int perr(const struct parse_ctx *ctx, unsigned line, unsigned col,
 static int nomem(const struct parse_ctx *ctx)
 {
     return kh_errmsg(ctx->errmsg, ctx->errmsg_size, KH_ENOMEM,
-                     "%s: out of memory while compiling the policy",
-                     ctx->name);
+                     "%s: out of memory while compiling the policy", ctx->name);
 }
 
 /* ---- capabilities ---- */
 
-size_t policy_caps_names(unsigned caps,
-                         const char *names[POLICY_CAP_NAMES_MAX])
+size_t policy_caps_names(unsigned caps, const char *names[POLICY_CAP_NAMES_MAX])
 {
     size_t i, n = 0;
 
@@ -188,7 +185,8 @@ static int params_merge(const json_t *a, const json_t *b, json_t **ret)
     merged = json_deep_copy(a);
     if (merged == NULL)
         return KH_ENOMEM;
-    json_object_foreach((json_t *)b, key, value) {
+    json_object_foreach((json_t *)b, key, value)
+    {
         json_t *have = json_object_get(merged, key);
         int fail;
         if (have == NULL)
@@ -219,7 +217,8 @@ static int names_union(const json_t *a, const json_t *b, json_t **ret)
     merged = json_copy((json_t *)a);
     if (merged == NULL)
         return KH_ENOMEM;
-    json_array_foreach((json_t *)b, i, value) {
+    json_array_foreach((json_t *)b, i, value)
+    {
         bool seen = false;
         for (j = 0; j < json_array_size(merged); j++)
             seen = seen || json_equal(json_array_get(merged, j), value);
@@ -454,12 +453,14 @@ static int set_pattern(const struct parse_ctx *ctx,
     if (strstr(p, "+*") != NULL)
         return perr(ctx, label->line, label->col, KH_EINVAL,
                     "path \"%s\": invalid use of wildcards ('+*' is "
-                    "forbidden)", p);
+                    "forbidden)",
+                    p);
     star = strchr(p, '*');
     if (star != NULL && star != p + len - 1)
         return perr(ctx, label->line, label->col, KH_EINVAL,
                     "path \"%s\": '*' is allowed only as the last "
-                    "character", p);
+                    "character",
+                    p);
     rule->pattern = strndup(p, len);
     if (rule->pattern == NULL)
         return nomem(ctx);
@@ -676,8 +677,7 @@ static int parse_params(const struct parse_ctx *ctx,
     for (i = 0; param != NULL; i++, param = param->next) {
         if (json_object_size(*slot) >= POLICY_PARAMS_MAX)
             return perr(ctx, param->line, param->col, KH_ELIMIT,
-                        "more than %u parameters",
-                        (unsigned)POLICY_PARAMS_MAX);
+                        "more than %u parameters", (unsigned)POLICY_PARAMS_MAX);
         if (param->label_count != 0)
             return perr(ctx, param->line, param->col, KH_EINVAL,
                         "parameter \"%s\" must be a list of values",
@@ -709,8 +709,7 @@ static int parse_required(const struct parse_ctx *ctx,
                         "required_parameters must be strings");
         if (json_array_size(*slot) >= POLICY_PARAMS_MAX)
             return perr(ctx, node->line, node->col, KH_ELIMIT,
-                        "more than %u parameters",
-                        (unsigned)POLICY_PARAMS_MAX);
+                        "more than %u parameters", (unsigned)POLICY_PARAMS_MAX);
         r = param_name(ctx, node->text, node->line, node->col, name);
         if (r != 0)
             return r;
@@ -782,7 +781,8 @@ static int rule_finish(const struct parse_ctx *ctx,
         rule->max_wrapping_ttl_s < rule->min_wrapping_ttl_s)
         return perr(ctx, label->line, label->col, KH_EINVAL,
                     "path \"%s\": max_wrapping_ttl cannot be less than "
-                    "min_wrapping_ttl", rule->pattern);
+                    "min_wrapping_ttl",
+                    rule->pattern);
     return 0;
 }
 
@@ -959,11 +959,10 @@ static int policy_new(const char *name, const char *text, size_t len,
 }
 
 int policy_parse(const char *name, const char *text, size_t len,
-                 struct policy **ret_policy, char *errmsg,
-                 size_t errmsg_size)
+                 struct policy **ret_policy, char *errmsg, size_t errmsg_size)
 {
-    struct parse_ctx ctx = {.name = name, .errmsg = errmsg,
-                            .errmsg_size = errmsg_size};
+    struct parse_ctx ctx = {
+        .name = name, .errmsg = errmsg, .errmsg_size = errmsg_size};
     struct kh_hcl_doc *doc = NULL;
     struct policy *p = NULL;
     size_t i;

@@ -34,15 +34,15 @@
 
 /* Limits (CONVENTIONS 9; candidates for config/limits.h). The text cap is
  * the HCL parser's own file cap. */
-#define POLICY_TEXT_BYTES_MAX KH_CONFIG_FILE_BYTES_MAX  /* 1 MiB */
-#define POLICY_RULES_MAX 10000              /* path blocks in one policy */
-#define POLICY_PATH_BYTES_MAX KH_HTTP_PATH_BYTES_MAX /* one pattern */
-#define POLICY_NAME_BYTES_MAX 127           /* < TOKEN_POLICY_NAME_MAX */
-#define POLICY_CAPS_LISTED_MAX 32           /* entries of `capabilities` */
-#define POLICY_PARAMS_MAX 256               /* names per parameter list */
-#define POLICY_PARAM_VALUES_MAX 256         /* values per parameter */
-#define POLICY_PARAM_NAME_BYTES_MAX 256     /* one parameter name */
-#define POLICY_COUNT_MAX 10000              /* stored policies */
+#define POLICY_TEXT_BYTES_MAX       KH_CONFIG_FILE_BYTES_MAX /* 1 MiB */
+#define POLICY_RULES_MAX            10000 /* path blocks in one policy */
+#define POLICY_PATH_BYTES_MAX       KH_HTTP_PATH_BYTES_MAX /* one pattern */
+#define POLICY_NAME_BYTES_MAX       127   /* < TOKEN_POLICY_NAME_MAX */
+#define POLICY_CAPS_LISTED_MAX      32    /* entries of `capabilities` */
+#define POLICY_PARAMS_MAX           256   /* names per parameter list */
+#define POLICY_PARAM_VALUES_MAX     256   /* values per parameter */
+#define POLICY_PARAM_NAME_BYTES_MAX 256   /* one parameter name */
+#define POLICY_COUNT_MAX            10000 /* stored policies */
 
 /* Capabilities as a bit mask. DENY excludes every other bit; ROOT marks
  * the implicit root policy only (never written in a policy). */
@@ -64,16 +64,16 @@ enum policy_cap {
 #define POLICY_CAP_NAMES_MAX 9
 
 enum policy_match {
-    POLICY_MATCH_EXACT = 1,  /* "secret/foo": that path only */
-    POLICY_MATCH_PREFIX,     /* "secret/zip-*": every path with the prefix */
-    POLICY_MATCH_SEGMENT,    /* "secret/+/foo", also with a trailing star */
+    POLICY_MATCH_EXACT = 1, /* "secret/foo": that path only */
+    POLICY_MATCH_PREFIX,    /* "secret/zip-*": every path with the prefix */
+    POLICY_MATCH_SEGMENT,   /* "secret/+/foo", also with a trailing star */
 };
 
 /* One compiled path rule. */
 struct policy_rule
 {
-    char *pattern;          /* as written, leading '/' stripped; owned */
-    size_t wc_len;          /* pattern length without a trailing '*' */
+    char *pattern; /* as written, leading '/' stripped; owned */
+    size_t wc_len; /* pattern length without a trailing '*' */
     enum policy_match kind;
     bool is_prefix;         /* pattern ends in '*' */
     size_t first_wc;        /* index of the first '+' (SEGMENT) or of the
@@ -84,8 +84,8 @@ struct policy_rule
     json_t *allowed;        /* object: lowercase name -> array; or NULL */
     json_t *denied;         /* same shape; or NULL */
     json_t *required;       /* array of lowercase names; or NULL */
-    uint64_t min_wrapping_ttl_s;  /* 0 = unset */
-    uint64_t max_wrapping_ttl_s;  /* 0 = unset */
+    uint64_t min_wrapping_ttl_s; /* 0 = unset */
+    uint64_t max_wrapping_ttl_s; /* 0 = unset */
 };
 
 /* Rules after merging identical patterns (see the invariants above). */
@@ -100,7 +100,7 @@ struct policy_ruleset
 struct policy
 {
     char name[POLICY_NAME_BYTES_MAX + 1];
-    char *text;             /* the text as parsed (NUL-terminated); owned */
+    char *text; /* the text as parsed (NUL-terminated); owned */
     size_t text_len;
     struct policy_ruleset rules;
     atomic_uint refs;
@@ -137,8 +137,8 @@ json_t *policy_caps_json(unsigned caps);
 
 /* Deep copy of one rule into *dst (JSON members are shared by reference,
  * they are never modified once compiled). KH_ENOMEM. */
-int policy_rule_copy(struct policy_rule *dst, const struct policy_rule *src)
-    KH_MUST_CHECK;
+int policy_rule_copy(struct policy_rule *dst,
+                     const struct policy_rule *src) KH_MUST_CHECK;
 
 /* Free the members of a rule and zero it. */
 void policy_rule_clear(struct policy_rule *rule);
@@ -147,8 +147,8 @@ void policy_rule_clear(struct policy_rule *rule);
  * DENY wins alone; parameter lists are merged as Vault does (an empty value
  * list means "any value" and wins); wrapping TTL bounds keep the widest
  * min and max. b is left unchanged. KH_ENOMEM. */
-int policy_rule_merge(struct policy_rule *a, const struct policy_rule *b)
-    KH_MUST_CHECK;
+int policy_rule_merge(struct policy_rule *a,
+                      const struct policy_rule *b) KH_MUST_CHECK;
 
 /* Build a rule set from count rules, which it takes over (also on failure:
  * every rule and the array are freed then). Identical patterns are merged.

@@ -240,8 +240,8 @@ void policy_store_free(struct policy_store *store)
 
 static void storage_key(const char *name, char out[POLICY_STORE_KEY_BYTES])
 {
-    int n = snprintf(out, POLICY_STORE_KEY_BYTES, "%s%s",
-                     POLICY_STORE_PREFIX, name);
+    int n = snprintf(out, POLICY_STORE_KEY_BYTES, "%s%s", POLICY_STORE_PREFIX,
+                     name);
 
     KH_ASSERT(n > 0);
     KH_ASSERT((size_t)n < POLICY_STORE_KEY_BYTES);
@@ -284,9 +284,9 @@ out:
 /* The record text for a policy; *ret is malloc'ed. */
 static int record_encode(const struct policy *p, char **ret, size_t *ret_len)
 {
-    json_t *doc = json_pack("{s:i, s:s, s:s%}", "version",
-                            POLICY_RECORD_VERSION, "name", p->name, "policy",
-                            p->text, p->text_len);
+    json_t *doc =
+        json_pack("{s:i, s:s, s:s%}", "version", POLICY_RECORD_VERSION, "name",
+                  p->name, "policy", p->text, p->text_len);
     char *buf = NULL;
     size_t len;
 
@@ -347,8 +347,7 @@ static int put_locked(struct policy_store *store, struct policy *p,
     if (r != 0)
         return r;
     storage_key(p->name, key);
-    r = barrier_put(store->barrier, key, (const uint8_t *)record,
-                    record_len);
+    r = barrier_put(store->barrier, key, (const uint8_t *)record, record_len);
     free(record);
     if (r != 0)
         return kh_errmsg(errmsg, errmsg_size, r, "failed to store policy: %s",
@@ -366,15 +365,14 @@ int policy_store_put(struct policy_store *store, const char *name,
     int r;
 
     if (!policy_store_name_valid(name))
-        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "invalid policy name");
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL, "invalid policy name");
     if (strcmp(name, POLICY_ROOT_NAME) == 0)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "cannot update \"root\" policy");
     r = policy_parse(name, text, len, &p, parse_msg, sizeof(parse_msg));
     if (r != 0)
-        return kh_errmsg(errmsg, errmsg_size, r,
-                         "failed to parse policy: %s", parse_msg);
+        return kh_errmsg(errmsg, errmsg_size, r, "failed to parse policy: %s",
+                         parse_msg);
     pthread_rwlock_wrlock(&store->lock);
     r = put_locked(store, p, errmsg, errmsg_size);
     pthread_rwlock_unlock(&store->lock);
@@ -476,8 +474,8 @@ int policy_store_delete(struct policy_store *store, const char *name,
     }
     pthread_rwlock_unlock(&store->lock);
     if (r != 0)
-        return kh_errmsg(errmsg, errmsg_size, r,
-                         "failed to delete policy: %s", kh_strerror(r));
+        return kh_errmsg(errmsg, errmsg_size, r, "failed to delete policy: %s",
+                         kh_strerror(r));
     return 0;
 }
 
@@ -486,9 +484,8 @@ int policy_store_list(struct policy_store *store, struct kh_storage_list *ret)
     return barrier_list(store->barrier, POLICY_STORE_PREFIX, ret);
 }
 
-int policy_store_acl_for(struct policy_store *store,
-                         const char *const *names, size_t count,
-                         struct acl **ret_acl)
+int policy_store_acl_for(struct policy_store *store, const char *const *names,
+                         size_t count, struct acl **ret_acl)
 {
     struct policy *policies[ACL_POLICIES_MAX] = {0};
     size_t i;

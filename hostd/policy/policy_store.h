@@ -28,7 +28,7 @@
 #include "policy/policy.h"
 
 #define POLICY_STORE_PREFIX "sys/policy/"
-#define POLICY_ROOT_NAME "root"
+#define POLICY_ROOT_NAME    "root"
 #define POLICY_DEFAULT_NAME "default"
 /* Cached names (compiled policies and names known to be absent). */
 #define POLICY_CACHE_ENTRIES_MAX 4096
@@ -85,8 +85,7 @@ int policy_store_list(struct policy_store *store,
  * gives the root ACL; unknown or invalid names are ignored (Vault does
  * the same). Free with acl_free(). KH_ELIMIT past ACL_POLICIES_MAX;
  * KH_ENOMEM; barrier errors. */
-int policy_store_acl_for(struct policy_store *store,
-                         const char *const *names, size_t count,
-                         struct acl **ret_acl) KH_MUST_CHECK;
+int policy_store_acl_for(struct policy_store *store, const char *const *names,
+                         size_t count, struct acl **ret_acl) KH_MUST_CHECK;
 
 #endif

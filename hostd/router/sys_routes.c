@@ -71,6 +71,23 @@ static const struct kh_route sys_routes[] = {
     {"sys/auth/*", OPS_DELETE, ROUTE_SUDO, sys_mounts_delete},
 };
 
+static bool pattern_is_prefix(const char *pattern)
+{
+    size_t len = strlen(pattern);
+
+    return len > 0 && pattern[len - 1] == '*';
+}
+
+/* Exact rows beat prefix rows; among prefix rows the longer wins. */
+static bool row_beats(const struct kh_route *row, const struct kh_route *best)
+{
+    if (best == NULL)
+        return true;
+    if (pattern_is_prefix(row->pattern) != pattern_is_prefix(best->pattern))
+        return !pattern_is_prefix(row->pattern);
+    return strlen(row->pattern) > strlen(best->pattern);
+}
+
 static bool pattern_matches(const char *pattern, const char *path)
 {
     size_t len = strlen(pattern);
@@ -95,7 +112,7 @@ int router_lookup(const char *path, enum kh_operation op,
         path_known = true;
         if ((row->ops & OP_BIT(op)) == 0)
             continue;
-        if (best == NULL || strlen(row->pattern) > strlen(best->pattern))
+        if (row_beats(row, best))
             best = row;
     }
     if (best != NULL) {

@@ -29,7 +29,7 @@ struct token_call
 {
     const struct backend_request *br;
     struct token_store *store;
-    const char *arg;                /* :name of create/:name, roles/:name */
+    const char *arg; /* :name of create/:name, roles/:name */
     struct kh_response *resp;
     char *errmsg;
     size_t errmsg_size;
@@ -38,13 +38,13 @@ struct token_call
 typedef int (*token_handler_fn)(const struct token_call *call);
 
 #define OP(op) (1u << (op))
-#define OPS_W (OP(KH_OP_CREATE) | OP(KH_OP_UPDATE))
+#define OPS_W  (OP(KH_OP_CREATE) | OP(KH_OP_UPDATE))
 
 struct token_route
 {
-    const char *path;       /* exact sub-path, or prefix when takes_arg */
-    bool takes_arg;         /* path + one segment */
-    unsigned ops;           /* OP() bits */
+    const char *path; /* exact sub-path, or prefix when takes_arg */
+    bool takes_arg;   /* path + one segment */
+    unsigned ops;     /* OP() bits */
     bool sudo;
     token_handler_fn fn;
 };
@@ -78,8 +78,8 @@ static int h_create(const struct token_call *call)
 
 static int h_create_orphan(const struct token_call *call)
 {
-    return token_handle_create(call->br, TOKEN_CREATE_ORPHAN, NULL,
-                               call->resp, call->errmsg, call->errmsg_size);
+    return token_handle_create(call->br, TOKEN_CREATE_ORPHAN, NULL, call->resp,
+                               call->errmsg, call->errmsg_size);
 }
 
 static int h_create_role(const struct token_call *call)
@@ -323,9 +323,8 @@ static int h_accessors(const struct token_call *call)
         r = KH_ENOTFOUND; /* Vault: an empty list is a 404 */
     if (r == 0) {
         json_t *data = json_pack("{s:O}", "keys", keys);
-        r = data != NULL
-                ? kh_response_envelope(call->resp, call->br->req, data)
-                : KH_ENOMEM;
+        r = data != NULL ? kh_response_envelope(call->resp, call->br->req, data)
+                         : KH_ENOMEM;
     }
 out:
     kh_storage_list_free(&list);
@@ -347,8 +346,8 @@ static int h_role(const struct token_call *call)
         return token_role_read(call->br, call->arg, call->resp, call->errmsg,
                                call->errmsg_size);
     case KH_OP_DELETE:
-        return token_role_delete(call->br, call->arg, call->resp,
-                                 call->errmsg, call->errmsg_size);
+        return token_role_delete(call->br, call->arg, call->resp, call->errmsg,
+                                 call->errmsg_size);
     default:
         return token_role_write(call->br, call->arg, call->resp, call->errmsg,
                                 call->errmsg_size);
@@ -367,10 +366,10 @@ static int h_tidy(const struct token_call *call)
     r = kh_response_envelope(call->resp, call->br->req, NULL);
     snprintf(warning, sizeof(warning),
              "Tidy operation completed: %zu expired or dangling tokens "
-             "removed", removed);
-    if (r == 0 &&
-        json_object_set_new(call->resp->body, "warnings",
-                            json_pack("[s]", warning)) != 0)
+             "removed",
+             removed);
+    if (r == 0 && json_object_set_new(call->resp->body, "warnings",
+                                      json_pack("[s]", warning)) != 0)
         r = KH_ENOMEM;
     return r;
 }
@@ -391,8 +390,7 @@ static const struct token_route token_routes[] = {
     {"revoke-orphan", false, OPS_W, true, h_revoke_orphan},
     {"accessors/", false, OP(KH_OP_LIST), true, h_accessors},
     {"roles/", false, OP(KH_OP_LIST), false, h_roles_list},
-    {"roles/", true, OPS_W | OP(KH_OP_READ) | OP(KH_OP_DELETE), false,
-     h_role},
+    {"roles/", true, OPS_W | OP(KH_OP_READ) | OP(KH_OP_DELETE), false, h_role},
     {"tidy", false, OPS_W, false, h_tidy},
 };
 
@@ -468,8 +466,8 @@ static int token_handle(const struct backend_request *br,
                         struct kh_response *resp, char *errmsg,
                         size_t errmsg_size)
 {
-    struct token_call call = {br, br->core->tokens, NULL, resp, errmsg,
-                              errmsg_size};
+    struct token_call call = {br,   br->core->tokens, NULL,
+                              resp, errmsg,           errmsg_size};
     const struct token_route *row;
     bool known = false;
 

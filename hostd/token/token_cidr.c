@@ -17,7 +17,7 @@
 
 struct cidr
 {
-    int family;             /* AF_INET or AF_INET6 */
+    int family; /* AF_INET or AF_INET6 */
     uint8_t addr[16];
     unsigned bits;
 };
@@ -31,7 +31,7 @@ static bool addr_parse(const char *text, struct cidr *ret)
         return true;
     }
     if (inet_pton(AF_INET6, text, ret->addr) == 1) {
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0,
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
                                            0, 0, 0, 0, 0xff, 0xff};
         ret->family = AF_INET6;
         ret->bits = 128;

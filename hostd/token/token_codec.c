@@ -60,16 +60,15 @@ int token_entry_encode(const struct token_entry *e, char **ret_text,
         "s:I, s:I, s:b, s:s, s:i, s:s, s:o, s:I}",
         "v", 1, "accessor", e->accessor, "policies",
         strings_json(e->policies[0], TOKEN_POLICY_NAME_MAX, e->policy_count),
-        "meta", meta_json(e), "display_name", e->display_name, "path",
-        e->path, "role", e->role, "creation_time",
-        (json_int_t)e->creation_time, "creation_ttl",
-        (json_int_t)e->creation_ttl_s, "expire_time",
+        "meta", meta_json(e), "display_name", e->display_name, "path", e->path,
+        "role", e->role, "creation_time", (json_int_t)e->creation_time,
+        "creation_ttl", (json_int_t)e->creation_ttl_s, "expire_time",
         (json_int_t)e->expire_time, "explicit_max_ttl",
-        (json_int_t)e->explicit_max_ttl_s, "max_ttl",
-        (json_int_t)e->max_ttl_s, "period", (json_int_t)e->period_s,
-        "num_uses", (json_int_t)e->num_uses, "renewable", e->renewable,
-        "parent", e->parent, "depth", (int)e->depth, "type",
-        e->type == TOKEN_TYPE_BATCH ? "batch" : "service", "bound_cidrs",
+        (json_int_t)e->explicit_max_ttl_s, "max_ttl", (json_int_t)e->max_ttl_s,
+        "period", (json_int_t)e->period_s, "num_uses", (json_int_t)e->num_uses,
+        "renewable", e->renewable, "parent", e->parent, "depth", (int)e->depth,
+        "type", e->type == TOKEN_TYPE_BATCH ? "batch" : "service",
+        "bound_cidrs",
         strings_json(e->bound_cidrs[0], TOKEN_CIDR_BYTES_MAX,
                      e->bound_cidr_count),
         "last_renewal", (json_int_t)e->last_renewal);
@@ -151,10 +150,10 @@ static int get_meta(const json_t *doc, struct token_entry *e)
         return 0;
     if (!json_is_object(o) || json_object_size(o) > TOKEN_META_MAX)
         return KH_ECORRUPT;
-    json_object_foreach((json_t *)o, key, value) {
+    json_object_foreach((json_t *)o, key, value)
+    {
         struct token_meta *m = &e->meta[e->meta_count];
-        if (!json_is_string(value) ||
-            strlen(key) >= sizeof(m->key) ||
+        if (!json_is_string(value) || strlen(key) >= sizeof(m->key) ||
             json_string_length(value) >= sizeof(m->value))
             return KH_ECORRUPT;
         strcpy(m->key, key);
@@ -219,8 +218,8 @@ int token_entry_decode(const uint8_t *bytes, size_t len,
                    sizeof(ret->display_name)) != 0 ||
         get_string(doc, "path", true, ret->path, sizeof(ret->path)) != 0 ||
         get_string(doc, "role", false, ret->role, sizeof(ret->role)) != 0 ||
-        get_string(doc, "parent", false, ret->parent,
-                   sizeof(ret->parent)) != 0 ||
+        get_string(doc, "parent", false, ret->parent, sizeof(ret->parent)) !=
+            0 ||
         get_strings(doc, "policies", ret->policies[0], TOKEN_POLICY_NAME_MAX,
                     TOKEN_POLICIES_MAX, &ret->policy_count) != 0 ||
         get_strings(doc, "bound_cidrs", ret->bound_cidrs[0],

@@ -158,8 +158,8 @@ static void entry_ttl(struct token_entry *e, const struct token_create_req *c)
     e->period_s = c->period_s;
 }
 
-static int entry_meta(struct token_entry *e, const json_t *meta,
-                      char *errmsg, size_t errmsg_size)
+static int entry_meta(struct token_entry *e, const json_t *meta, char *errmsg,
+                      size_t errmsg_size)
 {
     const char *key;
     const json_t *value;
@@ -168,7 +168,8 @@ static int entry_meta(struct token_entry *e, const json_t *meta,
     r = token_field_meta(meta, errmsg, errmsg_size);
     if (r != 0 || meta == NULL || json_is_null(meta))
         return r;
-    json_object_foreach((json_t *)meta, key, value) {
+    json_object_foreach((json_t *)meta, key, value)
+    {
         KH_ASSERT(e->meta_count < TOKEN_META_MAX);
         strcpy(e->meta[e->meta_count].key, key);
         strcpy(e->meta[e->meta_count].value, json_string_value(value));
@@ -228,8 +229,7 @@ static int entry_build(struct token_entry *e, const struct token_create_req *c,
     memset(e, 0, sizeof(*e));
     if (c->num_uses > TOKEN_NUM_USES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
-                         "\"num_uses\" must be at most %u",
-                         TOKEN_NUM_USES_MAX);
+                         "\"num_uses\" must be at most %u", TOKEN_NUM_USES_MAX);
     if (c->display_name != NULL &&
         strlen(c->display_name) > TOKEN_DISPLAY_INPUT_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
@@ -237,8 +237,7 @@ static int entry_build(struct token_entry *e, const struct token_create_req *c,
                          TOKEN_DISPLAY_INPUT_MAX);
     if (c->path == NULL || strlen(c->path) >= sizeof(e->path) ||
         (c->role != NULL && strlen(c->role) >= sizeof(e->role)))
-        return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
-                         "token path too long");
+        return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT, "token path too long");
     r = entry_policies(e, c, caller, errmsg, errmsg_size);
     if (r == 0)
         r = entry_meta(e, c->meta, errmsg, errmsg_size);
@@ -252,15 +251,15 @@ static int entry_build(struct token_entry *e, const struct token_create_req *c,
                        e->display_name);
     strcpy(e->path, c->path);
     snprintf(e->role, sizeof(e->role), "%s", c->role ? c->role : "");
-    e->type = c->type == TOKEN_TYPE_BATCH ? TOKEN_TYPE_BATCH
-                                          : TOKEN_TYPE_SERVICE;
+    e->type =
+        c->type == TOKEN_TYPE_BATCH ? TOKEN_TYPE_BATCH : TOKEN_TYPE_SERVICE;
     e->num_uses = c->num_uses;
     e->renewable = c->renewable && e->type == TOKEN_TYPE_SERVICE;
     entry_ttl(e, c);
     return 0;
 }
 
-/* The ID: requested (checked printable) or random with the type prefix. */
+/* The ID: requested (printable, no '.') or random with the type prefix. */
 static int entry_id(const struct token_create_req *c, enum token_type type,
                     char id[TOKEN_ID_BYTES_MAX + 1], char *errmsg,
                     size_t errmsg_size)
@@ -280,6 +279,9 @@ static int entry_id(const struct token_create_req *c, enum token_type type,
         if ((unsigned char)c->id[i] <= 0x20 || c->id[i] == 0x7f)
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                              "\"id\" must be printable without spaces");
+        if (c->id[i] == '.') /* Vault: reserved for type prefixes */
+            return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                             "token IDs can not contain a period");
     }
     strcpy(id, c->id);
     return 0;

@@ -31,9 +31,8 @@ struct create_fields
     bool period_given;
 };
 
-static int parse_ttls(const struct kh_request *req,
-                      struct token_create_req *c, bool *period_given,
-                      char *errmsg, size_t errmsg_size)
+static int parse_ttls(const struct kh_request *req, struct token_create_req *c,
+                      bool *period_given, char *errmsg, size_t errmsg_size)
 {
     bool present = false;
     int r;
@@ -45,8 +44,7 @@ static int parse_ttls(const struct kh_request *req,
                                  errmsg_size);
     if (r == 0)
         r = token_field_duration(req, "explicit_max_ttl", &present,
-                                 &c->explicit_max_ttl_s, errmsg,
-                                 errmsg_size);
+                                 &c->explicit_max_ttl_s, errmsg, errmsg_size);
     if (r == 0)
         r = token_field_duration(req, "period", period_given, &c->period_s,
                                  errmsg, errmsg_size);
@@ -55,9 +53,8 @@ static int parse_ttls(const struct kh_request *req,
     return r;
 }
 
-static int parse_type(const struct kh_request *req,
-                      struct token_create_req *c, char *errmsg,
-                      size_t errmsg_size)
+static int parse_type(const struct kh_request *req, struct token_create_req *c,
+                      char *errmsg, size_t errmsg_size)
 {
     const char *type = kh_request_string(req, "type");
 
@@ -69,8 +66,7 @@ static int parse_type(const struct kh_request *req,
         c->type = TOKEN_TYPE_BATCH;
     else if (strcmp(type, "service") != 0)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "invalid \"type\" \"%.32s\" (service or batch)",
-                         type);
+                         "invalid \"type\" \"%.32s\" (service or batch)", type);
     return 0;
 }
 
@@ -173,8 +169,8 @@ static int apply_role(const struct backend_request *br, const char *role_in,
                          name);
     if (r != 0)
         return r;
-    *role_period = json_integer_value(json_object_get(*role,
-                                                      "token_period")) > 0;
+    *role_period =
+        json_integer_value(json_object_get(*role, "token_period")) > 0;
     return token_role_apply(*role, name, br->token, c, orphan, checked,
                             path_buf, errmsg, errmsg_size);
 }

@@ -35,7 +35,8 @@ int token_field_duration(const struct kh_request *req, const char *name,
               kh_duration_parse(json_string_value(v), &s) != 0))
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "\"%s\" must be a duration (seconds or a string "
-                         "such as \"1h30m\")", name);
+                         "such as \"1h30m\")",
+                         name);
     if (s > TOKEN_TTL_MAX_S)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "\"%s\" is too long (limit %llu seconds)", name,
@@ -63,8 +64,7 @@ static int split_csl(const char *text, json_t *keep, json_t **ret_array)
         while (end > start && p[end - 1] == ' ')
             end--;
         if (end > start &&
-            json_array_append_new(a, json_stringn(p + start, end - start)) !=
-                0)
+            json_array_append_new(a, json_stringn(p + start, end - start)) != 0)
             return KH_ENOMEM;
         p += comma != NULL ? len + 1 : len;
     }
@@ -93,11 +93,11 @@ int token_field_strings(const struct kh_request *req, const char *name,
     if (!json_is_array(v))
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "\"%s\" must be a list of strings or a comma "
-                         "separated string", name);
+                         "separated string",
+                         name);
     if (json_array_size(v) > max)
         return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
-                         "\"%s\" has too many entries (limit %zu)", name,
-                         max);
+                         "\"%s\" has too many entries (limit %zu)", name, max);
     for (i = 0; i < json_array_size(v); i++) {
         const json_t *s = json_array_get(v, i);
         if (!json_is_string(s))
@@ -124,7 +124,8 @@ int token_field_meta(const json_t *meta, char *errmsg, size_t errmsg_size)
         return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
                          "\"meta\" has too many entries (limit %d)",
                          TOKEN_META_MAX);
-    json_object_foreach((json_t *)meta, key, value) {
+    json_object_foreach((json_t *)meta, key, value)
+    {
         if (!json_is_string(value))
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                              "\"meta\" must be a map of strings");

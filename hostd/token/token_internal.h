@@ -24,12 +24,12 @@
 
 struct mount_entry;
 
-#define TOKEN_SALT_PATH "sys/token/salt"
-#define TOKEN_ID_PREFIX "sys/token/id/"
+#define TOKEN_SALT_PATH       "sys/token/salt"
+#define TOKEN_ID_PREFIX       "sys/token/id/"
 #define TOKEN_ACCESSOR_PREFIX "sys/token/accessor/"
-#define TOKEN_PARENT_PREFIX "sys/token/parent/"
-#define TOKEN_ROLE_PREFIX "sys/token/roles/"
-#define TOKEN_SALT_BYTES 32
+#define TOKEN_PARENT_PREFIX   "sys/token/parent/"
+#define TOKEN_ROLE_PREFIX     "sys/token/roles/"
+#define TOKEN_SALT_BYTES      32
 /* Longest storage key: the parent index, two hashes. */
 #define TOKEN_KEY_BYTES 192
 /* A display name given by a client, before "token-" is prepended. */
@@ -43,9 +43,9 @@ struct mount_entry;
 
 struct token_store
 {
-    struct barrier *barrier;    /* not owned */
-    pthread_mutex_t lock;       /* guards salt and salt_loaded */
-    uint8_t *salt;              /* kh_secure_alloc(TOKEN_SALT_BYTES) */
+    struct barrier *barrier; /* not owned */
+    pthread_mutex_t lock;    /* guards salt and salt_loaded */
+    uint8_t *salt;           /* kh_secure_alloc(TOKEN_SALT_BYTES) */
     bool salt_loaded;
     pthread_mutex_t write_lock; /* serialises every change (see above) */
     uint64_t default_ttl_s;     /* token_store_configure; 0 = 768h */
@@ -58,7 +58,7 @@ struct token_store
     bool tidy_running;
     bool tidy_stop;
     unsigned tidy_interval_s;
-    unsigned long tidy_failures;    /* failed passes (sealed, storage) */
+    unsigned long tidy_failures; /* failed passes (sealed, storage) */
 };
 
 /* ---- token_store.c: hashing, keys, entry storage ---- */
@@ -134,26 +134,26 @@ int token_tree_revoke(struct token_store *store,
 /* A token to create, after request parsing and role application. */
 struct token_create_req
 {
-    const char *id;                 /* requested ID (root/sudo) or NULL */
+    const char *id; /* requested ID (root/sudo) or NULL */
     const char *policies[TOKEN_POLICIES_MAX];
     size_t policy_count;
-    bool policies_given;            /* false: inherit the parent's */
+    bool policies_given; /* false: inherit the parent's */
     bool no_default_policy;
-    const json_t *meta;             /* object of strings or NULL */
-    const char *display_name;       /* as given, or NULL */
-    bool display_name_prefix;       /* prepend "token-" (auth/token/) */
+    const json_t *meta;       /* object of strings or NULL */
+    const char *display_name; /* as given, or NULL */
+    bool display_name_prefix; /* prepend "token-" (auth/token/) */
     const char *path;
-    const char *role;               /* NULL or the role name */
-    uint64_t ttl_s;                 /* 0: default */
+    const char *role; /* NULL or the role name */
+    uint64_t ttl_s;   /* 0: default */
     uint64_t explicit_max_ttl_s;
     uint64_t period_s;
-    uint64_t backend_max_ttl_s;     /* 0: none */
-    uint64_t default_ttl_s;         /* resolved (token_ttl_limits) */
-    uint64_t system_max_ttl_s;      /* resolved (token_ttl_limits) */
+    uint64_t backend_max_ttl_s; /* 0: none */
+    uint64_t default_ttl_s;     /* resolved (token_ttl_limits) */
+    uint64_t system_max_ttl_s;  /* resolved (token_ttl_limits) */
     unsigned num_uses;
     bool renewable;
     enum token_type type;
-    bool type_given;                /* "type" was in the request */
+    bool type_given; /* "type" was in the request */
     const char *bound_cidrs[TOKEN_BOUND_CIDRS_MAX];
     size_t bound_cidr_count;
 };
@@ -268,9 +268,8 @@ int token_role_apply(const json_t *role, const char *name,
                      size_t errmsg_size) KH_MUST_CHECK;
 
 /* roles/ (LIST), roles/:name (READ, UPDATE/CREATE, DELETE). */
-int token_roles_list(const struct backend_request *br,
-                     struct kh_response *resp, char *errmsg,
-                     size_t errmsg_size) KH_MUST_CHECK;
+int token_roles_list(const struct backend_request *br, struct kh_response *resp,
+                     char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 int token_role_read(const struct backend_request *br, const char *name,
                     struct kh_response *resp, char *errmsg,
                     size_t errmsg_size) KH_MUST_CHECK;

@@ -58,8 +58,8 @@ static uint64_t renew_ttl(const struct token_entry *e, uint64_t increment_s,
     }
     ttl = increment_s != 0 ? increment_s : e->creation_ttl_s;
     if (e->max_ttl_s != 0)
-        ttl = min_u64(ttl, left_until(e->creation_time + (int64_t)e->max_ttl_s,
-                                      now));
+        ttl = min_u64(
+            ttl, left_until(e->creation_time + (int64_t)e->max_ttl_s, now));
     return ttl;
 }
 

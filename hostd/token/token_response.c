@@ -70,9 +70,8 @@ json_t *token_auth_json(const struct token_entry *e, const char *client_token,
                      "s:I}",
                      "client_token", client_token, "accessor", e->accessor,
                      "policies", policies_json(e), "metadata", meta_json(e),
-                     "lease_duration",
-                     (json_int_t)token_ttl_remaining(e, now), "renewable",
-                     e->renewable, "entity_id", "", "token_type",
+                     "lease_duration", (json_int_t)token_ttl_remaining(e, now),
+                     "renewable", e->renewable, "entity_id", "", "token_type",
                      type_name(e), "orphan", e->orphan, "mfa_requirement",
                      "num_uses", (json_int_t)e->num_uses);
     /* token_policies: omitempty in Vault */
@@ -137,9 +136,8 @@ json_t *token_lookup_json(const struct token_entry *e, const char *id,
         "explicit_max_ttl", (json_int_t)e->explicit_max_ttl_s, "id", id,
         "issue_time", time_json(e->creation_time), "meta", meta_json(e),
         "num_uses", (json_int_t)e->num_uses, "orphan", e->orphan, "path",
-        e->path, "policies", policies_json(e), "renewable", e->renewable,
-        "ttl", (json_int_t)token_ttl_remaining(e, now), "type",
-        type_name(e));
+        e->path, "policies", policies_json(e), "renewable", e->renewable, "ttl",
+        (json_int_t)token_ttl_remaining(e, now), "type", type_name(e));
     if (data != NULL && lookup_optional(data, e) != 0) {
         json_decref(data);
         return NULL;

@@ -23,9 +23,9 @@
 #include "token/token_internal.h"
 
 static const char *const role_lists[] = {
-    "allowed_policies",        "disallowed_policies",
-    "allowed_policies_glob",   "disallowed_policies_glob",
-    "allowed_entity_aliases",  "token_bound_cidrs",
+    "allowed_policies",       "disallowed_policies",
+    "allowed_policies_glob",  "disallowed_policies_glob",
+    "allowed_entity_aliases", "token_bound_cidrs",
 };
 
 bool token_glob_match(const char *pattern, const char *text)
@@ -133,8 +133,8 @@ static json_t *role_defaults(void)
                      "s:s, s:s, s:i, s:i}",
                      "allowed_policies", "disallowed_policies",
                      "allowed_policies_glob", "disallowed_policies_glob",
-                     "allowed_entity_aliases", "token_bound_cidrs", "orphan",
-                     0, "renewable", 1, "token_no_default_policy", 0,
+                     "allowed_entity_aliases", "token_bound_cidrs", "orphan", 0,
+                     "renewable", 1, "token_no_default_policy", 0,
                      "path_suffix", "", "token_type", "default-service",
                      "token_period", 0, "token_explicit_max_ttl", 0);
 }
@@ -185,13 +185,14 @@ static int role_policies(const json_t *role, const struct token_entry *caller,
                          "disallowed_policies_glob", p))
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                              "token policy \"%.64s\" is disallowed by this "
-                             "role", p);
+                             "role",
+                             p);
         if (restricted && strcmp(p, "default") != 0 &&
-            !role_matches(role, "allowed_policies", "allowed_policies_glob",
-                          p))
+            !role_matches(role, "allowed_policies", "allowed_policies_glob", p))
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                              "token policies must be subset of the role's "
-                             "allowed policies (\"%.64s\" is not)", p);
+                             "allowed policies (\"%.64s\" is not)",
+                             p);
     }
     if (role_matches(role, "disallowed_policies", "disallowed_policies_glob",
                      "default"))
@@ -208,8 +209,8 @@ static int role_type(const json_t *role, struct token_create_req *c,
     bool want_batch = c->type_given && c->type == TOKEN_TYPE_BATCH;
 
     if (strcmp(t, "service") == 0 || strcmp(t, "batch") == 0) {
-        enum token_type fixed = t[0] == 's' ? TOKEN_TYPE_SERVICE
-                                            : TOKEN_TYPE_BATCH;
+        enum token_type fixed =
+            t[0] == 's' ? TOKEN_TYPE_SERVICE : TOKEN_TYPE_BATCH;
         if (c->type_given && c->type != fixed)
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                              "the role only allows %s tokens", t);
@@ -255,8 +256,8 @@ int token_role_apply(const json_t *role, const char *name,
     for (i = 0; i < json_array_size(cidrs); i++)
         c->bound_cidrs[i] = json_string_value(json_array_get(cidrs, i));
     c->bound_cidr_count = json_array_size(cidrs);
-    c->renewable = c->renewable &&
-                   json_is_true(json_object_get(role, "renewable"));
+    c->renewable =
+        c->renewable && json_is_true(json_object_get(role, "renewable"));
     if (json_is_true(json_object_get(role, "token_no_default_policy")))
         c->no_default_policy = true;
     snprintf(path_buf, TOKEN_PATH_BYTES_MAX, "auth/token/create/%s%s%s", name,
@@ -271,8 +272,8 @@ int token_role_apply(const json_t *role, const char *name,
 
 /* One list field of a role write (alias: the deprecated name, or NULL). */
 static int role_update_list(const struct kh_request *req, json_t *role,
-                            const char *field, const char *alias,
-                            json_t *keep, char *errmsg, size_t errmsg_size)
+                            const char *field, const char *alias, json_t *keep,
+                            char *errmsg, size_t errmsg_size)
 {
     const char *items[TOKEN_POLICIES_MAX];
     bool cidrs = strcmp(field, "token_bound_cidrs") == 0;
@@ -285,16 +286,16 @@ static int role_update_list(const struct kh_request *req, json_t *role,
     r = token_field_strings(req, field, keep, items, max, &count, &present,
                             errmsg, errmsg_size);
     if (r == 0 && !present && alias != NULL)
-        r = token_field_strings(req, alias, keep, items, max, &count,
-                                &present, errmsg, errmsg_size);
+        r = token_field_strings(req, alias, keep, items, max, &count, &present,
+                                errmsg, errmsg_size);
     if (r != 0 || !present)
         return r;
     a = json_array();
     for (i = 0; a != NULL && i < count; i++) {
         bool ok = cidrs ? token_cidr_valid(items[i])
-                        : strncmp(field, "allowed_entity", 14) == 0
-                              ? strlen(items[i]) < TOKEN_POLICY_NAME_MAX
-                              : token_policy_name_valid(items[i]);
+                  : strncmp(field, "allowed_entity", 14) == 0
+                      ? strlen(items[i]) < TOKEN_POLICY_NAME_MAX
+                      : token_policy_name_valid(items[i]);
         if (!ok) {
             json_decref(a);
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
@@ -356,7 +357,8 @@ static int role_update_strings(const struct kh_request *req, json_t *role,
             strstr(suffix, "..") != NULL)
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                              "\"path_suffix\" must be at most %d bytes "
-                             "without \"..\"", TOKEN_PATH_SUFFIX_MAX);
+                             "without \"..\"",
+                             TOKEN_PATH_SUFFIX_MAX);
         if (json_object_set_new(role, "path_suffix", json_string(suffix)))
             return KH_ENOMEM;
     }
@@ -394,8 +396,7 @@ static int role_store(struct token_store *store, const char *name,
 }
 
 int token_role_write(const struct backend_request *br, const char *name_in,
-                     struct kh_response *resp, char *errmsg,
-                     size_t errmsg_size)
+                     struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
     struct token_store *store = br->core->tokens;
     char name[TOKEN_ROLE_NAME_MAX + 1];
@@ -434,8 +435,7 @@ int token_role_write(const struct backend_request *br, const char *name_in,
 }
 
 int token_role_read(const struct backend_request *br, const char *name_in,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size)
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
     char name[TOKEN_ROLE_NAME_MAX + 1];
     json_t *role = NULL;
@@ -452,8 +452,7 @@ int token_role_read(const struct backend_request *br, const char *name_in,
         json_object_set(role, "period",
                         json_object_get(role, "token_period")) != 0 ||
         json_object_set(role, "explicit_max_ttl",
-                        json_object_get(role, "token_explicit_max_ttl")) !=
-            0 ||
+                        json_object_get(role, "token_explicit_max_ttl")) != 0 ||
         json_object_set(role, "bound_cidrs",
                         json_object_get(role, "token_bound_cidrs")) != 0) {
         json_decref(role);
@@ -480,9 +479,8 @@ int token_role_delete(const struct backend_request *br, const char *name_in,
     return r;
 }
 
-int token_roles_list(const struct backend_request *br,
-                     struct kh_response *resp, char *errmsg,
-                     size_t errmsg_size)
+int token_roles_list(const struct backend_request *br, struct kh_response *resp,
+                     char *errmsg, size_t errmsg_size)
 {
     struct kh_storage_list list = {0};
     json_t *keys, *data;
@@ -507,6 +505,5 @@ int token_roles_list(const struct backend_request *br,
     if (keys == NULL)
         return r;
     data = json_pack("{s:o}", "keys", keys);
-    return data != NULL ? kh_response_envelope(resp, br->req, data)
-                        : KH_ENOMEM;
+    return data != NULL ? kh_response_envelope(resp, br->req, data) : KH_ENOMEM;
 }

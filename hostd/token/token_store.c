@@ -140,9 +140,9 @@ int token_hash(struct token_store *store, const char *text,
     KH_ASSERT(text != NULL);
     pthread_mutex_lock(&store->lock);
     r = salt_load_locked(store);
-    if (r == 0 && HMAC(EVP_sha256(), store->salt, TOKEN_SALT_BYTES,
-                       (const unsigned char *)text, strlen(text), mac,
-                       &mac_len) == NULL)
+    if (r == 0 &&
+        HMAC(EVP_sha256(), store->salt, TOKEN_SALT_BYTES,
+             (const unsigned char *)text, strlen(text), mac, &mac_len) == NULL)
         r = KH_EINTERNAL;
     pthread_mutex_unlock(&store->lock);
     if (r == 0) {
@@ -340,8 +340,8 @@ int token_store_lookup(struct token_store *store, const char *id,
     return r;
 }
 
-int token_store_lookup_accessor(struct token_store *store,
-                                const char *accessor, struct token_entry *ret)
+int token_store_lookup_accessor(struct token_store *store, const char *accessor,
+                                struct token_entry *ret)
 {
     char hash[TOKEN_HASH_HEX_BYTES + 1];
     int r;

@@ -44,22 +44,22 @@
 
 /* ---- formats and limits (CONVENTIONS 9) ---- */
 
-#define TOKEN_PREFIX "hvs."         /* service and root tokens */
-#define TOKEN_BATCH_PREFIX "hvb."   /* batch tokens */
-#define TOKEN_RANDOM_CHARS 24       /* base62: ~143 bits */
-#define TOKEN_ID_BYTES_MAX KH_HTTP_TOKEN_BYTES_MAX
-#define TOKEN_HASH_HEX_BYTES 64     /* hex of HMAC-SHA256 */
-#define TOKEN_POLICIES_MAX 64       /* policies of one token */
-#define TOKEN_POLICY_NAME_MAX 128   /* bytes incl. NUL */
-#define TOKEN_META_MAX 32           /* metadata entries of one token */
-#define TOKEN_META_KEY_BYTES_MAX 128    /* incl. NUL */
-#define TOKEN_META_VALUE_BYTES_MAX 512  /* incl. NUL */
-#define TOKEN_DISPLAY_NAME_BYTES 128    /* stored "token-<name>" incl. NUL */
-#define TOKEN_PATH_BYTES_MAX 256
-#define TOKEN_ROLE_NAME_MAX 128     /* bytes, excl. NUL */
-#define TOKEN_BOUND_CIDRS_MAX 16
-#define TOKEN_CIDR_BYTES_MAX 64     /* "ffff:...:ffff/128" incl. NUL */
-#define TOKEN_NUM_USES_MAX 1000000u
+#define TOKEN_PREFIX               "hvs." /* service and root tokens */
+#define TOKEN_BATCH_PREFIX         "hvb." /* batch tokens */
+#define TOKEN_RANDOM_CHARS         24     /* base62: ~143 bits */
+#define TOKEN_ID_BYTES_MAX         KH_HTTP_TOKEN_BYTES_MAX
+#define TOKEN_HASH_HEX_BYTES       64  /* hex of HMAC-SHA256 */
+#define TOKEN_POLICIES_MAX         64  /* policies of one token */
+#define TOKEN_POLICY_NAME_MAX      128 /* bytes incl. NUL */
+#define TOKEN_META_MAX             32  /* metadata entries of one token */
+#define TOKEN_META_KEY_BYTES_MAX   128 /* incl. NUL */
+#define TOKEN_META_VALUE_BYTES_MAX 512 /* incl. NUL */
+#define TOKEN_DISPLAY_NAME_BYTES   128 /* stored "token-<name>" incl. NUL */
+#define TOKEN_PATH_BYTES_MAX       256
+#define TOKEN_ROLE_NAME_MAX        128 /* bytes, excl. NUL */
+#define TOKEN_BOUND_CIDRS_MAX      16
+#define TOKEN_CIDR_BYTES_MAX       64 /* "ffff:...:ffff/128" incl. NUL */
+#define TOKEN_NUM_USES_MAX         1000000u
 /* Depth of the parent/child tree: a token at depth TOKEN_TREE_DEPTH_MAX
  * cannot create children, so revocation walks a stack of that size. */
 #define TOKEN_TREE_DEPTH_MAX 64
@@ -99,23 +99,23 @@ struct token_entry
     size_t meta_count;
     char display_name[TOKEN_DISPLAY_NAME_BYTES];
     char path[TOKEN_PATH_BYTES_MAX];
-    char role[TOKEN_ROLE_NAME_MAX + 1];     /* "" unless made by a role */
-    int64_t creation_time;          /* unix seconds */
-    uint64_t creation_ttl_s;        /* 0: never expires */
-    int64_t expire_time;            /* unix seconds; 0: never */
-    uint64_t explicit_max_ttl_s;    /* 0: none */
-    uint64_t max_ttl_s;             /* renewal cap from creation; 0: none */
-    uint64_t period_s;              /* 0: not periodic */
-    unsigned num_uses;              /* uses left; 0: unlimited */
+    char role[TOKEN_ROLE_NAME_MAX + 1]; /* "" unless made by a role */
+    int64_t creation_time;              /* unix seconds */
+    uint64_t creation_ttl_s;            /* 0: never expires */
+    int64_t expire_time;                /* unix seconds; 0: never */
+    uint64_t explicit_max_ttl_s;        /* 0: none */
+    uint64_t max_ttl_s;                 /* renewal cap from creation; 0: none */
+    uint64_t period_s;                  /* 0: not periodic */
+    unsigned num_uses;                  /* uses left; 0: unlimited */
     bool renewable;
     bool orphan;
-    char parent[TOKEN_HASH_HEX_BYTES + 1];  /* "" for orphans */
-    unsigned depth;                 /* 0 for orphans */
+    char parent[TOKEN_HASH_HEX_BYTES + 1]; /* "" for orphans */
+    unsigned depth;                        /* 0 for orphans */
     enum token_type type;
     char bound_cidrs[TOKEN_BOUND_CIDRS_MAX][TOKEN_CIDR_BYTES_MAX];
     size_t bound_cidr_count;
-    int64_t last_renewal;           /* unix seconds; 0: never renewed */
-    bool root;                      /* has the root policy */
+    int64_t last_renewal; /* unix seconds; 0: never renewed */
+    bool root;            /* has the root policy */
 };
 
 int token_store_create(struct barrier *barrier,
@@ -148,20 +148,20 @@ struct token_params
     const char *policies[TOKEN_POLICIES_MAX];
     size_t policy_count;
     bool no_default_policy;
-    json_t *meta;                   /* object of strings, borrowed; NULL */
-    const char *display_name;       /* e.g. "approle"; NULL: the mount's
-                                       name ("approle" for auth/approle/) */
-    const char *path;               /* e.g. "auth/approle/login" */
-    uint64_t ttl_s;                 /* 0: mount/system default */
-    uint64_t max_ttl_s;             /* 0: mount/system max */
+    json_t *meta;             /* object of strings, borrowed; NULL */
+    const char *display_name; /* e.g. "approle"; NULL: the mount's
+                                 name ("approle" for auth/approle/) */
+    const char *path;         /* e.g. "auth/approle/login" */
+    uint64_t ttl_s;           /* 0: mount/system default */
+    uint64_t max_ttl_s;       /* 0: mount/system max */
     uint64_t explicit_max_ttl_s;
     uint64_t period_s;
-    unsigned num_uses;              /* 0: unlimited */
+    unsigned num_uses; /* 0: unlimited */
     bool renewable;
     const char *bound_cidrs[TOKEN_BOUND_CIDRS_MAX]; /* client addresses or
                                        CIDRs allowed to use it */
     size_t bound_cidr_count;
-    const char *type;               /* "service" (default) or "batch" */
+    const char *type; /* "service" (default) or "batch" */
 };
 
 /* Issue a new orphan token for a login and fill resp with the envelope
@@ -198,14 +198,12 @@ int token_store_use(struct token_store *store, const char *id,
 bool token_entry_cidr_ok(const struct token_entry *e, const char *remote_addr);
 
 /* Look up by accessor (lookup-accessor). KH_EPERM when unknown/expired. */
-int token_store_lookup_accessor(struct token_store *store,
-                                const char *accessor,
+int token_store_lookup_accessor(struct token_store *store, const char *accessor,
                                 struct token_entry *ret) KH_MUST_CHECK;
 
 /* Revoke a token and all its descendants. Unknown tokens succeed (Vault).
  * KH_EINVAL for a batch token (they cannot be revoked individually). */
-int token_store_revoke(struct token_store *store,
-                       const char *id) KH_MUST_CHECK;
+int token_store_revoke(struct token_store *store, const char *id) KH_MUST_CHECK;
 
 /* Remove expired tokens (with their descendants), dangling accessor and
  * parent index records. *ret_removed (may be NULL): tokens removed. */

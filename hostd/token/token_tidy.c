@@ -79,7 +79,7 @@ static int tidy_accessor(struct token_store *store, const char *acc_hash,
             target[len] = '\0';
         }
         r = token_hash_valid(target) ? token_entry_load(store, target, e)
-                                      : KH_ENOTFOUND;
+                                     : KH_ENOTFOUND;
         if (r == KH_ENOTFOUND)
             r = barrier_delete(store->barrier, key);
     }

@@ -85,8 +85,7 @@ static int remove_one(struct token_store *store, const char *hash,
         walk_parent = e->parent;
     if (walk_parent != NULL) {
         token_key_parent(walk_parent, hash, edge_key);
-        ops[n++] = (struct kh_storage_op){KH_STORAGE_DELETE, edge_key, NULL,
-                                          0};
+        ops[n++] = (struct kh_storage_op){KH_STORAGE_DELETE, edge_key, NULL, 0};
     }
     r = barrier_batch(store->barrier, ops, n);
 out:
@@ -111,7 +110,7 @@ int token_tree_revoke_locked(struct token_store *store, const char *hash,
         r = KH_ELIMIT;
         if (steps >= 2 * (size_t)TOKEN_REVOKE_NODES_MAX)
             goto out;
-        r = KH_ENOTFOUND; (void)first_child;
+        r = first_child(store, stack[top - 1], stack[top]);
         if (r == 0) {
             r = KH_ELIMIT;
             if (top == TOKEN_TREE_DEPTH_MAX)
@@ -183,8 +182,7 @@ out:
     return r;
 }
 
-int token_tree_revoke_orphan_locked(struct token_store *store,
-                                    const char *hash)
+int token_tree_revoke_orphan_locked(struct token_store *store, const char *hash)
 {
     char prefix[TOKEN_KEY_BYTES];
     struct kh_storage_list list = {0};

@@ -20,15 +20,16 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const fixed_paths[] = {
-    "", "/", "secret", "secret/", "secret/foo", "secret/foo/", "a/b/c/d",
-    "secret/a/foo/bar", "+", "*", "sys/policy/x", "cubbyhole/x/",
+    "",           "/",           "secret",       "secret/",
+    "secret/foo", "secret/foo/", "a/b/c/d",      "secret/a/foo/bar",
+    "+",          "*",           "sys/policy/x", "cubbyhole/x/",
 };
 
 static void check_path(const struct acl *acl, const char *path,
                        const json_t *params)
 {
     static const enum kh_operation ops[] = {
-        KH_OP_READ,  KH_OP_LIST,  KH_OP_CREATE, KH_OP_UPDATE,
+        KH_OP_READ,  KH_OP_LIST,   KH_OP_CREATE, KH_OP_UPDATE,
         KH_OP_PATCH, KH_OP_DELETE, KH_OP_HEAD,
     };
     char errmsg[KH_ERRMSG_SIZE];
@@ -37,8 +38,8 @@ static void check_path(const struct acl *acl, const char *path,
     size_t i;
 
     for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-        int r = acl_check(acl, path, ops[i], i % 2 == 0, params, &caps,
-                          errmsg, sizeof(errmsg));
+        int r = acl_check(acl, path, ops[i], i % 2 == 0, params, &caps, errmsg,
+                          sizeof(errmsg));
         if (r != 0 && r != KH_EPERM)
             __builtin_trap();
     }

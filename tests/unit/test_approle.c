@@ -90,8 +90,8 @@ static int setup(void **state)
     assert_int_equal(kh_uuid_generate(f->mount.uuid), 0);
     f->mount.is_auth = true;
     f->mount.ops = &approle_backend_ops;
-    assert_int_equal(view_init(&f->mount.view, f->barrier, f->storage,
-                               "auth", f->mount.uuid),
+    assert_int_equal(view_init(&f->mount.view, f->barrier, f->storage, "auth",
+                               f->mount.uuid),
                      0);
     assert_int_equal(approle_backend_ops.init(&f->mount, &f->mount.state), 0);
     *state = f;
@@ -114,10 +114,9 @@ static int teardown(void **state)
 }
 
 /* One request below the mount from remote (NULL: 127.0.0.1). */
-static int call_from(struct fixture *f, const char *method,
-                     const char *subpath, const char *body,
-                     const char *remote, struct kh_response *resp,
-                     char *errmsg)
+static int call_from(struct fixture *f, const char *method, const char *subpath,
+                     const char *body, const char *remote,
+                     struct kh_response *resp, char *errmsg)
 {
     struct http_raw_request raw = {0};
     struct kh_request req = {0};
@@ -135,8 +134,7 @@ static int call_from(struct fixture *f, const char *method,
     raw.body_len = body != NULL ? strlen(body) : 0;
     raw.body_bytes_max = KH_HTTP_BODY_BYTES_DEFAULT;
     raw.remote_addr = remote != NULL ? remote : "127.0.0.1";
-    assert_int_equal(http_request_build(&raw, &req, errmsg, KH_ERRMSG_SIZE),
-                     0);
+    assert_int_equal(http_request_build(&raw, &req, errmsg, KH_ERRMSG_SIZE), 0);
     br.core = f->core;
     br.mount = &f->mount;
     br.req = &req;
@@ -207,8 +205,7 @@ static void role_id_of(struct fixture *f, const char *role, char *out,
 }
 
 /* Generate a secret ID for role with body; returns the data object. */
-static json_t *gen_secret(struct fixture *f, const char *role,
-                          const char *body)
+static json_t *gen_secret(struct fixture *f, const char *role, const char *body)
 {
     struct kh_response resp;
     char errmsg[KH_ERRMSG_SIZE], path[256];
@@ -234,9 +231,9 @@ static int login_from(struct fixture *f, const char *role_id,
 
     if (role_id != NULL)
         json_object_set_new(body, "role_id", json_string(role_id));
-    json_object_set_new(body, "secret_id", secret_id != NULL
-                                               ? json_string(secret_id)
-                                               : json_null());
+    json_object_set_new(body, "secret_id",
+                        secret_id != NULL ? json_string(secret_id)
+                                          : json_null());
     text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     r = call_from(f, "POST", "login", text, remote, &resp, errmsg);
@@ -247,8 +244,8 @@ static int login_from(struct fixture *f, const char *role_id,
     return r;
 }
 
-static int login(struct fixture *f, const char *role_id,
-                 const char *secret_id, json_t **ret_auth, char *errmsg)
+static int login(struct fixture *f, const char *role_id, const char *secret_id,
+                 json_t **ret_auth, char *errmsg)
 {
     return login_from(f, role_id, secret_id, NULL, ret_auth, errmsg);
 }
@@ -283,8 +280,7 @@ static void test_role_defaults(void **state)
                      0);
     assert_string_equal(json_string_value(json_object_get(d, "token_type")),
                         "default");
-    assert_int_equal(json_array_size(json_object_get(d, "token_policies")),
-                     0);
+    assert_int_equal(json_array_size(json_object_get(d, "token_policies")), 0);
     assert_non_null(json_object_get(d, "policies"));
     assert_null(json_object_get(d, "role_id"));
     json_decref(d);
@@ -313,8 +309,8 @@ static void test_role_aliases(void **state)
     assert_int_equal(json_integer_value(json_object_get(d, "token_period")),
                      1800);
     assert_int_equal(json_integer_value(json_object_get(d, "num_uses")), 3);
-    assert_true(has_string(json_object_get(d, "token_bound_cidrs"),
-                           "10.0.0.0/8"));
+    assert_true(
+        has_string(json_object_get(d, "token_bound_cidrs"), "10.0.0.0/8"));
     assert_true(has_string(json_object_get(d, "secret_id_bound_cidrs"),
                            "192.168.0.0/16"));
     json_decref(d);
@@ -469,14 +465,15 @@ static void test_login_issues_token(void **state)
     const char *tok;
 
     assert_non_null(e);
-    ok(f, "POST", "role/app", "{\"token_policies\":\"a,b\",\"token_ttl\":"
-                              "\"1h\"}");
+    ok(f, "POST", "role/app",
+       "{\"token_policies\":\"a,b\",\"token_ttl\":"
+       "\"1h\"}");
     role_id_of(f, "app", rid, sizeof(rid));
     s = gen_secret(f, "app", "{\"metadata\":null}");
     assert_int_equal(strlen(sid_of(s)), KH_UUID_STR_LEN);
-    assert_int_equal(strlen(json_string_value(
-                         json_object_get(s, "secret_id_accessor"))),
-                     KH_UUID_STR_LEN);
+    assert_int_equal(
+        strlen(json_string_value(json_object_get(s, "secret_id_accessor"))),
+        KH_UUID_STR_LEN);
     assert_int_equal(login(f, rid, sid_of(s), &auth, errmsg), 0);
     assert_true(has_string(json_object_get(auth, "policies"), "a"));
     assert_true(has_string(json_object_get(auth, "policies"), "default"));
@@ -536,18 +533,15 @@ static void test_secret_num_uses(void **state)
     ok(f, "POST", "role/app", "{}");
     role_id_of(f, "app", rid, sizeof(rid));
     s = gen_secret(f, "app", "{\"num_uses\":2}");
-    assert_int_equal(json_integer_value(json_object_get(s,
-                                                        "secret_id_num_uses")),
-                     2);
+    assert_int_equal(
+        json_integer_value(json_object_get(s, "secret_id_num_uses")), 2);
     assert_int_equal(login(f, rid, sid_of(s), NULL, errmsg), 0);
     snprintf(body, sizeof(body), "{\"secret_id\":\"%s\"}", sid_of(s));
-    assert_int_equal(call(f, "POST", "role/app/secret-id/lookup", body, &resp,
-                          errmsg),
-                     0);
+    assert_int_equal(
+        call(f, "POST", "role/app/secret-id/lookup", body, &resp, errmsg), 0);
     d = json_object_get(resp.body, "data");
-    assert_int_equal(json_integer_value(json_object_get(d,
-                                                        "secret_id_num_uses")),
-                     1);
+    assert_int_equal(
+        json_integer_value(json_object_get(d, "secret_id_num_uses")), 1);
     kh_response_clear(&resp);
     assert_int_equal(login(f, rid, sid_of(s), NULL, errmsg), 0);
     assert_int_equal(login(f, rid, sid_of(s), NULL, errmsg), KH_EINVAL);
@@ -620,9 +614,8 @@ static void test_secret_ttl_expiry(void **state)
     assert_int_equal(login(f, rid, sid_of(s), NULL, errmsg), KH_EINVAL);
     assert_string_equal(errmsg, INVALID);
     snprintf(body, sizeof(body), "{\"secret_id\":\"%s\"}", sid_of(s));
-    assert_int_equal(call(f, "POST", "role/app/secret-id/lookup", body, &resp,
-                          errmsg),
-                     0);
+    assert_int_equal(
+        call(f, "POST", "role/app/secret-id/lookup", body, &resp, errmsg), 0);
     assert_int_equal(resp.status, 204);
     kh_response_clear(&resp);
     json_decref(s);
@@ -643,9 +636,8 @@ static void test_secret_lookup_metadata(void **state)
                    "{\"metadata\":\"{\\\"env\\\":\\\"prod\\\"}\","
                    "\"cidr_list\":\"127.0.0.0/8\"}");
     snprintf(body, sizeof(body), "{\"secret_id\":\"%s\"}", sid_of(s));
-    assert_int_equal(call(f, "POST", "role/app/secret-id/lookup", body, &resp,
-                          errmsg),
-                     0);
+    assert_int_equal(
+        call(f, "POST", "role/app/secret-id/lookup", body, &resp, errmsg), 0);
     d = json_object_get(resp.body, "data");
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(d, "metadata"), "env")),
@@ -656,9 +648,8 @@ static void test_secret_lookup_metadata(void **state)
     assert_string_equal(
         json_string_value(json_object_get(d, "secret_id_accessor")),
         json_string_value(json_object_get(s, "secret_id_accessor")));
-    assert_non_null(strchr(json_string_value(json_object_get(
-                               d, "expiration_time")),
-                           'T'));
+    assert_non_null(
+        strchr(json_string_value(json_object_get(d, "expiration_time")), 'T'));
     kh_response_clear(&resp);
     assert_int_equal(login(f, rid, sid_of(s), &auth, errmsg), 0);
     d = json_object_get(auth, "metadata");
@@ -690,8 +681,8 @@ static void test_secret_accessors(void **state)
     snprintf(body, sizeof(body), "{\"secret_id_accessor\":\"%s\"}", acc1);
     ok(f, "POST", "role/app/secret-id-accessor/lookup", body);
     ok(f, "POST", "role/app/secret-id-accessor/destroy", body);
-    fails(f, "POST", "role/app/secret-id-accessor/lookup", body,
-          KH_ENOTFOUND, "failed to find accessor");
+    fails(f, "POST", "role/app/secret-id-accessor/lookup", body, KH_ENOTFOUND,
+          "failed to find accessor");
     assert_int_equal(login(f, rid, sid_of(s1), NULL, errmsg), KH_EINVAL);
     snprintf(body, sizeof(body), "{\"secret_id\":\"%s\"}", sid_of(s2));
     ok(f, "POST", "role/app/secret-id/destroy", body);
@@ -718,8 +709,7 @@ static void test_custom_secret_id(void **state)
                         "my-own-secret");
     kh_response_clear(&resp);
     fails(f, "POST", "role/app/custom-secret-id",
-          "{\"secret_id\":\"my-own-secret\"}", KH_EINVAL,
-          "already registered");
+          "{\"secret_id\":\"my-own-secret\"}", KH_EINVAL, "already registered");
     fails(f, "POST", "role/app/custom-secret-id", "{}", KH_EINVAL,
           "missing secret_id");
     assert_int_equal(login(f, rid, "my-own-secret", NULL, errmsg), 0);
@@ -783,9 +773,8 @@ static void test_login_cidrs(void **state)
     assert_non_null(strstr(errmsg, "CIDR"));
     assert_int_equal(login_from(f, rid, sid_of(s), "10.2.0.1", NULL, errmsg),
                      KH_EINVAL);
-    assert_int_equal(login_from(f, rid, sid_of(s), "::ffff:10.1.2.3", NULL,
-                                errmsg),
-                     0);
+    assert_int_equal(
+        login_from(f, rid, sid_of(s), "::ffff:10.1.2.3", NULL, errmsg), 0);
     assert_int_equal(login_from(f, rid, sid_of(s), "10.1.2.3", NULL, errmsg),
                      0);
     json_decref(s);
@@ -827,9 +816,8 @@ static void test_secret_within_role_limits(void **state)
     fails(f, "POST", "role/app/secret-id", "{\"ttl\":\"11m\"}", KH_EINVAL,
           "ttl");
     s = gen_secret(f, "app", "{}");
-    assert_int_equal(json_integer_value(json_object_get(s,
-                                                        "secret_id_num_uses")),
-                     5);
+    assert_int_equal(
+        json_integer_value(json_object_get(s, "secret_id_num_uses")), 5);
     assert_int_equal(json_integer_value(json_object_get(s, "secret_id_ttl")),
                      600);
     json_decref(s);
@@ -837,8 +825,7 @@ static void test_secret_within_role_limits(void **state)
     assert_int_equal(json_integer_value(json_object_get(s, "secret_id_ttl")),
                      60);
     json_decref(s);
-    fails(f, "POST", "role/nope/secret-id", NULL, KH_EINVAL,
-          "does not exist");
+    fails(f, "POST", "role/nope/secret-id", NULL, KH_EINVAL, "does not exist");
 }
 
 /* Metadata: up to APPROLE_METADATA_KEYS_MAX string entries; more, bad
@@ -872,8 +859,8 @@ static void test_secret_metadata_limits(void **state)
     free(meta);
     json_decref(wrap);
     json_decref(obj);
-    fails(f, "POST", "role/app/secret-id", "{\"metadata\":\"{bad\"}",
-          KH_EINVAL, "metadata");
+    fails(f, "POST", "role/app/secret-id", "{\"metadata\":\"{bad\"}", KH_EINVAL,
+          "metadata");
     fails(f, "POST", "role/app/secret-id", "{\"metadata\":\"{\\\"a\\\":1}\"}",
           KH_EINVAL, "metadata");
 }
@@ -921,8 +908,11 @@ static void test_existence(void **state)
     struct fixture *f = *state;
     struct kh_request req = {.op = KH_OP_UPDATE};
     struct backend_request br = {
-        .core = f->core, .mount = &f->mount, .req = &req,
-        .subpath = "role/Exists", .view = &f->mount.view,
+        .core = f->core,
+        .mount = &f->mount,
+        .req = &req,
+        .subpath = "role/Exists",
+        .view = &f->mount.view,
         .state = f->mount.state,
     };
     bool exists = true;
@@ -982,8 +972,8 @@ static void test_tokenutil_list_limits(void **state)
         snprintf(c, sizeof(c), "10.%d.0.0/16", i);
         json_array_append_new(cidrs, json_string(c));
     }
-    body = json_pack("{s:O, s:O}", "token_policies", pol,
-                     "token_bound_cidrs", cidrs);
+    body = json_pack("{s:O, s:O}", "token_policies", pol, "token_bound_cidrs",
+                     cidrs);
     text = json_dumps(body, JSON_COMPACT);
     ok(f, "POST", "role/r", text);
     free(text);
@@ -1040,27 +1030,22 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_role_update_keeps_fields, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_role_name_case, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_role_name_limits, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_role_list_delete, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_role_name_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_role_list_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role_id_custom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role_id_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_issues_token, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_login_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_secret_num_uses, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_secret_num_uses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_single_use_race, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_secret_ttl_expiry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_secret_lookup_metadata, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_secret_accessors, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_custom_secret_id, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_secret_accessors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_custom_secret_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_storage_holds_hashes_only, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_login_cidrs, setup, teardown),

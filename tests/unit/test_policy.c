@@ -31,10 +31,10 @@
 
 /* One HCL path block. */
 #define P(path, caps) "path \"" path "\" { capabilities = [" caps "] }\n"
-#define R "\"read\""
-#define U "\"update\""
-#define L "\"list\""
-#define D "\"deny\""
+#define R             "\"read\""
+#define U             "\"update\""
+#define L             "\"list\""
+#define D             "\"deny\""
 
 #define OK 0
 #define NO KH_EPERM
@@ -76,6 +76,7 @@ static const char params_allowed[] =
     "  required_parameters = [\"ttl\"]\n"
     "}\n";
 
+/* clang-format off */
 static const struct acl_case acl_cases[] = {
     /* exact rules */
     {"exact rule allows its capability", {P("secret/foo", R)}, false,
@@ -103,7 +104,8 @@ static const struct acl_case acl_cases[] = {
      KH_OP_READ, false, NULL, OK},
     {"longest plain glob wins", {P("secret/*", R) P("secret/a/*", D)}, false,
      "secret/a/b", KH_OP_READ, false, NULL, NO},
-    {"shorter glob still covers the rest", {P("secret/*", R) P("secret/a/*", D)},
+    {"shorter glob still covers the rest",
+     {P("secret/*", R) P("secret/a/*", D)},
      false, "secret/b", KH_OP_READ, false, NULL, OK},
     /* + segments */
     {"plus matches one segment", {P("secret/+/teamb", R)}, false,
@@ -125,7 +127,8 @@ static const struct acl_case acl_cases[] = {
     {"lone plus is one segment", {P("+", R)}, false, "kv/config", KH_OP_READ,
      false, NULL, NO},
     /* deny and precedence */
-    {"deny in a rule overrides its other capabilities", {P("secret/foo", R "," D)},
+    {"deny in a rule overrides its other capabilities",
+     {P("secret/foo", R "," D)},
      false, "secret/foo", KH_OP_READ, false, NULL, NO},
     {"exact beats glob (deny glob)", {P("secret/*", D) P("secret/foo", R)},
      false, "secret/foo", KH_OP_READ, false, NULL, OK},
@@ -156,7 +159,8 @@ static const struct acl_case acl_cases[] = {
     {"(a) later first wildcard wins (its capability)",
      {P("secret/+/x", R) P("secret/a/*", U)}, false, "secret/a/x",
      KH_OP_UPDATE, false, NULL, OK},
-    {"(b) trailing star loses to none", {P("secret/+/x", D) P("secret/+/x*", R)},
+    {"(b) trailing star loses to none",
+     {P("secret/+/x", D) P("secret/+/x*", R)},
      false, "secret/a/x", KH_OP_READ, false, NULL, NO},
     {"(b) the star rule still covers longer names",
      {P("secret/+/x", D) P("secret/+/x*", R)}, false, "secret/a/xy",
@@ -281,7 +285,8 @@ static const struct acl_case acl_cases[] = {
     {"duplicate path blocks are merged",
      {P("secret/foo", R) P("secret/foo", U)}, false, "secret/foo",
      KH_OP_UPDATE, false, NULL, OK},
-    {"duplicate path blocks merge deny", {P("secret/foo", R) P("secret/foo", D)},
+    {"duplicate path blocks merge deny",
+     {P("secret/foo", R) P("secret/foo", D)},
      false, "secret/foo", KH_OP_READ, false, NULL, NO},
     {"hvac JSON form grants read", {hvac_json}, false, "secret/app",
      KH_OP_READ, false, NULL, OK},
@@ -294,9 +299,9 @@ static const struct acl_case acl_cases[] = {
     {"comments of every kind", {"# one\n// two\n/* three */\n" P("a", R)},
      false, "a", KH_OP_READ, false, NULL, OK},
 };
+/* clang-format on */
 
-static struct acl *build_acl(const char *const *texts, size_t count,
-                             bool root)
+static struct acl *build_acl(const char *const *texts, size_t count, bool root)
 {
     struct policy *policies[CASES_POLICIES_MAX] = {0};
     char errmsg[KH_ERRMSG_SIZE] = "";
@@ -305,8 +310,8 @@ static struct acl *build_acl(const char *const *texts, size_t count,
     int r;
 
     for (i = 0; i < count; i++) {
-        r = policy_parse("t", texts[i], strlen(texts[i]), &policies[i],
-                         errmsg, sizeof(errmsg));
+        r = policy_parse("t", texts[i], strlen(texts[i]), &policies[i], errmsg,
+                         sizeof(errmsg));
         if (r != 0)
             print_error("policy %zu: %s\n", i, errmsg);
         assert_int_equal(r, 0);
@@ -336,8 +341,8 @@ static void test_acl_table(void **state)
         char errmsg[KH_ERRMSG_SIZE] = "";
         json_t *data = NULL;
         unsigned caps = 0;
-        struct acl *acl = build_acl(c->policies, text_count(c->policies),
-                                    c->root);
+        struct acl *acl =
+            build_acl(c->policies, text_count(c->policies), c->root);
         int r;
 
         if (c->data != NULL) {
@@ -347,8 +352,8 @@ static void test_acl_table(void **state)
         r = acl_check(acl, c->path, c->op, c->sudo, data, &caps, errmsg,
                       sizeof(errmsg));
         if (r != c->want) {
-            print_error("case %zu \"%s\": got %d, want %d\n", i,
-                        c->behaviour, r, c->want);
+            print_error("case %zu \"%s\": got %d, want %d\n", i, c->behaviour,
+                        r, c->want);
             failures++;
         }
         if (r == KH_EPERM)
@@ -369,6 +374,7 @@ struct caps_case
     const char *want; /* names joined by ',' */
 };
 
+/* clang-format off */
 static const struct caps_case caps_cases[] = {
     {"sorted capability names", P("secret/*", "\"update\",\"read\",\"create\""),
      false, "secret/x", "create,read,update"},
@@ -384,6 +390,7 @@ static const struct caps_case caps_cases[] = {
     {"capabilities use the list fallback", P("secret/foo", L), false,
      "secret/foo/", "list"},
 };
+/* clang-format on */
 
 static void join_names(unsigned caps, char *out, size_t size)
 {
@@ -429,6 +436,7 @@ struct parse_case
     const char *message; /* exact errmsg */
 };
 
+/* clang-format off */
 static const struct parse_case parse_cases[] = {
     {"unknown capability",
      "\n\npath \"a\" {\n  capabilities = [\"read\", \"bogus\"]\n}", KH_EINVAL,
@@ -480,6 +488,7 @@ static const struct parse_case parse_cases[] = {
      0, ""},
     {"empty policy", "", 0, ""},
 };
+/* clang-format on */
 
 /* Parse errors: the exact message, with line and column. */
 static void test_parse_errors(void **state)
@@ -494,8 +503,7 @@ static void test_parse_errors(void **state)
                              sizeof(errmsg));
 
         if (r != c->want)
-            print_error("case \"%s\": got %d (%s)\n", c->behaviour, r,
-                        errmsg);
+            print_error("case \"%s\": got %d (%s)\n", c->behaviour, r, errmsg);
         assert_int_equal(r, c->want);
         if (c->want == 0) {
             assert_non_null(p);
@@ -516,14 +524,14 @@ static void test_parse_errors(void **state)
 /* The compiled form: exact rules sorted, globs by priority, text kept. */
 static void test_compiled_form(void **state)
 {
-    const char *text = P("b", R) P("a", R) P("x/*", R) P("x/y/*", R)
-        P("x/+/z", R) P("/a", U);
+    const char *text =
+        P("b", R) P("a", R) P("x/*", R) P("x/y/*", R) P("x/+/z", R) P("/a", U);
     char errmsg[KH_ERRMSG_SIZE];
     struct policy *p = NULL;
 
-    assert_int_equal(policy_parse("name", text, strlen(text), &p, errmsg,
-                                  sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        policy_parse("name", text, strlen(text), &p, errmsg, sizeof(errmsg)),
+        0);
     assert_string_equal(p->name, "name");
     assert_string_equal(p->text, text);
     assert_int_equal(p->rules.exact_count, 2);
@@ -552,13 +560,12 @@ static void test_acl_outlives_policies(void **state)
     struct policy *p = NULL;
     struct acl *acl = NULL;
 
-    assert_int_equal(policy_parse("p", text, strlen(text), &p, errmsg,
-                                  sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        policy_parse("p", text, strlen(text), &p, errmsg, sizeof(errmsg)), 0);
     assert_int_equal(acl_create(&p, 1, false, &acl), 0);
     policy_unref(p);
-    assert_int_equal(acl_check(acl, "secret/a", KH_OP_READ, false, NULL,
-                               NULL, errmsg, sizeof(errmsg)),
+    assert_int_equal(acl_check(acl, "secret/a", KH_OP_READ, false, NULL, NULL,
+                               errmsg, sizeof(errmsg)),
                      0);
     assert_false(acl_is_root(acl));
     assert_non_null(acl_match(acl, "secret/a", false));
@@ -596,9 +603,9 @@ static char *many_rules(size_t count)
 
     assert_non_null(text);
     for (i = 0; i < count; i++)
-        off += (size_t)snprintf(text + off, size - off,
-                                "path \"p/%zu\" { capabilities = [\"read\"] }\n",
-                                i);
+        off += (size_t)snprintf(
+            text + off, size - off,
+            "path \"p/%zu\" { capabilities = [\"read\"] }\n", i);
     return text;
 }
 
@@ -611,9 +618,8 @@ static void test_limit_rules(void **state)
     struct policy *p = NULL;
     struct acl *acl = NULL;
 
-    assert_int_equal(policy_parse("t", text, strlen(text), &p, errmsg,
-                                  sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        policy_parse("t", text, strlen(text), &p, errmsg, sizeof(errmsg)), 0);
     assert_int_equal(p->rules.exact_count, POLICY_RULES_MAX);
     assert_int_equal(acl_create(&p, 1, false, &acl), 0);
     assert_int_equal(acl_check(acl, "p/9999", KH_OP_READ, false, NULL, NULL,
@@ -624,9 +630,9 @@ static void test_limit_rules(void **state)
     free(text);
     text = many_rules(POLICY_RULES_MAX + 1);
     p = NULL;
-    assert_int_equal(policy_parse("t", text, strlen(text), &p, errmsg,
-                                  sizeof(errmsg)),
-                     KH_ELIMIT);
+    assert_int_equal(
+        policy_parse("t", text, strlen(text), &p, errmsg, sizeof(errmsg)),
+        KH_ELIMIT);
     assert_contains(errmsg, "more than 10000 path rules");
     free(text);
 }

@@ -26,7 +26,7 @@
 #include "policy/policy_store.h"
 #include "storage/storage.h"
 
-#define READ_P "path \"secret/*\" { capabilities = [\"read\"] }\n"
+#define READ_P   "path \"secret/*\" { capabilities = [\"read\"] }\n"
 #define UPDATE_P "path \"secret/*\" { capabilities = [\"update\"] }\n"
 
 struct fixture
@@ -120,28 +120,27 @@ static void test_default_policy(void **state)
     assert_int_equal(policy_store_get_compiled(f->store, "default", &p), 0);
     assert_non_null(strstr(p->text, "auth/token/lookup-self"));
     policy_unref(p);
-    assert_true(allows(f->store, names, 1, "auth/token/lookup-self",
-                       KH_OP_READ));
-    assert_true(allows(f->store, names, 1, "auth/token/renew-self",
-                       KH_OP_UPDATE));
-    assert_true(allows(f->store, names, 1, "auth/token/revoke-self",
-                       KH_OP_UPDATE));
-    assert_true(allows(f->store, names, 1, "sys/capabilities-self",
-                       KH_OP_UPDATE));
+    assert_true(
+        allows(f->store, names, 1, "auth/token/lookup-self", KH_OP_READ));
+    assert_true(
+        allows(f->store, names, 1, "auth/token/renew-self", KH_OP_UPDATE));
+    assert_true(
+        allows(f->store, names, 1, "auth/token/revoke-self", KH_OP_UPDATE));
+    assert_true(
+        allows(f->store, names, 1, "sys/capabilities-self", KH_OP_UPDATE));
     assert_true(allows(f->store, names, 1, "sys/leases/renew", KH_OP_UPDATE));
-    assert_true(allows(f->store, names, 1, "sys/leases/lookup",
-                       KH_OP_UPDATE));
+    assert_true(allows(f->store, names, 1, "sys/leases/lookup", KH_OP_UPDATE));
     assert_true(allows(f->store, names, 1, "sys/renew", KH_OP_UPDATE));
     assert_true(allows(f->store, names, 1, "cubbyhole/a/b", KH_OP_CREATE));
     assert_true(allows(f->store, names, 1, "cubbyhole/a/", KH_OP_LIST));
-    assert_true(allows(f->store, names, 1, "sys/wrapping/unwrap",
-                       KH_OP_UPDATE));
-    assert_true(allows(f->store, names, 1, "sys/tools/hash/sha2-256",
-                       KH_OP_UPDATE));
+    assert_true(
+        allows(f->store, names, 1, "sys/wrapping/unwrap", KH_OP_UPDATE));
+    assert_true(
+        allows(f->store, names, 1, "sys/tools/hash/sha2-256", KH_OP_UPDATE));
     assert_true(allows(f->store, names, 1, "sys/internal/ui/resultant-acl",
                        KH_OP_READ));
-    assert_false(allows(f->store, names, 1, "auth/token/lookup-self",
-                        KH_OP_UPDATE));
+    assert_false(
+        allows(f->store, names, 1, "auth/token/lookup-self", KH_OP_UPDATE));
     assert_false(allows(f->store, names, 1, "secret/x", KH_OP_READ));
     assert_false(allows(f->store, names, 1, "sys/policy", KH_OP_READ));
 }
@@ -176,8 +175,7 @@ static void test_crud(void **state)
     assert_string_equal(p->text, READ_P);
     policy_unref(p);
     /* the record under sys/policy/p1 */
-    assert_int_equal(barrier_get(f->barrier, "sys/policy/p1", &value, &len),
-                     0);
+    assert_int_equal(barrier_get(f->barrier, "sys/policy/p1", &value, &len), 0);
     assert_non_null(memmem(value, len, "\"name\":\"p1\"", 11));
     kh_free_secret(value, len);
     assert_int_equal(policy_store_list(f->store, &list), 0);
@@ -203,9 +201,8 @@ static void test_builtin_names_refused(void **state)
     char errmsg[KH_ERRMSG_SIZE] = "";
     struct policy *p = NULL;
 
-    assert_int_equal(policy_store_put(f->store, "root", READ_P,
-                                      strlen(READ_P), errmsg,
-                                      sizeof(errmsg)),
+    assert_int_equal(policy_store_put(f->store, "root", READ_P, strlen(READ_P),
+                                      errmsg, sizeof(errmsg)),
                      KH_EINVAL);
     assert_string_equal(errmsg, "cannot update \"root\" policy");
     assert_int_equal(policy_store_get_compiled(f->store, "root", &p),
@@ -245,9 +242,8 @@ static void test_names(void **state)
     assert_int_equal(policy_store_put(f->store, name, READ_P, strlen(READ_P),
                                       errmsg, sizeof(errmsg)),
                      KH_EINVAL);
-    assert_int_equal(policy_store_put(f->store, "a/b", READ_P,
-                                      strlen(READ_P), errmsg,
-                                      sizeof(errmsg)),
+    assert_int_equal(policy_store_put(f->store, "a/b", READ_P, strlen(READ_P),
+                                      errmsg, sizeof(errmsg)),
                      KH_EINVAL);
 }
 
@@ -259,8 +255,8 @@ static void test_parse_error_not_stored(void **state)
     char errmsg[KH_ERRMSG_SIZE] = "";
     struct policy *p = NULL;
 
-    assert_int_equal(policy_store_put(f->store, "bad", bad, strlen(bad),
-                                      errmsg, sizeof(errmsg)),
+    assert_int_equal(policy_store_put(f->store, "bad", bad, strlen(bad), errmsg,
+                                      sizeof(errmsg)),
                      KH_EINVAL);
     assert_string_equal(errmsg, "failed to parse policy: bad:2:19: invalid "
                                 "capability \"rread\"");
@@ -329,8 +325,7 @@ static void test_seal(void **state)
     policy_unref(p);
     policy_store_seal(f->store);
     barrier_seal(f->barrier);
-    assert_int_equal(policy_store_get_compiled(f->store, "p1", &p),
-                     KH_ESEALED);
+    assert_int_equal(policy_store_get_compiled(f->store, "p1", &p), KH_ESEALED);
     assert_int_equal(policy_store_acl_for(f->store, names, 1, &acl),
                      KH_ESEALED);
     assert_null(acl);
@@ -361,8 +356,8 @@ static void test_acl_for(void **state)
     assert_false(allows(f->store, ghost, 2, "secret/x", KH_OP_READ));
     for (i = 0; i < KH_ARRAY_LEN(many); i++)
         many[i] = "p1";
-    assert_true(allows(f->store, many, ACL_POLICIES_MAX, "secret/x",
-                       KH_OP_READ));
+    assert_true(
+        allows(f->store, many, ACL_POLICIES_MAX, "secret/x", KH_OP_READ));
     acl = NULL;
     assert_int_equal(
         policy_store_acl_for(f->store, many, ACL_POLICIES_MAX + 1, &acl),
@@ -391,9 +386,9 @@ static void test_corrupt_record(void **state)
     assert_null(p);
 }
 
-#define READERS 4
+#define READERS           4
 #define READER_ROUNDS_MIN 200
-#define WRITER_ROUNDS 100
+#define WRITER_ROUNDS     100
 
 static atomic_bool writer_done;
 
@@ -436,8 +431,8 @@ static void test_concurrent_overwrite(void **state)
     put_ok(f->store, "hot", READ_P);
     atomic_store(&writer_done, false);
     for (i = 0; i < READERS; i++)
-        assert_int_equal(
-            pthread_create(&threads[i], NULL, reader, f->store), 0);
+        assert_int_equal(pthread_create(&threads[i], NULL, reader, f->store),
+                         0);
     for (i = 0; i < WRITER_ROUNDS; i++)
         put_ok(f->store, "hot", (i % 2) ? READ_P : UPDATE_P);
     atomic_store(&writer_done, true);
@@ -451,16 +446,15 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_default_policy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_setup_keeps_edited_default,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_setup_keeps_edited_default, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_builtin_names_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_error_not_stored, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_cache_overwrite, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cache_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_negative_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acl_for, setup, teardown),

@@ -318,6 +318,25 @@ static void test_form_body(void **state)
     parse(&p, &raw);
     assert_int_equal(p.r, KH_EINVAL);
     kh_request_clear(&p.req);
+    /* Values are URL-decoded; '+' is a space; a NUL or an escaped NUL is
+     * refused rather than cutting the body short. */
+    raw = raw_default("PUT", "/v1/x", "pass%20word=p+w%26x&k%3D=v");
+    raw.content_type = "application/x-www-form-urlencoded";
+    parse(&p, &raw);
+    assert_int_equal(p.r, 0);
+    assert_string_equal(kh_request_string(&p.req, "pass word"), "p w&x");
+    assert_string_equal(kh_request_string(&p.req, "k="), "v");
+    kh_request_clear(&p.req);
+    raw.body = (const uint8_t *)"a=\0bbbbbbbb";
+    raw.body_len = 11;
+    parse(&p, &raw);
+    assert_int_equal(p.r, KH_EINVAL);
+    kh_request_clear(&p.req);
+    raw = raw_default("PUT", "/v1/x", "a=%00b");
+    raw.content_type = "application/x-www-form-urlencoded";
+    parse(&p, &raw);
+    assert_int_equal(p.r, KH_EINVAL);
+    kh_request_clear(&p.req);
 }
 
 /* X-Vault-Token wins over Bearer; over-long tokens are kept unusable. */

@@ -41,8 +41,8 @@ struct fixture
     struct barrier *barrier;
     struct token_store *store;
     struct kh_config *config;
-    struct kh_core core;            /* only tokens and config are used */
-    struct mount_entry mount;       /* auth/token/ */
+    struct kh_core core;      /* only tokens and config are used */
+    struct mount_entry mount; /* auth/token/ */
     char root[TOKEN_ID_BYTES_MAX + 1];
 };
 
@@ -71,8 +71,7 @@ static char *tmp_make(void)
         base = "/tmp";
     assert_int_not_equal(asprintf(&dir, "%s/token-XXXXXX", base), -1);
     if (mkdtemp(dir) == NULL) {
-        assert_int_equal(mkdir(base, 0700) == 0 || access(base, W_OK) == 0,
-                         1);
+        assert_int_equal(mkdir(base, 0700) == 0 || access(base, W_OK) == 0, 1);
         assert_non_null(mkdtemp(dir));
     }
     return dir;
@@ -88,9 +87,8 @@ static int setup(void **state)
     assert_non_null(f);
     f->dir = tmp_make();
     assert_int_not_equal(asprintf(&data, "%s/data", f->dir), -1);
-    assert_int_equal(kh_storage_lmdb_open(data, 0, &f->storage, errmsg,
-                                          sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        kh_storage_lmdb_open(data, 0, &f->storage, errmsg, sizeof(errmsg)), 0);
     free(data);
     assert_int_equal(barrier_create(f->storage, &f->barrier), 0);
     assert_int_equal(kh_random_bytes(key, sizeof(key)), 0);
@@ -98,9 +96,8 @@ static int setup(void **state)
     kh_wipe(key, sizeof(key));
     assert_int_equal(token_store_create(f->barrier, &f->store), 0);
     assert_int_equal(token_store_setup(f->store), 0);
-    assert_int_equal(token_store_create_root(f->store, NULL, f->root,
-                                             sizeof(f->root)),
-                     0);
+    assert_int_equal(
+        token_store_create_root(f->store, NULL, f->root, sizeof(f->root)), 0);
     f->config = kh_config_new();
     assert_non_null(f->config);
     f->core.tokens = f->store;
@@ -198,8 +195,7 @@ static struct answer call_from(struct fixture *f, const char *method,
 }
 
 static struct answer call(struct fixture *f, const char *method,
-                          const char *sub, const char *body,
-                          const char *token)
+                          const char *sub, const char *body, const char *token)
 {
     return call_from(f, method, sub, body, token, NULL);
 }
@@ -283,7 +279,8 @@ static void test_create_lookup(void **state)
     assert_memory_equal(id, "hvs.", 4);
     for (i = 4; id[i] != '\0'; i++)
         assert_true(strchr("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl"
-                           "mnopqrstuvwxyz", id[i]) != NULL);
+                           "mnopqrstuvwxyz",
+                           id[i]) != NULL);
     policies_text(f, id, pol, sizeof(pol));
     assert_string_equal(pol, "a,b,default");
 }
@@ -330,8 +327,7 @@ static void test_lookup_self_fields(void **state)
     const char *methods[] = {"GET", "POST"};
     size_t i;
 
-    create_as(f, "create", "{\"policies\":[\"a\"],\"ttl\":3600}", f->root,
-              id);
+    create_as(f, "create", "{\"policies\":[\"a\"],\"ttl\":3600}", f->root, id);
     for (i = 0; i < 2; i++) {
         struct answer a = call(f, methods[i], "lookup-self", NULL, id);
         assert_int_equal(a.status, 200);
@@ -350,8 +346,7 @@ static void test_lookup_self_fields(void **state)
         assert_true(json_is_null(data_field(&a, "meta")));
         assert_string_equal(json_string_value(data_field(&a, "type")),
                             "service");
-        assert_string_equal(json_string_value(data_field(&a, "entity_id")),
-                            "");
+        assert_string_equal(json_string_value(data_field(&a, "entity_id")), "");
         assert_true(json_is_false(data_field(&a, "orphan")));
         answer_clear(&a);
     }
@@ -381,9 +376,9 @@ static void test_root_lookup(void **state)
 static void test_lookup_unknown(void **state)
 {
     struct fixture *f = *state;
-    struct answer a = call(f, "POST", "lookup",
-                           "{\"token\":\"hvs.nosuchtoken000000000000\"}",
-                           f->root);
+    struct answer a =
+        call(f, "POST", "lookup", "{\"token\":\"hvs.nosuchtoken000000000000\"}",
+             f->root);
 
     assert_int_equal(a.status, 403);
     assert_string_equal(first_error(&a), "bad token");
@@ -506,8 +501,7 @@ static void test_accessor_lookup_revoke(void **state)
     answer_clear(&a);
     a = call(f, "POST", "renew-accessor", body, f->root);
     assert_int_equal(a.status, 200);
-    assert_string_equal(json_string_value(auth_field(&a, "client_token")),
-                        "");
+    assert_string_equal(json_string_value(auth_field(&a, "client_token")), "");
     answer_clear(&a);
     a = call(f, "POST", "revoke-accessor", body, f->root);
     assert_int_equal(a.status, 204);
@@ -549,10 +543,8 @@ static void test_renew_up_to_max(void **state)
     create_as(f, "create", "{\"ttl\":10,\"policies\":[\"a\"]}", f->root, id);
     a = call(f, "POST", "renew-self", "{\"increment\":50}", id);
     assert_int_equal(a.status, 200);
-    assert_int_equal(json_integer_value(auth_field(&a, "lease_duration")),
-                     50);
-    assert_string_equal(json_string_value(auth_field(&a, "client_token")),
-                        id);
+    assert_int_equal(json_integer_value(auth_field(&a, "lease_duration")), 50);
+    assert_string_equal(json_string_value(auth_field(&a, "client_token")), id);
     answer_clear(&a);
     a = call(f, "POST", "renew-self", "{\"increment\":\"1h\"}", id);
     assert_int_equal(a.status, 200);
@@ -571,8 +563,7 @@ static void test_explicit_max_ttl(void **state)
     create_as(f, "create",
               "{\"ttl\":\"1h\",\"explicit_max_ttl\":30,\"policies\":[\"a\"]}",
               f->root, id);
-    snprintf(body, sizeof(body), "{\"token\":\"%s\",\"increment\":3600}",
-             id);
+    snprintf(body, sizeof(body), "{\"token\":\"%s\",\"increment\":3600}", id);
     a = call(f, "POST", "renew", body, f->root);
     assert_int_equal(a.status, 200);
     assert_true(json_integer_value(auth_field(&a, "lease_duration")) <= 30);
@@ -591,12 +582,11 @@ static void test_period(void **state)
     char id[TOKEN_ID_BYTES_MAX + 1];
     struct answer a;
 
-    create_as(f, "create", "{\"period\":\"2m\",\"policies\":[\"a\"]}",
-              f->root, id);
+    create_as(f, "create", "{\"period\":\"2m\",\"policies\":[\"a\"]}", f->root,
+              id);
     a = call(f, "POST", "renew-self", "{\"increment\":100000}", id);
     assert_int_equal(a.status, 200);
-    assert_int_equal(json_integer_value(auth_field(&a, "lease_duration")),
-                     120);
+    assert_int_equal(json_integer_value(auth_field(&a, "lease_duration")), 120);
     answer_clear(&a);
     a = call(f, "GET", "lookup-self", NULL, id);
     assert_int_equal(json_integer_value(data_field(&a, "period")), 120);
@@ -709,9 +699,8 @@ static void test_default_policy(void **state)
     create_as(f, "create", "{\"policies\":\"x,y\"}", f->root, id);
     policies_text(f, id, pol, sizeof(pol));
     assert_string_equal(pol, "default,x,y");
-    create_as(f, "create",
-              "{\"policies\":[\"x\"],\"no_default_policy\":true}", f->root,
-              id);
+    create_as(f, "create", "{\"policies\":[\"x\"],\"no_default_policy\":true}",
+              f->root, id);
     policies_text(f, id, pol, sizeof(pol));
     assert_string_equal(pol, "x");
     create_as(f, "create", NULL, f->root, id);
@@ -747,8 +736,7 @@ static void test_display_name(void **state)
     char id[TOKEN_ID_BYTES_MAX + 1];
     struct token_entry e;
 
-    create_as(f, "create", "{\"display_name\":\"my app!x_y.z\"}", f->root,
-              id);
+    create_as(f, "create", "{\"display_name\":\"my app!x_y.z\"}", f->root, id);
     assert_int_equal(token_store_lookup(f->store, id, &e), 0);
     assert_string_equal(e.display_name, "token-my-app-x-y-z");
     create_as(f, "create", "{\"display_name\":\"token\"}", f->root, id);
@@ -847,8 +835,7 @@ static void test_batch(void **state)
     a = call(f, "POST", "create", NULL, id);
     assert_int_equal(a.status, 400);
     answer_clear(&a);
-    a = call(f, "POST", "create", "{\"type\":\"batch\",\"period\":5}",
-             f->root);
+    a = call(f, "POST", "create", "{\"type\":\"batch\",\"period\":5}", f->root);
     assert_int_equal(a.status, 400);
     answer_clear(&a);
     assert_int_equal(token_store_revoke(f->store, parent), 0);
@@ -982,8 +969,7 @@ static void test_bound_cidrs(void **state)
     struct answer a;
 
     a = call(f, "POST", "roles/net",
-             "{\"token_bound_cidrs\":\"10.0.0.0/8, 2001:db8::/32\"}",
-             f->root);
+             "{\"token_bound_cidrs\":\"10.0.0.0/8, 2001:db8::/32\"}", f->root);
     assert_int_equal(a.status, 204);
     answer_clear(&a);
     create_as(f, "create/net", "{\"policies\":[\"a\"]}", f->root, id);
@@ -1001,12 +987,12 @@ static void test_bound_cidrs(void **state)
     answer_clear(&a);
     a = call_from(f, "GET", "lookup-self", NULL, id, "10.0.0.7");
     assert_int_equal(a.status, 200);
-    assert_string_equal(json_string_value(json_array_get(
-                            data_field(&a, "bound_cidrs"), 1)),
-                        "2001:db8::/32");
+    assert_string_equal(
+        json_string_value(json_array_get(data_field(&a, "bound_cidrs"), 1)),
+        "2001:db8::/32");
     answer_clear(&a);
-    a = call(f, "POST", "roles/bad", "{\"token_bound_cidrs\":[\"10.0.0.0/33\"]}",
-             f->root);
+    a = call(f, "POST", "roles/bad",
+             "{\"token_bound_cidrs\":[\"10.0.0.0/33\"]}", f->root);
     assert_int_equal(a.status, 400);
     answer_clear(&a);
 }
@@ -1141,8 +1127,7 @@ static void test_no_raw_id_stored(void **state)
     char id[TOKEN_ID_BYTES_MAX + 1], path[512];
     struct token_entry e;
 
-    create_as(f, "create", "{\"id\":\"custom-visible-id-123\"}", f->root,
-              id);
+    create_as(f, "create", "{\"id\":\"custom-visible-id-123\"}", f->root, id);
     create_as(f, "create", "{\"policies\":[\"a\"]}", id, id);
     assert_int_equal(token_store_lookup(f->store, id, &e), 0);
     snprintf(path, sizeof(path), "%s/data/data.mdb", f->dir);
@@ -1172,8 +1157,8 @@ static void *worker_main(void *arg)
     int i;
 
     for (i = 0; i < WORKER_TOKENS; i++) {
-        struct answer a = call(w->f, "POST", "create",
-                               "{\"policies\":[\"a\"]}", w->f->root);
+        struct answer a =
+            call(w->f, "POST", "create", "{\"policies\":[\"a\"]}", w->f->root);
         const char *id = json_string_value(auth_field(&a, "client_token"));
         if (a.status != 200 || id == NULL) {
             w->failures++;
@@ -1206,9 +1191,8 @@ static void test_concurrent(void **state)
 
     for (i = 0; i < 4; i++) {
         workers[i] = (struct worker){f, 0};
-        assert_int_equal(pthread_create(&threads[i], NULL, worker_main,
-                                        &workers[i]),
-                         0);
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, worker_main, &workers[i]), 0);
     }
     for (i = 0; i < 4; i++) {
         assert_int_equal(pthread_join(threads[i], NULL), 0);
@@ -1249,8 +1233,7 @@ static void test_concurrent_uses(void **state)
 
     create_as(f, "create", "{\"num_uses\":7}", f->root, id);
     for (i = 0; i < 4; i++)
-        assert_int_equal(pthread_create(&threads[i], NULL, use_main, args),
-                         0);
+        assert_int_equal(pthread_create(&threads[i], NULL, use_main, args), 0);
     for (i = 0; i < 4; i++)
         assert_int_equal(pthread_join(threads[i], NULL), 0);
     assert_int_equal(ok, 7);
@@ -1300,9 +1283,9 @@ static void test_accessors_list_and_sudo(void **state)
     assert_int_equal(a.status, 200);
     assert_int_equal(json_array_size(data_field(&a, "keys")), 2);
     for (i = 0; i < 2; i++)
-        found |= strcmp(json_string_value(
-                            json_array_get(data_field(&a, "keys"), i)),
-                        e.accessor) == 0;
+        found |=
+            strcmp(json_string_value(json_array_get(data_field(&a, "keys"), i)),
+                   e.accessor) == 0;
     assert_true(found);
     answer_clear(&a);
     assert_true(token_backend_ops.sudo("accessors/", KH_OP_LIST));
@@ -1387,9 +1370,8 @@ static void test_issue(void **state)
     auth = json_object_get(resp.body, "auth");
     id = json_string_value(json_object_get(auth, "client_token"));
     assert_non_null(id);
-    assert_int_equal(json_integer_value(json_object_get(auth,
-                                                        "lease_duration")),
-                     600);
+    assert_int_equal(
+        json_integer_value(json_object_get(auth, "lease_duration")), 600);
     assert_true(json_is_true(json_object_get(auth, "orphan")));
     assert_int_equal(token_store_lookup(f->store, id, &e), 0);
     assert_string_equal(e.display_name, "approle");
@@ -1404,9 +1386,8 @@ static void test_issue(void **state)
                                        errmsg, sizeof(errmsg)),
                      0);
     auth = json_object_get(resp.body, "auth");
-    assert_int_equal(json_integer_value(json_object_get(auth,
-                                                        "lease_duration")),
-                     900);
+    assert_int_equal(
+        json_integer_value(json_object_get(auth, "lease_duration")), 900);
     kh_response_clear(&resp);
     params.bound_cidrs[0] = "300.0.0.1";
     assert_int_equal(token_store_issue(f->store, &mount, &params, &req, &resp,
@@ -1421,8 +1402,8 @@ static void test_ttl_defaults(void **state)
     char id[TOKEN_ID_BYTES_MAX + 1];
     struct token_entry e;
 
-    create_as(f, "create", "{\"lease\":\"30m\",\"policies\":[\"a\"]}",
-              f->root, id);
+    create_as(f, "create", "{\"lease\":\"30m\",\"policies\":[\"a\"]}", f->root,
+              id);
     assert_int_equal(token_store_lookup(f->store, id, &e), 0);
     assert_int_equal(e.creation_ttl_s, 1800);
     create_as(f, "create", "{\"policies\":[\"a\"]}", f->root, id);
@@ -1461,16 +1442,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lookup_unknown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoke_tree, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_orphan_survives, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_orphan_survives, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revoke_orphan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accessor_lookup_revoke, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_renew_up_to_max, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_explicit_max_ttl, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_renew_up_to_max, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_explicit_max_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_period, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_only_options, setup,
                                         teardown),
@@ -1482,8 +1460,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policies_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_display_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_child_ttl_capped, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_child_ttl_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renew_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles_crud, setup, teardown),
@@ -1496,13 +1473,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tidy_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tidy_dangling, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_raw_id_stored, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_no_raw_id_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_uses, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_tree_depth_limit, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_uses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tree_depth_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accessors_list_and_sudo, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_routes, setup, teardown),

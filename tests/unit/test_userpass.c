@@ -91,11 +91,10 @@ static int setup(void **state)
     assert_int_equal(kh_uuid_generate(f->mount.uuid), 0);
     f->mount.is_auth = true;
     f->mount.ops = &userpass_backend_ops;
-    assert_int_equal(view_init(&f->mount.view, f->barrier, f->storage,
-                               "auth", f->mount.uuid),
+    assert_int_equal(view_init(&f->mount.view, f->barrier, f->storage, "auth",
+                               f->mount.uuid),
                      0);
-    assert_int_equal(userpass_backend_ops.init(&f->mount, &f->mount.state),
-                     0);
+    assert_int_equal(userpass_backend_ops.init(&f->mount, &f->mount.state), 0);
     *state = f;
     return 0;
 }
@@ -116,10 +115,9 @@ static int teardown(void **state)
 }
 
 /* One request below the mount from remote (NULL: 127.0.0.1). */
-static int call_from(struct fixture *f, const char *method,
-                     const char *subpath, const char *body,
-                     const char *remote, struct kh_response *resp,
-                     char *errmsg)
+static int call_from(struct fixture *f, const char *method, const char *subpath,
+                     const char *body, const char *remote,
+                     struct kh_response *resp, char *errmsg)
 {
     struct http_raw_request raw = {0};
     struct kh_request req = {0};
@@ -137,8 +135,7 @@ static int call_from(struct fixture *f, const char *method,
     raw.body_len = body != NULL ? strlen(body) : 0;
     raw.body_bytes_max = KH_HTTP_BODY_BYTES_DEFAULT;
     raw.remote_addr = remote != NULL ? remote : "127.0.0.1";
-    assert_int_equal(http_request_build(&raw, &req, errmsg, KH_ERRMSG_SIZE),
-                     0);
+    assert_int_equal(http_request_build(&raw, &req, errmsg, KH_ERRMSG_SIZE), 0);
     br.core = f->core;
     br.mount = &f->mount;
     br.req = &req;
@@ -191,9 +188,8 @@ static json_t *read_data(struct fixture *f, const char *method,
 
 /* Log in as user with password from remote; *ret_auth (optional) is a new
  * reference to the auth block. */
-static int login_from(struct fixture *f, const char *user,
-                      const char *password, const char *remote,
-                      json_t **ret_auth, char *errmsg)
+static int login_from(struct fixture *f, const char *user, const char *password,
+                      const char *remote, json_t **ret_auth, char *errmsg)
 {
     struct kh_response resp;
     json_t *body = json_object();
@@ -315,11 +311,11 @@ static void test_login_issues_token(void **state)
     assert_true(has_string(json_object_get(auth, "policies"), "default"));
     assert_int_equal(
         json_integer_value(json_object_get(auth, "lease_duration")), 1800);
-    assert_int_equal(token_store_lookup(f->core->tokens,
-                                        json_string_value(json_object_get(
-                                            auth, "client_token")),
-                                        e),
-                     0);
+    assert_int_equal(
+        token_store_lookup(
+            f->core->tokens,
+            json_string_value(json_object_get(auth, "client_token")), e),
+        0);
     assert_string_equal(e->path, "auth/userpass/login/alice");
     assert_non_null(strstr(e->display_name, "alice"));
     json_decref(auth);
@@ -391,10 +387,9 @@ static void test_password_change(void **state)
     ok(f, "POST", "users/bob/password", "{\"password\":\"new\"}");
     assert_int_equal(login(f, "bob", "old", NULL, errmsg), KH_EINVAL);
     assert_int_equal(login(f, "bob", "new", NULL, errmsg), 0);
-    fails(f, "POST", "users/bob/password", "{}", KH_EINVAL,
-          "missing password");
-    fails(f, "POST", "users/carol/password", "{\"password\":\"x\"}",
-          KH_EINVAL, "does not exist");
+    fails(f, "POST", "users/bob/password", "{}", KH_EINVAL, "missing password");
+    fails(f, "POST", "users/carol/password", "{\"password\":\"x\"}", KH_EINVAL,
+          "does not exist");
 }
 
 /* users/:u/policies replaces the policies (token_policies or policies). */
@@ -407,8 +402,7 @@ static void test_policies_endpoint(void **state)
     ok(f, "POST", "users/bob", "{\"password\":\"pw\",\"policies\":\"a\"}");
     ok(f, "POST", "users/bob/policies", "{\"token_policies\":\"x,Y\"}");
     d = read_data(f, "GET", "users/bob");
-    assert_int_equal(json_array_size(json_object_get(d, "token_policies")),
-                     2);
+    assert_int_equal(json_array_size(json_object_get(d, "token_policies")), 2);
     assert_true(has_string(json_object_get(d, "token_policies"), "y"));
     assert_false(has_string(json_object_get(d, "token_policies"), "a"));
     json_decref(d);
@@ -419,8 +413,8 @@ static void test_policies_endpoint(void **state)
     d = read_data(f, "GET", "users/bob");
     assert_true(has_string(json_object_get(d, "policies"), "z"));
     json_decref(d);
-    fails(f, "POST", "users/nobody/policies", "{\"policies\":\"a\"}",
-          KH_EINVAL, "does not exist");
+    fails(f, "POST", "users/nobody/policies", "{\"policies\":\"a\"}", KH_EINVAL,
+          "does not exist");
 }
 
 /* DELETE removes the user: reads 404, login fails, empty LIST 404. */
@@ -460,10 +454,10 @@ static void test_stored_hash(void **state)
                         "scrypt");
     assert_int_equal(json_integer_value(json_object_get(pa, "n")),
                      (json_int_t)USERPASS_SCRYPT_N);
-    assert_false(json_equal(json_object_get(pa, "salt"),
-                            json_object_get(pb, "salt")));
-    assert_false(json_equal(json_object_get(pa, "hash"),
-                            json_object_get(pb, "hash")));
+    assert_false(
+        json_equal(json_object_get(pa, "salt"), json_object_get(pb, "salt")));
+    assert_false(
+        json_equal(json_object_get(pa, "hash"), json_object_get(pb, "hash")));
     json_decref(a);
     json_decref(b);
 }
@@ -481,8 +475,8 @@ static void test_corrupt_hash_params(void **state)
     json_object_set_new(json_object_get(u, "password"), "n",
                         json_integer((json_int_t)1 << 40));
     text = json_dumps(u, JSON_COMPACT);
-    assert_int_equal(view_put(&f->mount.view, "user/bob",
-                              (const uint8_t *)text, strlen(text)),
+    assert_int_equal(view_put(&f->mount.view, "user/bob", (const uint8_t *)text,
+                              strlen(text)),
                      0);
     free(text);
     json_decref(u);
@@ -564,13 +558,12 @@ static void test_login_bound_cidrs(void **state)
        "{\"password\":\"pw\",\"bound_cidrs\":\"10.0.0.0/8\"}");
     assert_int_equal(login_from(f, "bob", "pw", "127.0.0.1", NULL, errmsg),
                      KH_EPERM);
-    assert_int_equal(login_from(f, "bob", "pw", "10.9.8.7", &auth, errmsg),
-                     0);
-    assert_int_equal(token_store_lookup(f->core->tokens,
-                                        json_string_value(json_object_get(
-                                            auth, "client_token")),
-                                        e),
-                     0);
+    assert_int_equal(login_from(f, "bob", "pw", "10.9.8.7", &auth, errmsg), 0);
+    assert_int_equal(
+        token_store_lookup(
+            f->core->tokens,
+            json_string_value(json_object_get(auth, "client_token")), e),
+        0);
     assert_int_equal(e->bound_cidr_count, 1);
     json_decref(auth);
     free(e);
@@ -593,8 +586,7 @@ static void test_aliases(void **state)
                      3600);
     assert_int_equal(json_integer_value(json_object_get(d, "num_uses")), 4);
     assert_true(has_string(json_object_get(d, "bound_cidrs"), "::1/128"));
-    assert_true(has_string(json_object_get(d, "token_bound_cidrs"),
-                           "::1/128"));
+    assert_true(has_string(json_object_get(d, "token_bound_cidrs"), "::1/128"));
     json_decref(d);
 }
 
@@ -615,8 +607,7 @@ static void test_token_fields(void **state)
        "{\"password\":\"pw\",\"token_num_uses\":3,"
        "\"token_no_default_policy\":true,\"token_policies\":\"only\"}");
     assert_int_equal(login(f, "bob", "pw", &auth, errmsg), 0);
-    assert_int_equal(json_integer_value(json_object_get(auth, "num_uses")),
-                     3);
+    assert_int_equal(json_integer_value(json_object_get(auth, "num_uses")), 3);
     assert_false(has_string(json_object_get(auth, "policies"), "default"));
     assert_true(has_string(json_object_get(auth, "policies"), "only"));
     json_decref(auth);
@@ -633,12 +624,11 @@ static void test_routes(void **state)
     fails(f, "POST", "users", "{}", KH_EMETHOD, NULL);
     fails(f, "GET", "users/bob/password", NULL, KH_EMETHOD, NULL);
     fails(f, "POST", "login", "{}", KH_ENOTFOUND, NULL);
-    assert_true(userpass_backend_ops.unauthenticated("login/bob",
-                                                     KH_OP_UPDATE));
-    assert_false(userpass_backend_ops.unauthenticated("login/bob",
-                                                      KH_OP_READ));
-    assert_false(userpass_backend_ops.unauthenticated("users/bob",
-                                                      KH_OP_UPDATE));
+    assert_true(
+        userpass_backend_ops.unauthenticated("login/bob", KH_OP_UPDATE));
+    assert_false(userpass_backend_ops.unauthenticated("login/bob", KH_OP_READ));
+    assert_false(
+        userpass_backend_ops.unauthenticated("users/bob", KH_OP_UPDATE));
     assert_true(userpass_backend_ops.is_auth);
     assert_string_equal(userpass_backend_ops.type, "userpass");
 }
@@ -649,8 +639,11 @@ static void test_existence(void **state)
     struct fixture *f = *state;
     struct kh_request req = {.op = KH_OP_UPDATE};
     struct backend_request br = {
-        .core = f->core, .mount = &f->mount, .req = &req,
-        .subpath = "users/Bob", .view = &f->mount.view,
+        .core = f->core,
+        .mount = &f->mount,
+        .req = &req,
+        .subpath = "users/Bob",
+        .view = &f->mount.view,
         .state = f->mount.state,
     };
     bool exists = true;
@@ -694,20 +687,17 @@ static void test_kdf_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_user_create_read, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_user_create_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_username_lowercased, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_login_issues_token, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_login_bad_credentials, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_missing_password, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_missing_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_keeps_password, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_password_change, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_password_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policies_endpoint, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_user_delete, setup, teardown),
@@ -716,8 +706,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_password_length_limit, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_username_limits, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_username_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_hash_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_login_bound_cidrs, setup,

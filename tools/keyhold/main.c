@@ -85,7 +85,7 @@ static void usage_group(const struct cli_command *cmd, FILE *out)
 
     fprintf(out, "%s\nSubcommands:\n", cmd->usage);
     for (i = 0; cmd->subs[i] != NULL; i++)
-        fprintf(out, "    %-12s  %s\n", cmd->subs[i]->name,
+        fprintf(out, "    %-14s  %s\n", cmd->subs[i]->name,
                 cmd->subs[i]->synopsis);
 }
 

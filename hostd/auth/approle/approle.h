@@ -49,18 +49,18 @@
  * first and last character alphanumeric or '_' (Vault's \w([\w-.]*\w)?). */
 #define APPROLE_NAME_BYTES_MAX 128
 /* Custom role IDs and custom secret IDs. */
-#define APPROLE_ROLE_ID_BYTES_MAX 256
+#define APPROLE_ROLE_ID_BYTES_MAX   256
 #define APPROLE_SECRET_ID_BYTES_MAX 256
 /* Secret ID metadata: the JSON text and its entries. */
 #define APPROLE_METADATA_BYTES_MAX 4096
-#define APPROLE_METADATA_KEYS_MAX 64
+#define APPROLE_METADATA_KEYS_MAX  64
 /* Live secret IDs per role (expired ones are pruned to make room). */
 #define APPROLE_SECRET_IDS_PER_ROLE_MAX 500
 /* secret_id_num_uses and secret_id_ttl ceilings. */
 #define APPROLE_SECRET_ID_NUM_USES_MAX 1000000000ull
-#define APPROLE_SECRET_ID_TTL_MAX_S TOKENUTIL_TTL_MAX_S
+#define APPROLE_SECRET_ID_TTL_MAX_S    TOKENUTIL_TTL_MAX_S
 
-#define APPROLE_SALT_BYTES 32
+#define APPROLE_SALT_BYTES     32
 #define APPROLE_HMAC_HEX_BYTES (2 * 32 + 1)
 /* "secret_id/" + name + "/" + hmac: the longest key the backend writes. */
 #define APPROLE_KEY_BYTES_MAX (16 + APPROLE_NAME_BYTES_MAX + 1 + 64 + 1)
@@ -79,8 +79,8 @@ extern const struct backend_ops approle_backend_ops;
 
 struct approle_state
 {
-    pthread_mutex_t lock;           /* held for every request */
-    uint8_t *salt;                  /* kh_secure_alloc; valid if loaded */
+    pthread_mutex_t lock; /* held for every request */
+    uint8_t *salt;        /* kh_secure_alloc; valid if loaded */
     bool salt_loaded;
 };
 
@@ -88,7 +88,7 @@ struct approle_call
 {
     const struct backend_request *br;
     struct approle_state *state;
-    const char *role;               /* validated, lowercased; "" if none */
+    const char *role; /* validated, lowercased; "" if none */
     struct kh_response *resp;
     char *errmsg;
     size_t errmsg_size;
@@ -113,13 +113,13 @@ struct approle_role
 struct approle_secret
 {
     char accessor[KH_UUID_STR_LEN + 1];
-    json_t *metadata;               /* object of strings; owned */
+    json_t *metadata; /* object of strings; owned */
     struct tokenutil_cidrs cidr_list;
     struct tokenutil_cidrs token_bound_cidrs;
-    uint64_t num_uses;              /* remaining; 0 = unlimited */
+    uint64_t num_uses; /* remaining; 0 = unlimited */
     uint64_t ttl_s;
-    int64_t creation_time;          /* unix seconds */
-    int64_t expiration_time;        /* 0 = never */
+    int64_t creation_time;   /* unix seconds */
+    int64_t expiration_time; /* 0 = never */
     int64_t last_updated_time;
 };
 
@@ -140,8 +140,7 @@ int approle_name_check(const char *name, size_t len,
                        size_t errmsg_size) KH_MUST_CHECK;
 
 /* A new role with Vault's defaults and a random role ID. */
-int approle_role_new(const char *name,
-                     struct approle_role *ret) KH_MUST_CHECK;
+int approle_role_new(const char *name, struct approle_role *ret) KH_MUST_CHECK;
 /* KH_ENOTFOUND when absent, KH_ECORRUPT when malformed. */
 int approle_role_load(const struct barrier_view *view, const char *name,
                       struct approle_role *ret) KH_MUST_CHECK;
@@ -154,13 +153,12 @@ int approle_role_encode(const struct approle_role *role, char **ret_text,
 int approle_secret_load(const struct barrier_view *view, const char *role,
                         const char *hmac,
                         struct approle_secret *ret) KH_MUST_CHECK;
-int approle_secret_encode(const struct approle_secret *secret,
-                          char **ret_text, size_t *ret_len) KH_MUST_CHECK;
+int approle_secret_encode(const struct approle_secret *secret, char **ret_text,
+                          size_t *ret_len) KH_MUST_CHECK;
 void approle_secret_clear(struct approle_secret *secret);
 /* Delete one entry and its accessor index. */
 int approle_secret_remove(const struct barrier_view *view, const char *role,
-                          const char *hmac,
-                          const char *accessor) KH_MUST_CHECK;
+                          const char *hmac, const char *accessor) KH_MUST_CHECK;
 /* True when the entry has expired at now. */
 bool approle_secret_expired(const struct approle_secret *secret, int64_t now);
 

@@ -19,8 +19,8 @@
 
 struct approle_route
 {
-    const char *pattern;            /* '*' is the role name segment */
-    enum kh_operation op;           /* KH_OP_UPDATE also serves CREATE */
+    const char *pattern;  /* '*' is the role name segment */
+    enum kh_operation op; /* KH_OP_UPDATE also serves CREATE */
     approle_handler_fn handler;
 };
 
@@ -38,8 +38,7 @@ static const struct approle_route approle_routes[] = {
     {"role/*/secret-id/lookup", KH_OP_UPDATE, approle_secret_lookup},
     {"role/*/secret-id/destroy", KH_OP_UPDATE, approle_secret_destroy},
     {"role/*/secret-id/destroy", KH_OP_DELETE, approle_secret_destroy},
-    {"role/*/secret-id-accessor/lookup", KH_OP_UPDATE,
-     approle_accessor_lookup},
+    {"role/*/secret-id-accessor/lookup", KH_OP_UPDATE, approle_accessor_lookup},
     {"role/*/secret-id-accessor/destroy", KH_OP_UPDATE,
      approle_accessor_destroy},
     {"role/*/secret-id-accessor/destroy", KH_OP_DELETE,
@@ -144,8 +143,7 @@ static int approle_handle(const struct backend_request *br,
 
 /* role/:role is the only path with an existence check (create vs update
  * for the ACL); everything else is an update. */
-static int approle_existence(const struct backend_request *br,
-                             bool *ret_exists)
+static int approle_existence(const struct backend_request *br, bool *ret_exists)
 {
     char name[APPROLE_NAME_BYTES_MAX + 1];
     char msg[KH_ERRMSG_SIZE];
@@ -175,8 +173,7 @@ static int approle_existence(const struct backend_request *br,
     return r;
 }
 
-static bool approle_unauthenticated(const char *subpath,
-                                    enum kh_operation op)
+static bool approle_unauthenticated(const char *subpath, enum kh_operation op)
 {
     return strcmp(subpath, "login") == 0 &&
            (op == KH_OP_UPDATE || op == KH_OP_CREATE);

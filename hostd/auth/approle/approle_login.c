@@ -22,8 +22,8 @@
 #include "token/token_store.h"
 
 #define ROLE_ID_DOMAIN "role_id"
-#define SECRET_DOMAIN "secret_id"
-#define LOGIN_INVALID "invalid role or secret ID"
+#define SECRET_DOMAIN  "secret_id"
+#define LOGIN_INVALID  "invalid role or secret ID"
 /* Internal marker for "credentials do not match" (never returned). */
 #define LOGIN_DENIED KH_EPERM
 
@@ -69,6 +69,8 @@ static int secret_consume(const struct approle_call *call,
     size_t len = 0;
     int r;
 
+    KH_ASSERT(s->num_uses <= APPROLE_SECRET_ID_NUM_USES_MAX);
+    KH_ASSERT(role->name[0] != '\0');
     if (s->num_uses == 0)
         return 0;
     if (s->num_uses == 1)
@@ -87,8 +89,8 @@ static int secret_consume(const struct approle_call *call,
 
 /* Check the secret ID against the role and consume one use. */
 static int login_secret(const struct approle_call *call,
-                        const struct approle_role *role,
-                        const char *secret_id, struct approle_secret *ret)
+                        const struct approle_role *role, const char *secret_id,
+                        struct approle_secret *ret)
 {
     char hmac[APPROLE_HMAC_HEX_BYTES];
     struct approle_secret s;
@@ -102,8 +104,7 @@ static int login_secret(const struct approle_call *call,
     if (r == KH_ENOTFOUND)
         return LOGIN_DENIED;
     if (r == 0 && approle_secret_expired(&s, approle_now())) {
-        r = approle_secret_remove(call->br->view, role->name, hmac,
-                                  s.accessor);
+        r = approle_secret_remove(call->br->view, role->name, hmac, s.accessor);
         r = r == 0 ? LOGIN_DENIED : r;
     }
     if (r == 0 &&
@@ -149,6 +150,8 @@ static int login_issue(const struct approle_call *call,
     size_t i;
     int r = KH_ENOMEM;
 
+    KH_ASSERT(role->name[0] != '\0');
+    KH_ASSERT(s->token_bound_cidrs.count <= TOKENUTIL_CIDRS_MAX);
     memset(&params, 0, sizeof(params));
     tokenutil_params(&role->token, &params);
     for (i = 0; i < s->token_bound_cidrs.count; i++)
@@ -181,9 +184,8 @@ static void login_equalise(const struct approle_call *call,
 {
     char hmac[APPROLE_HMAC_HEX_BYTES];
 
-    if (secret_id != NULL &&
-        approle_hmac(call->state, call->br->view, SECRET_DOMAIN, secret_id,
-                     hmac) == 0)
+    if (secret_id != NULL && approle_hmac(call->state, call->br->view,
+                                          SECRET_DOMAIN, secret_id, hmac) == 0)
         kh_wipe(hmac, sizeof(hmac));
 }
 

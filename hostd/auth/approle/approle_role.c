@@ -58,9 +58,8 @@ static json_t *role_view(const struct approle_role *role)
                      tokenutil_cidrs_json(&role->secret_id_bound_cidrs),
                      "bound_cidr_list",
                      tokenutil_cidrs_json(&role->secret_id_bound_cidrs),
-                     "secret_id_num_uses",
-                     (json_int_t)role->secret_id_num_uses, "secret_id_ttl",
-                     (json_int_t)role->secret_id_ttl_s);
+                     "secret_id_num_uses", (json_int_t)role->secret_id_num_uses,
+                     "secret_id_ttl", (json_int_t)role->secret_id_ttl_s);
     if (data != NULL && tokenutil_describe(&role->token, data) != 0) {
         json_decref(data);
         data = NULL;
@@ -131,8 +130,8 @@ static int role_id_unique(const struct approle_call *call, const char *key)
     r = view_get(call->br->view, key, &value, &len);
     if (r == KH_ENOTFOUND)
         return 0;
-    if (r == 0 && (len != strlen(call->role) ||
-                   memcmp(value, call->role, len) != 0))
+    if (r == 0 &&
+        (len != strlen(call->role) || memcmp(value, call->role, len) != 0))
         r = kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
                       "role_id already in use");
     free(value);
@@ -153,8 +152,8 @@ static int role_save(const struct approle_call *call,
     int r;
 
     memset(ops, 0, sizeof(ops));
-    r = approle_hmac(call->state, call->br->view, ROLE_ID_DOMAIN,
-                     role->role_id, hmac);
+    r = approle_hmac(call->state, call->br->view, ROLE_ID_DOMAIN, role->role_id,
+                     hmac);
     if (r == 0)
         r = approle_key(role_key, "role", NULL, role->name);
     if (r == 0)
@@ -167,15 +166,15 @@ static int role_save(const struct approle_call *call,
         goto out;
     ops[0] = (struct kh_storage_op){KH_STORAGE_PUT, role_key,
                                     (const uint8_t *)text, len};
-    ops[count++] = (struct kh_storage_op){KH_STORAGE_PUT, new_key,
-                                          (const uint8_t *)role->name,
-                                          strlen(role->name)};
+    ops[count++] =
+        (struct kh_storage_op){KH_STORAGE_PUT, new_key,
+                               (const uint8_t *)role->name, strlen(role->name)};
     if (old_hmac[0] != '\0' && strcmp(hmac, old_hmac) != 0) {
         r = approle_key(old_key, "role_id", NULL, old_hmac);
         if (r != 0)
             goto out;
-        ops[count++] = (struct kh_storage_op){KH_STORAGE_DELETE, old_key,
-                                              NULL, 0};
+        ops[count++] =
+            (struct kh_storage_op){KH_STORAGE_DELETE, old_key, NULL, 0};
     }
     r = view_batch(call->br->view, ops, count);
 out:
@@ -206,13 +205,14 @@ static int role_apply_secret_fields(const struct approle_call *call,
                                  &role->secret_id_num_uses, call->errmsg,
                                  call->errmsg_size);
     if (r == 0)
-        r = tokenutil_field_duration(data, "secret_id_ttl",
-                                     APPROLE_SECRET_ID_TTL_MAX_S, &present,
-                                     &role->secret_id_ttl_s, call->errmsg,
-                                     call->errmsg_size);
-    if (r == 0)
-        r = tokenutil_field_bool(data, "local_secret_ids", &present, &local,
-                                 call->errmsg, call->errmsg_size);
+        r = tokenutil_field_duration(
+            data, "secret_id_ttl", APPROLE_SECRET_ID_TTL_MAX_S, &present,
+            &role->secret_id_ttl_s, call->errmsg, call->errmsg_size);
+    /* hvac 0.11.2 names the field enable_local_secret_ids */
+    name = tokenutil_pick(data, "local_secret_ids", "enable_local_secret_ids");
+    if (r == 0 && name != NULL)
+        r = tokenutil_field_bool(data, name, &present, &local, call->errmsg,
+                                 call->errmsg_size);
     if (r == 0 && !created && local != role->local_secret_ids)
         r = kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
                       "local_secret_ids can only be modified during role "
@@ -230,8 +230,7 @@ static int role_apply(const struct approle_call *call,
 
     r = role_apply_secret_fields(call, role, created);
     if (r == 0)
-        r = role_id_field(call, role->role_id, sizeof(role->role_id),
-                          &present);
+        r = role_id_field(call, role->role_id, sizeof(role->role_id), &present);
     if (r == 0)
         r = tokenutil_parse(&role->token, call->br->req->data, call->errmsg,
                             call->errmsg_size);
@@ -287,9 +286,8 @@ int approle_role_write(const struct approle_call *call)
 }
 
 /* Append a delete of every key under prefix to ops (keys strdup'ed). */
-static int collect_deletes(const struct barrier_view *view,
-                           const char *prefix, struct kh_storage_op *ops,
-                           size_t *count, size_t max)
+static int collect_deletes(const struct barrier_view *view, const char *prefix,
+                           struct kh_storage_op *ops, size_t *count, size_t max)
 {
     struct kh_storage_list list = {0};
     size_t i;
@@ -306,8 +304,8 @@ static int collect_deletes(const struct barrier_view *view,
             r = KH_ENOMEM;
             break;
         }
-        ops[(*count)++] = (struct kh_storage_op){KH_STORAGE_DELETE, key,
-                                                 NULL, 0};
+        ops[(*count)++] =
+            (struct kh_storage_op){KH_STORAGE_DELETE, key, NULL, 0};
     }
     kh_storage_list_free(&list);
     return r;
@@ -323,19 +321,19 @@ static int role_delete_ops(const struct approle_call *call,
     char *key = NULL;
     int r;
 
-    r = approle_hmac(call->state, call->br->view, ROLE_ID_DOMAIN,
-                     role->role_id, hmac);
+    r = approle_hmac(call->state, call->br->view, ROLE_ID_DOMAIN, role->role_id,
+                     hmac);
     if (r == 0 && asprintf(&key, "role_id/%s", hmac) < 0)
         r = KH_ENOMEM;
     if (r == 0)
-        ops[(*count)++] = (struct kh_storage_op){KH_STORAGE_DELETE, key,
-                                                 NULL, 0};
+        ops[(*count)++] =
+            (struct kh_storage_op){KH_STORAGE_DELETE, key, NULL, 0};
     key = NULL;
     if (r == 0 && asprintf(&key, "role/%s", role->name) < 0)
         r = KH_ENOMEM;
     if (r == 0)
-        ops[(*count)++] = (struct kh_storage_op){KH_STORAGE_DELETE, key,
-                                                 NULL, 0};
+        ops[(*count)++] =
+            (struct kh_storage_op){KH_STORAGE_DELETE, key, NULL, 0};
     if (r == 0)
         r = approle_key(prefix, "secret_id", role->name, "");
     if (r == 0)
@@ -386,8 +384,7 @@ int approle_role_id_read(const struct approle_call *call)
         return KH_ENOMEM;
     r = approle_role_load(call->br->view, call->role, role);
     if (r == 0)
-        r = approle_respond(call,
-                            json_pack("{s:s}", "role_id", role->role_id));
+        r = approle_respond(call, json_pack("{s:s}", "role_id", role->role_id));
     kh_free_secret(role, sizeof(*role));
     return r;
 }
@@ -410,8 +407,7 @@ int approle_role_id_write(const struct approle_call *call)
         r = approle_hmac(call->state, call->br->view, ROLE_ID_DOMAIN,
                          role->role_id, old_hmac);
     if (r == 0)
-        r = role_id_field(call, role->role_id, sizeof(role->role_id),
-                          &present);
+        r = role_id_field(call, role->role_id, sizeof(role->role_id), &present);
     if (r == 0 && !present)
         r = kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
                       "missing role_id");

@@ -19,7 +19,7 @@
 #include "common/secret.h"
 
 #define SECRET_DOMAIN "secret_id"
-#define ZERO_TIME "0001-01-01T00:00:00Z"
+#define ZERO_TIME     "0001-01-01T00:00:00Z"
 
 /* "metadata": a string holding a JSON object of strings (hvac, the CLI),
  * or such an object directly; absent or null is empty. */
@@ -44,7 +44,8 @@ static int metadata_field(const struct approle_call *call, json_t **ret)
         goto bad;
     if (json_object_size(obj) > APPROLE_METADATA_KEYS_MAX)
         goto too_big;
-    json_object_foreach(obj, key, value) {
+    json_object_foreach(obj, key, value)
+    {
         if (!json_is_string(value))
             goto bad;
         bytes += strlen(key) + json_string_length(value);
@@ -76,8 +77,8 @@ static int secret_cidr_fields(const struct approle_call *call,
 
     r = tokenutil_field_cidrs(data, "cidr_list", &present, &s->cidr_list,
                               call->errmsg, call->errmsg_size);
-    if (r == 0 && !tokenutil_cidrs_subset(&s->cidr_list,
-                                          &role->secret_id_bound_cidrs))
+    if (r == 0 &&
+        !tokenutil_cidrs_subset(&s->cidr_list, &role->secret_id_bound_cidrs))
         r = kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
                       "failed to validate CIDR blocks: \"cidr_list\" must "
                       "lie within the role's secret_id_bound_cidrs");
@@ -104,9 +105,9 @@ static int secret_limit_fields(const struct approle_call *call,
 
     s->num_uses = role->secret_id_num_uses;
     s->ttl_s = role->secret_id_ttl_s;
-    r = tokenutil_field_uint(data, "num_uses",
-                             APPROLE_SECRET_ID_NUM_USES_MAX, &present,
-                             &s->num_uses, call->errmsg, call->errmsg_size);
+    r = tokenutil_field_uint(data, "num_uses", APPROLE_SECRET_ID_NUM_USES_MAX,
+                             &present, &s->num_uses, call->errmsg,
+                             call->errmsg_size);
     if (r == 0 && present && role->secret_id_num_uses != 0 &&
         (s->num_uses == 0 || s->num_uses > role->secret_id_num_uses))
         return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
@@ -330,16 +331,16 @@ static int secret_create(const struct approle_call *call, bool custom)
     if (r == 0)
         r = secret_prepare(call, role, &s);
     if (r == 0)
-        r = approle_hmac(call->state, call->br->view, SECRET_DOMAIN,
-                         secret_id, hmac);
+        r = approle_hmac(call->state, call->br->view, SECRET_DOMAIN, secret_id,
+                         hmac);
     if (r == 0)
         r = secret_store(call, &s, hmac);
     if (r == 0)
         r = approle_respond(
             call, json_pack("{s:s, s:s, s:I, s:I}", "secret_id", secret_id,
-                            "secret_id_accessor", s.accessor,
-                            "secret_id_ttl", (json_int_t)s.ttl_s,
-                            "secret_id_num_uses", (json_int_t)s.num_uses));
+                            "secret_id_accessor", s.accessor, "secret_id_ttl",
+                            (json_int_t)s.ttl_s, "secret_id_num_uses",
+                            (json_int_t)s.num_uses));
     approle_secret_clear(&s);
     kh_free_secret(role, sizeof(*role));
     kh_wipe(secret_id, sizeof(secret_id));
@@ -404,14 +405,13 @@ static json_t *secret_view(const struct approle_secret *s)
     time_string(s->creation_time, created);
     time_string(s->expiration_time, expires);
     time_string(s->last_updated_time, updated);
-    return json_pack("{s:o, s:s, s:s, s:s, s:O, s:s, s:I, s:I, s:o}",
-                     "cidr_list", tokenutil_cidrs_json(&s->cidr_list),
-                     "creation_time", created, "expiration_time", expires,
-                     "last_updated_time", updated, "metadata", s->metadata,
-                     "secret_id_accessor", s->accessor, "secret_id_num_uses",
-                     (json_int_t)s->num_uses, "secret_id_ttl",
-                     (json_int_t)s->ttl_s, "token_bound_cidrs",
-                     tokenutil_cidrs_json(&s->token_bound_cidrs));
+    return json_pack(
+        "{s:o, s:s, s:s, s:s, s:O, s:s, s:I, s:I, s:o}", "cidr_list",
+        tokenutil_cidrs_json(&s->cidr_list), "creation_time", created,
+        "expiration_time", expires, "last_updated_time", updated, "metadata",
+        s->metadata, "secret_id_accessor", s->accessor, "secret_id_num_uses",
+        (json_int_t)s->num_uses, "secret_id_ttl", (json_int_t)s->ttl_s,
+        "token_bound_cidrs", tokenutil_cidrs_json(&s->token_bound_cidrs));
 }
 
 /* Load a live entry by hmac: an expired one is removed and reads as
@@ -441,8 +441,7 @@ static int secret_hmac_field(const struct approle_call *call,
     if (sid == NULL || sid[0] == '\0')
         return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
                          "missing secret_id");
-    return approle_hmac(call->state, call->br->view, SECRET_DOMAIN, sid,
-                        hmac);
+    return approle_hmac(call->state, call->br->view, SECRET_DOMAIN, sid, hmac);
 }
 
 /* The hmac an accessor names; KH_ENOTFOUND with errmsg when unknown. */
@@ -505,8 +504,7 @@ static int destroy_respond(const struct approle_call *call, const char *hmac)
 
     r = approle_secret_load(call->br->view, call->role, hmac, &s);
     if (r == 0) {
-        r = approle_secret_remove(call->br->view, call->role, hmac,
-                                  s.accessor);
+        r = approle_secret_remove(call->br->view, call->role, hmac, s.accessor);
         approle_secret_clear(&s);
     }
     if (r == KH_ENOTFOUND)

@@ -110,9 +110,10 @@ int approle_key(char out[APPROLE_KEY_BYTES_MAX], const char *kind,
 {
     int n;
 
+    KH_ASSERT(kind != NULL);
+    KH_ASSERT(leaf != NULL);
     if (role != NULL)
-        n = snprintf(out, APPROLE_KEY_BYTES_MAX, "%s/%s/%s", kind, role,
-                     leaf);
+        n = snprintf(out, APPROLE_KEY_BYTES_MAX, "%s/%s/%s", kind, role, leaf);
     else
         n = snprintf(out, APPROLE_KEY_BYTES_MAX, "%s/%s", kind, leaf);
     return n < 0 || n >= APPROLE_KEY_BYTES_MAX ? KH_ELIMIT : 0;
@@ -131,6 +132,7 @@ int approle_name_check(const char *name, size_t len,
 {
     size_t i;
 
+    KH_ASSERT(name != NULL);
     if (len == 0 || len > APPROLE_NAME_BYTES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "role name must be 1 to %d bytes",
@@ -185,14 +187,13 @@ int approle_role_encode(const struct approle_role *role, char **ret_text,
     char *text = NULL;
     int r = KH_ENOMEM;
 
-    obj = json_pack("{s:s, s:s, s:b, s:b, s:o, s:I, s:I}", "name",
-                    role->name, "role_id", role->role_id, "bind_secret_id",
+    obj = json_pack("{s:s, s:s, s:b, s:b, s:o, s:I, s:I}", "name", role->name,
+                    "role_id", role->role_id, "bind_secret_id",
                     role->bind_secret_id, "local_secret_ids",
                     role->local_secret_ids, "secret_id_bound_cidrs",
                     tokenutil_cidrs_json(&role->secret_id_bound_cidrs),
-                    "secret_id_num_uses",
-                    (json_int_t)role->secret_id_num_uses, "secret_id_ttl",
-                    (json_int_t)role->secret_id_ttl_s);
+                    "secret_id_num_uses", (json_int_t)role->secret_id_num_uses,
+                    "secret_id_ttl", (json_int_t)role->secret_id_ttl_s);
     if (obj == NULL || tokenutil_encode(&role->token, obj) != 0)
         goto out;
     text = json_dumps(obj, JSON_COMPACT);
@@ -301,23 +302,21 @@ bool approle_secret_expired(const struct approle_secret *secret, int64_t now)
     return secret->expiration_time != 0 && now >= secret->expiration_time;
 }
 
-int approle_secret_encode(const struct approle_secret *secret,
-                          char **ret_text, size_t *ret_len)
+int approle_secret_encode(const struct approle_secret *secret, char **ret_text,
+                          size_t *ret_len)
 {
     json_t *obj;
     char *text;
 
-    obj = json_pack("{s:s, s:O, s:o, s:o, s:I, s:I, s:I, s:I, s:I}",
-                    "accessor", secret->accessor, "metadata",
-                    secret->metadata, "cidr_list",
-                    tokenutil_cidrs_json(&secret->cidr_list),
-                    "token_bound_cidrs",
-                    tokenutil_cidrs_json(&secret->token_bound_cidrs),
-                    "num_uses", (json_int_t)secret->num_uses, "ttl",
-                    (json_int_t)secret->ttl_s, "creation_time",
-                    (json_int_t)secret->creation_time, "expiration_time",
-                    (json_int_t)secret->expiration_time, "last_updated_time",
-                    (json_int_t)secret->last_updated_time);
+    obj = json_pack(
+        "{s:s, s:O, s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "accessor",
+        secret->accessor, "metadata", secret->metadata, "cidr_list",
+        tokenutil_cidrs_json(&secret->cidr_list), "token_bound_cidrs",
+        tokenutil_cidrs_json(&secret->token_bound_cidrs), "num_uses",
+        (json_int_t)secret->num_uses, "ttl", (json_int_t)secret->ttl_s,
+        "creation_time", (json_int_t)secret->creation_time, "expiration_time",
+        (json_int_t)secret->expiration_time, "last_updated_time",
+        (json_int_t)secret->last_updated_time);
     if (obj == NULL)
         return KH_ENOMEM;
     text = json_dumps(obj, JSON_COMPACT);
@@ -351,8 +350,7 @@ static int secret_decode_fields(const json_t *obj,
                               msg, sizeof(msg));
     if (r == 0)
         r = tokenutil_field_cidrs(obj, "token_bound_cidrs", &present,
-                                  &secret->token_bound_cidrs, msg,
-                                  sizeof(msg));
+                                  &secret->token_bound_cidrs, msg, sizeof(msg));
     if (r == 0)
         r = tokenutil_field_uint(obj, "num_uses",
                                  APPROLE_SECRET_ID_NUM_USES_MAX, &present,

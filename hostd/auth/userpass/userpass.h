@@ -50,12 +50,12 @@
 #define USERPASS_SCRYPT_P 3u
 /* Ceilings accepted from a stored record (a corrupt record must not make
  * a login allocate gigabytes). */
-#define USERPASS_SCRYPT_N_MAX (1ull << 20)
-#define USERPASS_SCRYPT_R_MAX 32u
-#define USERPASS_SCRYPT_P_MAX 16u
+#define USERPASS_SCRYPT_N_MAX        (1ull << 20)
+#define USERPASS_SCRYPT_R_MAX        32u
+#define USERPASS_SCRYPT_P_MAX        16u
 #define USERPASS_SCRYPT_MAXMEM_BYTES (1ull << 30)
-#define USERPASS_SALT_BYTES 16
-#define USERPASS_HASH_BYTES 32
+#define USERPASS_SALT_BYTES          16
+#define USERPASS_HASH_BYTES          32
 
 #define USERPASS_KEY_BYTES_MAX (5 + USERPASS_NAME_BYTES_MAX + 1)
 
@@ -64,14 +64,14 @@ extern const struct backend_ops userpass_backend_ops;
 
 struct userpass_state
 {
-    pthread_mutex_t lock;           /* held by every write */
+    pthread_mutex_t lock; /* held by every write */
 };
 
 struct userpass_call
 {
     const struct backend_request *br;
     struct userpass_state *state;
-    const char *username;           /* validated, lowercased */
+    const char *username; /* validated, lowercased */
     struct kh_response *resp;
     char *errmsg;
     size_t errmsg_size;

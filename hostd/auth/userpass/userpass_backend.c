@@ -18,9 +18,9 @@
 
 struct userpass_route
 {
-    const char *pattern;            /* '*' is the username segment */
-    enum kh_operation op;           /* KH_OP_UPDATE also serves CREATE */
-    bool locked;                    /* run under state->lock */
+    const char *pattern;  /* '*' is the username segment */
+    enum kh_operation op; /* KH_OP_UPDATE also serves CREATE */
+    bool locked;          /* run under state->lock */
     userpass_handler_fn handler;
 };
 
@@ -152,8 +152,7 @@ static int userpass_existence(const struct backend_request *br,
     return userpass_user_exists(&call, ret_exists);
 }
 
-static bool userpass_unauthenticated(const char *subpath,
-                                     enum kh_operation op)
+static bool userpass_unauthenticated(const char *subpath, enum kh_operation op)
 {
     return strncmp(subpath, "login/", 6) == 0 &&
            (op == KH_OP_UPDATE || op == KH_OP_CREATE);

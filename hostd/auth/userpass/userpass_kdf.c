@@ -37,15 +37,15 @@ static int derive(const struct userpass_hash *h, const char *password,
 
     KH_ASSERT(h->n >= 2 && h->n <= USERPASS_SCRYPT_N_MAX);
     KH_ASSERT(len <= USERPASS_PASSWORD_BYTES_MAX);
-    params[0] = OSSL_PARAM_construct_octet_string(
-        OSSL_KDF_PARAM_PASSWORD, (void *)password, len);
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
+                                                  (void *)password, len);
     params[1] = OSSL_PARAM_construct_octet_string(
         OSSL_KDF_PARAM_SALT, (void *)h->salt, sizeof(h->salt));
     params[2] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
     params[3] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r_param);
     params[4] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p_param);
-    params[5] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM,
-                                            &maxmem);
+    params[5] =
+        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem);
     params[6] = OSSL_PARAM_construct_end();
     kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
     ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
@@ -140,8 +140,8 @@ int userpass_hash_decode(const json_t *obj, struct userpass_hash *ret)
     int r = KH_ECORRUPT;
 
     memset(&h, 0, sizeof(h));
-    if (json_unpack((json_t *)obj, "{s:s, s:I, s:I, s:I}", "kdf", &kdf, "n",
-                    &n, "r", &r_param, "p", &p_param) != 0 ||
+    if (json_unpack((json_t *)obj, "{s:s, s:I, s:I, s:I}", "kdf", &kdf, "n", &n,
+                    "r", &r_param, "p", &p_param) != 0 ||
         strcmp(kdf, "scrypt") != 0)
         goto out;
     /* N a power of two in [2, N_MAX]; r and p within their ceilings. */

@@ -49,6 +49,8 @@ static int login_issue(const struct userpass_call *call,
     json_t *meta;
     int r;
 
+    KH_ASSERT(user->name[0] != '\0');
+    KH_ASSERT(call->username[0] != '\0');
     memset(&params, 0, sizeof(params));
     tokenutil_params(&user->token, &params);
     meta = json_pack("{s:s}", "username", user->name);
@@ -56,8 +58,7 @@ static int login_issue(const struct userpass_call *call,
         return KH_ENOMEM;
     display_name(call, display, sizeof(display));
     snprintf(path, sizeof(path), "%slogin/%s",
-             call->br->mount != NULL ? call->br->mount->path : "",
-             user->name);
+             call->br->mount != NULL ? call->br->mount->path : "", user->name);
     params.meta = meta;
     params.display_name = display;
     params.path = path;

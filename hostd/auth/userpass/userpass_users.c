@@ -37,6 +37,7 @@ int userpass_name_check(const char *name, size_t len,
 {
     size_t i;
 
+    KH_ASSERT(name != NULL);
     if (len == 0 || len > USERPASS_NAME_BYTES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "username must be 1 to %d bytes",
@@ -75,8 +76,7 @@ static int user_decode(const uint8_t *value, size_t len,
         json_string_length(name) >= sizeof(user->name))
         goto out;
     memcpy(user->name, json_string_value(name), json_string_length(name) + 1);
-    r = userpass_hash_decode(json_object_get(obj, "password"),
-                             &user->password);
+    r = userpass_hash_decode(json_object_get(obj, "password"), &user->password);
     if (r == 0 && tokenutil_parse(&user->token, obj, msg, sizeof(msg)) != 0)
         r = KH_ECORRUPT;
 out:
@@ -120,6 +120,8 @@ static int user_save(const struct userpass_call *call,
     json_t *obj;
     int r = KH_ENOMEM;
 
+    KH_ASSERT(user->name[0] != '\0');
+    KH_ASSERT(user->password.n != 0);
     obj = json_pack("{s:s, s:o}", "name", user->name, "password",
                     userpass_hash_encode(&user->password));
     if (obj == NULL || tokenutil_encode(&user->token, obj) != 0)
@@ -175,8 +177,7 @@ int userpass_user_read(const struct userpass_call *call)
     r = userpass_user_load(call->br->view, call->username, user);
     if (r == 0) {
         data = json_object();
-        r = data != NULL ? tokenutil_describe(&user->token, data)
-                         : KH_ENOMEM;
+        r = data != NULL ? tokenutil_describe(&user->token, data) : KH_ENOMEM;
     }
     if (r == 0) {
         r = userpass_respond(call, data);

@@ -60,6 +60,24 @@ int sys_mounts_list(struct kh_core *core, const struct kh_request *req,
     return kh_response_envelope_inject(resp, req, listing);
 }
 
+/* The tune view shows effective TTLs: 0 ("system") becomes the server's
+ * default and maximum (vault-api.md §3.1). */
+static void tune_substitute_defaults(struct kh_core *core, json_t *config)
+{
+    uint64_t max = core->config->max_lease_ttl_s ? core->config->max_lease_ttl_s
+                                                 : LEASE_TTL_SYSTEM_MAX_S;
+    uint64_t def = core->config->default_lease_ttl_s
+                       ? core->config->default_lease_ttl_s
+                       : max;
+
+    if (json_integer_value(json_object_get(config, "default_lease_ttl")) == 0)
+        json_object_set_new(config, "default_lease_ttl",
+                            json_integer((json_int_t)def));
+    if (json_integer_value(json_object_get(config, "max_lease_ttl")) == 0)
+        json_object_set_new(config, "max_lease_ttl",
+                            json_integer((json_int_t)max));
+}
+
 int sys_mounts_read(struct kh_core *core, const struct kh_request *req,
                     struct kh_response *resp, char *errmsg,
                     size_t errmsg_size)
@@ -81,6 +99,7 @@ int sys_mounts_read(struct kh_core *core, const struct kh_request *req,
         return r;
     if (tune) {
         json_t *config = json_incref(json_object_get(entry, "config"));
+        tune_substitute_defaults(core, config);
         json_object_set_new(config, "description", json_incref(
             json_object_get(entry, "description")));
         json_object_set(config, "options", json_object_get(entry, "options"));

@@ -25,7 +25,7 @@
 #include "token/token_store.h"
 
 #define LEGACY_PREFIX "sys/policy"
-#define ACL_PREFIX "sys/policies/acl"
+#define ACL_PREFIX    "sys/policies/acl"
 
 static_assert(POLICY_NAME_BYTES_MAX < TOKEN_POLICY_NAME_MAX,
               "a stored policy name fits a token's policy list");
@@ -90,8 +90,7 @@ static int names_json(struct kh_core *core, json_t **ret)
 }
 
 int sys_policy_list(struct kh_core *core, const struct kh_request *req,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size)
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
     json_t *keys = NULL;
     int r;
@@ -101,8 +100,7 @@ int sys_policy_list(struct kh_core *core, const struct kh_request *req,
         return kh_errmsg(errmsg, errmsg_size, r, "failed to list policies: %s",
                          kh_strerror(r));
     return kh_response_envelope_inject(
-        resp, req,
-        json_pack("{s:O, s:o}", "keys", keys, "policies", keys));
+        resp, req, json_pack("{s:O, s:o}", "keys", keys, "policies", keys));
 }
 
 int sys_policies_acl_list(struct kh_core *core, const struct kh_request *req,
@@ -159,8 +157,7 @@ static int read_common(struct kh_core *core, const struct kh_request *req,
 }
 
 int sys_policy_read(struct kh_core *core, const struct kh_request *req,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size)
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
     /* GET sys/policy/ is the listing */
     if (strcmp(req->path, LEGACY_PREFIX "/") == 0)
@@ -189,11 +186,13 @@ static int policy_text(const char *name, const char *text, size_t len,
     size_t out_size = len / 4 * 3 + 4, out_len = 0;
     char *out = malloc(out_size > len ? out_size : len + 1);
     struct policy *p = NULL;
+    bool decoded;
 
     if (out == NULL)
         return KH_ENOMEM;
-    if (kh_base64_decode(text, len, (uint8_t *)out, out_size - 1,
-                         &out_len) == 0 &&
+    decoded = kh_base64_decode(text, len, (uint8_t *)out, out_size - 1,
+                               &out_len) == 0;
+    if (decoded &&
         policy_parse(name, out, out_len, &p, errmsg, sizeof(errmsg)) == 0) {
         policy_unref(p);
         out[out_len] = '\0';
@@ -222,9 +221,8 @@ static const char *field_text(const struct kh_request *req, const char *key,
 
 static int add_warning(json_t *warnings, const char *text)
 {
-    return json_array_append_new(warnings, json_string(text)) != 0
-               ? KH_ENOMEM
-               : 0;
+    return json_array_append_new(warnings, json_string(text)) != 0 ? KH_ENOMEM
+                                                                   : 0;
 }
 
 /* 204, or 200 with an envelope carrying the warnings. */
@@ -238,8 +236,7 @@ static int respond_warnings(struct kh_response *resp,
         return 0;
     }
     r = kh_response_envelope(resp, req, NULL);
-    if (r == 0 &&
-        json_object_set(resp->body, "warnings", warnings) != 0)
+    if (r == 0 && json_object_set(resp->body, "warnings", warnings) != 0)
         r = KH_ENOMEM;
     return r;
 }
@@ -300,8 +297,7 @@ out:
 }
 
 int sys_policy_write(struct kh_core *core, const struct kh_request *req,
-                     struct kh_response *resp, char *errmsg,
-                     size_t errmsg_size)
+                     struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
     return write_common(core, req, resp, LEGACY_PREFIX, true, errmsg,
                         errmsg_size);
@@ -342,12 +338,10 @@ int sys_policy_delete(struct kh_core *core, const struct kh_request *req,
                       struct kh_response *resp, char *errmsg,
                       size_t errmsg_size)
 {
-    return delete_common(core, req, resp, LEGACY_PREFIX, errmsg,
-                         errmsg_size);
+    return delete_common(core, req, resp, LEGACY_PREFIX, errmsg, errmsg_size);
 }
 
-int sys_policies_acl_delete(struct kh_core *core,
-                            const struct kh_request *req,
+int sys_policies_acl_delete(struct kh_core *core, const struct kh_request *req,
                             struct kh_response *resp, char *errmsg,
                             size_t errmsg_size)
 {
@@ -392,7 +386,8 @@ static int request_paths(const struct kh_request *req, json_t **ret,
         v = json_object_get(req->data, "path");
     if (json_is_string(v) && json_string_length(v) > 0)
         r = split_csl(json_string_value(v), paths);
-    json_array_foreach(json_is_array(v) ? v : NULL, i, el) {
+    json_array_foreach(json_is_array(v) ? v : NULL, i, el)
+    {
         if (r == 0 && !json_is_string(el))
             r = KH_EINVAL;
         else if (r == 0 && i >= SYS_CAPABILITIES_PATHS_MAX)
@@ -408,9 +403,9 @@ static int request_paths(const struct kh_request *req, json_t **ret,
             return kh_errmsg(errmsg, errmsg_size, r,
                              "at most %u paths may be asked at once",
                              (unsigned)SYS_CAPABILITIES_PATHS_MAX);
-        return r == KH_EINVAL ? kh_errmsg(errmsg, errmsg_size, r,
-                                          "paths must be supplied")
-                              : r;
+        return r == KH_EINVAL
+                   ? kh_errmsg(errmsg, errmsg_size, r, "paths must be supplied")
+                   : r;
     }
     *ret = paths;
     return 0;
@@ -466,8 +461,7 @@ static int capabilities_reply(struct kh_core *core,
     if (r != 0) {
         json_decref(data);
         return kh_errmsg(errmsg, errmsg_size, r,
-                         "failed to evaluate capabilities: %s",
-                         kh_strerror(r));
+                         "failed to evaluate capabilities: %s", kh_strerror(r));
     }
     return kh_response_envelope_inject(resp, req, data);
 }
@@ -483,8 +477,7 @@ int sys_capabilities_self(struct kh_core *core, const struct kh_request *req,
 }
 
 int sys_capabilities(struct kh_core *core, const struct kh_request *req,
-                     struct kh_response *resp, char *errmsg,
-                     size_t errmsg_size)
+                     struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
     const char *token = kh_request_string(req, "token");
     struct token_entry entry;
@@ -512,8 +505,7 @@ int sys_capabilities_accessor(struct kh_core *core,
     int r;
 
     if (accessor == NULL || accessor[0] == '\0')
-        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "missing accessor");
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL, "missing accessor");
     if (strlen(accessor) > TOKEN_RANDOM_CHARS)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL, "invalid accessor");
     r = token_store_lookup_accessor(core->tokens, accessor, &entry);

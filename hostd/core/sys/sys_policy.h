@@ -25,11 +25,9 @@
 #define SYS_CAPABILITIES_PATHS_MAX 256
 
 int sys_policy_list(struct kh_core *core, const struct kh_request *req,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size);
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size);
 int sys_policy_read(struct kh_core *core, const struct kh_request *req,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size);
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size);
 int sys_policy_write(struct kh_core *core, const struct kh_request *req,
                      struct kh_response *resp, char *errmsg,
                      size_t errmsg_size);
@@ -46,8 +44,7 @@ int sys_policies_acl_read(struct kh_core *core, const struct kh_request *req,
 int sys_policies_acl_write(struct kh_core *core, const struct kh_request *req,
                            struct kh_response *resp, char *errmsg,
                            size_t errmsg_size);
-int sys_policies_acl_delete(struct kh_core *core,
-                            const struct kh_request *req,
+int sys_policies_acl_delete(struct kh_core *core, const struct kh_request *req,
                             struct kh_response *resp, char *errmsg,
                             size_t errmsg_size);
 
