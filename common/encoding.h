@@ -37,7 +37,7 @@ int kh_random_base62(char *out, size_t count) KH_MUST_CHECK;
  * it draws from a per-thread pool of random bytes. */
 int kh_uuid_generate(char out[KH_UUID_STR_LEN + 1]) KH_MUST_CHECK;
 
-#define KH_TIME_STR_SIZE 40
+#define KH_TIME_STR_SIZE 64
 /* RFC 3339 UTC with fractional seconds ("2024-05-01T10:00:00.123456789Z"). */
 void kh_time_format(const struct timespec *ts, char out[KH_TIME_STR_SIZE]);
 

@@ -21,6 +21,7 @@ void audit_verify_init(struct audit_verify *v)
 {
     KH_ASSERT(v != NULL);
     memset(v, 0, sizeof(*v));
+    KH_ASSERT(!v->allow_partial);
     snprintf(v->file, sizeof(v->file), "-");
 }
 
@@ -78,6 +79,10 @@ static int check_links(struct audit_verify *v, uint64_t seq,
     char expect[AUDIT_CHAIN_HEX_BYTES];
 
     if (!v->have_prev) {
+        if (seq != 1 && !v->allow_partial)
+            return broken(v, "the log starts at seq %" PRIu64 ": earlier "
+                          "records are missing (verify a later part of a "
+                          "rotated log with -partial)", seq);
         if (seq == 1 && strcmp(prev_hex, zero_hex) != 0)
             return broken(v, "first record (seq 1) must have a zero "
                           "prev_hash");

@@ -4,9 +4,9 @@
  * its chain across files), and names the first broken record as
  * file:line with the reason, or proves the chain intact.
  *
- * Checked offline: every line carries the chain fields; seq increases by
- * one; prev_hash is the SHA-256 of the previous line; a chain starting at
- * seq 1 starts from 64 zeros; each checkpoint's count and head match its
+ * Checked offline: every line carries the chain fields; the walk starts
+ * at seq 1 (unless allow_partial) from a prev_hash of 64 zeros; seq
+ * increases by one; prev_hash is the SHA-256 of the previous line; each checkpoint's count and head match its
  * position. Records after the last checkpoint are reported as unanchored:
  * cutting records from the end of a log is only visible against a
  * checkpoint. Not checked offline: checkpoint MACs (the key stays in the
@@ -33,6 +33,12 @@
 
 struct audit_verify
 {
+    /* Set after audit_verify_init: accept a walk that starts after seq 1
+     * (a later part of a rotated log). By default the first record must
+     * be the device's first (seq 1), so records cut from the start of a
+     * log are caught. */
+    bool allow_partial;
+
     /* Walk state. */
     bool have_prev;
     uint8_t prev_hash[AUDIT_CHAIN_HASH_BYTES];

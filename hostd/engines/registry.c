@@ -7,6 +7,7 @@
 
 #include "common/err.h"
 #include "auth/approle/approle.h"
+#include "auth/userpass/userpass.h"
 #include "engines/backend.h"
 #include "engines/kv/kv.h"
 #include "mount/mount_table.h"
@@ -14,6 +15,7 @@
 static const struct backend_ops *const backends[] = {
     &kv_backend_ops,
     &approle_backend_ops,
+    &userpass_backend_ops,
 };
 
 /* Types added at start-up by backend_registry_add (tests). */

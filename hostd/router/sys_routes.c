@@ -50,6 +50,7 @@ static const struct kh_route sys_routes[] = {
     {"sys/revoke-prefix/*", OPS_WRITE, ROUTE_SUDO, sys_leases_revoke_prefix},
     {"sys/revoke-force/*", OPS_WRITE, ROUTE_SUDO, sys_leases_revoke_prefix},
     {"sys/policy", OPS_READ, 0, sys_policy_list},
+    {"sys/policy/", OPS_LIST, 0, sys_policy_list},
     {"sys/policy/*", OPS_READ, 0, sys_policy_read},
     {"sys/policy/*", OPS_WRITE, 0, sys_policy_write},
     {"sys/policy/*", OPS_DELETE, 0, sys_policy_delete},

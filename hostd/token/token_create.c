@@ -230,7 +230,9 @@ static int entry_build(struct token_entry *e, const struct token_create_req *c,
     if (c->num_uses > TOKEN_NUM_USES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
                          "\"num_uses\" must be at most %u", TOKEN_NUM_USES_MAX);
-    if (c->display_name != NULL &&
+    /* A client's display_name is refused when too long; a login's (made
+     * by an auth method from a mount path) is truncated instead. */
+    if (c->display_name_prefix && c->display_name != NULL &&
         strlen(c->display_name) > TOKEN_DISPLAY_INPUT_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
                          "\"display_name\" is too long (limit %d bytes)",

@@ -14,10 +14,16 @@
  * The module is split one job per file: token_store.c (salt, hashing,
  * entry storage, lookup, use, expiry), token_codec.c (entry JSON),
  * token_tree.c (parent/child index, revocation, orphaning), token_create.c
- * (create/issue, policy rules, TTLs), token_renew.c, token_roles.c,
+ * (create/issue, policy rules, TTLs), token_create_request.c (the create
+ * endpoints' fields and caller rules), token_renew.c, token_roles.c,
  * token_tidy.c (expired-token cleanup and its thread), token_response.c
- * (auth block and lookup data) and token_backend.c (the auth/token/ HTTP
+ * (auth block and lookup data), token_fields.c (lenient request fields),
+ * token_cidr.c (bound CIDRs) and token_backend.c (the auth/token/ HTTP
  * backend). token_internal.h is what those files share.
+ *
+ * Batch tokens ("hvb.") are stored like service tokens but have no
+ * accessor, cannot be renewed, cannot create tokens, cannot be revoked
+ * on their own (400) and die with their parent.
  *
  * The request gate calls token_store_use() (one use consumed, expiry
  * checked), then token_entry_cidr_ok() with the client address, then
@@ -55,7 +61,7 @@
 #define TOKEN_META_KEY_BYTES_MAX   128 /* incl. NUL */
 #define TOKEN_META_VALUE_BYTES_MAX 512 /* incl. NUL */
 #define TOKEN_DISPLAY_NAME_BYTES   128 /* stored "token-<name>" incl. NUL */
-#define TOKEN_PATH_BYTES_MAX       256
+#define TOKEN_PATH_BYTES_MAX       320 /* a mount path (256) + "login/..." */
 #define TOKEN_ROLE_NAME_MAX        128 /* bytes, excl. NUL */
 #define TOKEN_BOUND_CIDRS_MAX      16
 #define TOKEN_CIDR_BYTES_MAX       64 /* "ffff:...:ffff/128" incl. NUL */

@@ -26,17 +26,12 @@ import shutil
 import subprocess
 import sys
 import time
-import warnings
 
 import hvac
 import hvac.exceptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from khtest import KEYHOLDD, Server, TestDir, check, free_port, run_tests  # noqa: E402
-
-# The legacy Client.create_token is deprecated in hvac; it is tested on
-# purpose (vault-api.md §4.1).
-warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 ROOT = "root"
 SRV = None
@@ -154,6 +149,8 @@ def test_revoke_tree_and_403():
 
 
 def test_legacy_create_token():
+    """Client.create_token / lookup_token (deprecated in hvac, which prints
+    a DeprecationWarning it forces on; tested on purpose, §4.1)."""
     c = client()
     auth = c.create_token(policies=["a"], lease="1h",
                           display_name="legacy app!")["auth"]

@@ -392,7 +392,7 @@ static void test_lookup_unknown(void **state)
 static void test_revoke(void **state)
 {
     struct fixture *f = *state;
-    char id[TOKEN_ID_BYTES_MAX + 1], body[256];
+    char id[TOKEN_ID_BYTES_MAX + 1], body[640];
     struct answer a;
 
     make_user(f, id);
@@ -461,7 +461,7 @@ static void test_revoke_orphan(void **state)
 {
     struct fixture *f = *state;
     char p[TOKEN_ID_BYTES_MAX + 1], c[TOKEN_ID_BYTES_MAX + 1];
-    char g[TOKEN_ID_BYTES_MAX + 1], body[256];
+    char g[TOKEN_ID_BYTES_MAX + 1], body[640];
     struct token_entry e;
     struct answer a;
 
@@ -486,7 +486,7 @@ static void test_revoke_orphan(void **state)
 static void test_accessor_lookup_revoke(void **state)
 {
     struct fixture *f = *state;
-    char id[TOKEN_ID_BYTES_MAX + 1], body[256];
+    char id[TOKEN_ID_BYTES_MAX + 1], body[640];
     struct token_entry e;
     struct answer a;
 
@@ -557,7 +557,7 @@ static void test_renew_up_to_max(void **state)
 static void test_explicit_max_ttl(void **state)
 {
     struct fixture *f = *state;
-    char id[TOKEN_ID_BYTES_MAX + 1], body[256];
+    char id[TOKEN_ID_BYTES_MAX + 1], body[640];
     struct answer a;
 
     create_as(f, "create",
@@ -733,8 +733,10 @@ static void test_policies_limit(void **state)
 static void test_display_name(void **state)
 {
     struct fixture *f = *state;
-    char id[TOKEN_ID_BYTES_MAX + 1];
+    char id[TOKEN_ID_BYTES_MAX + 1], name[TOKEN_DISPLAY_INPUT_MAX + 1];
+    char body[640];
     struct token_entry e;
+    struct answer a;
 
     create_as(f, "create", "{\"display_name\":\"my app!x_y.z\"}", f->root, id);
     assert_int_equal(token_store_lookup(f->store, id, &e), 0);
@@ -745,6 +747,18 @@ static void test_display_name(void **state)
     create_as(f, "create", "{}", f->root, id);
     assert_int_equal(token_store_lookup(f->store, id, &e), 0);
     assert_string_equal(e.display_name, "token");
+    /* the limit: TOKEN_DISPLAY_INPUT_MAX bytes fit, one more does not */
+    memset(name, 'n', sizeof(name));
+    snprintf(body, sizeof(body), "{\"display_name\":\"%.*s\"}",
+             TOKEN_DISPLAY_INPUT_MAX, name);
+    create_as(f, "create", body, f->root, id);
+    assert_int_equal(token_store_lookup(f->store, id, &e), 0);
+    assert_int_equal(strlen(e.display_name), 6 + TOKEN_DISPLAY_INPUT_MAX);
+    snprintf(body, sizeof(body), "{\"display_name\":\"%.*s\"}",
+             TOKEN_DISPLAY_INPUT_MAX + 1, name);
+    a = call(f, "POST", "create", body, f->root);
+    assert_int_equal(a.status, 400);
+    answer_clear(&a);
 }
 
 /* Metadata: TOKEN_META_MAX entries fit, one more is refused. */
@@ -814,7 +828,7 @@ static void test_batch(void **state)
 {
     struct fixture *f = *state;
     char parent[TOKEN_ID_BYTES_MAX + 1], id[TOKEN_ID_BYTES_MAX + 1];
-    char body[256];
+    char body[640];
     struct token_entry e;
     struct answer a;
 
@@ -1349,6 +1363,7 @@ static void test_issue(void **state)
     struct kh_request req = {0};
     struct kh_response resp = {0};
     char errmsg[KH_ERRMSG_SIZE] = "";
+    char long_name[300];
     struct token_entry e;
     const char *id;
     json_t *auth;
@@ -1388,6 +1403,21 @@ static void test_issue(void **state)
     auth = json_object_get(resp.body, "auth");
     assert_int_equal(
         json_integer_value(json_object_get(auth, "lease_duration")), 900);
+    id = json_string_value(json_object_get(auth, "client_token"));
+    assert_int_equal(token_store_lookup(f->store, id, &e), 0);
+    assert_string_equal(e.display_name, "bob-smith");
+    kh_response_clear(&resp);
+    /* a login's long display name is truncated, not refused */
+    memset(long_name, 'x', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    params.display_name = long_name;
+    assert_int_equal(token_store_issue(f->store, &mount, &params, &req, &resp,
+                                       errmsg, sizeof(errmsg)),
+                     0);
+    id = json_string_value(
+        json_object_get(json_object_get(resp.body, "auth"), "client_token"));
+    assert_int_equal(token_store_lookup(f->store, id, &e), 0);
+    assert_int_equal(strlen(e.display_name), TOKEN_DISPLAY_NAME_BYTES - 1);
     kh_response_clear(&resp);
     params.bound_cidrs[0] = "300.0.0.1";
     assert_int_equal(token_store_issue(f->store, &mount, &params, &req, &resp,

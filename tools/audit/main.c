@@ -1,12 +1,14 @@
 /*
  * keyhold-audit - offline tools for Keyhold audit logs.
  *
- *   keyhold-audit verify [-json] FILE...
+ *   keyhold-audit verify [-json] [-partial] FILE...
  *
  * Walks the files in order (oldest first; "-" is stdin) with the verifier
  * of hostd/audit/verify.h and prints whether the hash chain is intact,
  * how many records it holds, its checkpoints, and how many records follow
  * the last checkpoint (unanchored: their removal could not be detected).
+ * The first record must be the device's first (seq 1) unless -partial
+ * (a later part of a rotated log whose older files are gone).
  * Exit status: 0 intact, 1 broken (first broken record named as
  * file:line), 2 usage or read error. Checkpoint MACs need the server:
  * POST /v1/sys/audit/verify-checkpoint {"record": "<line>"}.
@@ -23,7 +25,8 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: keyhold-audit verify [-json] FILE...\n");
+    fprintf(stderr,
+            "usage: keyhold-audit verify [-json] [-partial] FILE...\n");
     return 2;
 }
 
@@ -80,18 +83,24 @@ int main(int argc, char **argv)
 {
     static struct audit_verify v;
     char errmsg[KH_ERRMSG_SIZE] = "";
-    bool json = false;
+    bool json = false, partial = false;
     int first = 2, r;
 
     if (argc < 3 || strcmp(argv[1], "verify") != 0)
         return usage();
-    if (strcmp(argv[2], "-json") == 0 || strcmp(argv[2], "--json") == 0) {
-        json = true;
-        first = 3;
+    for (; first < argc && argv[first][0] == '-' && argv[first][1]; first++) {
+        const char *flag = argv[first] + (argv[first][1] == '-' ? 2 : 1);
+        if (strcmp(flag, "json") == 0)
+            json = true;
+        else if (strcmp(flag, "partial") == 0)
+            partial = true;
+        else
+            return usage();
     }
     if (first >= argc)
         return usage();
     audit_verify_init(&v);
+    v.allow_partial = partial;
     r = audit_verify_files(&v, (const char *const *)&argv[first],
                            (size_t)(argc - first), errmsg, sizeof(errmsg));
     if (r != 0 && r != KH_ECORRUPT) {

@@ -240,13 +240,18 @@ static int operator_seal_run(struct cli_ctx *ctx, size_t argc, char **argv)
 /* Go's RFC822 ("02 Jan 06 15:04 UTC") of an RFC 3339 UTC time. */
 static void install_time(const char *rfc3339, char *out, size_t size)
 {
+    char month[8];
     struct tm tm;
     const char *end;
 
     memset(&tm, 0, sizeof(tm));
     end = strptime(rfc3339, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL || strftime(out, size, "%d %b %y %H:%M UTC", &tm) == 0)
+    if (end == NULL || strftime(month, sizeof(month), "%b", &tm) == 0) {
         (void)snprintf(out, size, "%s", rfc3339);
+        return;
+    }
+    (void)snprintf(out, size, "%02d %s %02d %02d:%02d UTC", tm.tm_mday, month,
+                   tm.tm_year % 100, tm.tm_hour, tm.tm_min);
 }
 
 /* Vault's printKeyStatus: a headerless two-column table. */

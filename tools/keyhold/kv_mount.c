@@ -125,8 +125,9 @@ int kv_resolve(const struct cli_ctx *ctx, const char *arg,
         if (r != CLI_EXIT_OK)
             return r;
     }
-    if (mount_opt != NULL)
-        (void)cli_mount_path(mount_opt, ret->mount, sizeof(ret->mount));
+    if (mount_opt != NULL &&
+        cli_mount_path(mount_opt, ret->mount, sizeof(ret->mount)) < 0)
+        return CLI_EXIT_LOCAL; /* checked above; cannot happen */
     mount_len = strlen(ret->mount);
     if (strlen(full) < mount_len)
         mount_len = strlen(full);
