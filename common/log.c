@@ -74,7 +74,7 @@ void kh_log(enum kh_log_level level, const char *fmt, ...)
 {
     char msg[2048];
     char escaped[4096];
-    char stamp[40];
+    char stamp[64];
     struct timespec now;
     struct tm tm;
     va_list ap;

@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/err.h"
 #include "common/secret.h"
@@ -108,6 +109,137 @@ int hsm_key_attributes(struct hsm *hsm, struct hsm_key_attributes *ret)
     KH_ASSERT(ret != NULL);
     (void)pthread_mutex_lock(&hsm->lock);
     r = hsm->ops->key_attributes(hsm->ctx, ret);
+    (void)pthread_mutex_unlock(&hsm->lock);
+    return r;
+}
+
+/* ---- named keys ---- */
+
+/* A label the backends accept: 1..HSM_KEY_LABEL_BYTES_MAX bytes. */
+static bool hsm_label_ok(const char *label)
+{
+    size_t len;
+
+    if (label == NULL)
+        return false;
+    len = strnlen(label, HSM_KEY_LABEL_BYTES_MAX + 1);
+    return len > 0 && len <= HSM_KEY_LABEL_BYTES_MAX;
+}
+
+int hsm_key_generate(struct hsm *hsm, const char *label)
+{
+    int r;
+
+    KH_ASSERT(hsm != NULL);
+    KH_ASSERT(hsm->ops != NULL);
+    if (!hsm_label_ok(label))
+        return KH_EINVAL;
+    if (hsm->ops->key_generate == NULL)
+        return KH_EHSM;
+    (void)pthread_mutex_lock(&hsm->lock);
+    r = hsm->ops->key_generate(hsm->ctx, label);
+    (void)pthread_mutex_unlock(&hsm->lock);
+    return r;
+}
+
+int hsm_key_encrypt(struct hsm *hsm, const char *label,
+                    uint8_t iv[HSM_GCM_IV_BYTES], const uint8_t *aad,
+                    size_t aad_len, const uint8_t *plain, size_t len,
+                    uint8_t *out, size_t out_size, size_t *ret_len)
+{
+    size_t out_len = 0;
+    int r;
+
+    KH_ASSERT(hsm != NULL);
+    KH_ASSERT(ret_len != NULL);
+    if (!hsm_label_ok(label) || iv == NULL || out == NULL ||
+        (plain == NULL && len > 0) || (aad == NULL && aad_len > 0))
+        return KH_EINVAL;
+    if (len > HSM_DATA_BYTES_MAX || aad_len > HSM_AAD_BYTES_MAX ||
+        out_size < len + HSM_GCM_TAG_BYTES)
+        return KH_EINVAL;
+    if (hsm->ops->key_encrypt == NULL)
+        return KH_EHSM;
+    (void)pthread_mutex_lock(&hsm->lock);
+    r = hsm->ops->key_encrypt(hsm->ctx, label, iv, aad, aad_len, plain, len,
+                              out, out_size, &out_len);
+    (void)pthread_mutex_unlock(&hsm->lock);
+    if (r != 0)
+        return r;
+    KH_ASSERT(out_len == len + HSM_GCM_TAG_BYTES);
+    *ret_len = out_len;
+    return 0;
+}
+
+int hsm_key_decrypt(struct hsm *hsm, const char *label,
+                    const uint8_t iv[HSM_GCM_IV_BYTES], const uint8_t *aad,
+                    size_t aad_len, const uint8_t *in, size_t len,
+                    uint8_t *out, size_t out_size, size_t *ret_len)
+{
+    size_t out_len = 0;
+    int r;
+
+    KH_ASSERT(hsm != NULL);
+    KH_ASSERT(ret_len != NULL);
+    if (out == NULL)
+        return KH_EINVAL;
+    r = KH_EINVAL;
+    if (!hsm_label_ok(label) || iv == NULL || in == NULL ||
+        (aad == NULL && aad_len > 0) || aad_len > HSM_AAD_BYTES_MAX)
+        goto fail;
+    r = KH_ECORRUPT;
+    if (len < HSM_GCM_TAG_BYTES ||
+        len > HSM_DATA_BYTES_MAX + HSM_GCM_TAG_BYTES)
+        goto fail;
+    r = KH_EINVAL;
+    if (out_size < len - HSM_GCM_TAG_BYTES)
+        goto fail;
+    r = KH_EHSM;
+    if (hsm->ops->key_decrypt == NULL)
+        goto fail;
+    (void)pthread_mutex_lock(&hsm->lock);
+    r = hsm->ops->key_decrypt(hsm->ctx, label, iv, aad, aad_len, in, len, out,
+                              out_size, &out_len);
+    (void)pthread_mutex_unlock(&hsm->lock);
+    if (r != 0)
+        goto fail;
+    KH_ASSERT(out_len == len - HSM_GCM_TAG_BYTES);
+    *ret_len = out_len;
+    return 0;
+fail:
+    kh_wipe(out, out_size);
+    return r;
+}
+
+int hsm_key_attributes_by_label(struct hsm *hsm, const char *label,
+                                struct hsm_key_attributes *ret)
+{
+    int r;
+
+    KH_ASSERT(hsm != NULL);
+    KH_ASSERT(ret != NULL);
+    if (!hsm_label_ok(label))
+        return KH_EINVAL;
+    if (hsm->ops->key_attributes_by_label == NULL)
+        return KH_EHSM;
+    (void)pthread_mutex_lock(&hsm->lock);
+    r = hsm->ops->key_attributes_by_label(hsm->ctx, label, ret);
+    (void)pthread_mutex_unlock(&hsm->lock);
+    return r;
+}
+
+int hsm_key_destroy(struct hsm *hsm, const char *label)
+{
+    int r;
+
+    KH_ASSERT(hsm != NULL);
+    KH_ASSERT(hsm->ops != NULL);
+    if (!hsm_label_ok(label))
+        return KH_EINVAL;
+    if (hsm->ops->key_destroy == NULL)
+        return KH_EHSM;
+    (void)pthread_mutex_lock(&hsm->lock);
+    r = hsm->ops->key_destroy(hsm->ctx, label);
     (void)pthread_mutex_unlock(&hsm->lock);
     return r;
 }

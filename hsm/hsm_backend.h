@@ -33,6 +33,23 @@ struct hsm_backend_ops
                   size_t out_size, size_t *ret_len);
     int (*key_attributes)(void *ctx, struct hsm_key_attributes *ret);
     int (*ping)(void *ctx);
+    /* Named keys (hsm.h). Arguments validated by hsm.c: label 1..
+     * HSM_KEY_LABEL_BYTES_MAX bytes, len <= HSM_DATA_BYTES_MAX, aad_len
+     * <= HSM_AAD_BYTES_MAX, out_size large enough. NULL: the backend has
+     * no named keys (hsm.c answers KH_EHSM). */
+    int (*key_generate)(void *ctx, const char *label);
+    int (*key_encrypt)(void *ctx, const char *label, uint8_t *iv,
+                       const uint8_t *aad, size_t aad_len,
+                       const uint8_t *plain, size_t len, uint8_t *out,
+                       size_t out_size, size_t *ret_len);
+    /* out is wiped by hsm.c on any failure. */
+    int (*key_decrypt)(void *ctx, const char *label, const uint8_t *iv,
+                       const uint8_t *aad, size_t aad_len, const uint8_t *in,
+                       size_t len, uint8_t *out, size_t out_size,
+                       size_t *ret_len);
+    int (*key_attributes_by_label)(void *ctx, const char *label,
+                                   struct hsm_key_attributes *ret);
+    int (*key_destroy)(void *ctx, const char *label);
     /* Release everything the context holds, wiping secrets; accepts
      * NULL. */
     void (*close)(void *ctx);

@@ -8,6 +8,9 @@
  * and a copy of the user PIN in locked memory, kept only to log in again
  * when the token drops the session. It wraps the barrier root key with
  * CKM_AES_GCM or CKM_AES_KEY_WRAP_PAD; the KEK never leaves the token.
+ * It also creates, uses (CKM_AES_GCM with the caller's IV), describes and
+ * destroys named AES-256 keys for transit's managed keys (hsm.h), found
+ * by label on every call so a recovered session needs no handle cache.
  *
  * It must never log, never put a PIN or key byte in an error message, and
  * never return an unwrapped secret that failed authentication.
@@ -557,17 +560,18 @@ static void p11_session_close(struct p11_ctx *ctx)
 
 /* ---- the KEK ------------------------------------------------------ */
 
-/* Find the AES secret key labelled ctx->key_label: sets *ret_found to the
- * number of matches (0, 1, or 2 meaning "more than one"). */
-static ck_rv_t p11_key_search(struct p11_ctx *ctx, ck_object_handle_t *ret_key,
-                              unsigned long *ret_found)
+/* Find the AES secret key labelled label: sets *ret_found to the number
+ * of matches (0, 1, or 2 meaning "more than one"). */
+static ck_rv_t p11_label_search(struct p11_ctx *ctx, const char *label,
+                                ck_object_handle_t *ret_key,
+                                unsigned long *ret_found)
 {
     ck_object_class_t class = CKO_SECRET_KEY;
     ck_key_type_t type = CKK_AES;
     struct ck_attribute tmpl[] = {
         {CKA_CLASS, &class, sizeof(class)},
         {CKA_KEY_TYPE, &type, sizeof(type)},
-        {CKA_LABEL, ctx->key_label, strlen(ctx->key_label)},
+        {CKA_LABEL, (void *)label, strlen(label)},
     };
     ck_object_handle_t keys[2];
     unsigned long found = 0;
@@ -587,6 +591,13 @@ static ck_rv_t p11_key_search(struct p11_ctx *ctx, ck_object_handle_t *ret_key,
     if (found == 1)
         *ret_key = keys[0];
     return CKR_OK;
+}
+
+/* The KEK: the AES key labelled ctx->key_label. */
+static ck_rv_t p11_key_search(struct p11_ctx *ctx, ck_object_handle_t *ret_key,
+                              unsigned long *ret_found)
+{
+    return p11_label_search(ctx, ctx->key_label, ret_key, ret_found);
 }
 
 /* Generate a persistent, never-extractable AES-256 KEK on the token. */
@@ -1149,7 +1160,7 @@ static int p11_unwrap(void *opaque, const uint8_t *aad, size_t aad_len,
     return KH_ECORRUPT;
 }
 
-static ck_rv_t p11_read_attributes(struct p11_ctx *ctx,
+static ck_rv_t p11_read_attributes(struct p11_ctx *ctx, ck_object_handle_t key,
                                    struct hsm_key_attributes *ret)
 {
     unsigned char sensitive = 0, extractable = 1, never = 0, token = 0;
@@ -1163,7 +1174,7 @@ static ck_rv_t p11_read_attributes(struct p11_ctx *ctx,
     };
     ck_rv_t rv;
 
-    rv = ctx->fn->C_GetAttributeValue(ctx->session, ctx->key, attrs,
+    rv = ctx->fn->C_GetAttributeValue(ctx->session, key, attrs,
                                       KH_ARRAY_LEN(attrs));
     if (rv != CKR_OK)
         return rv;
@@ -1185,12 +1196,12 @@ static int p11_key_attributes(void *opaque, struct hsm_key_attributes *ret)
     KH_ASSERT(ctx != NULL);
     KH_ASSERT(ret != NULL);
     memset(&attrs, 0, sizeof(attrs));
-    rv = p11_read_attributes(ctx, &attrs);
+    rv = p11_read_attributes(ctx, ctx->key, &attrs);
     if (p11_rv_session_lost(rv)) {
         r = p11_recover(ctx);
         if (r != 0)
             return r;
-        rv = p11_read_attributes(ctx, &attrs);
+        rv = p11_read_attributes(ctx, ctx->key, &attrs);
     }
     if (rv != CKR_OK)
         return p11_rv_session_lost(rv) ? KH_EUNAVAIL : KH_EHSM;
@@ -1235,6 +1246,257 @@ static int p11_ping(void *opaque)
     return 0;
 }
 
+/* ---- named keys (hsm.h) ------------------------------------------- */
+
+enum p11_named_op {
+    P11_NAMED_GENERATE = 1,
+    P11_NAMED_ENCRYPT,
+    P11_NAMED_DECRYPT,
+    P11_NAMED_ATTRIBUTES,
+    P11_NAMED_DESTROY,
+};
+
+/* One named-key call: the operation and its arguments (hsm.c validated
+ * them). For decrypt, out is a scratch buffer of len bytes (some tokens
+ * want room for the tag as well). */
+struct p11_named_call
+{
+    enum p11_named_op op;
+    const char *label;
+    uint8_t *iv;
+    const uint8_t *aad;
+    size_t aad_len;
+    const uint8_t *in;
+    size_t len;
+    uint8_t *out;
+    unsigned long out_len; /* in: room; out: bytes written */
+    struct hsm_key_attributes *attrs;
+};
+
+/* Generate a named encrypt/decrypt-only AES-256 key (hsm.h). */
+static ck_rv_t p11_named_generate(struct p11_ctx *ctx, const char *label)
+{
+    ck_object_class_t class = CKO_SECRET_KEY;
+    ck_key_type_t type = CKK_AES;
+    unsigned long value_len = P11_KEY_BYTES;
+    unsigned char yes = 1, no = 0;
+    unsigned char id[P11_KEY_ID_BYTES];
+    struct ck_mechanism mech = {CKM_AES_KEY_GEN, NULL, 0};
+    ck_object_handle_t key = 0;
+    struct ck_attribute tmpl[] = {
+        {CKA_CLASS, &class, sizeof(class)},
+        {CKA_KEY_TYPE, &type, sizeof(type)},
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)},
+        {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_VALUE_LEN, &value_len, sizeof(value_len)},
+        {CKA_ENCRYPT, &yes, sizeof(yes)},
+        {CKA_DECRYPT, &yes, sizeof(yes)},
+        {CKA_WRAP, &no, sizeof(no)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_DERIVE, &no, sizeof(no)},
+        {CKA_SIGN, &no, sizeof(no)},
+        {CKA_VERIFY, &no, sizeof(no)},
+        {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_ID, id, sizeof(id)},
+    };
+
+    if (kh_random_bytes(id, sizeof(id)) != 0)
+        return CKR_FUNCTION_FAILED;
+    return ctx->fn->C_GenerateKey(ctx->session, &mech, tmpl, KH_ARRAY_LEN(tmpl),
+                                  &key);
+}
+
+/* GCM with the caller's IV (the IV pointer is the caller's buffer, so a
+ * token that writes back its own IV leaves it there). */
+static ck_rv_t p11_named_crypt(struct p11_ctx *ctx, ck_object_handle_t key,
+                               struct p11_named_call *call)
+{
+    static uint8_t empty[1];
+    struct ck_gcm_params gcm;
+    struct ck_mechanism mech;
+    uint8_t *in = call->len > 0 ? (uint8_t *)call->in : empty;
+    unsigned long out_len = call->out_len;
+    ck_rv_t rv;
+
+    p11_gcm_params(&gcm, call->iv, (uint8_t *)call->aad, call->aad_len);
+    if (call->aad_len == 0)
+        gcm.aad_ptr = NULL;
+    mech.mechanism = CKM_AES_GCM;
+    mech.parameter = &gcm;
+    mech.parameter_len = sizeof(gcm);
+    if (call->op == P11_NAMED_ENCRYPT) {
+        rv = ctx->fn->C_EncryptInit(ctx->session, &mech, key);
+        if (rv == CKR_OK)
+            rv = ctx->fn->C_Encrypt(ctx->session, in, call->len, call->out,
+                                    &out_len);
+    } else {
+        rv = ctx->fn->C_DecryptInit(ctx->session, &mech, key);
+        if (rv == CKR_OK)
+            rv = ctx->fn->C_Decrypt(ctx->session, in, call->len, call->out,
+                                    &out_len);
+    }
+    if (rv == CKR_OK)
+        call->out_len = out_len;
+    return rv;
+}
+
+/* One attempt of call: resolve the label, then act. *ret_r is the
+ * KH_E* answer when the label resolves to no key or several (rv is
+ * CKR_OK then). */
+static ck_rv_t p11_named_once(struct p11_ctx *ctx,
+                              struct p11_named_call *call, int *ret_r)
+{
+    ck_object_handle_t key = 0;
+    unsigned long found = 0;
+    ck_rv_t rv;
+
+    *ret_r = 0;
+    rv = p11_label_search(ctx, call->label, &key, &found);
+    if (rv != CKR_OK)
+        return rv;
+    if (call->op == P11_NAMED_GENERATE) {
+        if (found > 0) {
+            *ret_r = KH_ECONFLICT;
+            return CKR_OK;
+        }
+        return p11_named_generate(ctx, call->label);
+    }
+    if (found != 1) {
+        *ret_r = found == 0 ? KH_ENOTFOUND : KH_EHSM;
+        return CKR_OK;
+    }
+    switch (call->op) {
+    case P11_NAMED_ENCRYPT:
+    case P11_NAMED_DECRYPT:
+        return p11_named_crypt(ctx, key, call);
+    case P11_NAMED_ATTRIBUTES:
+        return p11_read_attributes(ctx, key, call->attrs);
+    case P11_NAMED_DESTROY:
+        return ctx->fn->C_DestroyObject(ctx->session, key);
+    case P11_NAMED_GENERATE:
+        break;
+    }
+    return CKR_GENERAL_ERROR;
+}
+
+/* Run call, with one session recovery (hsm.h explains why retrying an
+ * encryption with the same IV is safe). */
+static int p11_named_run(struct p11_ctx *ctx, struct p11_named_call *call)
+{
+    unsigned long room = call->out_len;
+    ck_rv_t rv = CKR_OK;
+    int attempt, r = 0;
+
+    KH_ASSERT(ctx != NULL);
+    KH_ASSERT(call->label != NULL);
+    for (attempt = 0; attempt < 2; attempt++) {
+        call->out_len = room;
+        rv = p11_named_once(ctx, call, &r);
+        if (!p11_rv_session_lost(rv) || attempt == 1)
+            break;
+        r = p11_recover(ctx);
+        if (r != 0)
+            return r;
+    }
+    if (r != 0)
+        return r;
+    if (rv == CKR_OK)
+        return 0;
+    if (p11_rv_session_lost(rv))
+        return KH_EUNAVAIL;
+    /* SoftHSM2 reports a bad tag as CKR_GENERAL_ERROR, others as
+     * CKR_ENCRYPTED_DATA_INVALID: every decrypt failure is corruption. */
+    if (call->op == P11_NAMED_DECRYPT)
+        return KH_ECORRUPT;
+    return p11_rv_to_unavail(rv);
+}
+
+static int p11_key_generate_named(void *opaque, const char *label)
+{
+    struct p11_named_call call = {.op = P11_NAMED_GENERATE, .label = label};
+
+    return p11_named_run(opaque, &call);
+}
+
+static int p11_key_encrypt_named(void *opaque, const char *label, uint8_t *iv,
+                                 const uint8_t *aad, size_t aad_len,
+                                 const uint8_t *plain, size_t len,
+                                 uint8_t *out, size_t out_size,
+                                 size_t *ret_len)
+{
+    struct p11_named_call call = {
+        .op = P11_NAMED_ENCRYPT, .label = label, .iv = iv, .aad = aad,
+        .aad_len = aad_len, .in = plain, .len = len, .out = out,
+        .out_len = out_size,
+    };
+    int r;
+
+    r = p11_named_run(opaque, &call);
+    if (r != 0)
+        return r;
+    if (call.out_len != len + GCM_TAG_BYTES)
+        return KH_EHSM;
+    *ret_len = call.out_len;
+    return 0;
+}
+
+static int p11_key_decrypt_named(void *opaque, const char *label,
+                                 const uint8_t *iv, const uint8_t *aad,
+                                 size_t aad_len, const uint8_t *in, size_t len,
+                                 uint8_t *out, size_t out_size,
+                                 size_t *ret_len)
+{
+    uint8_t iv_copy[GCM_IV_BYTES];
+    struct p11_named_call call = {
+        .op = P11_NAMED_DECRYPT, .label = label, .iv = iv_copy, .aad = aad,
+        .aad_len = aad_len, .in = in, .len = len, .out_len = len,
+    };
+    int r = KH_ENOMEM;
+
+    KH_ASSERT(len >= GCM_TAG_BYTES);
+    memcpy(iv_copy, iv, sizeof(iv_copy));
+    call.out = malloc(len);
+    if (call.out == NULL)
+        return KH_ENOMEM;
+    r = p11_named_run(opaque, &call);
+    if (r != 0)
+        goto out;
+    r = KH_ECORRUPT;
+    if (call.out_len != len - GCM_TAG_BYTES || call.out_len > out_size)
+        goto out;
+    memcpy(out, call.out, call.out_len);
+    *ret_len = call.out_len;
+    r = 0; /* success */
+out:
+    kh_free_secret(call.out, len);
+    return r;
+}
+
+static int p11_key_attributes_named(void *opaque, const char *label,
+                                    struct hsm_key_attributes *ret)
+{
+    struct hsm_key_attributes attrs;
+    struct p11_named_call call = {
+        .op = P11_NAMED_ATTRIBUTES, .label = label, .attrs = &attrs,
+    };
+    int r;
+
+    memset(&attrs, 0, sizeof(attrs));
+    r = p11_named_run(opaque, &call);
+    if (r == 0)
+        *ret = attrs;
+    return r;
+}
+
+static int p11_key_destroy_named(void *opaque, const char *label)
+{
+    struct p11_named_call call = {.op = P11_NAMED_DESTROY, .label = label};
+
+    return p11_named_run(opaque, &call);
+}
+
 static void p11_ctx_free(void *opaque)
 {
     struct p11_ctx *ctx = opaque;
@@ -1262,6 +1524,11 @@ static const struct hsm_backend_ops p11_ops = {
     .unwrap = p11_unwrap,
     .key_attributes = p11_key_attributes,
     .ping = p11_ping,
+    .key_generate = p11_key_generate_named,
+    .key_encrypt = p11_key_encrypt_named,
+    .key_decrypt = p11_key_decrypt_named,
+    .key_attributes_by_label = p11_key_attributes_named,
+    .key_destroy = p11_key_destroy_named,
     .close = p11_ctx_free,
 };
 

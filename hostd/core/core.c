@@ -115,6 +115,9 @@ static int core_open_parts(struct kh_core *core, char *errmsg,
     if (r == 0)
         token_store_configure(core->tokens, core->config->default_lease_ttl_s,
                               core->config->max_lease_ttl_s);
+    /* Expired tokens already fail at lookup; tidy removes their records. */
+    if (r == 0)
+        r = token_store_start_tidy(core->tokens, 0);
     if (r != 0)
         return kh_errmsg(errmsg, errmsg_size, r, "core: %s", kh_strerror(r));
     core->progress_shares =

@@ -10,12 +10,14 @@
 #include "auth/userpass/userpass.h"
 #include "engines/backend.h"
 #include "engines/kv/kv.h"
+#include "token/token_backend.h"
 #include "mount/mount_table.h"
 
 static const struct backend_ops *const backends[] = {
     &kv_backend_ops,
     &approle_backend_ops,
     &userpass_backend_ops,
+    &token_backend_ops,
 };
 
 /* Types added at start-up by backend_registry_add (tests). */

@@ -5,7 +5,8 @@
  * device, and wraps/unwraps small secrets (the barrier root key) with it.
  * Backends, one file each behind a const vtable: pkcs11 (SoftHSM2 or any
  * PKCS#11 token), tpm2 (later), device (the Keyhold firmware, later).
- * Only hostd/seal/ calls this header.
+ * hostd/seal/ calls this header for the KEK; hostd/engines/transit/ for
+ * named keys (through the seal's handle).
  *
  * Thread safety: a handle serialises its own calls with an internal lock
  * (PKCS#11 sessions and TPM connections are single-user).
@@ -86,6 +87,62 @@ int hsm_unwrap(struct hsm *hsm, const uint8_t *aad, size_t aad_len,
 
 /* Read the KEK's attributes back from the token. */
 int hsm_key_attributes(struct hsm *hsm, struct hsm_key_attributes *ret);
+
+/* ---- named keys: keys that live and work inside the token ----------
+ *
+ * Besides its KEK, a handle can create and use named AES-256 keys for
+ * other parts of Keyhold (transit's managed keys). Each is a persistent
+ * token object (CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, CKA_EXTRACTABLE
+ * false, so CKA_NEVER_EXTRACTABLE true) found by its CKA_LABEL, which the
+ * caller derives and must keep unique; it can encrypt and decrypt with
+ * CKM_AES_GCM and nothing else (no wrap, unwrap, derive or sign).
+ *
+ * WARNING - IVs: hsm_key_encrypt uses the IV the caller supplies. GCM
+ * loses all confidentiality and integrity for a key if an IV is ever
+ * used twice with it, so the caller must guarantee uniqueness per key (a
+ * persisted counter, or random IVs with a use count well below 2^32) and
+ * must count uses. A token that insists on choosing its own IV (FIPS
+ * modules may) writes it back into iv; the caller must send that IV with
+ * the ciphertext. After a lost session the call is retried once with the
+ * same IV: the failed attempt released no ciphertext, so no IV is ever
+ * used for two ciphertexts that leave the call. */
+#define HSM_KEY_LABEL_BYTES_MAX 128
+#define HSM_GCM_IV_BYTES        12
+#define HSM_GCM_TAG_BYTES       16
+/* Largest plaintext (and ciphertext without tag) of one call. */
+#define HSM_DATA_BYTES_MAX      (4u * 1024u * 1024u)
+/* Largest additional authenticated data of one call. */
+#define HSM_AAD_BYTES_MAX       (64u * 1024u)
+
+/* Generate the named key. KH_ECONFLICT when an object with that label
+ * already exists (nothing is created), KH_EINVAL for a label that is
+ * empty or longer than HSM_KEY_LABEL_BYTES_MAX. */
+int hsm_key_generate(struct hsm *hsm, const char *label) KH_MUST_CHECK;
+
+/* AES-256-GCM encryption inside the token with the named key: out gets
+ * ciphertext | tag (len + HSM_GCM_TAG_BYTES bytes; out_size at least
+ * that). len may be 0. KH_ENOTFOUND when no key has the label. */
+int hsm_key_encrypt(struct hsm *hsm, const char *label,
+                    uint8_t iv[HSM_GCM_IV_BYTES], const uint8_t *aad,
+                    size_t aad_len, const uint8_t *plain, size_t len,
+                    uint8_t *out, size_t out_size,
+                    size_t *ret_len) KH_MUST_CHECK;
+
+/* The inverse: in is ciphertext | tag (len >= HSM_GCM_TAG_BYTES). out
+ * (out_size >= len - HSM_GCM_TAG_BYTES) receives the plaintext.
+ * KH_ECORRUPT when authentication fails; out is wiped on any failure. */
+int hsm_key_decrypt(struct hsm *hsm, const char *label,
+                    const uint8_t iv[HSM_GCM_IV_BYTES], const uint8_t *aad,
+                    size_t aad_len, const uint8_t *in, size_t len,
+                    uint8_t *out, size_t out_size,
+                    size_t *ret_len) KH_MUST_CHECK;
+
+/* Read a named key's attributes back from the token. KH_ENOTFOUND. */
+int hsm_key_attributes_by_label(struct hsm *hsm, const char *label,
+                                struct hsm_key_attributes *ret) KH_MUST_CHECK;
+
+/* Destroy the named key (C_DestroyObject). KH_ENOTFOUND when none. */
+int hsm_key_destroy(struct hsm *hsm, const char *label) KH_MUST_CHECK;
 
 /* A cheap liveness probe (e.g. C_GetSessionInfo). 0 when reachable. */
 int hsm_ping(struct hsm *hsm);

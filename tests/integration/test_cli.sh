@@ -302,27 +302,32 @@ expect_line out '^type: ' "yaml rendering of a raw response"
 
 # --- 404s and API errors -----------------------------------------------------------
 
-run "$KEYHOLD" read secret/missing
+# With a token: the ACL gate answers 403 before routing otherwise.
+run env KEYHOLD_TOKEN="$ROOT_TOKEN" "$KEYHOLD" read nomount/missing
 expect_rc 2 "read of an unknown path"
-expect_line err '^No value found at secret/missing$' "404 is 'No value found'"
+expect_line err '^No value found at nomount/missing$' "404 is 'No value found'"
 
-run "$KEYHOLD" read /secret/missing/
-expect_line err '^No value found at secret/missing$' "path slashes are trimmed"
+run env KEYHOLD_TOKEN="$ROOT_TOKEN" "$KEYHOLD" read /nomount/missing/
+expect_line err '^No value found at nomount/missing$' "path slashes are trimmed"
 
-run "$KEYHOLD" write secret/foo a=b
+run env KEYHOLD_TOKEN="$ROOT_TOKEN" "$KEYHOLD" write nomount/foo a=b
 expect_rc 2 "write to a path with no handler"
 if "$PYTHON" - "$work/err" "$ADDR" <<'EOF'
 import sys
 lines = open(sys.argv[1]).read().splitlines()
-want = ["Error writing data to secret/foo: Error making API request.",
+want = ["Error writing data to nomount/foo: Error making API request.",
         "",
-        "URL: POST %s/v1/secret/foo" % sys.argv[2],
+        "URL: POST %s/v1/nomount/foo" % sys.argv[2],
         "Code: 404. Errors:",
         ""]
 assert lines[:5] == want, lines
 assert lines[5].startswith("* "), lines
 EOF
 then pass "API error in Vault's format"; else fail "API error in Vault's format"; fi
+
+run "$KEYHOLD" read secret/data/missing
+expect_rc 2 "read without a token"
+expect_line err '^Code: 403\. Errors:$' "no token is a 403"
 
 run env KEYHOLD_TOKEN=not-the-token-xyz "$KEYHOLD" read sys/key-status
 expect_rc 2 "read with a bad token"

@@ -82,6 +82,24 @@ run_in() {
     sanitizer_check "$@"
 }
 
+# run_tty INPUT CMD...: CMD on a pseudo-terminal (script(1)), INPUT typed
+# once the prompt is up; what the terminal showed (stdout and stderr, with
+# any echo) is in $work/out.
+run_tty() {
+    local input="$1"
+    shift
+    local cmd
+    cmd="$(printf '%q ' "$@")"
+    set +e
+    (sleep 1.5; printf '%s\n' "$input") |
+        timeout 60 script -q -e -c "$cmd" /dev/null >"$work/out" 2>"$work/err"
+    rc=$?
+    set -e
+    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$work/out" "$work/err"; then
+        fail "no sanitizer report from: $*"
+    fi
+}
+
 expect_rc() {
     if [[ "$rc" -eq "$1" ]]; then pass "$2 (exit $1)"; else fail "$2 (exit $rc, wanted $1)"; fi
 }
@@ -287,7 +305,11 @@ expect_rc 2 "status after operator seal"
 run "$KEYHOLD" operator key-status
 expect_rc 2 "key-status while sealed"
 expect_line err '^\* Vault is sealed$' "key-status while sealed says so"
-run "$KEYHOLD" operator unseal "$key3"
+run_tty "$key3" "$KEYHOLD" operator unseal
+expect_rc 0 "unseal with the key typed on a terminal"
+expect_line out '^Unseal Key \(will be hidden\): ' "terminal prompt for the key"
+expect_no_line out "$key3" "the typed key is not echoed on the terminal"
+expect_line out '^Unseal Progress +1/2' "typed key counted"
 run "$KEYHOLD" operator unseal "$key1"
 expect_line out '^Sealed +false$' "unsealed again with keys 3 and 1"
 
@@ -635,6 +657,11 @@ if [[ "$(cat "$HOME/.vault-token")" == "$(value token)" ]]; then
 else
     fail "without KEYHOLD_TOKEN_FILE the token goes to ~/.vault-token"
 fi
+
+run_tty s3cret env -u KEYHOLD_TOKEN "$KEYHOLD" login -no-store -method=userpass username=alice
+expect_rc 0 "login -method=userpass with the password typed on a terminal"
+expect_no_line out 's3cret' "the typed password is not echoed on the terminal"
+expect_line out '^token_meta_username +alice' "terminal login succeeded"
 
 run env -u KEYHOLD_TOKEN "$KEYHOLD" login -method=userpass username=alice password=wrong
 expect_rc 2 "login with a wrong password"

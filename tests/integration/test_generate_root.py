@@ -103,7 +103,40 @@ def test_recovery_keys_on_pkcs11_seal():
         tmp.cleanup()
 
 
+def test_root_token_rotation():
+    """Revoke the init root token, mint a new one with the shares, use it,
+    revoke it too."""
+    tmp = TestDir("genroot")
+    server, client, init = shamir_node(tmp)
+    try:
+        old = init["root_token"]
+        status, _, _ = server.request("POST", "auth/token/revoke-self",
+                                      token=old)
+        check(status == 204, "revoke-self of the init root token: %s" % status)
+        status, _, _ = server.request("GET", "sys/key-status", token=old)
+        check(status == 403, "a revoked root token still works: %s" % status)
+        otp = "Z" * 28
+        start = client.sys.start_root_token_generation(otp=otp)
+        done = None
+        for key in init["keys"][:3]:
+            done = client.sys.generate_root(key, start["nonce"])
+        token = decode(done["encoded_token"], otp)
+        fresh = hvac.Client(url=server.url, token=token)
+        check(fresh.is_authenticated(), "new root token not accepted")
+        fresh.sys.enable_secrets_engine("kv", path="after-rotation",
+                                        options={"version": "1"})
+        check(fresh.auth.token.lookup_self()["data"]["policies"] == ["root"],
+              "new token is not a root token")
+        fresh.auth.token.revoke_self()
+        status, _, _ = server.request("GET", "sys/key-status", token=token)
+        check(status == 403, "revoked generated root token still works")
+    finally:
+        check(server.stop() == 0, "keyholdd did not exit cleanly")
+        tmp.cleanup()
+
+
 if __name__ == "__main__":
     run_tests([test_shamir_quorum_mints_working_root_token,
                test_wrong_shares_nonce_and_otp_refused,
-               test_recovery_keys_on_pkcs11_seal])
+               test_recovery_keys_on_pkcs11_seal,
+               test_root_token_rotation])

@@ -75,8 +75,8 @@ int cli_api_call_query(const struct cli_ctx *ctx, const char *method,
     KH_ASSERT(res != NULL);
     memset(res, 0, sizeof(*res));
     res->method = method;
-    r = cli_http_request(ctx, method, path, query, body, body_len,
-                         &res->resp, res->errmsg, sizeof(res->errmsg));
+    r = cli_http_request(ctx, method, path, query, body, body_len, &res->resp,
+                         res->errmsg, sizeof(res->errmsg));
     if (r < 0) {
         res->outcome = CLI_OUTCOME_FAILED;
         return r;

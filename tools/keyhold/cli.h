@@ -72,8 +72,8 @@ struct cli_flags
     bool force;
     bool help;
     bool version;
-    char **args;      /* positionals, verb first; owned (array only) */
-    size_t arg_count; /* entries in args */
+    char **args;          /* positionals, verb first; owned (array only) */
+    size_t arg_count;     /* entries in args */
     struct cli_opt *opts; /* verb options in order; owned (array only) */
     size_t opt_count;
 };
@@ -120,8 +120,9 @@ void cli_flags_free(struct cli_flags *flags);
 int cli_parse_bool(const char *text, bool *ret_value);
 
 /* config.c: resolve flags and environment into *ret_ctx; reads the token
- * from KEYHOLD_TOKEN, VAULT_TOKEN or ~/.vault-token. Returns 0, or KH_EINVAL
- * / KH_EIO with errmsg set (never containing the token). On success the
+ * from KEYHOLD_TOKEN, VAULT_TOKEN or the token file (cli_token_file_path).
+ * Returns 0, or KH_EINVAL / KH_EIO with errmsg set (never containing the
+ * token). On success the
  * caller must call cli_ctx_clear(). */
 int cli_ctx_resolve(const struct cli_flags *flags, struct cli_ctx *ret_ctx,
                     char *errmsg, size_t errmsg_size);
@@ -159,8 +160,7 @@ int cli_opts_check(const struct cli_ctx *ctx, const struct cli_command *cmd);
  * with the terminal's echo off when it is a terminal (a secret). The line
  * (without its newline) goes to buf. Returns 0, KH_EIO (no input) or
  * KH_ETOOBIG (longer than size - 1). */
-int cli_prompt_secret(const char *prompt, char *buf,
-                      size_t size) KH_MUST_CHECK;
+int cli_prompt_secret(const char *prompt, char *buf, size_t size) KH_MUST_CHECK;
 
 /* jsonmem.c: route jansson's allocations through a free that wipes (JSON
  * documents carry secrets). cli_json_memory_init() must run before any

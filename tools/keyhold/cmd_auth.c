@@ -28,8 +28,8 @@ static int auth_list_run(struct cli_ctx *ctx, size_t argc, char **argv)
     if (data == NULL)
         exit_code = cli_api_fail(&res, "listing enabled authentications");
     else
-        exit_code = cli_mounts_print(ctx, data, cli_opt_on(ctx, "detailed"),
-                                     true);
+        exit_code =
+            cli_mounts_print(ctx, data, cli_opt_on(ctx, "detailed"), true);
     cli_result_free(&res);
     return exit_code;
 }

@@ -50,17 +50,15 @@ static int gr_status_table(const json_t *st)
     t.headerless = true;
     r = cli_table_add(&t, "Nonce", cli_json_str(st, "nonce"));
     if (r == 0)
-        r = cli_table_add(&t, "Started",
-                          json_is_true(json_object_get(st, "started"))
-                              ? "true"
-                              : "false");
+        r = cli_table_add(
+            &t, "Started",
+            json_is_true(json_object_get(st, "started")) ? "true" : "false");
     if (r == 0)
         r = cli_table_add(&t, "Progress", progress);
     if (r == 0)
-        r = cli_table_add(&t, "Complete",
-                          json_is_true(json_object_get(st, "complete"))
-                              ? "true"
-                              : "false");
+        r = cli_table_add(
+            &t, "Complete",
+            json_is_true(json_object_get(st, "complete")) ? "true" : "false");
     if (r == 0 && encoded[0] != '\0')
         r = cli_table_add(&t, "Encoded Token", encoded);
     else if (r == 0 && cli_json_str(st, "encoded_root_token")[0] != '\0')
@@ -128,8 +126,10 @@ static int gr_generate_otp(const struct cli_ctx *ctx)
     len = json_integer_value(json_object_get(status, "otp_length"));
     json_decref(status);
     if (len <= 0 || len >= (json_int_t)sizeof(otp)) {
-        fprintf(stderr, "Error generating OTP: the server advertises an OTP "
-                        "length of %" JSON_INTEGER_FORMAT "\n", len);
+        fprintf(stderr,
+                "Error generating OTP: the server advertises an OTP "
+                "length of %" JSON_INTEGER_FORMAT "\n",
+                len);
         return CLI_EXIT_REMOTE;
     }
     if (kh_random_base62(otp, (size_t)len) < 0) {
@@ -181,15 +181,16 @@ static int gr_xor_decode(const char *encoded, const char *otp, char *token,
     size_t i;
     int r = KH_EINVAL;
 
-    if (kh_base64_decode(encoded, strlen(encoded), raw, sizeof(raw),
-                         &raw_len) < 0) {
+    if (kh_base64_decode(encoded, strlen(encoded), raw, sizeof(raw), &raw_len) <
+        0) {
         fprintf(stderr, "Error decoding root token: the encoded token is not "
                         "base64\n");
         goto out;
     }
     if (raw_len != strlen(otp) || raw_len >= size) {
-        fprintf(stderr, "Error decoding root token: the OTP is %zu "
-                        "characters, the encoded token %zu bytes\n",
+        fprintf(stderr,
+                "Error decoding root token: the OTP is %zu "
+                "characters, the encoded token %zu bytes\n",
                 strlen(otp), raw_len);
         goto out;
     }
@@ -316,8 +317,7 @@ static int generate_root_run(struct cli_ctx *ctx, size_t argc, char **argv)
 }
 
 static const char *const generate_root_options[] = {
-    "init", "generate-otp", "otp", "nonce", "decode", "status", "cancel",
-    NULL};
+    "init", "generate-otp", "otp", "nonce", "decode", "status", "cancel", NULL};
 
 const struct cli_command cli_cmd_generate_root = {
     .name = "generate-root",

@@ -55,8 +55,8 @@ static int kv_send_write(const struct cli_ctx *ctx, const struct kv_target *t,
 {
     char path[CLI_URL_BYTES_MAX * 2];
     struct cli_result res;
-    json_t *body = t->version == 2 ? kv_write_body(data, cas)
-                                   : json_incref(data);
+    json_t *body =
+        t->version == 2 ? kv_write_body(data, cas) : json_incref(data);
     int r;
 
     if (body == NULL)
@@ -70,9 +70,8 @@ static int kv_send_write(const struct cli_ctx *ctx, const struct kv_target *t,
     } else if (!cli_result_ok(&res)) {
         r = cli_api_fail(&res, "writing data to %s", path);
     } else {
-        r = kv_print_written(ctx, t, path,
-                             res.outcome == CLI_OUTCOME_SECRET ? res.json
-                                                               : NULL);
+        r = kv_print_written(
+            ctx, t, path, res.outcome == CLI_OUTCOME_SECRET ? res.json : NULL);
     }
     cli_result_free(&res);
     return r;
@@ -110,8 +109,8 @@ static int kv_get_print(const struct cli_ctx *ctx, const struct kv_target *t,
                         const char *path, const json_t *resp)
 {
     const json_t *data = json_object_get(resp, "data");
-    const json_t *secret = t->version == 2 ? json_object_get(data, "data")
-                                           : data;
+    const json_t *secret =
+        t->version == 2 ? json_object_get(data, "data") : data;
     const json_t *metadata = json_object_get(data, "metadata");
     int r = CLI_EXIT_OK;
 
@@ -275,10 +274,9 @@ static int kv_versions_op(const struct cli_ctx *ctx, const struct kv_target *t,
     (void)cli_api_call_json(ctx, method, path, body, &res);
     json_decref(body);
     if (!cli_result_ok(&res)) {
-        r = cli_api_fail(&res, "%s %s", strcmp(part, "delete") == 0
-                                            ? "deleting"
-                                            : "writing data to",
-                         path);
+        r = cli_api_fail(
+            &res, "%s %s",
+            strcmp(part, "delete") == 0 ? "deleting" : "writing data to", path);
     } else {
         printf("%s%s\n", success, path);
         r = CLI_EXIT_OK;
@@ -315,8 +313,8 @@ static int kv_delete_run(struct cli_ctx *ctx, size_t argc, char **argv)
 }
 
 /* undelete and destroy: v2 only, -versions required. */
-static int kv_version_verb(const struct cli_ctx *ctx, size_t argc,
-                           char **argv, const char *part, const char *method)
+static int kv_version_verb(const struct cli_ctx *ctx, size_t argc, char **argv,
+                           const char *part, const char *method)
 {
     struct kv_target t;
     int r;
@@ -329,8 +327,7 @@ static int kv_version_verb(const struct cli_ctx *ctx, size_t argc,
     if (r != CLI_EXIT_OK)
         return r;
     if (t.version != 2) {
-        fprintf(stderr, "%s is not supported on a KV version 1 mount\n",
-                part);
+        fprintf(stderr, "%s is not supported on a KV version 1 mount\n", part);
         return CLI_EXIT_REMOTE;
     }
     return kv_versions_op(ctx, &t, part, method, "Success! Data written to: ");
@@ -371,8 +368,10 @@ static int kv_rollback_check(const struct cli_ctx *ctx,
     (void)snprintf(key, sizeof(key), "%lld", version);
     entry = json_object_get(json_object_get(data, "versions"), key);
     if (!json_is_object(entry))
-        fprintf(stderr, "Cannot roll back to version %lld: it does not "
-                        "exist\n", version);
+        fprintf(stderr,
+                "Cannot roll back to version %lld: it does not "
+                "exist\n",
+                version);
     else if (json_is_true(json_object_get(entry, "destroyed")))
         fprintf(stderr, "Cannot roll back to a version that has been "
                         "destroyed\n");
@@ -532,9 +531,8 @@ static const struct cli_command kv_rollback = {
 };
 
 static const struct cli_command *const kv_subs[] = {
-    &kv_delete, &kv_destroy, &kv_get,      &kv_list,
-    &kv_cmd_metadata, &kv_patch, &kv_put, &kv_rollback,
-    &kv_undelete, NULL};
+    &kv_delete, &kv_destroy, &kv_get,      &kv_list,     &kv_cmd_metadata,
+    &kv_patch,  &kv_put,     &kv_rollback, &kv_undelete, NULL};
 
 const struct cli_command cli_cmd_kv = {
     .name = "kv",

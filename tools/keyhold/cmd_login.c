@@ -30,8 +30,7 @@
 /* Methods whose login path ends in the username. */
 static bool method_takes_username(const char *method)
 {
-    static const char *const names[] = {"userpass", "ldap", "okta",
-                                        "radius"};
+    static const char *const names[] = {"userpass", "ldap", "okta", "radius"};
     size_t i;
 
     for (i = 0; i < KH_ARRAY_LEN(names); i++) {
@@ -70,8 +69,7 @@ static int token_store(const char *token)
     r = close(fd);
     fd = -1;
     if (r != 0 || rename(tmp, path) != 0) {
-        fprintf(stderr, "Error storing token: %s: %s\n", path,
-                strerror(errno));
+        fprintf(stderr, "Error storing token: %s: %s\n", path, strerror(errno));
         r = KH_EIO;
         goto out;
     }
@@ -133,9 +131,8 @@ static int token_auth_build(const char *token, json_t *resp)
         r = cli_json_set_int(auth, "lease_duration",
                              json_integer_value(json_object_get(data, "ttl")));
     if (r == 0)
-        r = cli_json_set_bool(
-            auth, "renewable",
-            json_is_true(json_object_get(data, "renewable")));
+        r = cli_json_set_bool(auth, "renewable",
+                              json_is_true(json_object_get(data, "renewable")));
     if (r == 0 && json_object_set(resp, "auth", auth) != 0)
         r = KH_ENOMEM;
     if (r == 0 && json_object_set_new(resp, "data", json_null()) != 0)
@@ -167,8 +164,10 @@ static int login_token(const struct cli_ctx *ctx, size_t argc, char **argv,
         goto out;
     }
     if (!token_is_sane(token)) {
-        fprintf(stderr, "Error: the token must be 1 to %d printable "
-                        "characters\n", CLI_TOKEN_BYTES_MAX);
+        fprintf(stderr,
+                "Error: the token must be 1 to %d printable "
+                "characters\n",
+                CLI_TOKEN_BYTES_MAX);
         goto out;
     }
     as_token.token = token;
@@ -231,8 +230,7 @@ static int login_method(const struct cli_ctx *ctx, const char *method,
     json_t *body = NULL;
     int r = CLI_EXIT_LOCAL;
 
-    if (cli_args_build(argc, argv, stdin, &body, errmsg, sizeof(errmsg)) <
-        0) {
+    if (cli_args_build(argc, argv, stdin, &body, errmsg, sizeof(errmsg)) < 0) {
         fprintf(stderr, "Error parsing configuration: %s\n", errmsg);
         return CLI_EXIT_LOCAL;
     }

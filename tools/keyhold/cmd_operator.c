@@ -328,8 +328,8 @@ static int operator_rotate_run(struct cli_ctx *ctx, size_t argc, char **argv)
 }
 
 static const char *const init_options[] = {
-    "key-shares", "key-threshold", "recovery-shares", "recovery-threshold",
-    "status",     NULL};
+    "key-shares",         "key-threshold", "recovery-shares",
+    "recovery-threshold", "status",        NULL};
 static const char *const unseal_options[] = {"reset", NULL};
 
 static const struct cli_command operator_init = {
@@ -397,8 +397,12 @@ static const struct cli_command operator_key_status = {
 };
 
 static const struct cli_command *const operator_subs[] = {
-    &cli_cmd_generate_root, &operator_init,   &operator_key_status,
-    &operator_rotate,       &operator_seal,   &operator_unseal,
+    &cli_cmd_generate_root,
+    &operator_init,
+    &operator_key_status,
+    &operator_rotate,
+    &operator_seal,
+    &operator_unseal,
     NULL};
 
 const struct cli_command cli_cmd_operator = {

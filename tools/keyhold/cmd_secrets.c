@@ -67,10 +67,10 @@ static int mount_row_detailed(struct cli_table *t, const char *path,
                     : (json_is_true(json_object_get(config, "force_no_cache"))
                            ? "true"
                            : "false");
-    cells[6] = json_is_true(json_object_get(mount, "local")) ? "local"
-                                                             : "replicated";
-    cells[7] = json_is_true(json_object_get(mount, "seal_wrap")) ? "true"
-                                                                 : "false";
+    cells[6] =
+        json_is_true(json_object_get(mount, "local")) ? "local" : "replicated";
+    cells[7] =
+        json_is_true(json_object_get(mount, "seal_wrap")) ? "true" : "false";
     cells[8] = json_is_true(json_object_get(mount, "external_entropy_access"))
                    ? "true"
                    : "false";
@@ -86,9 +86,10 @@ static int mount_row_detailed(struct cli_table *t, const char *path,
 static int mounts_table(const json_t *mounts, bool detailed, bool auth)
 {
     static const char *const head[] = {
-        "Path",    "Plugin",      "Accessor",  "Default TTL",
-        "Max TTL", "Force No Cache", "Replication", "Seal Wrap",
-        "External Entropy Access", "Options", "Description", "UUID"};
+        "Path",        "Plugin",      "Accessor",
+        "Default TTL", "Max TTL",     "Force No Cache",
+        "Replication", "Seal Wrap",   "External Entropy Access",
+        "Options",     "Description", "UUID"};
     static const char *const head_short[] = {"Path", "Type", "Accessor",
                                              "Description"};
     const char *heads[MOUNT_COLUMNS_DETAILED];
@@ -144,8 +145,8 @@ static int secrets_list_run(struct cli_ctx *ctx, size_t argc, char **argv)
     if (data == NULL)
         exit_code = cli_api_fail(&res, "listing secrets engines");
     else
-        exit_code = cli_mounts_print(ctx, data, cli_opt_on(ctx, "detailed"),
-                                     false);
+        exit_code =
+            cli_mounts_print(ctx, data, cli_opt_on(ctx, "detailed"), false);
     cli_result_free(&res);
     return exit_code;
 }
@@ -153,8 +154,8 @@ static int secrets_list_run(struct cli_ctx *ctx, size_t argc, char **argv)
 /* The tune config: TTLs and description as given on the command line. */
 static int tune_body(const struct cli_ctx *ctx, json_t *object)
 {
-    int r = cli_json_set_opt(object, "default_lease_ttl", ctx,
-                             "default-lease-ttl");
+    int r =
+        cli_json_set_opt(object, "default_lease_ttl", ctx, "default-lease-ttl");
 
     if (r == 0)
         r = cli_json_set_opt(object, "max_lease_ttl", ctx, "max-lease-ttl");
@@ -295,8 +296,8 @@ static int secrets_tune_run(struct cli_ctx *ctx, size_t argc, char **argv)
 }
 
 static const char *const enable_options[] = {
-    "path", "description", "version", "default-lease-ttl", "max-lease-ttl",
-    NULL};
+    "path",          "description", "version", "default-lease-ttl",
+    "max-lease-ttl", NULL};
 static const char *const tune_options[] = {"description", "default-lease-ttl",
                                            "max-lease-ttl", NULL};
 static const char *const list_options[] = {"detailed", NULL};

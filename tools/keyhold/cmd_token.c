@@ -20,8 +20,8 @@
 
 /* POST path with {key: value, increment?}; key NULL sends no body. */
 static int token_call(const struct cli_ctx *ctx, const char *path,
-                      const char *key, const char *value,
-                      const char *increment, struct cli_result *res)
+                      const char *key, const char *value, const char *increment,
+                      struct cli_result *res)
 {
     json_t *body = NULL;
     int r = 0;
@@ -85,9 +85,8 @@ static int create_body(const struct cli_ctx *ctx, json_t *body)
     int r = policies != NULL ? 0 : KH_ENOMEM;
 
     while (r == 0 && (item = cli_opt_next(ctx, "policy", &index)) != NULL)
-        r = json_array_append_new(policies, json_string(item)) == 0
-                ? 0
-                : KH_EINVAL;
+        r = json_array_append_new(policies, json_string(item)) == 0 ? 0
+                                                                    : KH_EINVAL;
     if (r == 0 && json_array_size(policies) > 0)
         r = json_object_set(body, "policies", policies) == 0 ? 0 : KH_ENOMEM;
     json_decref(policies);
@@ -159,13 +158,11 @@ static int token_lookup_run(struct cli_ctx *ctx, size_t argc, char **argv)
     if (r != CLI_EXIT_OK)
         return r;
     if (argc == 0)
-        (void)cli_api_call(ctx, "GET", "auth/token/lookup-self", NULL, 0,
-                           &res);
+        (void)cli_api_call(ctx, "GET", "auth/token/lookup-self", NULL, 0, &res);
     else
-        r = token_call(ctx,
-                       accessor ? "auth/token/lookup-accessor"
-                                : "auth/token/lookup",
-                       accessor ? "accessor" : "token", argv[0], NULL, &res);
+        r = token_call(
+            ctx, accessor ? "auth/token/lookup-accessor" : "auth/token/lookup",
+            accessor ? "accessor" : "token", argv[0], NULL, &res);
     if (r != CLI_EXIT_OK)
         return r;
     if (res.outcome == CLI_OUTCOME_SECRET)
@@ -190,11 +187,9 @@ static int token_renew_run(struct cli_ctx *ctx, size_t argc, char **argv)
         r = token_call(ctx, "auth/token/renew-self", NULL, NULL, increment,
                        &res);
     else
-        r = token_call(ctx,
-                       accessor ? "auth/token/renew-accessor"
-                                : "auth/token/renew",
-                       accessor ? "accessor" : "token", argv[0], increment,
-                       &res);
+        r = token_call(
+            ctx, accessor ? "auth/token/renew-accessor" : "auth/token/renew",
+            accessor ? "accessor" : "token", argv[0], increment, &res);
     if (r != CLI_EXIT_OK)
         return r;
     if (res.outcome == CLI_OUTCOME_SECRET)
@@ -212,10 +207,11 @@ static const char *revoke_path(const struct cli_ctx *ctx, size_t argc,
     const char *mode = cli_opt_get(ctx, "mode");
 
     *ret_key = "token";
-    if (mode != NULL && strcmp(mode, "orphan") != 0 &&
-        strcmp(mode, "") != 0) {
-        fprintf(stderr, "Invalid -mode \"%s\" (only \"orphan\" is "
-                        "supported)\n", mode);
+    if (mode != NULL && strcmp(mode, "orphan") != 0 && strcmp(mode, "") != 0) {
+        fprintf(stderr,
+                "Invalid -mode \"%s\" (only \"orphan\" is "
+                "supported)\n",
+                mode);
         return NULL;
     }
     if (cli_opt_on(ctx, "self")) {
@@ -260,14 +256,13 @@ static int token_revoke_run(struct cli_ctx *ctx, size_t argc, char **argv)
 }
 
 static const char *const create_options[] = {
-    "policy",   "ttl",       "explicit-max-ttl", "period",
-    "orphan",   "renewable", "use-limit",        "display-name",
-    "role",     "metadata",  "no-default-policy", "type",
-    "id",       NULL};
+    "policy", "ttl",       "explicit-max-ttl",  "period",
+    "orphan", "renewable", "use-limit",         "display-name",
+    "role",   "metadata",  "no-default-policy", "type",
+    "id",     NULL};
 static const char *const lookup_options[] = {"accessor", NULL};
 static const char *const renew_options[] = {"accessor", "increment", NULL};
-static const char *const revoke_options[] = {"accessor", "self", "mode",
-                                             NULL};
+static const char *const revoke_options[] = {"accessor", "self", "mode", NULL};
 
 static const struct cli_command token_create = {
     .name = "create",

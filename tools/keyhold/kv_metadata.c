@@ -132,8 +132,10 @@ static int meta_custom(const struct cli_ctx *ctx, json_t *body)
         char key[512];
 
         if (eq == NULL || (size_t)(eq - item) >= sizeof(key)) {
-            fprintf(stderr, "Invalid -custom-metadata \"%s\": must be "
-                            "key=value\n", item);
+            fprintf(stderr,
+                    "Invalid -custom-metadata \"%s\": must be "
+                    "key=value\n",
+                    item);
             json_decref(custom);
             return KH_EINVAL;
         }
@@ -159,9 +161,8 @@ static int meta_body(const struct cli_ctx *ctx, json_t *body)
 
     if (cli_opt_int(ctx, "max-versions", -1, &max_versions) < 0)
         return KH_EINVAL;
-    r = max_versions >= 0
-            ? cli_json_set_int(body, "max_versions", max_versions)
-            : 0;
+    r = max_versions >= 0 ? cli_json_set_int(body, "max_versions", max_versions)
+                          : 0;
     if (r == 0 && cli_opt_get(ctx, "cas-required") != NULL)
         r = cli_json_set_bool(body, "cas_required",
                               cli_opt_on(ctx, "cas-required"));
@@ -226,7 +227,8 @@ static int meta_delete_run(struct cli_ctx *ctx, size_t argc, char **argv)
 
 static const char *const get_options[] = {"mount", NULL};
 static const char *const put_options[] = {
-    "mount", "max-versions", "cas-required", "delete-version-after",
+    "mount",           "max-versions",
+    "cas-required",    "delete-version-after",
     "custom-metadata", NULL};
 
 static const struct cli_command meta_get = {

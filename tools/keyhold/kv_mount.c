@@ -39,9 +39,9 @@ static const char *longest_mount(const json_t *mounts, const char *full,
     json_object_foreach((json_t *)mounts, key, value)
     {
         size_t len = strlen(key);
+        bool exact = len == full_len + 1 && strncmp(full, key, full_len) == 0;
         bool prefix = len > 0 && key[len - 1] == '/' &&
-                      (strncmp(full, key, len) == 0 ||
-                       (len == full_len + 1 && strncmp(full, key, full_len) == 0));
+                      (strncmp(full, key, len) == 0 || exact);
 
         if (prefix && (best == NULL || len > strlen(best))) {
             best = key;
@@ -190,8 +190,9 @@ int kv_versions(const struct cli_ctx *ctx, json_t **ret)
 
         if (end == text || v < 0 || (*end != ',' && *end != '\0') ||
             json_array_append_new(list, json_integer(v)) != 0) {
-            fprintf(stderr, "Invalid -versions \"%s\": a comma-separated "
-                            "list of version numbers\n",
+            fprintf(stderr,
+                    "Invalid -versions \"%s\": a comma-separated "
+                    "list of version numbers\n",
                     cli_opt_get(ctx, "versions"));
             json_decref(list);
             return CLI_EXIT_LOCAL;

@@ -31,9 +31,9 @@ static const struct cli_command cmd_version = {
 
 /* The verbs, in the order the help lists them. */
 static const struct cli_command *const commands[] = {
-    &cli_cmd_read,    &cli_cmd_write,  &cli_cmd_delete, &cli_cmd_list,
-    &cli_cmd_login,   &cli_cmd_status, &cli_cmd_kv,     &cli_cmd_token,
-    &cli_cmd_policy,  &cli_cmd_secrets, &cli_cmd_auth,  &cli_cmd_lease,
+    &cli_cmd_read,     &cli_cmd_write,   &cli_cmd_delete, &cli_cmd_list,
+    &cli_cmd_login,    &cli_cmd_status,  &cli_cmd_kv,     &cli_cmd_token,
+    &cli_cmd_policy,   &cli_cmd_secrets, &cli_cmd_auth,   &cli_cmd_lease,
     &cli_cmd_operator, &cmd_version,
 };
 
@@ -54,7 +54,9 @@ static const char options_text[] =
     "      tests. This can also be given with KEYHOLD_SKIP_VERIFY=1 or\n"
     "      VAULT_SKIP_VERIFY=1.\n"
     "\n"
-    "  The token is taken from KEYHOLD_TOKEN, VAULT_TOKEN or ~/.vault-token.\n"
+    "  The token is taken from KEYHOLD_TOKEN, VAULT_TOKEN, or the token\n"
+    "  file that \"keyhold login\" writes: KEYHOLD_TOKEN_FILE when set,\n"
+    "  else ~/.vault-token.\n"
     "\n"
     "Output Options:\n"
     "\n"
@@ -113,9 +115,9 @@ static const struct cli_command *command_find(const char *name)
 
 /* Descend into verb groups (kv metadata get): *depth counts the
  * positionals that named the verb. */
-static const struct cli_command *
-command_descend(const struct cli_command *cmd, const struct cli_flags *flags,
-                size_t *depth)
+static const struct cli_command *command_descend(const struct cli_command *cmd,
+                                                 const struct cli_flags *flags,
+                                                 size_t *depth)
 {
     size_t i;
     bool found = true;
@@ -151,8 +153,8 @@ static int command_run(const struct cli_command *cmd,
     }
     exit_code = cli_opts_check(&ctx, cmd);
     if (exit_code == CLI_EXIT_OK)
-        exit_code = cmd->run(&ctx, flags->arg_count - depth,
-                             flags->args + depth);
+        exit_code =
+            cmd->run(&ctx, flags->arg_count - depth, flags->args + depth);
     cli_ctx_clear(&ctx);
     return exit_code;
 }

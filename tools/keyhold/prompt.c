@@ -32,7 +32,7 @@ int cli_prompt_secret(const char *prompt, char *buf, size_t size)
         quiet = saved;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         quiet.c_lflag |= ECHONL;
-        restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+        restore = tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
     }
     if (fgets(buf, (int)size, stdin) == NULL) {
         r = KH_EIO;
@@ -50,7 +50,7 @@ int cli_prompt_secret(const char *prompt, char *buf, size_t size)
     r = 0; /* success */
 out:
     if (restore)
-        (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        (void)tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     if (!tty)
         fprintf(stderr, "\n");
     if (r < 0)

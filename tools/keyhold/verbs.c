@@ -82,8 +82,8 @@ int cli_json_set_bool(json_t *object, const char *key, bool value)
                : KH_ENOMEM;
 }
 
-int cli_json_set_opt(json_t *object, const char *key,
-                     const struct cli_ctx *ctx, const char *name)
+int cli_json_set_opt(json_t *object, const char *key, const struct cli_ctx *ctx,
+                     const char *name)
 {
     const char *value = cli_opt_get(ctx, name);
 

@@ -50,8 +50,7 @@ int cli_json_set_bool(json_t *object, const char *key,
                       bool value) KH_MUST_CHECK;
 
 /* Copy option name's value, when given, into object[key] as a string. */
-int cli_json_set_opt(json_t *object, const char *key,
-                     const struct cli_ctx *ctx,
+int cli_json_set_opt(json_t *object, const char *key, const struct cli_ctx *ctx,
                      const char *name) KH_MUST_CHECK;
 
 /* Print "Error building the request: ..." for r and return
