@@ -12,6 +12,7 @@
 #include "audit/audit_internal.h"
 #include "barrier/barrier.h"
 #include "common/encoding.h"
+#include "common/log.h"
 #include "common/secret.h"
 #include "core/core.h"
 
@@ -76,10 +77,14 @@ static void forget_device_state(struct audit_broker *b, const char *path)
 {
     char key[KH_STORAGE_KEY_BYTES_MAX];
 
+    int r;
+
     audit_dev_key(AUDIT_SALT_PREFIX, path, key, sizeof(key));
-    (void)barrier_delete(b->core->barrier, key);
+    r = barrier_delete(b->core->barrier, key);
     audit_dev_key(AUDIT_HEAD_PREFIX, path, key, sizeof(key));
-    (void)barrier_delete(b->core->barrier, key);
+    if (barrier_delete(b->core->barrier, key) != 0 || r != 0)
+        log_warn("audit: device %s disabled, but its salt or chain head "
+                 "could not be deleted", path);
 }
 
 int audit_broker_disable(struct audit_broker *b, const char *path,

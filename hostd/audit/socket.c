@@ -3,7 +3,7 @@
  * per line) or a unix stream socket.
  *
  * Every connect and send is non-blocking and bounded by the writer's
- * deadline, so a peer that accepts and never reads, or one that is gone,
+ * deadline (for sends: the time a line may make no progress), so a peer that accepts and never reads, or one that is gone,
  * costs at most that deadline and never blocks a request thread. Before
  * each batch the connection is probed: a peer that closed it (readable
  * EOF, RDHUP, error) is reconnected first, so lines are not pushed into a
@@ -25,6 +25,10 @@
 #include "common/err.h"
 
 #define SOCKET_ADDRESS_BYTES_MAX 256
+/* Send buffer of a stream connection: bounds what a peer that accepts and
+ * never reads can swallow before the deadline fires (those bytes count as
+ * sent; the rest stays in the spool). */
+#define SOCKET_SNDBUF_BYTES (64 * 1024)
 
 struct audit_socket
 {
@@ -51,9 +55,10 @@ static int wait_fd(int fd, short events, const struct timespec *deadline)
 static int connect_addr(int fd, const struct sockaddr *sa, socklen_t len,
                         const struct timespec *deadline)
 {
-    int err = 0;
+    int err = 0, sndbuf = SOCKET_SNDBUF_BYTES;
     socklen_t err_len = sizeof(err);
 
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     if (connect(fd, sa, len) == 0)
         return 0;
     if (errno != EINPROGRESS)
@@ -191,6 +196,7 @@ static int socket_write(void *impl, const struct iovec *lines, size_t count,
                         const struct timespec *deadline, size_t *ret_done)
 {
     struct audit_socket *s = impl;
+    int budget_ms = audit_ms_until(deadline);
     size_t i;
     int r = 0;
 
@@ -201,8 +207,13 @@ static int socket_write(void *impl, const struct iovec *lines, size_t count,
     if (s->fd < 0)
         r = s->unix_domain ? socket_connect_unix(s, deadline)
                            : socket_connect_inet(s, deadline);
-    for (i = 0; r == 0 && i < count; i++)
-        r = send_line(s, &lines[i], deadline);
+    /* The deadline bounds a stall, not the batch: a slow peer that keeps
+     * reading gets every line; one that stops gets cut off after budget. */
+    for (i = 0; r == 0 && i < count; i++) {
+        struct timespec line_deadline;
+        audit_deadline_in((uint64_t)budget_ms, &line_deadline);
+        r = send_line(s, &lines[i], &line_deadline);
+    }
     if (r != 0) {
         /* A line may be cut mid-way: the peer sees a torn line, which a
          * fresh connection (and the replay) follows. */

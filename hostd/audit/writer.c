@@ -522,6 +522,15 @@ static size_t take(struct audit_dev *dev, struct audit_record *batch,
     return n;
 }
 
+/* No checkpoint key (it could not be loaded): records still flow, the
+ * verifier will report them as unanchored. Said once per interval. */
+static void checkpoint_failed(struct audit_dev *dev)
+{
+    log_warn("audit: device %s: no checkpoint written (checkpoint key "
+             "unavailable)", dev->path);
+    dev->since_checkpoint = 0;
+}
+
 static void *writer_main(void *arg)
 {
     struct audit_dev *dev = arg;
@@ -533,14 +542,16 @@ static void *writer_main(void *arg)
         n = take(dev, batch, &stop, &reopen);
         if (n > 0 || (dev->ops->spool && dev->spool_count > 0))
             process(dev, batch, n);
-        if (dev->since_checkpoint >= dev->checkpoint_interval || reopen)
-            (void)audit_checkpoint_write(dev);
+        if ((dev->since_checkpoint >= dev->checkpoint_interval || reopen) &&
+            audit_checkpoint_write(dev) != 0)
+            checkpoint_failed(dev);
         if (reopen && dev->ops->reopen != NULL &&
             dev->ops->reopen(dev->impl) != 0)
             log_error("audit: device %s: cannot reopen its file", dev->path);
     }
-    if (dev->since_checkpoint > 0 || dev->seq == 0)
-        (void)audit_checkpoint_write(dev);
+    if ((dev->since_checkpoint > 0 || dev->seq == 0) &&
+        audit_checkpoint_write(dev) != 0)
+        checkpoint_failed(dev);
     return NULL;
 }
 

@@ -36,6 +36,7 @@ struct route_target
     bool unauthenticated;
     bool allow_sealed;
     bool sudo;
+    bool no_acl;
 };
 
 static int gate_route(struct kh_core *core, const struct kh_request *req,
@@ -51,6 +52,7 @@ static int gate_route(struct kh_core *core, const struct kh_request *req,
             t->unauthenticated = t->sys->flags & ROUTE_UNAUTHENTICATED;
             t->allow_sealed = t->sys->flags & ROUTE_ALLOW_SEALED;
             t->sudo = t->sys->flags & ROUTE_SUDO;
+            t->no_acl = t->sys->flags & ROUTE_NO_ACL;
         }
         return r;
     }
@@ -191,7 +193,8 @@ void request_handle(struct kh_core *core, struct kh_request *req,
         req->token_entry = &entry;
 
         /* 4. ACL */
-        r = gate_acl(core, req, &target, &entry, errmsg, sizeof(errmsg));
+        if (!target.no_acl)
+            r = gate_acl(core, req, &target, &entry, errmsg, sizeof(errmsg));
         if (r != 0)
             goto out;
     }

@@ -166,6 +166,11 @@ int mount_table_disable(struct mount_table *table, bool is_auth,
                        errmsg_size);
     if (r != 0)
         return r;
+    for (i = 0; !is_auth && i < (ssize_t)KH_ARRAY_LEN(reserved_paths); i++) {
+        if (strcmp(normal, reserved_paths[i]) == 0)
+            return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                             "cannot unmount \"%s\"", normal);
+    }
     pthread_rwlock_wrlock(&table->lock);
     i = find_locked(table, normal);
     if (i >= 0 && table->entries[i]->builtin) {

@@ -25,6 +25,8 @@ enum route_flag {
     ROUTE_UNAUTHENTICATED = 1u << 0, /* no token needed (or looked at) */
     ROUTE_ALLOW_SEALED = 1u << 1,    /* reachable while sealed/uninit */
     ROUTE_SUDO = 1u << 2,            /* needs sudo (root) besides the cap */
+    ROUTE_NO_ACL = 1u << 3,          /* a token is needed; the handler
+                                        checks what the token may see */
 };
 
 #define OP_BIT(op) (1u << (op))

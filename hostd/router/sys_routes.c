@@ -62,6 +62,8 @@ static const struct kh_route sys_routes[] = {
     {"sys/capabilities-self", OPS_WRITE, 0, sys_capabilities_self},
     {"sys/capabilities", OPS_WRITE, 0, sys_capabilities},
     {"sys/capabilities-accessor", OPS_WRITE, 0, sys_capabilities_accessor},
+    {"sys/internal/ui/mounts/*", OPS_READ, ROUTE_NO_ACL,
+     sys_internal_ui_mount},
     {"sys/mounts", OPS_READ, 0, sys_mounts_list},
     {"sys/mounts/*", OPS_READ, 0, sys_mounts_read},
     {"sys/mounts/*", OPS_WRITE, 0, sys_mounts_write},

@@ -212,7 +212,7 @@ static int secrets_enable_run(struct cli_ctx *ctx, size_t argc, char **argv)
         return cli_usage_error(1, argc);
     type = argv[0];
     if (path == NULL)
-        path = strcmp(type, "kv-v2") == 0 ? "kv" : type;
+        path = type;
     if (cli_mount_path(path, mount, sizeof(mount)) < 0) {
         fprintf(stderr, "Path is longer than %d bytes\n", CLI_URL_BYTES_MAX);
         return CLI_EXIT_LOCAL;
@@ -226,8 +226,7 @@ static int secrets_enable_run(struct cli_ctx *ctx, size_t argc, char **argv)
     if (!cli_result_ok(&res))
         r = cli_api_fail(&res, "enabling");
     else {
-        printf("Success! Enabled the %s secrets engine at: %s\n",
-               strcmp(type, "kv-v2") == 0 ? "kv" : type, mount);
+        printf("Success! Enabled the %s secrets engine at: %s\n", type, mount);
         r = CLI_EXIT_OK;
     }
     cli_result_free(&res);

@@ -109,6 +109,9 @@ static int http_headers_build(const struct cli_ctx *ctx, const char *method,
                             strcmp(method, "PATCH") == 0
                                 ? "Content-Type: application/merge-patch+json"
                                 : "Content-Type: application/json");
+    /* An empty POST: no form content type from curl either. */
+    if (r == 0 && !has_body)
+        r = http_header_add(&headers, "Content-Type:");
     if (r == 0 && ctx->token != NULL) {
         KH_ASSERT(ctx->token_len <= CLI_TOKEN_BYTES_MAX);
         (void)snprintf(line, sizeof(line), "X-Vault-Token: %s", ctx->token);
@@ -135,22 +138,25 @@ static void http_headers_free(struct curl_slist *headers)
     curl_slist_free_all(headers);
 }
 
-/* Method-specific options: GET is curl's default, POST carries the body,
- * the others are custom verbs (kept across redirects). */
+/* Method-specific options: GET is curl's default, POST carries the body
+ * (an empty one when there is none: without POSTFIELDS curl would send a
+ * GET), the others are custom verbs (kept across redirects). */
 static CURLcode http_method_set(CURL *curl, const char *method,
                                 const char *body, size_t body_len)
 {
     CURLcode c = CURLE_OK;
+    bool post = strcmp(method, "POST") == 0;
 
-    if (body != NULL) {
+    if (body != NULL || post) {
         c = curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                             (curl_off_t)body_len);
+                             (curl_off_t)(body != NULL ? body_len : 0));
         if (c == CURLE_OK)
-            c = curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+            c = curl_easy_setopt(curl, CURLOPT_POSTFIELDS,
+                                 body != NULL ? body : "");
     }
     if (c == CURLE_OK && strcmp(method, "GET") == 0)
         c = curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-    else if (c == CURLE_OK && strcmp(method, "POST") != 0)
+    else if (c == CURLE_OK && !post)
         c = curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     return c;
 }

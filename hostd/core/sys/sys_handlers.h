@@ -46,6 +46,10 @@ int sys_mounts_delete(struct kh_core *core, const struct kh_request *req,
                       struct kh_response *resp, char *errmsg,
                       size_t errmsg_size);
 
+int sys_internal_ui_mount(struct kh_core *core, const struct kh_request *req,
+                          struct kh_response *resp, char *errmsg,
+                          size_t errmsg_size);
+
 /* sys_generate_root.c */
 int sys_generate_root_read(struct kh_core *core, const struct kh_request *req,
                            struct kh_response *resp, char *errmsg,

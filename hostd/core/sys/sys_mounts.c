@@ -11,7 +11,10 @@
 #include "core/core.h"
 #include "core/sys/sys_handlers.h"
 #include "lease/lease.h"
+#include "mount/mount_codec.h"
 #include "mount/mount_table.h"
+#include "policy/acl.h"
+#include "policy/policy.h"
 
 static bool is_auth_path(const struct kh_request *req)
 {
@@ -228,4 +231,46 @@ int sys_mounts_delete(struct kh_core *core, const struct kh_request *req,
     if (r == 0)
         kh_response_no_content(resp);
     return r;
+}
+
+/* sys/internal/ui/mounts/:path - which mount serves a path, for clients
+ * (the CLI's kv verbs) whose token may use the path but not sys/mounts.
+ * The caller must hold some capability on the path itself. */
+int sys_internal_ui_mount(struct kh_core *core, const struct kh_request *req,
+                          struct kh_response *resp, char *errmsg,
+                          size_t errmsg_size)
+{
+    const char *path = req->path + strlen("sys/internal/ui/mounts/");
+    const struct token_entry *token = req->token_entry;
+    const struct mount_entry *mount = NULL;
+    const char *names[TOKEN_POLICIES_MAX];
+    const char *subpath = NULL;
+    struct acl *acl = NULL;
+    unsigned caps = 0;
+    json_t *data;
+    size_t i;
+    int r;
+
+    KH_ASSERT(token != NULL);
+    for (i = 0; i < token->policy_count; i++)
+        names[i] = token->policies[i];
+    r = policy_store_acl_for(core->policies, names, token->policy_count,
+                             &acl);
+    if (r != 0)
+        return r;
+    caps = acl_capabilities(acl, path);
+    acl_free(acl);
+    if (caps == 0 || (caps & POLICY_CAP_DENY) != 0)
+        return KH_EPERM;
+    r = mount_table_route(core->mounts, path, &mount, &subpath);
+    if (r == KH_ENOTFOUND)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "no mount found for \"%s\"", path);
+    if (r != 0)
+        return r;
+    data = mount_codec_describe(mount);
+    if (data != NULL)
+        json_object_set_new(data, "path", json_string(mount->path));
+    mount_table_release(core->mounts);
+    return kh_response_envelope(resp, req, data);
 }

@@ -151,6 +151,9 @@ int db_static_role_store(const struct barrier_view *view, const char *name,
 /* kind: "config", "role" or "static-role". */
 int db_record_delete(const struct barrier_view *view, const char *kind,
                      const char *name) KH_MUST_CHECK;
+/* Is kind/name stored? */
+int db_record_exists(const struct barrier_view *view, const char *kind,
+                     const char *name, bool *ret_exists) KH_MUST_CHECK;
 /* Names under kind as a JSON array (empty when none). */
 int db_record_list(const struct barrier_view *view, const char *kind,
                    json_t **ret_keys) KH_MUST_CHECK;
