@@ -166,11 +166,16 @@ int kh_uuid_generate(char out[KH_UUID_STR_LEN + 1])
     pool_used += sizeof(b);
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    snprintf(out, KH_UUID_STR_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-             b[10], b[11], b[12], b[13], b[14], b[15]);
+    /* 8-4-4-4-12 hex digits; no printf on the request path. */
+    kh_hex_encode(b, 4, out);
+    out[8] = '-';
+    kh_hex_encode(b + 4, 2, out + 9);
+    out[13] = '-';
+    kh_hex_encode(b + 6, 2, out + 14);
+    out[18] = '-';
+    kh_hex_encode(b + 8, 2, out + 19);
+    out[23] = '-';
+    kh_hex_encode(b + 10, 6, out + 24);
     return 0;
 }
 

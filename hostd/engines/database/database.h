@@ -274,6 +274,8 @@ int db_exec_sql(struct pg_conn *pg, const char *sql, char *errmsg,
 int db_exec_list(struct pg_conn *pg, const json_t *list,
                  const struct db_template_vars *vars, bool scram,
                  char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
+/* Run sql ignoring any error (ROLLBACK, savepoint release). */
+void db_exec_quiet(struct pg_conn *pg, const char *sql);
 /* BEGIN; list; COMMIT - or ROLLBACK and the first error. */
 int db_exec_tx(struct pg_conn *pg, const json_t *list,
                const struct db_template_vars *vars, bool scram, char *errmsg,

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/log.h"
 #include "common/secret.h"
 #include "core/core.h"
 #include "lease/lease.h"
@@ -110,10 +111,12 @@ static int creds_create_user(struct db_conn *conn, const struct db_role *role,
     }
     if (r == 0)
         return 0;
-    (void)db_exec_sql(conn->pg, "ROLLBACK", ignored, sizeof(ignored));
-    if (json_array_size(role->rollback) > 0)
-        (void)db_exec_list(conn->pg, role->rollback, vars, scram, ignored,
-                           sizeof(ignored));
+    db_exec_quiet(conn->pg, "ROLLBACK");
+    if (json_array_size(role->rollback) > 0 &&
+        db_exec_list(conn->pg, role->rollback, vars, scram, ignored,
+                     sizeof(ignored)) != 0)
+        log_warn("database: rollback statements failed after a failed "
+                 "creation of a user on connection %s", role->db_name);
     return r;
 }
 

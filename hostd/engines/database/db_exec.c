@@ -69,6 +69,13 @@ int db_exec_sql(struct pg_conn *pg, const char *sql, char *errmsg,
     return r;
 }
 
+void db_exec_quiet(struct pg_conn *pg, const char *sql)
+{
+    KH_ASSERT(pg != NULL);
+    KH_ASSERT(sql != NULL);
+    PQclear(PQexec(pg, sql));
+}
+
 /* Run one rendered template. */
 static int exec_one(PGconn *pg, const char *tmpl,
                     const struct db_template_vars *vars, const char *verifier,
@@ -126,7 +133,6 @@ int db_exec_tx(struct pg_conn *pg, const json_t *list,
                const struct db_template_vars *vars, bool scram, char *errmsg,
                size_t errmsg_size)
 {
-    char ignored[KH_ERRMSG_SIZE];
     int r;
 
     r = db_exec_sql(pg, "BEGIN", errmsg, errmsg_size);
@@ -136,7 +142,7 @@ int db_exec_tx(struct pg_conn *pg, const json_t *list,
     if (r == 0)
         r = db_exec_sql(pg, "COMMIT", errmsg, errmsg_size);
     if (r != 0)
-        (void)db_exec_sql(pg, "ROLLBACK", ignored, sizeof(ignored));
+        db_exec_quiet(pg, "ROLLBACK");
     return r;
 }
 
@@ -196,8 +202,6 @@ void db_exec_grant_to_admin(struct pg_conn *pg, const char *name)
         return;
     if (exec_one(pg, "GRANT {{name}} TO CURRENT_USER", &vars, NULL, ignored,
                  sizeof(ignored)) != 0)
-        (void)db_exec_sql(pg, "ROLLBACK TO SAVEPOINT keyhold_grant", ignored,
-                          sizeof(ignored));
-    (void)db_exec_sql(pg, "RELEASE SAVEPOINT keyhold_grant", ignored,
-                      sizeof(ignored));
+        db_exec_quiet(pg, "ROLLBACK TO SAVEPOINT keyhold_grant");
+    db_exec_quiet(pg, "RELEASE SAVEPOINT keyhold_grant");
 }

@@ -58,7 +58,11 @@ void db_username_format(const char *display, const char *role,
     len = put_part(full, len, sizeof(full), role);
     snprintf(full + len, sizeof(full) - len, "-%.20s-%lld", random20,
              (long long)now);
-    snprintf(out, DB_USERNAME_BYTES_MAX + 1, "%s", full);
+    len = strlen(full);
+    if (len > DB_USERNAME_BYTES_MAX)
+        len = DB_USERNAME_BYTES_MAX;
+    memcpy(out, full, len);
+    out[len] = '\0';
 }
 
 int db_username_generate(const char *display, const char *role, int64_t now,

@@ -263,10 +263,11 @@ int db_conn_acquire(struct db_state *state, const char *name,
     r = pool_take_locked(pool, &pg, &fresh);
     pthread_mutex_unlock(&pool->lock);
     if (r != 0) {
+        unsigned max_open = pool->max_open;
         pool_unref(pool);
         return kh_errmsg(errmsg, errmsg_size, r,
                          "all %u connections to \"%s\" stayed busy for %ds",
-                         pool->max_open, name, DB_POOL_WAIT_S);
+                         max_open, name, DB_POOL_WAIT_S);
     }
     if (fresh) {
         r = pool_connect(pool, &pg, errmsg, errmsg_size);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/log.h"
 #include "common/secret.h"
 
 static const char *const default_root_rotation[] = {
@@ -99,7 +100,9 @@ int db_root_rotate(const struct db_call *call)
         if (c.password_pending != NULL) {
             kh_free_secret(c.password_pending, strlen(c.password_pending));
             c.password_pending = NULL;
-            (void)db_config_store(&call->state->view, call->name, &c);
+            if (db_config_store(&call->state->view, call->name, &c) != 0)
+                log_warn("database: could not clear the pending root "
+                         "password of %s (harmless)", call->name);
         }
         goto out;
     }

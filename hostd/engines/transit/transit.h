@@ -9,7 +9,8 @@
  *   transit_backend.c     ops table, per-mount state, route table, 404/405
  *   transit_cache.c       the per-mount key cache, its locks, auto-rotation
  *   transit_policy.c      a key's stored record: encode, decode, versions
- *   transit_keys.c        keys/, keys/:name/{rotate,config}, export/
+ *   transit_keys.c        keys/, keys/:name/{rotate,config}
+ *   transit_export.c      export/:type/:name[/:version]
  *   transit_view.c        the JSON view of a key (GET keys/:name)
  *   transit_crypto.c      software crypto: AEAD, HKDF, RSA-OAEP, key gen
  *   transit_sign.c        sign/ verify/ hmac/ and their primitives
@@ -62,6 +63,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "common/encoding.h"
 #include "config/limits.h"
@@ -436,6 +438,12 @@ int transit_item_verify(const struct transit_call *call,
 int transit_item_hmac(const struct transit_call *call,
                       struct transit_policy *pol, const json_t *item,
                       json_t *result) KH_MUST_CHECK;
+
+/* ---- signatures (transit_sign.c) ---- */
+
+/* "sha2-256" etc. (sha2-224/256/384/512, sha3-224/256/384/512), or
+ * NULL. */
+const EVP_MD *transit_md_by_name(const char *name);
 
 /* ---- key view (transit_view.c) ---- */
 

@@ -1,0 +1,180 @@
+/*
+ * fw_proto.h - the Keyhold device protocol: the one public header of the
+ * firmware, shared by the device, the host simulator and host clients.
+ *
+ * Frame (all integers little-endian):
+ *
+ *   off  size  field
+ *     0     2  magic 'K' 'H'
+ *     2     1  version (FW_PROTO_VERSION)
+ *     3     1  command; a reply carries command | FW_REPLY_BIT
+ *     4     4  sequence number, echoed in the reply
+ *     8     1  status (requests: 0; replies: FW_ST_*)
+ *     9     1  reserved, must be 0
+ *    10     2  payload length, <= FW_MAX_PAYLOAD (fw_limits.h)
+ *    12     n  payload
+ *  12+n     4  CRC-32 (IEEE, reflected) over bytes [0, 12+n)
+ *
+ * A reply never exceeds FW_MAX_FRAME. A malformed frame whose header was
+ * read gets an error reply with its sequence number; bytes before a magic
+ * are skipped. This header owns the wire format and the parser contract; it
+ * must never expose device state or key material.
+ */
+#ifndef FW_PROTO_H
+#define FW_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fw_limits.h"
+
+#define FW_MAGIC0 0x4Bu /* 'K' */
+#define FW_MAGIC1 0x48u /* 'H' */
+#define FW_PROTO_VERSION 1u
+#define FW_REPLY_BIT 0x80u
+#define FW_FIRMWARE_VERSION "keyhold-fw 0.1.0"
+
+/* Commands. Payloads (request -> reply):
+ *  INFO        -      -> ver u8, state u8, tries u8, flags u8, counter u64,
+ *                        log_count u32, log_head[32], devpub[65], version str
+ *  ATTEST      nonce  -> sig[64] over SHA-256("KH-ATTEST" || version ||
+ *                        devpub || nonce) with the device key
+ *  INIT_PIN    pin    -> -                     (factory state only)
+ *  LOGIN       pin    -> - | BADPIN(tries u8) | LOCKED
+ *  LOGOUT      -      -> -
+ *  GEN_WRAP    slot   -> -                     (key never leaves the device)
+ *  WRAP        slot, aad_len u16, aad, pt -> iv[12] ct tag[16]
+ *  UNWRAP      slot, aad_len u16, aad, iv ct tag -> pt
+ *  GEN_EC      slot   -> pub[65]
+ *  GET_PUB     slot   -> pub[65]
+ *  SIGN        slot, hash[32] -> r||s [64] (RFC 6979 deterministic)
+ *  RANDOM      n u16  -> n bytes
+ *  COUNTER_INC -      -> value u64 (persisted before the reply)
+ *  COUNTER_GET -      -> value u64
+ *  LOG_READ    index u32 -> count u8, entries (seq u32, type u8, arg u32,
+ *                        hash[32]) with hash = SHA-256(prev || seq||type||arg)
+ *  RESET       "ZEROISE" -> -              (allowed in every state) */
+enum fw_cmd
+{
+    FW_CMD_ERROR = 0x00, /* replies to frames whose command is unknown */
+    FW_CMD_INFO = 0x01,
+    FW_CMD_ATTEST = 0x02,
+    FW_CMD_INIT_PIN = 0x03,
+    FW_CMD_LOGIN = 0x04,
+    FW_CMD_LOGOUT = 0x05,
+    FW_CMD_GEN_WRAP = 0x10,
+    FW_CMD_WRAP = 0x11,
+    FW_CMD_UNWRAP = 0x12,
+    FW_CMD_GEN_EC = 0x20,
+    FW_CMD_GET_PUB = 0x21,
+    FW_CMD_SIGN = 0x22,
+    FW_CMD_RANDOM = 0x30,
+    FW_CMD_COUNTER_INC = 0x31,
+    FW_CMD_COUNTER_GET = 0x32,
+    FW_CMD_LOG_READ = 0x40,
+    FW_CMD_RESET = 0x7E,
+};
+
+/* Reply status. Device functions return 0 or -FW_ST_*. */
+enum fw_status
+{
+    FW_ST_OK = 0,
+    FW_ST_BADFRAME = 1,
+    FW_ST_BADCRC = 2,
+    FW_ST_TOOBIG = 3,
+    FW_ST_BADVERSION = 4,
+    FW_ST_BADCMD = 5,
+    FW_ST_BADLEN = 6,
+    FW_ST_STATE = 7,
+    FW_ST_BADPIN = 8,
+    FW_ST_LOCKED = 9,
+    FW_ST_NOKEY = 10,
+    FW_ST_EXISTS = 11,
+    FW_ST_AUTH = 12,
+    FW_ST_INTERNAL = 13,
+    FW_ST_NV = 14,
+    FW_ST_BADARG = 15,
+};
+
+/* Device states, also the bits of a command's allowed-state mask. */
+enum fw_state
+{
+    FW_STATE_FACTORY = 0, /* no PIN yet */
+    FW_STATE_IDLE = 1,    /* PIN set, not logged in */
+    FW_STATE_USER = 2,    /* logged in */
+    FW_STATE_LOCKED = 3,  /* PIN tries exhausted: only INFO/LOG/RESET */
+};
+
+/* INFO flags. */
+#define FW_INFO_TEST_ENTROPY 0x01u /* emulated, insecure entropy source */
+
+/* Event log types. */
+enum fw_event
+{
+    FW_EV_BOOT = 1,
+    FW_EV_LOGIN_OK = 2,
+    FW_EV_LOGIN_FAIL = 3,
+    FW_EV_LOCKOUT = 4,
+    FW_EV_GEN_WRAP = 5,
+    FW_EV_GEN_EC = 6,
+    FW_EV_UNWRAP_FAIL = 7,
+    FW_EV_RESET = 8,
+    FW_EV_PIN_SET = 9,
+};
+
+#define FW_RESET_CONFIRM "ZEROISE"
+
+/* A parsed frame; payload points into the parser's own buffer. */
+struct fw_frame
+{
+    uint8_t cmd;
+    uint8_t status;
+    uint32_t seq;
+    uint16_t len;
+    const uint8_t *payload;
+};
+
+/* Byte-at-a-time stream parser. Caller-allocated; fields are private. */
+struct fw_parser
+{
+    uint8_t priv_buf[FW_MAX_FRAME];
+    uint32_t priv_pos;
+    uint32_t priv_need;
+};
+
+/* Result of fw_parser_feed. */
+enum fw_feed
+{
+    FW_FEED_MORE = 0,  /* nothing complete yet */
+    FW_FEED_FRAME = 1, /* *ret_frame holds a valid frame */
+    FW_FEED_ERROR = 2, /* header read but frame bad: *ret_status, *ret_seq */
+};
+
+uint32_t fw_crc32(uint32_t crc, const uint8_t *p, size_t n);
+
+void fw_parser_init(struct fw_parser *p);
+
+/* Nonzero while a frame is partly received (the board drops it after
+ * FW_RX_IDLE_MS without a byte, by calling fw_parser_init). */
+int fw_parser_busy(const struct fw_parser *p);
+
+/* Feed one byte. The frame stays valid until the next call. On
+ * FW_FEED_ERROR, ret_frame->seq and ret_frame->cmd are those of the
+ * offending header and ret_frame->status the reason (FW_ST_*). */
+enum fw_feed fw_parser_feed(struct fw_parser *p, uint8_t byte,
+                            struct fw_frame *ret_frame);
+
+/* Encode a frame into out (cap >= FW_HDR_LEN + len + FW_CRC_LEN). Returns the
+ * frame length, or 0 if it does not fit or len > FW_MAX_PAYLOAD. */
+size_t fw_frame_encode(uint8_t *out, size_t cap, uint8_t cmd, uint8_t status,
+                       uint32_t seq, const uint8_t *payload, size_t len);
+
+/* Little-endian helpers shared by device and clients. */
+void fw_put_u16(uint8_t *p, uint16_t v);
+void fw_put_u32(uint8_t *p, uint32_t v);
+void fw_put_u64(uint8_t *p, uint64_t v);
+uint16_t fw_get_u16(const uint8_t *p);
+uint32_t fw_get_u32(const uint8_t *p);
+uint64_t fw_get_u64(const uint8_t *p);
+
+#endif
