@@ -1,7 +1,8 @@
 #!/bin/bash
 # run_audit.sh - KV read throughput of keyholdd with no audit device, with
-# a file device, and with file + socket devices, in one run; prints req/s
-# and p99 of each and the ratios file/none and file+socket/none.
+# a file device, with file + socket devices, and with file + a blackholed
+# socket (a peer that accepts and never reads), in one run; prints req/s
+# and p99 of each and the ratios to "none".
 #
 # Starts `keyholdd -dev` (KEYHOLD_AUDIT_ALLOWED_DIRS = the run's temporary
 # directory) and a socket collector (python3, reads and counts lines) on
@@ -77,9 +78,18 @@ KEYHOLD_AUDIT_ALLOWED_DIRS=$TMP "$KEYHOLDD" -dev \
     -dev-listen-address="$ADDR" -dev-root-token-id="$TOKEN" \
     > "$TMP/keyholdd.log" 2>&1 &
 KH_PID=$!
-/usr/bin/python3 - "$SINK_PORT" "$TMP/sink.count" <<'PY' &
+BLACKHOLE_PORT=$(free_port)
+/usr/bin/python3 - "$SINK_PORT" "$TMP/sink.count" "$BLACKHOLE_PORT" <<'PY' &
 import socket, sys, threading
-port, out = int(sys.argv[1]), sys.argv[2]
+port, out, hole_port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def blackhole():  # accepts and never reads
+    h = socket.socket(); h.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    h.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    h.bind(("127.0.0.1", hole_port)); h.listen(64)
+    held = []
+    while True:
+        held.append(h.accept()[0])
+threading.Thread(target=blackhole, daemon=True).start()
 srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.1", port)); srv.listen(8)
 def serve(c):
@@ -125,9 +135,18 @@ api PUT sys/audit/file "{\"type\":\"file\",\"options\":{\"file_path\":\"$TMP/aud
 FILE=$(run "file")
 api PUT sys/audit/sock "{\"type\":\"socket\",\"options\":{\"address\":\"127.0.0.1:$SINK_PORT\",\"socket_type\":\"tcp\"}}"
 BOTH=$(run "file+socket")
+api DELETE sys/audit/sock
+api PUT sys/audit/hole "{\"type\":\"socket\",\"options\":{\"address\":\"127.0.0.1:$BLACKHOLE_PORT\",\"socket_type\":\"tcp\"}}"
+HOLE=$(run "file+blackhole")
+curl -sS -H "X-Vault-Token: $TOKEN" "http://$ADDR/v1/sys/audit" |
+    /usr/bin/python3 -c 'import json, sys
+s = json.load(sys.stdin)["data"]["hole/"]["keyhold_stats"]
+print("blackholed socket: spooled %d, lost %d (counted), written %d" %
+      (s["spooled"], s["lost"], s["written"]))'
 
-awk -v n="$NONE" -v f="$FILE" -v b="$BOTH" 'BEGIN {
-    printf "ratio file/none %.2f, file+socket/none %.2f\n", f / n, b / n }'
+awk -v n="$NONE" -v f="$FILE" -v b="$BOTH" -v h="$HOLE" 'BEGIN {
+    printf "ratio file/none %.2f, file+socket/none %.2f, " \
+           "file+blackholed socket/none %.2f\n", f / n, b / n, h / n }'
 echo "file log: $(wc -l < "$TMP/audit.log") lines; socket sink:" \
      "$(cat "$TMP/sink.count" 2>/dev/null || echo 0) lines"
 if [ -x "$VERIFY" ]; then

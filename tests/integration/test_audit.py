@@ -112,6 +112,10 @@ class Collector:
 
     def stop(self):
         self.running = False
+        try:
+            self.srv.shutdown(socket.SHUT_RDWR)  # wakes accept(), stops listening
+        except OSError:
+            pass
         self.srv.close()
         for c in self.conns:
             try:
