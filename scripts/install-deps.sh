@@ -15,6 +15,7 @@ PACKAGES="
   libmicrohttpd-dev libjansson-dev libssl-dev libmbedtls-dev
   libcurl4-openssl-dev libpq-dev postgresql
   libcmocka-dev wrk python3-hvac python3-requests gnutls-bin
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dpkg-dev
 "
 
 missing=""
@@ -31,4 +32,35 @@ if [ -n "$missing" ]; then
     apt-get install $APT_OPTS $missing
 else
     echo "install-deps: all packages present"
+fi
+
+# The firmware's cross build compiles mbedTLS 2.28.3 from Debian's source
+# package (never committed). Fetched once into a cache outside the
+# repository, with a private deb-src list so the system's apt sources stay
+# untouched.
+MBEDTLS_DIR=/var/cache/keyhold/mbedtls
+if [ ! -f "$MBEDTLS_DIR/src/mbedtls-2.28.3/library/aes.c" ]; then
+    mkdir -p "$MBEDTLS_DIR/aptetc" "$MBEDTLS_DIR/lists/partial" \
+        "$MBEDTLS_DIR/src"
+    cat > "$MBEDTLS_DIR/aptetc/src.sources" <<'SOURCES'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+    APTO="-o Dir::Etc::sourcelist=$MBEDTLS_DIR/aptetc/src.sources"
+    APTO="$APTO -o Dir::Etc::sourceparts=- -o Dir::State::Lists=$MBEDTLS_DIR/lists"
+    # shellcheck disable=SC2086
+    apt-get $APTO -o DPkg::Lock::Timeout=600 update
+    # shellcheck disable=SC2086
+    (cd "$MBEDTLS_DIR/src" &&
+        apt-get $APTO source --download-only mbedtls=2.28.3-1 &&
+        dpkg-source -x mbedtls_2.28.3-1.dsc)
 fi

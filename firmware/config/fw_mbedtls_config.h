@@ -22,6 +22,7 @@
 #define MBEDTLS_PLATFORM_NO_STD_FUNCTIONS
 /* The allocator's fatal path calls this instead of exit(). */
 #define MBEDTLS_PLATFORM_EXIT_MACRO fw_panic
+void fw_panic(int code) __attribute__((noreturn)); /* core/fw_board.h */
 /* Only the `_ret` API exists, so the shim cannot use deprecated calls. */
 #define MBEDTLS_DEPRECATED_REMOVED
 

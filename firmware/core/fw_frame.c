@@ -81,7 +81,7 @@ static enum fw_feed check_header(struct fw_parser *p, struct fw_frame *f)
     f->payload = NULL;
     if (b[2] != FW_PROTO_VERSION)
         f->status = FW_ST_BADVERSION;
-    else if (b[9] != 0 || b[8] != 0)
+    else if (b[9] != 0 || (b[8] != 0 && !(b[3] & FW_REPLY_BIT)))
         f->status = FW_ST_BADFRAME;
     else if (len > FW_MAX_PAYLOAD)
         f->status = FW_ST_TOOBIG;
@@ -101,7 +101,7 @@ static enum fw_feed check_frame(struct fw_parser *p, struct fw_frame *f)
 
     f->cmd = b[3];
     f->seq = fw_get_u32(b + 4);
-    f->status = 0;
+    f->status = b[8];
     f->len = fw_get_u16(b + 10);
     f->payload = b + FW_HDR_LEN;
     fw_parser_init(p);

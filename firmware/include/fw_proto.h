@@ -9,7 +9,7 @@
  *     2     1  version (FW_PROTO_VERSION)
  *     3     1  command; a reply carries command | FW_REPLY_BIT
  *     4     4  sequence number, echoed in the reply
- *     8     1  status (requests: 0; replies: FW_ST_*)
+ *     8     1  status (requests: must be 0; replies: FW_ST_*)
  *     9     1  reserved, must be 0
  *    10     2  payload length, <= FW_MAX_PAYLOAD (fw_limits.h)
  *    12     n  payload
@@ -97,7 +97,7 @@ enum fw_status
 };
 
 /* Device states, also the bits of a command's allowed-state mask. */
-enum fw_state
+enum fw_dev_state
 {
     FW_STATE_FACTORY = 0, /* no PIN yet */
     FW_STATE_IDLE = 1,    /* PIN set, not logged in */

@@ -35,6 +35,8 @@
 #define AUDIT_SPOOL_BYTES_DEFAULT (64u * 1024u * 1024u)
 #define AUDIT_RETRY_MS_MIN 100
 #define AUDIT_RETRY_MS_MAX 2000
+/* Longest a written record waits for fdatasync when no secret asks. */
+#define AUDIT_SYNC_INTERVAL_MS 100
 
 /* One waiter: settled once by each device the record was queued to. */
 struct audit_ticket
@@ -110,6 +112,7 @@ struct audit_dev
     size_t spool_head, spool_count, spool_bytes;
     uint64_t lost_unreported;
     struct timespec retry_at;
+    struct timespec sync_at;
     uint64_t retry_ms;
 };
 

@@ -3,7 +3,8 @@
  * per line) or a unix stream socket.
  *
  * Every connect and send is non-blocking and bounded by the writer's
- * deadline (for sends: the time a line may make no progress), so a peer that accepts and never reads, or one that is gone,
+ * deadline (for sends: the time a line may make no progress), so a peer
+ * that accepts and never reads, or one that is gone,
  * costs at most that deadline and never blocks a request thread. Before
  * each batch the connection is probed: a peer that closed it (readable
  * EOF, RDHUP, error) is reconnected first, so lines are not pushed into a

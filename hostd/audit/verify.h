@@ -6,7 +6,8 @@
  *
  * Checked offline: every line carries the chain fields; the walk starts
  * at seq 1 (unless allow_partial) from a prev_hash of 64 zeros; seq
- * increases by one; prev_hash is the SHA-256 of the previous line; each checkpoint's count and head match its
+ * increases by one; prev_hash is the SHA-256 of the previous line; each
+ * checkpoint's count and head match its
  * position. Records after the last checkpoint are reported as unanchored:
  * cutting records from the end of a log is only visible against a
  * checkpoint. Not checked offline: checkpoint MACs (the key stays in the

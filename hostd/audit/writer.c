@@ -214,6 +214,16 @@ static void store_head(struct audit_dev *dev, uint64_t checkpoint_count)
 
 /* ---- chaining and writing ---- */
 
+/* Has the CLOCK_MONOTONIC time at passed? */
+static bool retry_due_at(const struct timespec *at)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > at->tv_sec ||
+           (now.tv_sec == at->tv_sec && now.tv_nsec >= at->tv_nsec);
+}
+
 static void settle(struct audit_dev *dev, struct audit_ticket **t, bool ok)
 {
     if (*t != NULL)
@@ -250,13 +260,21 @@ static int chain_record(struct audit_dev *dev, struct audit_record *rec,
     return 0;
 }
 
+static bool sync_due(struct audit_dev *dev)
+{
+    if (!retry_due_at(&dev->sync_at))
+        return false;
+    audit_deadline_in(AUDIT_SYNC_INTERVAL_MS, &dev->sync_at);
+    return true;
+}
+
 /* Write lines[0..n) directly (devices without a spool). */
 static void write_direct(struct audit_dev *dev, struct audit_line *lines,
                          size_t n, uint64_t seq0, const uint8_t *head0)
 {
     struct iovec iov[AUDIT_BATCH_RECORDS + 1];
     struct timespec deadline;
-    bool synced = false;
+    bool synced = false, wait_sync = false;
     size_t done = 0, i;
 
     KH_ASSERT(n <= KH_ARRAY_LEN(iov));
@@ -270,10 +288,15 @@ static void write_direct(struct audit_dev *dev, struct audit_line *lines,
     for (i = 0; i < done; i++) {
         bool needs_sync = lines[i].secret && dev->sync_secrets &&
                           dev->ops->sync != NULL;
+        wait_sync |= needs_sync;
         if (!needs_sync)
             settle(dev, &lines[i].ticket, true);
     }
-    if (done > 0 && dev->ops->sync != NULL)
+    /* Group commit: one sync for the batch when a secret waits for it,
+     * else at most every AUDIT_SYNC_INTERVAL_MS, so records that only
+     * need the write are not queued behind a sync. */
+    if (done > 0 && dev->ops->sync != NULL &&
+        (wait_sync || sync_due(dev)))
         synced = dev->ops->sync(dev->impl) == 0;
     for (i = 0; i < n; i++)
         if (lines[i].ticket != NULL || i >= done)
@@ -391,12 +414,7 @@ static void spool_add(struct audit_dev *dev, struct audit_record *rec)
 
 static bool retry_due(const struct audit_dev *dev)
 {
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > dev->retry_at.tv_sec ||
-           (now.tv_sec == dev->retry_at.tv_sec &&
-            now.tv_nsec >= dev->retry_at.tv_nsec);
+    return retry_due_at(&dev->retry_at);
 }
 
 /* Send the spool from its head; on failure back off and release waiters

@@ -62,26 +62,9 @@ int tokenutil_field_duration(const json_t *obj, const char *name, uint64_t max,
                              bool *ret_present, uint64_t *ret_seconds,
                              char *errmsg, size_t errmsg_size)
 {
-    const json_t *v = tokenutil_field(obj, name);
-    uint64_t value = 0;
-
     *ret_present = false;
-    if (v == NULL)
-        return 0;
-    if (json_is_integer(v) && json_integer_value(v) >= 0)
-        value = (uint64_t)json_integer_value(v);
-    else if (!json_is_string(v) ||
-             kh_duration_parse(json_string_value(v), &value) != 0)
-        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "\"%s\" must be a duration (seconds or \"1h30m\")",
-                         name);
-    if (value > max)
-        return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
-                         "\"%s\" must be at most %llu seconds", name,
-                         (unsigned long long)max);
-    *ret_present = true;
-    *ret_seconds = value;
-    return 0;
+    return kh_json_duration(tokenutil_field(obj, name), name, max, ret_present,
+                            ret_seconds, errmsg, errmsg_size);
 }
 
 int tokenutil_field_uint(const json_t *obj, const char *name, uint64_t max,

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -104,6 +105,19 @@ int kh_request_uint(const struct kh_request *req, const char *name,
                     size_t errmsg_size) KH_MUST_CHECK;
 int kh_request_bool(const struct kh_request *req, const char *name, bool def,
                     bool *ret, char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
+
+/* A duration field (TDS) from its JSON value v: a non-negative integer is
+ * seconds, a string goes through kh_duration_parse() ("90", "1h30m").
+ * NULL or JSON null is absent: *ret_present = false, *ret_s untouched.
+ * KH_EINVAL with errmsg when malformed, KH_ELIMIT above max_s. */
+int kh_json_duration(const json_t *v, const char *name, uint64_t max_s,
+                     bool *ret_present, uint64_t *ret_s, char *errmsg,
+                     size_t errmsg_size) KH_MUST_CHECK;
+
+/* The same for the request field name. */
+int kh_request_duration(const struct kh_request *req, const char *name,
+                        uint64_t max_s, bool *ret_present, uint64_t *ret_s,
+                        char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 
 /* Envelope whose data keys are also copied to the top level (the sys
  * paths of vault-api.md §1.5). data is stolen. */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/secret.h"
+#include "config/config.h"
 
 void kh_request_clear(struct kh_request *req)
 {
@@ -140,6 +141,44 @@ int kh_request_bool(const struct kh_request *req, const char *name, bool def,
     }
     return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                      "\"%s\" must be a boolean", name);
+}
+
+int kh_json_duration(const json_t *v, const char *name, uint64_t max_s,
+                     bool *ret_present, uint64_t *ret_s, char *errmsg,
+                     size_t errmsg_size)
+{
+    uint64_t s = 0;
+
+    if (v == NULL || json_is_null(v)) {
+        *ret_present = false;
+        return 0;
+    }
+    if (json_is_integer(v) && json_integer_value(v) >= 0)
+        s = (uint64_t)json_integer_value(v);
+    else if (!json_is_string(v) ||
+             kh_duration_parse(json_string_value(v), &s) != 0)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "\"%s\" must be a duration (seconds or a string "
+                         "such as \"1h30m\")",
+                         name);
+    if (s > max_s)
+        return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
+                         "\"%s\" must be at most %llu seconds", name,
+                         (unsigned long long)max_s);
+    *ret_present = true;
+    *ret_s = s;
+    return 0;
+}
+
+int kh_request_duration(const struct kh_request *req, const char *name,
+                        uint64_t max_s, bool *ret_present, uint64_t *ret_s,
+                        char *errmsg, size_t errmsg_size)
+{
+    const json_t *v =
+        req->data != NULL ? json_object_get(req->data, name) : NULL;
+
+    return kh_json_duration(v, name, max_s, ret_present, ret_s, errmsg,
+                            errmsg_size);
 }
 
 int kh_response_envelope_inject(struct kh_response *resp,

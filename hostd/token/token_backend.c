@@ -21,9 +21,8 @@
 #include "common/err.h"
 #include "common/secret.h"
 #include "core/core.h"
+#include "engines/backend_route.h"
 #include "token/token_internal.h"
-
-#define TOKEN_UNSUPPORTED "1 error occurred:\n\t* unsupported operation\n\n"
 
 struct token_call
 {
@@ -37,15 +36,15 @@ struct token_call
 
 typedef int (*token_handler_fn)(const struct token_call *call);
 
-#define OP(op) (1u << (op))
-#define OPS_W  (OP(KH_OP_CREATE) | OP(KH_OP_UPDATE))
+#define OP(op) BACKEND_OP(op)
+#define OPS_W  BACKEND_OPS_WRITE
+#define SUDO   BACKEND_ROUTE_SUDO
 
+/* One row: '*' is the :name segment; a folder row ("accessors/") also
+ * matches without its '/', so GET of it is a 405. */
 struct token_route
 {
-    const char *path; /* exact sub-path, or prefix when takes_arg */
-    bool takes_arg;   /* path + one segment */
-    unsigned ops;     /* OP() bits */
-    bool sudo;
+    struct backend_route route;
     token_handler_fn fn;
 };
 
@@ -375,83 +374,51 @@ static int h_tidy(const struct token_call *call)
 }
 
 static const struct token_route token_routes[] = {
-    {"create", false, OPS_W, false, h_create},
-    {"create-orphan", false, OPS_W, false, h_create_orphan},
-    {"create/", true, OPS_W, false, h_create_role},
-    {"lookup", false, OPS_W | OP(KH_OP_READ), false, h_lookup},
-    {"lookup-self", false, OPS_W | OP(KH_OP_READ), false, h_lookup_self},
-    {"lookup-accessor", false, OPS_W, false, h_lookup_accessor},
-    {"renew", false, OPS_W, false, h_renew},
-    {"renew-self", false, OPS_W, false, h_renew_self},
-    {"renew-accessor", false, OPS_W, false, h_renew_accessor},
-    {"revoke", false, OPS_W, false, h_revoke},
-    {"revoke-self", false, OPS_W, false, h_revoke_self},
-    {"revoke-accessor", false, OPS_W, false, h_revoke_accessor},
-    {"revoke-orphan", false, OPS_W, true, h_revoke_orphan},
-    {"accessors/", false, OP(KH_OP_LIST), true, h_accessors},
-    {"roles/", false, OP(KH_OP_LIST), false, h_roles_list},
-    {"roles/", true, OPS_W | OP(KH_OP_READ) | OP(KH_OP_DELETE), false, h_role},
-    {"tidy", false, OPS_W, false, h_tidy},
+    {{"create", OPS_W, 0}, h_create},
+    {{"create-orphan", OPS_W, 0}, h_create_orphan},
+    {{"create/*", OPS_W, 0}, h_create_role},
+    {{"lookup", OPS_W | OP(KH_OP_READ), 0}, h_lookup},
+    {{"lookup-self", OPS_W | OP(KH_OP_READ), 0}, h_lookup_self},
+    {{"lookup-accessor", OPS_W, 0}, h_lookup_accessor},
+    {{"renew", OPS_W, 0}, h_renew},
+    {{"renew-self", OPS_W, 0}, h_renew_self},
+    {{"renew-accessor", OPS_W, 0}, h_renew_accessor},
+    {{"revoke", OPS_W, 0}, h_revoke},
+    {{"revoke-self", OPS_W, 0}, h_revoke_self},
+    {{"revoke-accessor", OPS_W, 0}, h_revoke_accessor},
+    {{"revoke-orphan", OPS_W, SUDO}, h_revoke_orphan},
+    {{"accessors/", OP(KH_OP_LIST), SUDO}, h_accessors},
+    {{"roles/", OP(KH_OP_LIST), 0}, h_roles_list},
+    {{"roles/*", OPS_W | OP(KH_OP_READ) | OP(KH_OP_DELETE),
+      BACKEND_ROUTE_EXISTENCE},
+     h_role},
+    {{"tidy", OPS_W, 0}, h_tidy},
 };
 
-/* Does row match subpath? *ret_arg: the :name part. A folder row
- * ("accessors/") also matches without its '/', so GET of it is a 405. */
-static bool route_matches(const struct token_route *row, const char *subpath,
-                          const char **ret_arg)
-{
-    size_t len = strlen(row->path);
-
-    *ret_arg = NULL;
-    if (!row->takes_arg)
-        return strcmp(subpath, row->path) == 0 ||
-               (row->path[len - 1] == '/' && strlen(subpath) == len - 1 &&
-                strncmp(subpath, row->path, len - 1) == 0);
-    if (strncmp(subpath, row->path, len) != 0 || subpath[len] == '\0' ||
-        strchr(subpath + len, '/') != NULL)
-        return false;
-    *ret_arg = subpath + len;
-    return true;
-}
-
-/* The row for subpath/op; *ret_known: some row has the path. */
-static const struct token_route *route_find(const char *subpath,
-                                            enum kh_operation op,
-                                            const char **ret_arg,
-                                            bool *ret_known)
-{
-    size_t i;
-
-    *ret_known = false;
-    for (i = 0; i < KH_ARRAY_LEN(token_routes); i++) {
-        if (!route_matches(&token_routes[i], subpath, ret_arg))
-            continue;
-        *ret_known = true;
-        if (token_routes[i].ops & OP(op))
-            return &token_routes[i];
-    }
-    return NULL;
-}
+static const struct backend_route_table token_table =
+    BACKEND_ROUTE_TABLE(token_routes, route, false);
 
 /* Root-protected paths of the token store (vault-api.md §8.2), for every
  * operation. */
 static bool token_sudo(const char *subpath, enum kh_operation op)
 {
     (void)op;
-    return strcmp(subpath, "revoke-orphan") == 0 ||
-           strcmp(subpath, "accessors") == 0 ||
-           strcmp(subpath, "accessors/") == 0;
+    return backend_route_flagged(&token_table, subpath, BACKEND_OPS_ALL,
+                                 BACKEND_ROUTE_SUDO);
 }
 
 static int token_existence(const struct backend_request *br, bool *ret_exists)
 {
     char name[TOKEN_ROLE_NAME_MAX + 1];
     char msg[KH_ERRMSG_SIZE];
+    struct backend_route_match m;
     json_t *role = NULL;
     int r;
 
     *ret_exists = true; /* no existence check: always "update" */
-    if (strncmp(br->subpath, "roles/", 6) != 0 ||
-        token_role_name_ok(br->subpath + 6, name, msg, sizeof(msg)) != 0)
+    if (backend_route_match(&token_table, br->subpath, KH_OP_UPDATE, &m) != 0 ||
+        (m.route->flags & BACKEND_ROUTE_EXISTENCE) == 0 ||
+        token_role_name_ok(m.capture[0].ptr, name, msg, sizeof(msg)) != 0)
         return 0;
     r = token_role_load(br->core->tokens, name, &role);
     json_decref(role);
@@ -468,17 +435,17 @@ static int token_handle(const struct backend_request *br,
 {
     struct token_call call = {br,   br->core->tokens, NULL,
                               resp, errmsg,           errmsg_size};
-    const struct token_route *row;
-    bool known = false;
+    struct backend_route_match m;
+    int r;
 
     KH_ASSERT(br->core->tokens != NULL);
     KH_ASSERT(br->subpath != NULL);
-    row = route_find(br->subpath, br->req->op, &call.arg, &known);
-    if (row == NULL && known)
-        return kh_errmsg(errmsg, errmsg_size, KH_EMETHOD, TOKEN_UNSUPPORTED);
-    if (row == NULL)
-        return backend_no_route(br, errmsg, errmsg_size);
-    return row->fn(&call);
+    r = backend_route_find(&token_table, br, &m, errmsg, errmsg_size);
+    if (r != 0)
+        return r;
+    if (m.capture_count > 0)
+        call.arg = m.capture[0].ptr; /* the last segment: NUL-terminated */
+    return token_routes[m.index].fn(&call);
 }
 
 const struct backend_ops token_backend_ops = {

@@ -20,30 +20,20 @@ int token_field_duration(const struct kh_request *req, const char *name,
                          bool *ret_present, uint64_t *ret_s, char *errmsg,
                          size_t errmsg_size)
 {
-    json_t *v = req->data != NULL ? json_object_get(req->data, name) : NULL;
-    uint64_t s = 0;
+    const json_t *v =
+        req->data != NULL ? json_object_get(req->data, name) : NULL;
+    int r;
 
-    if (v == NULL || json_is_null(v)) {
-        *ret_present = false;
+    if (json_is_string(v) && json_string_length(v) == 0) {
+        *ret_present = true; /* Vault reads "" as 0 */
         *ret_s = 0;
         return 0;
     }
-    if (json_is_integer(v) && json_integer_value(v) >= 0)
-        s = (uint64_t)json_integer_value(v);
-    else if (!json_is_string(v) ||
-             (json_string_length(v) > 0 &&
-              kh_duration_parse(json_string_value(v), &s) != 0))
-        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "\"%s\" must be a duration (seconds or a string "
-                         "such as \"1h30m\")",
-                         name);
-    if (s > TOKEN_TTL_MAX_S)
-        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "\"%s\" is too long (limit %llu seconds)", name,
-                         (unsigned long long)TOKEN_TTL_MAX_S);
-    *ret_present = true;
-    *ret_s = s;
-    return 0;
+    r = kh_request_duration(req, name, TOKEN_TTL_MAX_S, ret_present, ret_s,
+                            errmsg, errmsg_size);
+    if (r == 0 && !*ret_present)
+        *ret_s = 0;
+    return r;
 }
 
 /* A comma string as a new JSON array of trimmed, non-empty items, kept

@@ -4,7 +4,9 @@
  * An hsm handle holds one key-encryption key (KEK) that never leaves the
  * device, and wraps/unwraps small secrets (the barrier root key) with it.
  * Backends, one file each behind a const vtable: pkcs11 (SoftHSM2 or any
- * PKCS#11 token), tpm2 (later), device (the Keyhold firmware, later).
+ * PKCS#11 token), tpm2 (a TPM 2.0 chip or swtpm: the secret is sealed to
+ * the TPM, optionally bound to PCR values), device (the Keyhold firmware,
+ * later).
  * hostd/seal/ calls this header for the KEK; hostd/engines/transit/ for
  * named keys (through the seal's handle).
  *
@@ -15,7 +17,9 @@
  * could lock it, so callers must not retry), KH_EHSM (the device refused; errmsg says what: wrong PIN, missing
  * key, absent token, missing library), KH_ECORRUPT (unwrap failed
  * authentication: wrong key or tampered blob), KH_EUNAVAIL (the device is
- * gone; try again later), KH_EINVAL, KH_ENOMEM.
+ * gone; try again later), KH_ESTATE (tpm2 only: the PCRs the blob is
+ * bound to no longer hold their values; the detail names them),
+ * KH_EINVAL, KH_ENOMEM.
  */
 #ifndef KH_HSM_H
 #define KH_HSM_H
@@ -54,8 +58,10 @@ struct hsm_key_attributes
     unsigned long value_len;   /* bytes */
 };
 
-/* Largest blob hsm_wrap produces for a secret of len bytes. */
-#define HSM_WRAP_OVERHEAD 64
+/* Largest blob hsm_wrap produces for a secret of len bytes. The tpm2
+ * blob carries the TPM's public and private areas and a PCR header (up
+ * to about 430 bytes); the pkcs11 blobs need at most 64. */
+#define HSM_WRAP_OVERHEAD 512
 #define HSM_SECRET_BYTES_MAX 256
 
 /* Load the module, find the token, log in, find (or generate) the KEK.
@@ -73,9 +79,53 @@ int hsm_pkcs11_init_token(const char *lib, const char *token_label,
                           const char *so_pin, const char *user_pin,
                           char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 
-/* Wrap secret (len <= HSM_SECRET_BYTES_MAX) under the KEK, binding aad
- * (may be empty) where the mechanism supports it. *ret_blob is malloc'ed
- * (caller frees), at most len + HSM_WRAP_OVERHEAD bytes. */
+/* ---- tpm2 ------------------------------------------------------------
+ *
+ * A handle on one TPM 2.0 (one ESYS connection, serialised by the handle's
+ * lock: swtpm and many TPM stacks serve one client at a time). Its "KEK"
+ * is an ECC P-256 storage primary key of the owner hierarchy, derived
+ * again on every connection from the TPM's seed and never persisted, so
+ * only the blob is stored and the owner hierarchy must have an empty
+ * authorisation value. hsm_wrap seals the secret into a KEYEDHASH object
+ * under it (fixedTPM, fixedParent, noDA); with pcrs its authPolicy is
+ * PolicyPCR over the current values of those PCRs, without pcrs it opens
+ * with an empty authorisation. Every command that carries the secret runs
+ * in a session salted with the primary key with parameter encryption, so
+ * the secret never crosses the bus in clear. TPM sealing has no AAD: the
+ * sealed data starts with SHA-256 of the blob's header and the aad, which
+ * hsm_unwrap checks (KH_ECORRUPT on a mismatch).
+ *
+ * When the TPM goes away (TCTI error), the handle drops the connection and
+ * reconnects on the next call; while it is gone calls return KH_EUNAVAIL.
+ * A blob stays valid across reconnections and TPM restarts (the primary
+ * key is the same while the owner seed is), not across TPM2_Clear. */
+#define HSM_TPM2_SECRET_BYTES_MAX 96 /* 128 (MAX_SYM_DATA) - 32 binding */
+#define HSM_TPM2_PCR_MAX          23 /* highest PCR index */
+
+struct hsm_tpm2_params
+{
+    const char *tcti;     /* "device:/dev/tpmrm0", "swtpm:host=H,port=P" */
+    const char *pcrs;     /* "7,11": bind to these PCRs; NULL or "": none */
+    const char *pcr_bank; /* "sha256" (NULL), "sha1", "sha384", "sha512" */
+    /* Optional (NULL): receives the reason of each failed wrap, unwrap and
+     * ping (the TPM error, or which PCRs changed), written under the
+     * handle's lock and never cleared by a success. Must outlive the
+     * handle. Never holds secret bytes. */
+    char *detail;
+    size_t detail_size;
+};
+
+/* Parse params, connect to the TPM and derive the primary key. A TPM that
+ * cannot be reached is KH_EUNAVAIL, an owner hierarchy whose
+ * authorisation is not empty KH_EAUTH, bad params KH_EINVAL; errmsg says
+ * which. params is not referenced after return except detail. */
+int hsm_tpm2_open(const struct hsm_tpm2_params *params, struct hsm **ret_hsm,
+                  char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
+
+/* Wrap secret (len <= HSM_SECRET_BYTES_MAX; tpm2: at most
+ * HSM_TPM2_SECRET_BYTES_MAX, else KH_EINVAL) under the KEK, binding aad
+ * (may be empty). *ret_blob is malloc'ed (caller frees), at most len +
+ * HSM_WRAP_OVERHEAD bytes. */
 int hsm_wrap(struct hsm *hsm, const uint8_t *aad, size_t aad_len,
              const uint8_t *secret, size_t len, uint8_t **ret_blob,
              size_t *ret_blob_len) KH_MUST_CHECK;
@@ -85,7 +135,8 @@ int hsm_unwrap(struct hsm *hsm, const uint8_t *aad, size_t aad_len,
                const uint8_t *blob, size_t blob_len, uint8_t *out,
                size_t out_size, size_t *ret_len) KH_MUST_CHECK;
 
-/* Read the KEK's attributes back from the token. */
+/* Read the KEK's attributes back from the token (tpm2: the primary key's
+ * and sealed objects' fixed attributes: sensitive, never extractable). */
 int hsm_key_attributes(struct hsm *hsm, struct hsm_key_attributes *ret);
 
 /* ---- named keys: keys that live and work inside the token ----------
@@ -144,7 +195,8 @@ int hsm_key_attributes_by_label(struct hsm *hsm, const char *label,
 /* Destroy the named key (C_DestroyObject). KH_ENOTFOUND when none. */
 int hsm_key_destroy(struct hsm *hsm, const char *label) KH_MUST_CHECK;
 
-/* A cheap liveness probe (e.g. C_GetSessionInfo). 0 when reachable. */
+/* A cheap liveness probe (C_GetSessionInfo, TPM2_GetCapability). 0 when
+ * reachable. tpm2: reconnects first when the connection was lost. */
 int hsm_ping(struct hsm *hsm);
 
 /* Backend name: "pkcs11", "tpm2". */

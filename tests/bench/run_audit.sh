@@ -13,7 +13,8 @@
 # `keyhold-audit verify` (build it with tools/audit/CMakeLists.txt).
 #
 # Environment: SECONDS (wrk duration per run, default 10; read from the
-# environment only), KH_BUILD_DIR (default: build-bench, else build),
+# environment only), FILE_OPTIONS (extra options of the file device as
+# JSON members, e.g. '"sync_secrets":"false"'), KH_BUILD_DIR (default: build-bench, else build),
 # KH_TEST_TMP (base of the temporary directory, default /tmp). Every
 # process is stopped by PID on exit. Fails only if something does not
 # start or answers non-2xx.
@@ -131,7 +132,7 @@ run() { # label
 }
 
 NONE=$(run "none")
-api PUT sys/audit/file "{\"type\":\"file\",\"options\":{\"file_path\":\"$TMP/audit.log\"}}"
+api PUT sys/audit/file "{\"type\":\"file\",\"options\":{\"file_path\":\"$TMP/audit.log\"${FILE_OPTIONS:+,$FILE_OPTIONS}}}"
 FILE=$(run "file")
 api PUT sys/audit/sock "{\"type\":\"socket\",\"options\":{\"address\":\"127.0.0.1:$SINK_PORT\",\"socket_type\":\"tcp\"}}"
 BOTH=$(run "file+socket")

@@ -262,7 +262,7 @@ struct k8s_identity
 };
 
 /* The service account named by the claims: the projected "kubernetes.io"
- * object when present, else the legacy kubernetes.io/serviceaccount/*
+ * object when present, else the legacy "kubernetes.io/serviceaccount/..."
  * claims. Namespace and name are required. KH_EPERM with errmsg. */
 int k8s_jwt_identity(const struct k8s_jwt *jwt,
                      struct k8s_identity *ret, char *errmsg,

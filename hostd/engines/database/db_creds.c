@@ -202,6 +202,8 @@ int db_creds_read(const struct db_call *call)
     r = creds_create_user(&conn, &role, &vars, call->errmsg,
                           call->errmsg_size);
     db_conn_release(&conn);
+    if (r == KH_EINVAL || r == KH_EUNAVAIL)
+        r = KH_EINTERNAL; /* Vault answers 500 when the database refuses */
     if (r != 0)
         goto out;
     r = creds_respond(call, &role, username, password, ttl, max_ttl);

@@ -19,19 +19,28 @@
 #include "common/err.h"
 #include "common/secret.h"
 
-/* Format a failed result into errmsg (scrubbed) and return KH_EINVAL. */
+/* Format a failed result into errmsg (scrubbed) and return KH_EINVAL, or
+ * KH_EUNAVAIL when the session is gone. Only the server's primary message
+ * is kept: its context lines quote the statement, which may hold a
+ * password. */
 static int result_error(PGconn *pg, const PGresult *res, const char *what,
                         const struct db_template_vars *vars,
                         const char *verifier, char *errmsg,
                         size_t errmsg_size)
 {
     char text[DB_ERRTEXT_BYTES];
-    const char *src = res != NULL ? PQresultErrorMessage(res) : "";
+    const char *primary =
+        res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *severity =
+        res != NULL ? PQresultErrorField(res, PG_DIAG_SEVERITY) : NULL;
     char *p;
 
-    if (src == NULL || src[0] == '\0')
-        src = PQerrorMessage(pg);
-    snprintf(text, sizeof(text), "%s", src != NULL ? src : "");
+    if (primary != NULL)
+        snprintf(text, sizeof(text), "%s: %s",
+                 severity != NULL ? severity : "ERROR", primary);
+    else
+        snprintf(text, sizeof(text), "%s",
+                 PQerrorMessage(pg) != NULL ? PQerrorMessage(pg) : "");
     for (p = text; *p != '\0'; p++) {
         if (*p == '\n' || *p == '\t')
             *p = ' ';

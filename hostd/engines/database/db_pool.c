@@ -99,6 +99,14 @@ static void pg_error_text(const char *text, const char *pw1, const char *pw2,
     db_scrub(out, pw2);
 }
 
+/* libpq prints notices (and the server's goodbye) to stderr by default;
+ * the engine reports errors through errmsg instead. */
+static void pg_notice_ignore(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 /* Open one session for conninfo with the engine's session settings. */
 static int pg_connect(const char *conninfo, const char *pw1, const char *pw2,
                       PGconn **ret, char *errmsg, size_t errmsg_size)
@@ -123,6 +131,7 @@ static int pg_connect(const char *conninfo, const char *pw1, const char *pw2,
         return kh_errmsg(errmsg, errmsg_size, KH_EUNAVAIL,
                          "error connecting to the database: %s", text);
     }
+    PQsetNoticeProcessor(pg, pg_notice_ignore, NULL);
     *ret = pg;
     return 0;
 }

@@ -16,34 +16,43 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "engines/backend_route.h"
 #include "mount/mount_table.h"
 
-#define KV_UNSUPPORTED "1 error occurred:\n\t* unsupported operation\n\n"
+#define R     BACKEND_OP(KH_OP_READ)
+#define W     BACKEND_OPS_WRITE
+#define PATCH BACKEND_OP(KH_OP_PATCH)
+#define DEL   BACKEND_OP(KH_OP_DELETE)
+#define LIST  BACKEND_OP(KH_OP_LIST)
+#define EXIST BACKEND_ROUTE_EXISTENCE
 
-/* One v2 sub-command. exact: the sub-path is the prefix itself (config);
- * else the prefix ends in '/' and the secret path follows. A NULL handler
- * means the operation is not supported there (405). */
+/* One v2 sub-command and operation: '**' is the secret path (the rest of
+ * the sub-path). A path with no row for the operation is a 405. */
 struct kv_route
 {
-    const char *prefix;
-    bool exact;
-    kv_handler_fn read;
-    kv_handler_fn write; /* create and update */
-    kv_handler_fn patch;
-    kv_handler_fn del;
-    kv_handler_fn list;
+    struct backend_route route;
+    kv_handler_fn handler;
 };
 
 static const struct kv_route kv_routes[] = {
-    {"config", true, kv_config_read, kv_config_write, NULL, NULL, NULL},
-    {"data/", false, kv_data_read, kv_data_write, kv_data_patch, kv_data_delete,
-     NULL},
-    {"delete/", false, NULL, kv_versions_delete, NULL, NULL, NULL},
-    {"undelete/", false, NULL, kv_versions_undelete, NULL, NULL, NULL},
-    {"destroy/", false, NULL, kv_versions_destroy, NULL, NULL, NULL},
-    {"metadata/", false, kv_metadata_read, kv_metadata_write, kv_metadata_patch,
-     kv_metadata_delete, kv_metadata_list},
+    {{"config", R, 0}, kv_config_read},
+    {{"config", W, 0}, kv_config_write},
+    {{"data/**", R, 0}, kv_data_read},
+    {{"data/**", W, EXIST}, kv_data_write},
+    {{"data/**", PATCH, 0}, kv_data_patch},
+    {{"data/**", DEL, 0}, kv_data_delete},
+    {{"delete/**", W, 0}, kv_versions_delete},
+    {{"undelete/**", W, 0}, kv_versions_undelete},
+    {{"destroy/**", W, 0}, kv_versions_destroy},
+    {{"metadata/**", R, 0}, kv_metadata_read},
+    {{"metadata/**", W, EXIST}, kv_metadata_write},
+    {{"metadata/**", PATCH, 0}, kv_metadata_patch},
+    {{"metadata/**", DEL, 0}, kv_metadata_delete},
+    {{"metadata/**", LIST, 0}, kv_metadata_list},
 };
+
+static const struct backend_route_table kv_table =
+    BACKEND_ROUTE_TABLE(kv_routes, route, false);
 
 void kv_lock_read(struct kv_state *state)
 {
@@ -151,45 +160,6 @@ static bool kv_is_v2(const struct mount_entry *mount)
     return json_is_string(v) && strcmp(json_string_value(v), "2") == 0;
 }
 
-/* The row for subpath, and the secret path after its prefix. */
-static const struct kv_route *route_find(const char *subpath,
-                                         const char **ret_path)
-{
-    size_t i;
-
-    for (i = 0; i < KH_ARRAY_LEN(kv_routes); i++) {
-        const struct kv_route *row = &kv_routes[i];
-        size_t n = strlen(row->prefix);
-        if (row->exact ? strcmp(subpath, row->prefix) == 0
-                       : strncmp(subpath, row->prefix, n) == 0) {
-            *ret_path = row->exact ? "" : subpath + n;
-            return row;
-        }
-    }
-    return NULL;
-}
-
-static kv_handler_fn route_handler(const struct kv_route *row,
-                                   enum kh_operation op)
-{
-    switch (op) {
-    case KH_OP_READ:
-        return row->read;
-    case KH_OP_CREATE:
-    case KH_OP_UPDATE:
-        return row->write;
-    case KH_OP_PATCH:
-        return row->patch;
-    case KH_OP_DELETE:
-        return row->del;
-    case KH_OP_LIST:
-        return row->list;
-    case KH_OP_HEAD:
-        break;
-    }
-    return NULL;
-}
-
 /* Vault's answer for a v2 sub-path outside the table: 404 with a full
  * envelope, data null and a warning naming the CLI sub-command. */
 static int respond_invalid_path(const struct kv_call *call)
@@ -227,8 +197,8 @@ static int kv_handle(const struct backend_request *br, struct kh_response *resp,
 {
     struct kv_call call = {br,   br->state, br->subpath,
                            resp, errmsg,    errmsg_size};
-    const struct kv_route *row;
-    kv_handler_fn fn;
+    struct backend_route_match m;
+    int r;
 
     KH_ASSERT(br->req != NULL);
     KH_ASSERT(br->subpath != NULL);
@@ -237,13 +207,13 @@ static int kv_handle(const struct backend_request *br, struct kh_response *resp,
                          "kv mount is not initialised");
     if (!kv_is_v2(br->mount))
         return kv_v1_handle(&call);
-    row = route_find(br->subpath, &call.path);
-    if (row == NULL)
+    r = backend_route_match(&kv_table, br->subpath, br->req->op, &m);
+    if (r == KH_ENOTFOUND)
         return respond_invalid_path(&call);
-    fn = route_handler(row, br->req->op);
-    if (fn == NULL)
-        return kh_errmsg(errmsg, errmsg_size, KH_EMETHOD, KV_UNSUPPORTED);
-    return fn(&call);
+    if (r == KH_EMETHOD)
+        return backend_route_unsupported(errmsg, errmsg_size);
+    call.path = m.capture_count > 0 ? m.capture[0].ptr : "";
+    return kv_routes[m.index].handler(&call);
 }
 
 /* v2: data/:path exists when it has a current version, metadata/:path
@@ -254,19 +224,21 @@ static int kv_existence(const struct backend_request *br, bool *ret_exists)
     struct kv_call call = {br,   br->state, br->subpath,
                            NULL, errmsg,    sizeof(errmsg)};
     struct kv_metadata *meta = NULL;
-    const struct kv_route *row;
+    struct backend_route_match m;
+    bool is_metadata;
     int r;
 
     if (br->state == NULL || br->view == NULL)
         return KH_EINTERNAL;
     if (!kv_is_v2(br->mount))
         return kv_v1_exists(&call, ret_exists);
-    row = route_find(br->subpath, &call.path);
-    if (row == NULL ||
-        (row->read != kv_data_read && row->read != kv_metadata_read)) {
+    if (backend_route_match(&kv_table, br->subpath, KH_OP_UPDATE, &m) != 0 ||
+        (m.route->flags & BACKEND_ROUTE_EXISTENCE) == 0) {
         *ret_exists = true;
         return 0;
     }
+    call.path = m.capture[0].ptr;
+    is_metadata = kv_routes[m.index].handler == kv_metadata_write;
     if (kv_path_check(call.path, false, errmsg, sizeof(errmsg)) != 0) {
         *ret_exists = false;
         return 0;
@@ -276,8 +248,7 @@ static int kv_existence(const struct backend_request *br, bool *ret_exists)
     kv_unlock(call.state);
     if (r != 0 && r != KH_ENOTFOUND)
         return r;
-    *ret_exists =
-        r == 0 && (row->read == kv_metadata_read || meta->current_version > 0);
+    *ret_exists = r == 0 && (is_metadata || meta->current_version > 0);
     kv_metadata_free(meta);
     return 0;
 }

@@ -267,26 +267,8 @@ int kv_fields_duration(const struct kh_request *req, const char *name,
                        bool *ret_present, uint64_t *ret_seconds, char *errmsg,
                        size_t errmsg_size)
 {
-    json_t *v = req->data != NULL ? json_object_get(req->data, name) : NULL;
-    uint64_t seconds = 0;
-
-    if (v == NULL || json_is_null(v)) {
-        *ret_present = false;
-        return 0;
-    }
-    if (json_is_integer(v) && json_integer_value(v) >= 0)
-        seconds = (uint64_t)json_integer_value(v);
-    else if (!json_is_string(v) ||
-             kh_duration_parse(json_string_value(v), &seconds) != 0)
-        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "\"%s\" must be a duration such as \"30m\"", name);
-    if (seconds > KV_DELETE_VERSION_AFTER_MAX_S)
-        return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
-                         "\"%s\" must be at most %llu seconds", name,
-                         (unsigned long long)KV_DELETE_VERSION_AFTER_MAX_S);
-    *ret_present = true;
-    *ret_seconds = seconds;
-    return 0;
+    return kh_request_duration(req, name, KV_DELETE_VERSION_AFTER_MAX_S,
+                               ret_present, ret_seconds, errmsg, errmsg_size);
 }
 
 static bool printable(const char *s)

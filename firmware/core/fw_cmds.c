@@ -1,0 +1,482 @@
+/*
+ * fw_cmds.c - boot, the byte-stream entry point and the command table:
+ * {command, payload bounds, allowed states, handler}. Every gate (length,
+ * state) runs in fw_core_handle before a handler sees a byte, so handlers
+ * only parse payloads whose size is already bounded. It owns the login
+ * session; it must never put a wrapping key, a private key or the PIN hash
+ * into a reply, nor change persistent state without saving it before the
+ * reply goes out.
+ */
+#include "core/fw_core.h"
+
+#include <string.h>
+
+#include "core/fw_board.h"
+#include "core/fw_state.h"
+#include "crypto/fw_crypto.h"
+
+#define S_F (1u << FW_STATE_FACTORY)
+#define S_I (1u << FW_STATE_IDLE)
+#define S_U (1u << FW_STATE_USER)
+#define S_L (1u << FW_STATE_LOCKED)
+#define S_ALL (S_F | S_I | S_U | S_L)
+
+typedef int (*fw_handler)(const uint8_t *in, size_t n, uint8_t *out,
+                          size_t *ret_len);
+
+struct fw_cmd_desc
+{
+    uint8_t cmd;
+    uint16_t min_len;
+    uint16_t max_len;
+    uint8_t states;
+    fw_handler fn;
+};
+
+static struct fw_parser g_parser;
+static int g_logged_in;
+static uint8_t g_reply[FW_MAX_PAYLOAD];
+
+static uint8_t cur_state(void)
+{
+    return g_logged_in ? (uint8_t)FW_STATE_USER : g_fw_state.state;
+}
+
+static int save_logged(uint8_t ev, uint32_t arg)
+{
+    int r = fw_state_log(ev, arg);
+
+    return r != 0 ? r : fw_state_save();
+}
+
+static int h_info(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
+{
+    const char *ver = FW_FIRMWARE_VERSION;
+    size_t vl = strlen(ver);
+    int r;
+
+    out[0] = FW_PROTO_VERSION;
+    out[1] = cur_state();
+    out[2] = g_fw_state.tries_left;
+    out[3] = fw_board_entropy_is_test() ? FW_INFO_TEST_ENTROPY : 0;
+    fw_put_u64(out + 4, g_fw_state.counter);
+    fw_put_u32(out + 12, g_fw_state.log_next);
+    memcpy(out + 16, g_fw_state.log_head, FW_HASH_LEN);
+    r = fw_ec_public(g_fw_state.dev_priv, out + 48);
+    if (r != 0)
+        return r;
+    memcpy(out + 48 + FW_EC_PUB_LEN, ver, vl);
+    *ret_len = 48 + FW_EC_PUB_LEN + vl;
+    return 0;
+}
+
+static int h_attest(const uint8_t *in, size_t n, uint8_t *out,
+                    size_t *ret_len)
+{
+    uint8_t pub[FW_EC_PUB_LEN], h[FW_HASH_LEN];
+    struct fw_span parts[4] = {
+        {(const uint8_t *)"KH-ATTEST", 9},
+        {(const uint8_t *)FW_FIRMWARE_VERSION, sizeof(FW_FIRMWARE_VERSION) - 1},
+        {pub, sizeof(pub)},
+        {in, n},
+    };
+    int r = fw_ec_public(g_fw_state.dev_priv, pub);
+
+    if (r == 0)
+        r = fw_sha256(parts, 4, h);
+    if (r == 0)
+        r = fw_ec_sign(g_fw_state.dev_priv, h, out);
+    if (r == 0)
+        *ret_len = FW_EC_SIG_LEN;
+    return r;
+}
+
+static int pin_hash(const uint8_t *pin, size_t n, uint8_t out[FW_HASH_LEN])
+{
+    struct fw_span parts[3] = {
+        {(const uint8_t *)"KH-PIN", 6},
+        {g_fw_state.pin_salt, FW_PIN_SALT_LEN},
+        {pin, n},
+    };
+
+    return fw_sha256(parts, 3, out);
+}
+
+static int h_init_pin(const uint8_t *in, size_t n, uint8_t *out,
+                      size_t *ret_len)
+{
+    int r = fw_random(g_fw_state.pin_salt, FW_PIN_SALT_LEN);
+
+    if (r == 0)
+        r = pin_hash(in, n, g_fw_state.pin_hash);
+    if (r != 0)
+        return r;
+    g_fw_state.tries_left = FW_PIN_TRIES;
+    g_fw_state.state = FW_STATE_IDLE;
+    return save_logged(FW_EV_PIN_SET, 0);
+}
+
+/* The try is spent and saved before the PIN is compared, so cutting power
+ * after a wrong guess cannot give it back. Allowed while logged in too (a
+ * UART has no disconnect): a failed re-login ends the session. */
+static int h_login(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
+{
+    uint8_t h[FW_HASH_LEN];
+    int r, ok;
+
+    g_logged_in = 0;
+    if (g_fw_state.state == FW_STATE_LOCKED || g_fw_state.tries_left == 0)
+        return -FW_ST_LOCKED;
+    g_fw_state.tries_left--;
+    r = fw_state_save();
+    if (r != 0)
+        return r;
+    r = pin_hash(in, n, h);
+    if (r != 0)
+        return r;
+    ok = !fw_ct_diff(h, g_fw_state.pin_hash, FW_HASH_LEN);
+    fw_wipe(h, sizeof(h));
+    if (ok) {
+        g_fw_state.tries_left = FW_PIN_TRIES;
+        g_logged_in = 1;
+        return save_logged(FW_EV_LOGIN_OK, 0);
+    }
+    if (g_fw_state.tries_left == 0) {
+        g_fw_state.state = FW_STATE_LOCKED;
+        r = save_logged(FW_EV_LOCKOUT, 0);
+        return r != 0 ? r : -FW_ST_LOCKED;
+    }
+    r = save_logged(FW_EV_LOGIN_FAIL, g_fw_state.tries_left);
+    out[0] = g_fw_state.tries_left;
+    *ret_len = 1;
+    return r != 0 ? r : -FW_ST_BADPIN;
+}
+
+static int h_logout(const uint8_t *in, size_t n, uint8_t *out,
+                    size_t *ret_len)
+{
+    g_logged_in = 0;
+    return 0;
+}
+
+static int h_gen_wrap(const uint8_t *in, size_t n, uint8_t *out,
+                      size_t *ret_len)
+{
+    uint8_t slot = in[0];
+    int r;
+
+    if (slot >= FW_WRAP_SLOTS)
+        return -FW_ST_BADARG;
+    if (g_fw_state.wrap_used[slot])
+        return -FW_ST_EXISTS;
+    r = fw_random(g_fw_state.wrap_key[slot], FW_AES_KEY_LEN);
+    if (r != 0)
+        return r;
+    g_fw_state.wrap_used[slot] = 1;
+    return save_logged(FW_EV_GEN_WRAP, slot);
+}
+
+/* Common header of WRAP/UNWRAP: slot u8, aad_len u16, aad. */
+static int wrap_args(const uint8_t *in, size_t n, const uint8_t **ret_key,
+                     size_t *ret_aad_len)
+{
+    size_t aad_len = fw_get_u16(in + 1);
+
+    if (in[0] >= FW_WRAP_SLOTS)
+        return -FW_ST_BADARG;
+    if (aad_len > FW_AAD_MAX || 3 + aad_len > n)
+        return -FW_ST_BADLEN;
+    if (!g_fw_state.wrap_used[in[0]])
+        return -FW_ST_NOKEY;
+    *ret_key = g_fw_state.wrap_key[in[0]];
+    *ret_aad_len = aad_len;
+    return 0;
+}
+
+static int h_wrap(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
+{
+    const uint8_t *key = NULL;
+    size_t aad_len = 0, pt_len;
+    int r = wrap_args(in, n, &key, &aad_len);
+
+    if (r != 0)
+        return r;
+    pt_len = n - 3 - aad_len;
+    if (pt_len > FW_WRAP_MAX)
+        return -FW_ST_BADLEN;
+    r = fw_random(out, FW_GCM_IV_LEN);
+    if (r == 0)
+        r = fw_gcm_seal(key, out, in + 3, aad_len, in + 3 + aad_len, pt_len,
+                        out + FW_GCM_IV_LEN, out + FW_GCM_IV_LEN + pt_len);
+    if (r == 0)
+        *ret_len = FW_GCM_IV_LEN + pt_len + FW_GCM_TAG_LEN;
+    return r;
+}
+
+static int h_unwrap(const uint8_t *in, size_t n, uint8_t *out,
+                    size_t *ret_len)
+{
+    const uint8_t *key = NULL, *iv, *ct;
+    size_t aad_len = 0, blob, ct_len;
+    int r = wrap_args(in, n, &key, &aad_len);
+
+    if (r != 0)
+        return r;
+    blob = n - 3 - aad_len;
+    if (blob < FW_GCM_IV_LEN + FW_GCM_TAG_LEN ||
+        blob > FW_GCM_IV_LEN + FW_WRAP_MAX + FW_GCM_TAG_LEN)
+        return -FW_ST_BADLEN;
+    iv = in + 3 + aad_len;
+    ct = iv + FW_GCM_IV_LEN;
+    ct_len = blob - FW_GCM_IV_LEN - FW_GCM_TAG_LEN;
+    r = fw_gcm_open(key, iv, in + 3, aad_len, ct, ct_len, ct + ct_len, out);
+    if (r == -FW_ST_AUTH) {
+        int r2 = save_logged(FW_EV_UNWRAP_FAIL, in[0]);
+        return r2 != 0 ? r2 : r;
+    }
+    if (r == 0)
+        *ret_len = ct_len;
+    return r;
+}
+
+static int h_gen_ec(const uint8_t *in, size_t n, uint8_t *out,
+                    size_t *ret_len)
+{
+    uint8_t slot = in[0];
+    int r;
+
+    if (slot >= FW_EC_SLOTS)
+        return -FW_ST_BADARG;
+    if (g_fw_state.ec_used[slot])
+        return -FW_ST_EXISTS;
+    r = fw_ec_generate(g_fw_state.ec_priv[slot], out);
+    if (r != 0)
+        return r;
+    g_fw_state.ec_used[slot] = 1;
+    r = save_logged(FW_EV_GEN_EC, slot);
+    if (r == 0)
+        *ret_len = FW_EC_PUB_LEN;
+    return r;
+}
+
+static int ec_slot(uint8_t slot)
+{
+    if (slot >= FW_EC_SLOTS)
+        return -FW_ST_BADARG;
+    return g_fw_state.ec_used[slot] ? 0 : -FW_ST_NOKEY;
+}
+
+static int h_get_pub(const uint8_t *in, size_t n, uint8_t *out,
+                     size_t *ret_len)
+{
+    int r = ec_slot(in[0]);
+
+    if (r == 0)
+        r = fw_ec_public(g_fw_state.ec_priv[in[0]], out);
+    if (r == 0)
+        *ret_len = FW_EC_PUB_LEN;
+    return r;
+}
+
+static int h_sign(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
+{
+    int r = ec_slot(in[0]);
+
+    if (r == 0)
+        r = fw_ec_sign(g_fw_state.ec_priv[in[0]], in + 1, out);
+    if (r == 0)
+        *ret_len = FW_EC_SIG_LEN;
+    return r;
+}
+
+static int h_random(const uint8_t *in, size_t n, uint8_t *out,
+                    size_t *ret_len)
+{
+    size_t want = fw_get_u16(in);
+    int r;
+
+    if (want > FW_RANDOM_MAX)
+        return -FW_ST_BADLEN;
+    r = fw_random(out, want);
+    if (r == 0)
+        *ret_len = want;
+    return r;
+}
+
+/* Saved before the reply: a value once returned is never handed out
+ * again, even if the device dies right after. */
+static int h_counter_inc(const uint8_t *in, size_t n, uint8_t *out,
+                         size_t *ret_len)
+{
+    int r;
+
+    if (g_fw_state.counter == UINT64_MAX)
+        return -FW_ST_BADARG;
+    g_fw_state.counter++;
+    r = fw_state_save();
+    if (r != 0)
+        return r;
+    fw_put_u64(out, g_fw_state.counter);
+    *ret_len = 8;
+    return 0;
+}
+
+static int h_counter_get(const uint8_t *in, size_t n, uint8_t *out,
+                         size_t *ret_len)
+{
+    fw_put_u64(out, g_fw_state.counter);
+    *ret_len = 8;
+    return 0;
+}
+
+static int h_log_read(const uint8_t *in, size_t n, uint8_t *out,
+                      size_t *ret_len)
+{
+    uint32_t next = g_fw_state.log_next;
+    uint32_t first = next > FW_LOG_ENTRIES ? next - FW_LOG_ENTRIES : 0;
+    uint32_t idx = fw_get_u32(in);
+    uint32_t count = 0;
+
+    if (idx < first)
+        idx = first;
+    fw_put_u32(out, next);
+    while (idx < next && count < FW_LOG_READ_MAX) {
+        fw_state_log_encode(&g_fw_state.log[idx % FW_LOG_ENTRIES],
+                            out + 5 + count * FW_LOG_ENTRY_LEN);
+        idx++;
+        count++;
+    }
+    out[4] = (uint8_t)count;
+    *ret_len = 5 + count * FW_LOG_ENTRY_LEN;
+    return 0;
+}
+
+/* Fresh state: new device key, factory state, counter kept (monotonic). */
+static int state_fresh(uint64_t counter)
+{
+    uint8_t pub[FW_EC_PUB_LEN];
+
+    fw_wipe(&g_fw_state, sizeof(g_fw_state));
+    g_fw_state.layout = FW_STATE_LAYOUT;
+    g_fw_state.state = FW_STATE_FACTORY;
+    g_fw_state.counter = counter;
+    return fw_ec_generate(g_fw_state.dev_priv, pub);
+}
+
+static int h_reset(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
+{
+    uint64_t counter = g_fw_state.counter;
+    int r;
+
+    if (fw_ct_diff(in, (const uint8_t *)FW_RESET_CONFIRM, n))
+        return -FW_ST_BADARG;
+    g_logged_in = 0;
+    r = fw_state_erase();
+    if (r == 0)
+        r = state_fresh(counter);
+    if (r == 0)
+        r = save_logged(FW_EV_RESET, (uint32_t)counter);
+    return r;
+}
+
+static const struct fw_cmd_desc g_cmds[] = {
+    {FW_CMD_INFO, 0, 0, S_ALL, h_info},
+    {FW_CMD_ATTEST, 0, FW_NONCE_MAX, S_ALL, h_attest},
+    {FW_CMD_INIT_PIN, FW_PIN_MIN, FW_PIN_MAX, S_F, h_init_pin},
+    {FW_CMD_LOGIN, FW_PIN_MIN, FW_PIN_MAX, S_I | S_U | S_L, h_login},
+    {FW_CMD_LOGOUT, 0, 0, S_U, h_logout},
+    {FW_CMD_GEN_WRAP, 1, 1, S_U, h_gen_wrap},
+    {FW_CMD_WRAP, 3, 3 + FW_AAD_MAX + FW_WRAP_MAX, S_U, h_wrap},
+    {FW_CMD_UNWRAP, 3 + FW_GCM_IV_LEN + FW_GCM_TAG_LEN,
+     3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX + FW_GCM_TAG_LEN, S_U,
+     h_unwrap},
+    {FW_CMD_GEN_EC, 1, 1, S_U, h_gen_ec},
+    {FW_CMD_GET_PUB, 1, 1, S_U, h_get_pub},
+    {FW_CMD_SIGN, 1 + FW_HASH_LEN, 1 + FW_HASH_LEN, S_U, h_sign},
+    {FW_CMD_RANDOM, 2, 2, S_I | S_U, h_random},
+    {FW_CMD_COUNTER_INC, 0, 0, S_U, h_counter_inc},
+    {FW_CMD_COUNTER_GET, 0, 0, S_ALL, h_counter_get},
+    {FW_CMD_LOG_READ, 4, 4, S_ALL, h_log_read},
+    {FW_CMD_RESET, sizeof(FW_RESET_CONFIRM) - 1, sizeof(FW_RESET_CONFIRM) - 1,
+     S_ALL, h_reset},
+};
+
+_Static_assert(3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX +
+                       FW_GCM_TAG_LEN <= FW_MAX_PAYLOAD,
+               "unwrap request exceeds the frame payload");
+_Static_assert(5 + FW_LOG_READ_MAX * FW_LOG_ENTRY_LEN <= FW_MAX_PAYLOAD,
+               "log read-out exceeds the frame payload");
+
+size_t fw_core_handle(const struct fw_frame *f, uint8_t *out, size_t cap)
+{
+    const struct fw_cmd_desc *d = NULL;
+    size_t len = 0;
+    int r;
+
+    for (size_t i = 0; i < sizeof(g_cmds) / sizeof(g_cmds[0]); i++)
+        if (g_cmds[i].cmd == f->cmd)
+            d = &g_cmds[i];
+    if (d == NULL)
+        r = -FW_ST_BADCMD;
+    else if (f->len < d->min_len || f->len > d->max_len)
+        r = -FW_ST_BADLEN;
+    else if (!((1u << cur_state()) & d->states))
+        r = -FW_ST_STATE;
+    else
+        r = d->fn(f->payload, f->len, g_reply, &len);
+    if (r != 0 && r != -FW_ST_BADPIN)
+        len = 0;
+    len = fw_frame_encode(out, cap, (uint8_t)(f->cmd | FW_REPLY_BIT),
+                          (uint8_t)-r, f->seq, g_reply, len);
+    fw_wipe(g_reply, sizeof(g_reply));
+    return len;
+}
+
+size_t fw_core_rx(uint8_t byte, uint8_t *out, size_t cap)
+{
+    struct fw_frame f;
+    enum fw_feed e = fw_parser_feed(&g_parser, byte, &f);
+
+    if (e == FW_FEED_FRAME)
+        return fw_core_handle(&f, out, cap);
+    if (e == FW_FEED_ERROR)
+        return fw_frame_encode(out, cap, (uint8_t)(f.cmd | FW_REPLY_BIT),
+                               f.status, f.seq, NULL, 0);
+    return 0;
+}
+
+void fw_core_rx_idle(void)
+{
+    fw_parser_init(&g_parser);
+}
+
+void fw_core_session_end(void)
+{
+    g_logged_in = 0;
+}
+
+void fw_core_wipe(void)
+{
+    g_logged_in = 0;
+    fw_wipe(&g_fw_state, sizeof(g_fw_state));
+    fw_wipe(g_reply, sizeof(g_reply));
+}
+
+int fw_core_boot(void)
+{
+    static const char pers[] = "keyhold-fw drbg";
+    int r;
+
+    fw_parser_init(&g_parser);
+    g_logged_in = 0;
+    r = fw_crypto_init(fw_board_entropy, NULL, (const uint8_t *)pers,
+                       sizeof(pers) - 1);
+    if (r != 0)
+        return r;
+    r = fw_state_load();
+    if (r == -FW_ST_NOKEY)
+        r = state_fresh(0);
+    if (r != 0)
+        return r;
+    return save_logged(FW_EV_BOOT, g_fw_state.log_next);
+}
