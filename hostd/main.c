@@ -166,8 +166,10 @@ static int serve(const struct options *o, struct kh_config *config,
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGHUP);
-    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP)
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
         reload(o, server);
+        audit_broker_reopen(core->audit); /* rotated audit files */
+    }
     log_info("shutdown: signal %d, stopping", sig);
 out:
     http_server_stop(server);

@@ -162,12 +162,6 @@ static int tpm2_rc_fail(char *msg, size_t msg_size, int r, const char *what,
                      Tss2_RC_Decode(rc), (unsigned)rc);
 }
 
-/* The connection is gone (swtpm stopped, device removed). */
-static bool tpm2_rc_lost(TSS2_RC rc)
-{
-    return (rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER;
-}
-
 /* A TPM response code without its handle/session/parameter number. */
 static TSS2_RC tpm2_rc_base(TSS2_RC rc)
 {
@@ -176,6 +170,21 @@ static TSS2_RC tpm2_rc_base(TSS2_RC rc)
     if ((rc & TPM2_RC_FMT1) != 0)
         return (rc & TPM2_RC_BASE_FMT1) | TPM2_RC_FMT1;
     return rc & 0xfffu;
+}
+
+/* The connection is gone (swtpm stopped, device removed), or the TPM
+ * restarted under it: a handle we hold is no longer loaded (the swtpm
+ * TCTI reconnects by itself), or the TPM wants TPM2_Startup again. */
+static bool tpm2_rc_lost(TSS2_RC rc)
+{
+    TSS2_RC base = tpm2_rc_base(rc);
+
+    if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER)
+        return true;
+    if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER)
+        return false;
+    return base == TPM2_RC_INITIALIZE ||
+           (base >= TPM2_RC_REFERENCE_H0 && base <= TPM2_RC_REFERENCE_S6);
 }
 
 /* A TPM warning (busy, out of memory, retry...): worth trying later. */
@@ -567,14 +576,20 @@ static int tpm2_header_read(const uint8_t *blob, size_t blob_len,
 static int tpm2_blob_parse(const uint8_t *blob, size_t blob_len,
                            struct tpm2_blob *ret)
 {
-    size_t offset = 0;
+    size_t offset = 0, public_size;
 
     memset(ret, 0, sizeof(*ret));
     if (tpm2_header_read(blob, blob_len, &ret->pcrs, &ret->header_len) != 0)
         return KH_ECORRUPT;
     offset = ret->header_len;
+    /* tss2-mu reads the public area by its structure: check that its
+     * size field says the same, so no byte of the blob is ignored. */
+    if (blob_len - offset < 2)
+        return KH_ECORRUPT;
+    public_size = (size_t)blob[offset] << 8 | blob[offset + 1];
     if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, blob_len, &offset, &ret->pub) !=
             TSS2_RC_SUCCESS ||
+        offset != ret->header_len + 2 + public_size ||
         Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, blob_len, &offset,
                                         &ret->priv) != TSS2_RC_SUCCESS ||
         offset != blob_len)
@@ -879,20 +894,20 @@ struct tpm2_call
     size_t out_len;
 };
 
+/* Reading the primary key's public area also notices a TPM that
+ * restarted (the key is no longer loaded). */
 static int tpm2_ping_once(struct tpm2_ctx *ctx, bool *lost)
 {
-    TPMS_CAPABILITY_DATA *cap = NULL;
-    TPMI_YES_NO more = TPM2_NO;
+    TPM2B_PUBLIC *pub = NULL;
     TSS2_RC rc;
 
-    rc = Esys_GetCapability(ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE,
-                            ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
-                            TPM2_PT_MANUFACTURER, 1, &more, &cap);
-    Esys_Free(cap);
+    rc = Esys_ReadPublic(ctx->esys, ctx->primary, ESYS_TR_NONE, ESYS_TR_NONE,
+                         ESYS_TR_NONE, &pub, NULL, NULL);
+    Esys_Free(pub);
     if (rc != TSS2_RC_SUCCESS)
         return tpm2_rc_fail(ctx->detail, ctx->detail_size,
-                            tpm2_rc_code(rc, KH_EHSM, lost), "GetCapability",
-                            rc);
+                            tpm2_rc_code(rc, KH_EHSM, lost),
+                            "reading the primary key", rc);
     return 0;
 }
 

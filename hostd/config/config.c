@@ -130,6 +130,25 @@ static const char *const retry_join_keys[] = {
     "leader_client_cert_file", "leader_client_key_file",
     "leader_tls_servername",   NULL};
 
+/* Audit device options (hostd/audit validates their values); "path" is the
+ * mount path of the device, "description" its text. */
+static const char *const audit_file_keys[] = {
+    "path", "description", "file_path", "mode", "log_raw", "hmac_accessor",
+    "prefix", "format", "sync_secrets", "checkpoint_interval", NULL};
+static const char *const audit_socket_keys[] = {
+    "path", "description", "address", "socket_type", "write_timeout",
+    "log_raw", "hmac_accessor", "prefix", "format", "spool_max_records",
+    "spool_max_bytes", "checkpoint_interval", NULL};
+static const char *const audit_syslog_keys[] = {
+    "path", "description", "facility", "tag", "socket_path", "log_raw",
+    "hmac_accessor", "prefix", "format", "checkpoint_interval", NULL};
+
+static const struct stanza_schema audit_schemas[] = {
+    {"file", audit_file_keys, "file_path", false},
+    {"socket", audit_socket_keys, "address", false},
+    {"syslog", audit_syslog_keys, NULL, false},
+};
+
 static const struct stanza_schema storage_schemas[] = {
     {"lmdb", lmdb_keys, "path", false},
     {"raft", raft_keys, "path", true},
@@ -170,6 +189,15 @@ static const struct stanza_kind seal_kind = {
     .offset = offsetof(struct kh_config, seal),
 };
 
+static const struct stanza_kind audit_kind = {
+    .name = "audit",
+    .schemas = audit_schemas,
+    .schema_count = KH_ARRAY_LEN(audit_schemas),
+    .expected = "file, socket or syslog",
+    .seen_bit = 0,
+    .offset = 0,
+};
+
 /* One block found under a key, whichever way it was written. */
 struct block_ref
 {
@@ -193,6 +221,7 @@ struct file_ctx
     size_t errmsg_size;
     struct kh_config *cfg; /* this document's settings only */
     size_t listener_base;  /* listeners from earlier documents */
+    size_t audit_base;     /* audit blocks from earlier documents */
     unsigned seen;
 };
 
@@ -285,6 +314,10 @@ void kh_config_free(struct kh_config *config)
         listener_clear(&config->listeners[i]);
     stanza_clear(&config->storage);
     stanza_clear(&config->seal);
+    for (i = 0; i < KH_CONFIG_AUDIT_MAX; i++)
+        stanza_clear(&config->audit[i]);
+    for (i = 0; i < KH_CONFIG_AUDIT_DIRS_MAX; i++)
+        free_string(&config->audit_allowed_dirs[i]);
     for (i = 0; i < KH_ARRAY_LEN(top_fields); i++)
         if (top_fields[i].kind == FIELD_STRING)
             free_string((char **)((char *)config + top_fields[i].offset));
@@ -747,6 +780,65 @@ static int apply_stanza(struct file_ctx *ctx, const struct kh_hcl_item *item,
     return r;
 }
 
+/* audit "<type>" { ... } blocks: several per file, accumulating. */
+static int apply_audit(struct file_ctx *ctx, const struct kh_hcl_item *item)
+{
+    struct block_refs refs = {.count = 0};
+    const struct block_ref *ref;
+    size_t i, s;
+    int r;
+
+    r = collect_labeled(ctx, item, &refs);
+    for (i = 0; r == 0 && i < refs.count; i++) {
+        ref = &refs.refs[i];
+        if (ctx->audit_base + ctx->cfg->audit_count >= KH_CONFIG_AUDIT_MAX)
+            return cfg_error(ctx, ref->line, ref->col,
+                             "more than %d audit blocks", KH_CONFIG_AUDIT_MAX);
+        for (s = 0; s < audit_kind.schema_count; s++)
+            if (strcmp(audit_kind.schemas[s].type, ref->label) == 0)
+                break;
+        if (s == audit_kind.schema_count)
+            return cfg_error(ctx, ref->line, ref->col,
+                             "unknown audit type \"%.64s\" (expected %s)",
+                             ref->label, audit_kind.expected);
+        r = parse_stanza(ctx, &audit_kind, &audit_kind.schemas[s], ref,
+                         &ctx->cfg->audit[ctx->cfg->audit_count++]);
+    }
+    return r;
+}
+
+/* audit_allowed_dirs = ["/var/log/keyhold", ...]: absolute paths. */
+static int apply_audit_dirs(struct file_ctx *ctx,
+                            const struct kh_hcl_item *item)
+{
+    const struct kh_hcl_node *elem;
+    struct kh_config *cfg = ctx->cfg;
+    int r;
+
+    if (item->value->type != KH_HCL_LIST)
+        return cfg_error(ctx, item->line, item->col,
+                         "expected a list of directories for "
+                         "\"audit_allowed_dirs\"");
+    if (cfg->audit_allowed_dir_count != 0)
+        return cfg_error(ctx, item->line, item->col,
+                         "duplicate key \"audit_allowed_dirs\"");
+    for (elem = item->value->elems; elem != NULL; elem = elem->next) {
+        if (elem->type != KH_HCL_STRING || elem->text[0] != '/')
+            return cfg_error(ctx, elem->line, elem->col,
+                             "expected an absolute directory path");
+        if (cfg->audit_allowed_dir_count == KH_CONFIG_AUDIT_DIRS_MAX)
+            return cfg_error(ctx, elem->line, elem->col,
+                             "more than %d audit_allowed_dirs",
+                             KH_CONFIG_AUDIT_DIRS_MAX);
+        r = dup_string(ctx, elem->text,
+                       &cfg->audit_allowed_dirs[cfg->audit_allowed_dir_count]);
+        if (r < 0)
+            return r;
+        cfg->audit_allowed_dir_count++;
+    }
+    return 0;
+}
+
 /* ---- documents -------------------------------------------------------- */
 
 static int apply_root(struct file_ctx *ctx, const struct kh_hcl_node *root)
@@ -762,6 +854,10 @@ static int apply_root(struct file_ctx *ctx, const struct kh_hcl_node *root)
             r = apply_stanza(ctx, item, &storage_kind);
         else if (strcmp(item->key, "seal") == 0)
             r = apply_stanza(ctx, item, &seal_kind);
+        else if (strcmp(item->key, "audit") == 0)
+            r = apply_audit(ctx, item);
+        else if (strcmp(item->key, "audit_allowed_dirs") == 0)
+            r = apply_audit_dirs(ctx, item);
         else
             r = apply_field(ctx, top_fields, KH_ARRAY_LEN(top_fields), ctx->cfg,
                             item, &ctx->seen, "at top level");
@@ -820,6 +916,19 @@ static void merge_document(struct kh_config *dst, struct kh_config *src,
         move_stanza(&dst->storage, &src->storage);
     if (seen & SEEN_SEAL)
         move_stanza(&dst->seal, &src->seal);
+    KH_ASSERT(dst->audit_count + src->audit_count <= KH_CONFIG_AUDIT_MAX);
+    for (i = 0; i < src->audit_count; i++)
+        move_stanza(&dst->audit[dst->audit_count++], &src->audit[i]);
+    src->audit_count = 0;
+    if (src->audit_allowed_dir_count > 0) {
+        for (i = 0; i < KH_CONFIG_AUDIT_DIRS_MAX; i++) {
+            free_string(&dst->audit_allowed_dirs[i]);
+            dst->audit_allowed_dirs[i] = src->audit_allowed_dirs[i];
+            src->audit_allowed_dirs[i] = NULL;
+        }
+        dst->audit_allowed_dir_count = src->audit_allowed_dir_count;
+        src->audit_allowed_dir_count = 0;
+    }
     for (i = 0; i < KH_ARRAY_LEN(top_fields); i++)
         if (seen & (1u << i))
             move_field(dst, src, &top_fields[i]);
@@ -837,6 +946,7 @@ int kh_config_parse_text(struct kh_config *config, const char *text, size_t len,
     KH_ASSERT(config->listener_count <= KH_CONFIG_LISTENERS_MAX);
     ctx.filename = filename != NULL ? filename : "<config>";
     ctx.listener_base = config->listener_count;
+    ctx.audit_base = config->audit_count;
     ctx.cfg = kh_config_new();
     if (ctx.cfg == NULL) {
         r = cfg_nomem(&ctx);

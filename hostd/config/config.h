@@ -54,6 +54,14 @@ struct kh_config
     size_t listener_count;
     struct kh_config_stanza storage;
     struct kh_config_stanza seal;
+    /* audit "file" { file_path = ... } blocks: they accumulate across
+     * files, like listeners. */
+    struct kh_config_stanza audit[KH_CONFIG_AUDIT_MAX];
+    size_t audit_count;
+    /* Directories that file devices enabled through the API may write
+     * under (a device declared here may write anywhere it names). */
+    char *audit_allowed_dirs[KH_CONFIG_AUDIT_DIRS_MAX];
+    size_t audit_allowed_dir_count;
     char *api_addr;
     char *cluster_addr;
     bool disable_mlock;

@@ -30,6 +30,8 @@
 #define KH_CONFIG_DEPTH_MAX 32
 #define KH_CONFIG_LISTENERS_MAX 8
 #define KH_CONFIG_PARAMS_MAX 64        /* keys in a storage/seal stanza */
+#define KH_CONFIG_AUDIT_MAX 8          /* audit "<type>" blocks */
+#define KH_CONFIG_AUDIT_DIRS_MAX 16    /* audit_allowed_dirs entries */
 #define KH_CONFIG_STRING_BYTES_MAX (256u * 1024u)
 
 /* Seal and keys. */

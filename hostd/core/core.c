@@ -92,6 +92,23 @@ static void *autounseal_main(void *arg)
     return NULL;
 }
 
+/* The audit broker, with the devices and directories the configuration
+ * declares (devices are loaded at unseal: their salts are in the
+ * barrier). */
+static int core_open_audit(struct kh_core *core, char *errmsg,
+                           size_t errmsg_size)
+{
+    struct audit_options options = {
+        .devices = core->config->audit,
+        .device_count = core->config->audit_count,
+        .allowed_dirs = (const char *const *)core->config->audit_allowed_dirs,
+        .allowed_dir_count = core->config->audit_allowed_dir_count,
+    };
+
+    return audit_broker_create(core, &options, &core->audit, errmsg,
+                               errmsg_size);
+}
+
 static int core_open_parts(struct kh_core *core, char *errmsg,
                            size_t errmsg_size)
 {
@@ -112,6 +129,8 @@ static int core_open_parts(struct kh_core *core, char *errmsg,
         r = lease_manager_create(core, &core->leases);
     if (r == 0)
         r = policy_store_create(core->barrier, &core->policies);
+    if (r == 0)
+        r = core_open_audit(core, errmsg, errmsg_size);
     if (r == 0)
         token_store_configure(core->tokens, core->config->default_lease_ttl_s,
                               core->config->max_lease_ttl_s);
@@ -177,6 +196,7 @@ void kh_core_close(struct kh_core *core)
         pthread_join(core->autounseal_thread, NULL);
     if (core->barrier != NULL)
         core_seal_locked(core);
+    audit_broker_free(core->audit);
     lease_manager_free(core->leases);
     policy_store_free(core->policies);
     token_store_free(core->tokens);
@@ -242,6 +262,7 @@ void kh_core_status(struct kh_core *core, struct kh_core_status *ret)
 /* Load cluster identity after the barrier opened; caller holds lock. */
 int core_after_unseal_locked(struct kh_core *core)
 {
+    char msg[KH_ERRMSG_SIZE];
     uint8_t *value = NULL;
     size_t len = 0;
     json_t *doc = NULL;
@@ -269,6 +290,10 @@ int core_after_unseal_locked(struct kh_core *core)
         r = policy_store_setup(core->policies);
     if (r == 0)
         r = lease_manager_start(core->leases);
+    /* A device that cannot open leaves requests refused (never served
+     * unaudited); the node still unseals so operators can fix it. */
+    if (r == 0 && audit_broker_load(core->audit, msg, sizeof(msg)) != 0)
+        log_error("audit: %s", msg);
     clock_gettime(CLOCK_REALTIME, &core->active_time);
     core_progress_reset_locked(core);
     return r;
@@ -324,12 +349,21 @@ out:
 
 void core_seal_locked(struct kh_core *core)
 {
-    lease_manager_stop(core->leases);
-    policy_store_seal(core->policies);
-    mount_table_unload(core->mounts);
-    token_store_seal(core->tokens);
+    /* Audit first: it writes its chain heads through the barrier. Each
+     * part may be missing when kh_core_open failed half way. */
+    if (core->audit != NULL)
+        audit_broker_unload(core->audit);
+    if (core->leases != NULL)
+        lease_manager_stop(core->leases);
+    if (core->policies != NULL)
+        policy_store_seal(core->policies);
+    if (core->mounts != NULL)
+        mount_table_unload(core->mounts);
+    if (core->tokens != NULL)
+        token_store_seal(core->tokens);
     barrier_seal(core->barrier);
-    core_progress_reset_locked(core);
+    if (core->progress_shares != NULL)
+        core_progress_reset_locked(core);
 }
 
 int kh_core_seal(struct kh_core *core)

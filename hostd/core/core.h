@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "audit/audit.h"
 #include "barrier/barrier.h"
 #include "common/assert.h"
 #include "common/encoding.h"
@@ -61,6 +62,7 @@ struct kh_core
     struct token_store *tokens;
     struct mount_table *mounts;
     struct lease_manager *leases;
+    struct audit_broker *audit;
     struct policy_store *policies;
     const struct kh_config *config;
     char storage_type[16];

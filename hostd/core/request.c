@@ -9,8 +9,12 @@
  *   4. ACL      - the token's compiled policies allow the operation
  *                 (create vs update by the backend's existence check;
  *                 sudo for root-protected paths)
- *   5. audit    - (the audit devices arrive with their own issue)
+ *   5. audit    - the request is recorded by at least one audit device,
+ *                 or refused (fail closed)
  *   6. handler  - the row's handler or the mount's backend answers
+ *   7. audit    - the response is recorded before the client sees it;
+ *                 if no device records it, a leased secret is revoked
+ *                 and the client gets an error instead
  *
  * No gate hides in a callback; each block below returns a mapped error.
  */
@@ -20,6 +24,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "audit/audit.h"
 #include "common/log.h"
 #include "http/response.h"
 #include "lease/lease.h"
@@ -165,12 +170,44 @@ static int call_backend(struct kh_core *core, const struct kh_request *req,
     return r;
 }
 
+/* Gate 7: record the response (or the handler's error). When no device
+ * records it, the response is withheld, and a lease it created is revoked
+ * so no secret exists that the audit log does not know about. */
+static int gate_audit_response(struct kh_core *core,
+                               const struct kh_request *req,
+                               const struct token_entry *token,
+                               struct kh_response *resp, int r, char *errmsg,
+                               size_t errmsg_size)
+{
+    char audit_msg[KH_ERRMSG_SIZE] = "";
+    char lease_msg[KH_ERRMSG_SIZE];
+    const char *lease_id;
+    int ar;
+
+    ar = audit_log_response(core->audit, req, token, resp, r,
+                            r != 0 ? errmsg : NULL, audit_msg,
+                            sizeof(audit_msg));
+    if (ar == 0)
+        return r;
+    lease_id = json_string_value(json_object_get(resp->body, "lease_id"));
+    if (r == 0 && lease_id != NULL && lease_id[0] != '\0' &&
+        lease_revoke(core->leases, lease_id, lease_msg,
+                     sizeof(lease_msg)) != 0)
+        log_error("audit: unrecorded lease %s not yet revoked (will "
+                  "retry): %s", lease_id, lease_msg);
+    kh_response_clear(resp);
+    snprintf(errmsg, errmsg_size, "%s", audit_msg);
+    return KH_EIO;
+}
+
 void request_handle(struct kh_core *core, struct kh_request *req,
                     struct kh_response *resp)
 {
     char errmsg[KH_ERRMSG_SIZE] = "";
     struct route_target target;
     struct token_entry entry;
+    const struct token_entry *token = NULL;
+    bool audited = false;
     int r;
 
     /* 1. route (its result waits until the state gate has spoken) */
@@ -199,12 +236,30 @@ void request_handle(struct kh_core *core, struct kh_request *req,
             goto out;
     }
 
+    /* 5. audit the request; paths served while sealed (health, status,
+     * unseal) are not audited: no device can be open then */
+    audited = !target.allow_sealed;
+    token = target.unauthenticated ? NULL : &entry;
+    if (audited) {
+        r = audit_log_request(core->audit, req, token, errmsg,
+                              sizeof(errmsg));
+        if (r != 0) {
+            r = KH_EIO;
+            goto out;
+        }
+    }
+
     /* 6. handler */
     if (target.sys != NULL)
         r = target.sys->handler(core, req, resp, errmsg, sizeof(errmsg));
     else
         r = call_backend(core, req, &target, &entry, resp, errmsg,
                          sizeof(errmsg));
+
+    /* 7. audit the response */
+    if (audited)
+        r = gate_audit_response(core, req, token, resp, r, errmsg,
+                                sizeof(errmsg));
 out:
     req->token_entry = NULL;
     if (target.mount != NULL)

@@ -8,6 +8,7 @@
 
 #include "common/err.h"
 #include "core/sys/sys_handlers.h"
+#include "core/sys/sys_audit.h"
 #include "core/sys/sys_policy.h"
 #include "router/router.h"
 
@@ -64,6 +65,12 @@ static const struct kh_route sys_routes[] = {
     {"sys/capabilities-accessor", OPS_WRITE, 0, sys_capabilities_accessor},
     {"sys/internal/ui/mounts/*", OPS_READ, ROUTE_NO_ACL,
      sys_internal_ui_mount},
+    {"sys/audit", OPS_READ, ROUTE_SUDO, sys_audit_list},
+    {"sys/audit/verify-checkpoint", OPS_WRITE, ROUTE_SUDO,
+     sys_audit_verify_checkpoint},
+    {"sys/audit/*", OPS_WRITE, ROUTE_SUDO, sys_audit_enable},
+    {"sys/audit/*", OPS_DELETE, ROUTE_SUDO, sys_audit_disable},
+    {"sys/audit-hash/*", OPS_WRITE, ROUTE_SUDO, sys_audit_hash},
     {"sys/mounts", OPS_READ, 0, sys_mounts_list},
     {"sys/mounts/*", OPS_READ, 0, sys_mounts_read},
     {"sys/mounts/*", OPS_WRITE, 0, sys_mounts_write},

@@ -30,6 +30,8 @@ int seal_open(const struct kh_config_stanza *stanza, struct seal **ret_seal,
         r = seal_shamir_init(seal);
     } else if (strcmp(type, "pkcs11") == 0) {
         r = seal_pkcs11_init(seal, stanza, errmsg, errmsg_size);
+    } else if (strcmp(type, "tpm2") == 0) {
+        r = seal_tpm2_init(seal, stanza, errmsg, errmsg_size);
     } else {
         r = kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
                       "seal: unknown seal type \"%s\"", type);
@@ -51,6 +53,8 @@ int seal_connect(struct seal *seal, char *errmsg, size_t errmsg_size)
     KH_ASSERT(seal->ops != NULL);
     if (strcmp(seal->ops->type, "pkcs11") == 0)
         return seal_pkcs11_connect(seal, errmsg, errmsg_size);
+    if (strcmp(seal->ops->type, "tpm2") == 0)
+        return seal_tpm2_connect(seal, errmsg, errmsg_size);
     return 0;
 }
 
@@ -59,6 +63,8 @@ bool seal_ready(const struct seal *seal)
     KH_ASSERT(seal != NULL);
     if (strcmp(seal->ops->type, "pkcs11") == 0)
         return seal_pkcs11_ready(seal);
+    if (strcmp(seal->ops->type, "tpm2") == 0)
+        return seal_tpm2_ready(seal);
     return true;
 }
 

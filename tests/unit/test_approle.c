@@ -12,12 +12,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "auth/approle/approle.h"
@@ -32,68 +30,24 @@
 #include "storage/storage.h"
 #include "token/token_store.h"
 
+#include "lib/fixture.h"
+
 #define INVALID "invalid role or secret ID"
 
 struct fixture
 {
-    char *dir;
-    struct kh_storage *storage;
-    struct barrier *barrier;
-    struct kh_core *core;
-    struct mount_entry mount;
+    struct fixture_backend fb;
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static char *tmp_make(void)
-{
-    const char *base = getenv("KH_TEST_TMP");
-    char *dir;
-
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    assert_int_not_equal(asprintf(&dir, "%s/approle-XXXXXX", base), -1);
-    if (mkdtemp(dir) == NULL) {
-        assert_int_equal(mkdir(base, 0700) == 0 || access(base, W_OK) == 0, 1);
-        assert_non_null(mkdtemp(dir));
-    }
-    return dir;
-}
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     char errmsg[KH_ERRMSG_SIZE] = "";
-    uint8_t key[KH_ROOT_KEY_BYTES];
 
     assert_non_null(f);
-    f->dir = tmp_make();
-    assert_int_equal(
-        kh_storage_lmdb_open(f->dir, 0, &f->storage, errmsg, sizeof(errmsg)),
-        0);
-    assert_int_equal(barrier_create(f->storage, &f->barrier), 0);
-    assert_int_equal(kh_random_bytes(key, sizeof(key)), 0);
-    assert_int_equal(barrier_initialize(f->barrier, key), 0);
-    kh_wipe(key, sizeof(key));
-    f->core = calloc(1, sizeof(*f->core));
-    assert_non_null(f->core);
-    f->core->storage = f->storage;
-    f->core->barrier = f->barrier;
-    assert_int_equal(token_store_create(f->barrier, &f->core->tokens), 0);
-    assert_int_equal(token_store_setup(f->core->tokens), 0);
-    snprintf(f->mount.path, sizeof(f->mount.path), "auth/approle/");
-    snprintf(f->mount.type, sizeof(f->mount.type), "approle");
-    assert_int_equal(kh_uuid_generate(f->mount.uuid), 0);
-    f->mount.is_auth = true;
-    f->mount.ops = &approle_backend_ops;
-    assert_int_equal(view_init(&f->mount.view, f->barrier, f->storage, "auth",
-                               f->mount.uuid),
-                     0);
-    assert_int_equal(approle_backend_ops.init(&f->mount, &f->mount.state), 0);
+    if (fixture_backend_open(&f->fb, "approle", &approle_backend_ops,
+                             "auth/approle/", errmsg, sizeof(errmsg)) != 0)
+        fail_msg("set-up: %s", errmsg);
     *state = f;
     return 0;
 }
@@ -102,13 +56,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    approle_backend_ops.cleanup(f->mount.state);
-    token_store_free(f->core->tokens);
-    free(f->core);
-    barrier_free(f->barrier);
-    kh_storage_close(f->storage);
-    assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
-    free(f->dir);
+    assert_int_equal(fixture_backend_close(&f->fb), 0);
     free(f);
     return 0;
 }
@@ -118,31 +66,15 @@ static int call_from(struct fixture *f, const char *method, const char *subpath,
                      const char *body, const char *remote,
                      struct kh_response *resp, char *errmsg)
 {
-    struct http_raw_request raw = {0};
-    struct kh_request req = {0};
-    struct backend_request br = {0};
+    struct fixture_request spec = {method, NULL, body, NULL, remote};
     char url[1024];
-    int r;
+    int r = KH_EINTERNAL;
 
-    memset(resp, 0, sizeof(*resp));
-    errmsg[0] = '\0';
-    snprintf(url, sizeof(url), "/v1/%s%s", f->mount.path, subpath);
-    raw.method = method;
-    raw.url = url;
-    raw.content_type = body != NULL ? "application/json" : NULL;
-    raw.body = (const uint8_t *)(body != NULL ? body : "");
-    raw.body_len = body != NULL ? strlen(body) : 0;
-    raw.body_bytes_max = KH_HTTP_BODY_BYTES_DEFAULT;
-    raw.remote_addr = remote != NULL ? remote : "127.0.0.1";
-    assert_int_equal(http_request_build(&raw, &req, errmsg, KH_ERRMSG_SIZE), 0);
-    br.core = f->core;
-    br.mount = &f->mount;
-    br.req = &req;
-    br.subpath = req.path + strlen(f->mount.path);
-    br.view = &f->mount.view;
-    br.state = f->mount.state;
-    r = f->mount.ops->handle(&br, resp, errmsg, KH_ERRMSG_SIZE);
-    kh_request_clear(&req);
+    snprintf(url, sizeof(url), "/v1/%s%s", f->fb.mount.path, subpath);
+    spec.url = url;
+    assert_int_equal(fixture_backend_call(&f->fb, &spec, NULL, resp, &r,
+                                          errmsg, KH_ERRMSG_SIZE),
+                     0);
     return r;
 }
 
@@ -484,7 +416,7 @@ static void test_login_issues_token(void **state)
         json_integer_value(json_object_get(auth, "lease_duration")), 3600);
     tok = json_string_value(json_object_get(auth, "client_token"));
     assert_non_null(tok);
-    assert_int_equal(token_store_lookup(f->core->tokens, tok, e), 0);
+    assert_int_equal(token_store_lookup(f->fb.core->tokens, tok, e), 0);
     assert_string_equal(e->path, "auth/approle/login");
     json_decref(auth);
     json_decref(s);
@@ -731,7 +663,7 @@ static void test_storage_holds_hashes_only(void **state)
     s = gen_secret(f, "app", NULL);
     for (i = 0; i < KH_ARRAY_LEN(prefixes); i++) {
         struct kh_storage_list list = {0};
-        assert_int_equal(view_list(&f->mount.view, prefixes[i], &list), 0);
+        assert_int_equal(view_list(&f->fb.mount.view, prefixes[i], &list), 0);
         assert_true(list.count > 0);
         for (j = 0; j < list.count; j++) {
             uint8_t *v = NULL;
@@ -741,7 +673,7 @@ static void test_storage_holds_hashes_only(void **state)
             assert_null(strstr(list.keys[j], rid));
             snprintf(key, sizeof(key), "%s%s", prefixes[i], list.keys[j]);
             if (key[strlen(key) - 1] == '/' ||
-                view_get(&f->mount.view, key, &v, &len) != 0)
+                view_get(&f->fb.mount.view, key, &v, &len) != 0)
                 continue;
             text = strndup((const char *)v, len);
             assert_null(strstr(text, sid_of(s)));
@@ -908,12 +840,12 @@ static void test_existence(void **state)
     struct fixture *f = *state;
     struct kh_request req = {.op = KH_OP_UPDATE};
     struct backend_request br = {
-        .core = f->core,
-        .mount = &f->mount,
+        .core = f->fb.core,
+        .mount = &f->fb.mount,
         .req = &req,
         .subpath = "role/Exists",
-        .view = &f->mount.view,
-        .state = f->mount.state,
+        .view = &f->fb.mount.view,
+        .state = f->fb.mount.state,
     };
     bool exists = true;
 

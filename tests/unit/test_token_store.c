@@ -15,7 +15,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +33,11 @@
 #include "token/token_internal.h"
 #include "token/token_store.h"
 
+#include "lib/fixture.h"
+
 struct fixture
 {
-    char *dir;
-    struct kh_storage *storage;
-    struct barrier *barrier;
+    struct fixture_store db;
     struct token_store *store;
     struct kh_config *config;
     struct kh_core core;      /* only tokens and config are used */
@@ -53,48 +52,15 @@ struct answer
     json_t *body;
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static char *tmp_make(void)
-{
-    const char *base = getenv("KH_TEST_TMP");
-    char *dir;
-
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    assert_int_not_equal(asprintf(&dir, "%s/token-XXXXXX", base), -1);
-    if (mkdtemp(dir) == NULL) {
-        assert_int_equal(mkdir(base, 0700) == 0 || access(base, W_OK) == 0, 1);
-        assert_non_null(mkdtemp(dir));
-    }
-    return dir;
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    uint8_t key[KH_ROOT_KEY_BYTES];
     char errmsg[KH_ERRMSG_SIZE];
-    char *data = NULL;
 
     assert_non_null(f);
-    f->dir = tmp_make();
-    assert_int_not_equal(asprintf(&data, "%s/data", f->dir), -1);
-    assert_int_equal(
-        kh_storage_lmdb_open(data, 0, &f->storage, errmsg, sizeof(errmsg)), 0);
-    free(data);
-    assert_int_equal(barrier_create(f->storage, &f->barrier), 0);
-    assert_int_equal(kh_random_bytes(key, sizeof(key)), 0);
-    assert_int_equal(barrier_initialize(f->barrier, key), 0);
-    kh_wipe(key, sizeof(key));
-    assert_int_equal(token_store_create(f->barrier, &f->store), 0);
+    if (fixture_store_open(&f->db, "token", "data", errmsg, sizeof(errmsg)))
+        fail_msg("store: %s", errmsg);
+    assert_int_equal(token_store_create(f->db.barrier, &f->store), 0);
     assert_int_equal(token_store_setup(f->store), 0);
     assert_int_equal(
         token_store_create_root(f->store, NULL, f->root, sizeof(f->root)), 0);
@@ -115,11 +81,8 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     token_store_free(f->store);
-    barrier_free(f->barrier);
-    kh_storage_close(f->storage);
     kh_config_free(f->config);
-    assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
-    free(f->dir);
+    assert_int_equal(fixture_store_close(&f->db), 0);
     kh_wipe(f, sizeof(*f));
     free(f);
     return 0;
@@ -138,47 +101,27 @@ static struct answer call_from(struct fixture *f, const char *method,
                                const char *sub, const char *body,
                                const char *token, const char *remote)
 {
-    struct http_raw_request raw = {0};
-    struct kh_request req = {0};
+    struct fixture_request spec = {method, NULL, body, token, remote};
+    struct kh_request req;
     struct kh_response resp = {0};
     struct token_entry *entry = malloc(sizeof(*entry));
-    struct backend_request br = {0};
+    struct backend_request br;
     char errmsg[KH_ERRMSG_SIZE] = "";
     char url[512];
-    char *q;
-    struct http_query_arg arg = {0};
     struct answer a = {0};
     int r;
 
     assert_non_null(entry);
     snprintf(url, sizeof(url), "/v1/auth/token/%s", sub);
-    q = strchr(url, '?');
-    if (q != NULL) {
-        *q++ = '\0';
-        arg.name = "list";
-        arg.value = strchr(q, '=') + 1;
-        raw.query = &arg;
-        raw.query_count = 1;
-    }
-    raw.method = method;
-    raw.url = url;
-    raw.body = (const uint8_t *)body;
-    raw.body_len = body != NULL ? strlen(body) : 0;
-    raw.body_bytes_max = KH_HTTP_BODY_BYTES_DEFAULT;
-    raw.content_type = body != NULL ? "application/json" : NULL;
-    raw.vault_token = token;
-    raw.remote_addr = remote != NULL ? remote : "127.0.0.1";
-    r = http_request_build(&raw, &req, errmsg, sizeof(errmsg));
+    spec.url = url;
+    r = fixture_request_build(&spec, &req, errmsg, sizeof(errmsg));
     assert_int_equal(r, 0);
     r = token_store_use(f->store, req.token, entry);
     if (r == 0 && !token_entry_cidr_ok(entry, req.remote_addr))
         r = KH_EPERM;
     if (r == 0) {
-        br.core = &f->core;
-        br.mount = &f->mount;
-        br.req = &req;
-        br.subpath = req.path + strlen("auth/token/");
-        br.token = entry;
+        assert_int_equal(
+            fixture_backend_request(&f->core, &f->mount, &req, entry, &br), 0);
         r = token_backend_ops.handle(&br, &resp, errmsg, sizeof(errmsg));
     } else {
         errmsg[0] = '\0';
@@ -1022,7 +965,7 @@ static bool stored(struct fixture *f, const char *prefix, const char *text)
 
     assert_int_equal(token_hash(f->store, text, hash), 0);
     snprintf(key, sizeof(key), "%s%s", prefix, hash);
-    r = barrier_get(f->barrier, key, &value, &len);
+    r = barrier_get(f->db.barrier, key, &value, &len);
     kh_free_secret(value, len);
     assert_true(r == 0 || r == KH_ENOTFOUND);
     return r == 0;
@@ -1033,7 +976,7 @@ static size_t count_keys(struct fixture *f, const char *prefix)
     struct kh_storage_list list = {0};
     size_t n;
 
-    assert_int_equal(barrier_list(f->barrier, prefix, &list), 0);
+    assert_int_equal(barrier_list(f->db.barrier, prefix, &list), 0);
     n = list.count;
     kh_storage_list_free(&list);
     return n;
@@ -1102,7 +1045,7 @@ static void test_tidy_dangling(void **state)
     /* simulate a crash that removed only the parent's entry */
     assert_int_equal(token_hash(f->store, p, hash), 0);
     token_key_id(hash, key);
-    assert_int_equal(barrier_delete(f->barrier, key), 0);
+    assert_int_equal(barrier_delete(f->db.barrier, key), 0);
     assert_int_equal(token_store_tidy(f->store, &removed), 0);
     assert_int_equal(removed, 1);
     assert_false(stored(f, TOKEN_ID_PREFIX, c));
@@ -1144,7 +1087,7 @@ static void test_no_raw_id_stored(void **state)
     create_as(f, "create", "{\"id\":\"custom-visible-id-123\"}", f->root, id);
     create_as(f, "create", "{\"policies\":[\"a\"]}", id, id);
     assert_int_equal(token_store_lookup(f->store, id, &e), 0);
-    snprintf(path, sizeof(path), "%s/data/data.mdb", f->dir);
+    snprintf(path, sizeof(path), "%s/data/data.mdb", f->db.dir);
     assert_true(file_contains(path, "sys/token/id/")); /* the scan works */
     assert_false(file_contains(path, f->root));
     assert_false(file_contains(path, f->root + 4));
@@ -1456,7 +1399,7 @@ static void test_seal_forgets_salt(void **state)
     struct token_entry e;
 
     token_store_seal(f->store);
-    barrier_seal(f->barrier);
+    barrier_seal(f->db.barrier);
     assert_int_equal(token_store_lookup(f->store, f->root, &e), KH_ESEALED);
 }
 

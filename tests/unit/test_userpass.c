@@ -13,11 +13,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,68 +31,24 @@
 #include "storage/storage.h"
 #include "token/token_store.h"
 
+#include "lib/fixture.h"
+
 #define INVALID "invalid username or password"
 
 struct fixture
 {
-    char *dir;
-    struct kh_storage *storage;
-    struct barrier *barrier;
-    struct kh_core *core;
-    struct mount_entry mount;
+    struct fixture_backend fb;
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static char *tmp_make(void)
-{
-    const char *base = getenv("KH_TEST_TMP");
-    char *dir;
-
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    assert_int_not_equal(asprintf(&dir, "%s/userpass-XXXXXX", base), -1);
-    if (mkdtemp(dir) == NULL) {
-        assert_int_equal(mkdir(base, 0700) == 0 || access(base, W_OK) == 0, 1);
-        assert_non_null(mkdtemp(dir));
-    }
-    return dir;
-}
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     char errmsg[KH_ERRMSG_SIZE] = "";
-    uint8_t key[KH_ROOT_KEY_BYTES];
 
     assert_non_null(f);
-    f->dir = tmp_make();
-    assert_int_equal(
-        kh_storage_lmdb_open(f->dir, 0, &f->storage, errmsg, sizeof(errmsg)),
-        0);
-    assert_int_equal(barrier_create(f->storage, &f->barrier), 0);
-    assert_int_equal(kh_random_bytes(key, sizeof(key)), 0);
-    assert_int_equal(barrier_initialize(f->barrier, key), 0);
-    kh_wipe(key, sizeof(key));
-    f->core = calloc(1, sizeof(*f->core));
-    assert_non_null(f->core);
-    f->core->storage = f->storage;
-    f->core->barrier = f->barrier;
-    assert_int_equal(token_store_create(f->barrier, &f->core->tokens), 0);
-    assert_int_equal(token_store_setup(f->core->tokens), 0);
-    snprintf(f->mount.path, sizeof(f->mount.path), "auth/userpass/");
-    snprintf(f->mount.type, sizeof(f->mount.type), "userpass");
-    assert_int_equal(kh_uuid_generate(f->mount.uuid), 0);
-    f->mount.is_auth = true;
-    f->mount.ops = &userpass_backend_ops;
-    assert_int_equal(view_init(&f->mount.view, f->barrier, f->storage, "auth",
-                               f->mount.uuid),
-                     0);
-    assert_int_equal(userpass_backend_ops.init(&f->mount, &f->mount.state), 0);
+    if (fixture_backend_open(&f->fb, "userpass", &userpass_backend_ops,
+                             "auth/userpass/", errmsg, sizeof(errmsg)) != 0)
+        fail_msg("set-up: %s", errmsg);
     *state = f;
     return 0;
 }
@@ -103,13 +57,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    userpass_backend_ops.cleanup(f->mount.state);
-    token_store_free(f->core->tokens);
-    free(f->core);
-    barrier_free(f->barrier);
-    kh_storage_close(f->storage);
-    assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
-    free(f->dir);
+    assert_int_equal(fixture_backend_close(&f->fb), 0);
     free(f);
     return 0;
 }
@@ -119,31 +67,15 @@ static int call_from(struct fixture *f, const char *method, const char *subpath,
                      const char *body, const char *remote,
                      struct kh_response *resp, char *errmsg)
 {
-    struct http_raw_request raw = {0};
-    struct kh_request req = {0};
-    struct backend_request br = {0};
+    struct fixture_request spec = {method, NULL, body, NULL, remote};
     char url[2048];
-    int r;
+    int r = KH_EINTERNAL;
 
-    memset(resp, 0, sizeof(*resp));
-    errmsg[0] = '\0';
-    snprintf(url, sizeof(url), "/v1/%s%s", f->mount.path, subpath);
-    raw.method = method;
-    raw.url = url;
-    raw.content_type = body != NULL ? "application/json" : NULL;
-    raw.body = (const uint8_t *)(body != NULL ? body : "");
-    raw.body_len = body != NULL ? strlen(body) : 0;
-    raw.body_bytes_max = KH_HTTP_BODY_BYTES_DEFAULT;
-    raw.remote_addr = remote != NULL ? remote : "127.0.0.1";
-    assert_int_equal(http_request_build(&raw, &req, errmsg, KH_ERRMSG_SIZE), 0);
-    br.core = f->core;
-    br.mount = &f->mount;
-    br.req = &req;
-    br.subpath = req.path + strlen(f->mount.path);
-    br.view = &f->mount.view;
-    br.state = f->mount.state;
-    r = f->mount.ops->handle(&br, resp, errmsg, KH_ERRMSG_SIZE);
-    kh_request_clear(&req);
+    snprintf(url, sizeof(url), "/v1/%s%s", f->fb.mount.path, subpath);
+    spec.url = url;
+    assert_int_equal(fixture_backend_call(&f->fb, &spec, NULL, resp, &r,
+                                          errmsg, KH_ERRMSG_SIZE),
+                     0);
     return r;
 }
 
@@ -242,7 +174,7 @@ static json_t *stored_user(struct fixture *f, const char *name)
     json_t *obj;
 
     snprintf(key, sizeof(key), "user/%s", name);
-    assert_int_equal(view_get(&f->mount.view, key, &v, &len), 0);
+    assert_int_equal(view_get(&f->fb.mount.view, key, &v, &len), 0);
     obj = json_loadb((const char *)v, len, 0, NULL);
     assert_non_null(obj);
     kh_free_secret(v, len);
@@ -313,7 +245,7 @@ static void test_login_issues_token(void **state)
         json_integer_value(json_object_get(auth, "lease_duration")), 1800);
     assert_int_equal(
         token_store_lookup(
-            f->core->tokens,
+            f->fb.core->tokens,
             json_string_value(json_object_get(auth, "client_token")), e),
         0);
     assert_string_equal(e->path, "auth/userpass/login/alice");
@@ -475,7 +407,7 @@ static void test_corrupt_hash_params(void **state)
     json_object_set_new(json_object_get(u, "password"), "n",
                         json_integer((json_int_t)1 << 40));
     text = json_dumps(u, JSON_COMPACT);
-    assert_int_equal(view_put(&f->mount.view, "user/bob", (const uint8_t *)text,
+    assert_int_equal(view_put(&f->fb.mount.view, "user/bob", (const uint8_t *)text,
                               strlen(text)),
                      0);
     free(text);
@@ -561,7 +493,7 @@ static void test_login_bound_cidrs(void **state)
     assert_int_equal(login_from(f, "bob", "pw", "10.9.8.7", &auth, errmsg), 0);
     assert_int_equal(
         token_store_lookup(
-            f->core->tokens,
+            f->fb.core->tokens,
             json_string_value(json_object_get(auth, "client_token")), e),
         0);
     assert_int_equal(e->bound_cidr_count, 1);
@@ -639,12 +571,12 @@ static void test_existence(void **state)
     struct fixture *f = *state;
     struct kh_request req = {.op = KH_OP_UPDATE};
     struct backend_request br = {
-        .core = f->core,
-        .mount = &f->mount,
+        .core = f->fb.core,
+        .mount = &f->fb.mount,
         .req = &req,
         .subpath = "users/Bob",
-        .view = &f->mount.view,
-        .state = f->mount.state,
+        .view = &f->fb.mount.view,
+        .state = f->fb.mount.state,
     };
     bool exists = true;
 

@@ -2,7 +2,12 @@
  * sys_status.c - sys/health, sys/seal-status, sys/leader: answered from a
  * consistent snapshot of the core state (vault-api.md §2.3, §2.5, §2.6).
  * Unauthenticated and reachable in every state; they reveal no secret.
+ * Besides Vault's fields, seal-status and health carry "seal_healthy"
+ * (the seal device answers and, for tpm2, the PCRs still match the sealed
+ * root key), and seal-status "seal_error" when there is a reason to give.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,8 +17,28 @@
 #include "core/sys/sys_handlers.h"
 #include "http/request_parse.h"
 
+/* Why the seal is not healthy or did not auto-unseal: the seal's own
+ * account (struct seal's errmsg: which PCRs changed, TPM unreachable)
+ * while unhealthy, else the core's last auto-unseal failure; "" when
+ * there is nothing to say. */
+static void seal_error_text(struct kh_core *core,
+                            const struct kh_core_status *s, char *out,
+                            size_t size)
+{
+    out[0] = '\0';
+    pthread_mutex_lock(&core->lock);
+    if (!s->seal_healthy && core->seal->errmsg[0] != '\0')
+        snprintf(out, size, "%s", core->seal->errmsg);
+    pthread_mutex_unlock(&core->lock);
+    if (out[0] == '\0' && s->seal_error[0] != '\0')
+        snprintf(out, size, "%s", s->seal_error);
+    if (out[0] == '\0' && !s->seal_healthy)
+        snprintf(out, size, "the seal device is not reachable");
+}
+
 json_t *sys_seal_status_json(struct kh_core *core)
 {
+    char seal_error[KH_ERRMSG_SIZE];
     struct kh_core_status s;
     json_t *body;
 
@@ -30,6 +55,14 @@ json_t *sys_seal_status_json(struct kh_core *core)
     if (body != NULL && !s.sealed) {
         json_object_set_new(body, "cluster_name", json_string(s.cluster_name));
         json_object_set_new(body, "cluster_id", json_string(s.cluster_id));
+    }
+    /* Keyhold's extra fields: the seal device's health and why not. */
+    seal_error_text(core, &s, seal_error, sizeof(seal_error));
+    if (body != NULL) {
+        json_object_set_new(body, "seal_healthy",
+                            json_boolean(s.seal_healthy));
+        if (seal_error[0] != '\0')
+            json_object_set_new(body, "seal_error", json_string(seal_error));
     }
     return body;
 }
@@ -115,6 +148,11 @@ int sys_health(struct kh_core *core, const struct kh_request *req,
         json_object_set_new(body, "cluster_name", json_string(s.cluster_name));
         json_object_set_new(body, "cluster_id", json_string(s.cluster_id));
     }
+    /* Keyhold's extra field: a node keeps serving when its seal device
+     * goes away after unseal, but says so here. */
+    if (body != NULL)
+        json_object_set_new(body, "seal_healthy",
+                            json_boolean(s.seal_healthy));
     r = kh_response_raw(resp, body);
     resp->status = (int)status;
     return r;

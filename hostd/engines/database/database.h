@@ -234,9 +234,10 @@ struct db_conn
 
 /* A connection to the database of connection `name`, from its pool
  * (created from the stored config on first use). Release it with
- * db_conn_release(); broken: the connection failed and must not be
- * reused. KH_ENOTFOUND when no such config; KH_EUNAVAIL when the
- * database cannot be reached or the pool stays exhausted. */
+ * db_conn_release(), which keeps it for reuse only when the session is
+ * healthy and idle (no open transaction). KH_EINVAL when no such config;
+ * KH_EUNAVAIL when the database cannot be reached or the pool stays
+ * exhausted. */
 int db_conn_acquire(struct db_state *state, const char *name,
                     struct db_conn *ret, char *errmsg,
                     size_t errmsg_size) KH_MUST_CHECK;

@@ -48,26 +48,22 @@ static int take_string(const struct kh_request *req, const char *name,
 static int take_password_auth(const struct kh_request *req, bool *scram,
                               char *errmsg, size_t errmsg_size)
 {
-    const char *s = kh_request_string(req, "password_authentication");
+    const json_t *v = json_object_get(req->data, "password_authentication");
+    const char *s = json_string_value(v);
 
-    if (s == NULL)
-        return json_object_get(req->data, "password_authentication") ==
-                           NULL ||
-                       json_is_null(json_object_get(
-                           req->data, "password_authentication"))
-                   ? 0
-                   : kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                               "\"password_authentication\" must be a "
-                               "string");
-    if (strcmp(s, "password") == 0 || s[0] == '\0')
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (s != NULL && (strcmp(s, "password") == 0 || s[0] == '\0')) {
         *scram = false;
-    else if (strcmp(s, "scram-sha-256") == 0)
+        return 0;
+    }
+    if (s != NULL && strcmp(s, "scram-sha-256") == 0) {
         *scram = true;
-    else
-        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "\"password_authentication\" must be \"password\" "
-                         "or \"scram-sha-256\"");
-    return 0;
+        return 0;
+    }
+    return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                     "\"password_authentication\" must be \"password\" or "
+                     "\"scram-sha-256\"");
 }
 
 /* Apply the request's fields over c (the stored config or defaults). */
@@ -144,6 +140,8 @@ int db_config_write(const struct db_call *call)
     bool exists;
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     pthread_mutex_lock(&call->state->records_lock);
     r = db_config_load(&call->state->view, call->name, &c);
     exists = r == 0;
@@ -189,6 +187,8 @@ int db_config_read(const struct db_call *call)
     json_t *data;
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     r = db_config_load(&call->state->view, call->name, &c);
     if (r == KH_ENOTFOUND)
         return kh_errmsg(call->errmsg, call->errmsg_size, KH_ENOTFOUND, "%s",
@@ -215,6 +215,8 @@ int db_config_delete(const struct db_call *call)
 {
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     pthread_mutex_lock(&call->state->records_lock);
     r = db_record_delete(&call->state->view, "config", call->name);
     pthread_mutex_unlock(&call->state->records_lock);
@@ -230,6 +232,8 @@ int db_config_list(const struct db_call *call)
     json_t *keys = NULL;
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(call->br->req->op == KH_OP_LIST);
     r = db_record_list(&call->state->view, "config", &keys);
     if (r != 0)
         return r;
@@ -247,6 +251,8 @@ int db_reset_write(const struct db_call *call)
     bool exists = false;
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     r = db_record_exists(&call->state->view, "config", call->name, &exists);
     if (r != 0)
         return r;

@@ -129,6 +129,8 @@ static int creds_respond(const struct db_call *call, const struct db_role *role,
     json_t *internal;
     int r;
 
+    KH_ASSERT(username[0] != '\0');
+    KH_ASSERT(db_password_policy_ok(password));
     internal = json_pack("{s:s, s:s, s:s, s:O}", "db_name", role->db_name,
                          "role", call->name, "username", username,
                          "revocation_statements",
@@ -188,6 +190,8 @@ int db_creds_read(const struct db_call *call)
     int64_t now = (int64_t)time(NULL);
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     r = creds_load_role(call, &role);
     if (r != 0)
         goto out;
@@ -207,6 +211,9 @@ int db_creds_read(const struct db_call *call)
     if (r != 0)
         goto out;
     r = creds_respond(call, &role, username, password, ttl, max_ttl);
+    if (r == 0)
+        log_debug("database: issued user %s for role %s (ttl %llus)",
+                  username, call->name, (unsigned long long)ttl);
 out:
     kh_wipe(password, sizeof(password));
     db_role_clear(&role);
@@ -249,6 +256,8 @@ int db_creds_revoke(struct db_state *state, const json_t *internal,
     bool exists = false;
     int r;
 
+    KH_ASSERT(state != NULL);
+    KH_ASSERT(internal != NULL);
     if (db_name == NULL || user == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_ECORRUPT,
                          "lease data lacks db_name or username");
@@ -283,6 +292,8 @@ int db_creds_renew(struct db_state *state, const json_t *internal,
     json_t *statements = NULL;
     int r;
 
+    KH_ASSERT(state != NULL);
+    KH_ASSERT(internal != NULL);
     if (db_name == NULL || user == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_ECORRUPT,
                          "lease data lacks db_name or username");

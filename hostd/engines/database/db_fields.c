@@ -135,6 +135,8 @@ int db_fields_statements(const json_t *value, const char *field,
     size_t i;
     int r = 0;
 
+    KH_ASSERT(field != NULL);
+    KH_ASSERT(ret != NULL);
     if (value == NULL || json_is_null(value)) {
         *ret = NULL;
         return 0;
@@ -197,6 +199,8 @@ int db_fields_csl(const json_t *value, const char *field, size_t max,
     size_t i;
     int r = 0;
 
+    KH_ASSERT(field != NULL);
+    KH_ASSERT(max > 0);
     if (list == NULL)
         return KH_ENOMEM;
     if (json_is_string(value))
@@ -285,6 +289,8 @@ bool db_role_allowed(const json_t *allowed_roles, const char *role)
 int db_config_validate(const char *plugin_name, const struct db_config *cfg,
                        char *errmsg, size_t errmsg_size)
 {
+    KH_ASSERT(cfg != NULL);
+    KH_ASSERT(errmsg != NULL);
     if (plugin_name == NULL || strcmp(plugin_name, DB_PLUGIN_POSTGRES) != 0)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "plugin_name must be \"%s\"", DB_PLUGIN_POSTGRES);

@@ -229,6 +229,8 @@ static int pool_take_locked(struct db_pool *pool, PGconn **ret_idle,
 {
     struct timespec deadline;
 
+    KH_ASSERT(pool->open <= pool->max_open);
+    KH_ASSERT(pool->idle_count <= pool->open);
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += DB_POOL_WAIT_S;
     for (;;) {
@@ -262,6 +264,8 @@ int db_conn_acquire(struct db_state *state, const char *name,
     bool fresh = false;
     int r;
 
+    KH_ASSERT(state != NULL);
+    KH_ASSERT(name != NULL);
     r = pool_get(state, name, &pool);
     if (r == KH_ENOTFOUND || r == KH_EINVAL)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
@@ -304,6 +308,8 @@ void db_conn_release(struct db_conn *conn)
     pool = conn->pool;
     pg = conn->pg;
     pthread_mutex_lock(&pool->lock);
+    KH_ASSERT(pool->open > 0);
+    KH_ASSERT(pool->idle_count < pool->open);
     if (pg != NULL && !pool->retired && PQstatus(pg) == CONNECTION_OK &&
         PQtransactionStatus(pg) == PQTRANS_IDLE &&
         pool->idle_count < DB_OPEN_CONNECTIONS_MAX) {

@@ -81,6 +81,8 @@ int db_roles_write(const struct db_call *call)
     struct db_role role = {0};
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     pthread_mutex_lock(&call->state->records_lock);
     r = db_role_load(&call->state->view, call->name, &role);
     if (r == KH_ENOTFOUND)
@@ -108,6 +110,8 @@ int db_roles_read(const struct db_call *call)
     json_t *data;
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     r = db_role_load(&call->state->view, call->name, &role);
     if (r == KH_ENOTFOUND)
         return kh_errmsg(call->errmsg, call->errmsg_size, KH_ENOTFOUND, "%s",
@@ -133,6 +137,8 @@ int db_roles_delete(const struct db_call *call)
 {
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     pthread_mutex_lock(&call->state->records_lock);
     r = db_record_delete(&call->state->view, "role", call->name);
     pthread_mutex_unlock(&call->state->records_lock);
@@ -146,6 +152,8 @@ int db_roles_list(const struct db_call *call)
     json_t *keys = NULL;
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(call->br->req->op == KH_OP_LIST);
     r = db_record_list(&call->state->view, "role", &keys);
     if (r != 0)
         return r;

@@ -72,6 +72,8 @@ int db_root_rotate(const struct db_call *call)
     struct db_config c = {0};
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     pthread_mutex_lock(&call->state->records_lock);
     r = db_config_load(&call->state->view, call->name, &c);
     if (r == KH_ENOTFOUND)

@@ -167,6 +167,8 @@ int db_static_write(const struct db_call *call)
     bool exists;
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     pthread_mutex_lock(&call->state->static_lock);
     r = db_static_role_load(&call->state->view, call->name, &role);
     exists = r == 0;
@@ -205,6 +207,8 @@ int db_static_read(const struct db_call *call)
     json_t *data;
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     r = db_static_role_load(&call->state->view, call->name, &role);
     if (r == KH_ENOTFOUND)
         return kh_errmsg(call->errmsg, call->errmsg_size, KH_ENOTFOUND, "%s",
@@ -230,6 +234,8 @@ int db_static_delete(const struct db_call *call)
 {
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     pthread_mutex_lock(&call->state->static_lock);
     r = db_record_delete(&call->state->view, "static-role", call->name);
     pthread_mutex_unlock(&call->state->static_lock);
@@ -243,6 +249,8 @@ int db_static_list(const struct db_call *call)
     json_t *keys = NULL;
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(call->br->req->op == KH_OP_LIST);
     r = db_record_list(&call->state->view, "static-role", &keys);
     if (r != 0)
         return r;
@@ -275,6 +283,8 @@ int db_static_creds_read(const struct db_call *call)
     json_t *data = NULL;
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     pthread_mutex_lock(&call->state->static_lock);
     r = static_load(call, &role);
     due = role.last_rotation + (int64_t)role.rotation_period_s;
@@ -303,6 +313,8 @@ int db_static_rotate_role(const struct db_call *call)
     struct db_static_role role = {0};
     int r;
 
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
     pthread_mutex_lock(&call->state->static_lock);
     r = static_load(call, &role);
     if (r == 0)

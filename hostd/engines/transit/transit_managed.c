@@ -22,18 +22,22 @@
 #include "core/core.h"
 #include "seal/seal_backends.h"
 
+/* Read without core->lock, on purpose: sealing takes core->lock and then
+ * waits for in-flight requests to leave the mount table, so a request
+ * that waited for core->lock here would deadlock the seal. Reading is
+ * safe: core->seal and its ops are set before any request thread exists,
+ * and a pkcs11 seal's handle is set (once, never replaced) before the
+ * unseal that loaded this mount, whose mount-table lock hand-over orders
+ * that write before this read; the handle is closed only after every
+ * mount is unloaded. */
 int transit_managed_hsm(const struct transit_call *call, struct hsm **ret_hsm)
 {
-    struct kh_core *core = call->br->core;
+    const struct kh_core *core = call->br->core;
     struct hsm *hsm = NULL;
 
-    if (core != NULL) {
-        (void)pthread_mutex_lock(&core->lock);
-        if (core->seal != NULL && core->seal->ops != NULL &&
-            strcmp(core->seal->ops->type, "pkcs11") == 0)
-            hsm = seal_pkcs11_hsm(core->seal);
-        (void)pthread_mutex_unlock(&core->lock);
-    }
+    if (core != NULL && core->seal != NULL && core->seal->ops != NULL &&
+        strcmp(core->seal->ops->type, "pkcs11") == 0)
+        hsm = seal_pkcs11_hsm(core->seal);
     if (hsm == NULL)
         return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
                          "managed keys need the pkcs11 seal");

@@ -232,6 +232,60 @@ int fixture_backend_request(struct kh_core *core,
     return 0;
 }
 
+/* ---- one backend over its own store ---- */
+
+int fixture_backend_open(struct fixture_backend *fb, const char *prefix,
+                         const struct backend_ops *ops, const char *path,
+                         char *errmsg, size_t errmsg_size)
+{
+    int r;
+
+    memset(fb, 0, sizeof(*fb));
+    r = fixture_store_open(&fb->db, prefix, NULL, errmsg, errmsg_size);
+    if (r != 0)
+        return r;
+    r = fixture_token_core_open(&fb->db, &fb->core);
+    if (r != 0)
+        return kh_errmsg(errmsg, errmsg_size, r, "token store: %s",
+                         kh_strerror(r));
+    return fixture_mount_open(&fb->mount, &fb->db, ops, path, NULL, NULL,
+                              errmsg, errmsg_size);
+}
+
+int fixture_backend_close(struct fixture_backend *fb)
+{
+    fixture_mount_close(&fb->mount);
+    fixture_token_core_close(fb->core);
+    fb->core = NULL;
+    return fixture_store_close(&fb->db);
+}
+
+int fixture_backend_call(struct fixture_backend *fb,
+                         const struct fixture_request *spec,
+                         const struct token_entry *token,
+                         struct kh_response *resp, int *ret_result,
+                         char *errmsg, size_t errmsg_size)
+{
+    struct backend_request br;
+    struct kh_request req;
+    int r;
+
+    memset(resp, 0, sizeof(*resp));
+    r = fixture_request_build(spec, &req, errmsg, errmsg_size);
+    if (r == 0) {
+        r = fixture_backend_request(fb->core, &fb->mount, &req, token, &br);
+        if (r != 0)
+            kh_errmsg(errmsg, errmsg_size, r, "%s is not below %s", req.path,
+                      fb->mount.path);
+    }
+    if (r == 0) {
+        errmsg[0] = '\0';
+        *ret_result = fb->mount.ops->handle(&br, resp, errmsg, errmsg_size);
+    }
+    kh_request_clear(&req);
+    return r;
+}
+
 /* ---- a whole core ---- */
 
 int fixture_core_open(struct fixture_core *fc, const char *prefix,

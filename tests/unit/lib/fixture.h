@@ -67,55 +67,6 @@ int fixture_token_core_open(const struct fixture_store *fs,
                             struct kh_core **ret_core);
 void fixture_token_core_close(struct kh_core *core);
 
-/* ---- one backend mounted over a store ---- */
-
-/* Fill mount (zeroed first) as the mount table would: ops at path (with
- * its trailing '/'), type ops->type, uuid (NULL: a fresh one), options
- * parsed from options_json (NULL: none), the view ("auth" or "logical")
- * over fs, and the state from ops->init. Release with
- * fixture_mount_close(), also after a failure. */
-int fixture_mount_open(struct mount_entry *mount, const struct fixture_store *fs,
-                       const struct backend_ops *ops, const char *path,
-                       const char *uuid, const char *options_json,
-                       char *errmsg, size_t errmsg_size);
-void fixture_mount_close(struct mount_entry *mount);
-
-/* The backend_request the request gate hands mount's backend for req once
- * its checks have passed: the sub-path below the mount, the mount's view
- * and state, core and token (both NULL allowed). br points into req and
- * mount. KH_ENOTFOUND when req's path is not below the mount. */
-int fixture_backend_request(struct kh_core *core,
-                            const struct mount_entry *mount,
-                            const struct kh_request *req,
-                            const struct token_entry *token,
-                            struct backend_request *ret_br);
-
-/* ---- a whole core ---- */
-
-struct fixture_core
-{
-    char *dir; /* the temporary directory; the data is in dir/data */
-    struct kh_config *config;
-    struct kh_core *core;
-    char root_token[256];                        /* after init_unseal */
-    char unseal_key[2 * KH_SHARE_BYTES_MAX + 1]; /* hex, after init_unseal */
-};
-
-/* A core over a fresh store: hcl (extra stanzas such as a listener, or
- * NULL) plus an LMDB storage stanza and disable_mlock, parsed as
- * "test.hcl". The core is uninitialised and sealed. */
-int fixture_core_open(struct fixture_core *fc, const char *prefix,
-                      const char *hcl, char *errmsg, size_t errmsg_size);
-
-/* Initialise fc's core with one share (threshold 1) through the core API,
- * keep the root token and the hex share in fc, and unseal with it. */
-int fixture_core_init_unseal(struct fixture_core *fc, char *errmsg,
-                             size_t errmsg_size);
-
-/* Close the core, free the config, remove the directory, wipe fc. The
- * result is fixture_tmp_remove()'s. */
-int fixture_core_close(struct fixture_core *fc);
-
 /* ---- requests ---- */
 
 /* One request as it arrives on the wire. */
@@ -149,5 +100,86 @@ int fixture_request_handle(struct kh_core *core,
                            const struct fixture_request *spec,
                            struct kh_response *resp, char *ret_request_id,
                            char *errmsg, size_t errmsg_size);
+
+/* ---- one backend mounted over a store ---- */
+
+/* Fill mount (zeroed first) as the mount table would: ops at path (with
+ * its trailing '/'), type ops->type, uuid (NULL: a fresh one), options
+ * parsed from options_json (NULL: none), the view ("auth" or "logical")
+ * over fs, and the state from ops->init. Release with
+ * fixture_mount_close(), also after a failure. */
+int fixture_mount_open(struct mount_entry *mount, const struct fixture_store *fs,
+                       const struct backend_ops *ops, const char *path,
+                       const char *uuid, const char *options_json,
+                       char *errmsg, size_t errmsg_size);
+void fixture_mount_close(struct mount_entry *mount);
+
+/* The backend_request the request gate hands mount's backend for req once
+ * its checks have passed: the sub-path below the mount, the mount's view
+ * and state, core and token (both NULL allowed). br points into req and
+ * mount. KH_ENOTFOUND when req's path is not below the mount. */
+int fixture_backend_request(struct kh_core *core,
+                            const struct mount_entry *mount,
+                            const struct kh_request *req,
+                            const struct token_entry *token,
+                            struct backend_request *ret_br);
+
+/* ---- one backend over its own store ---- */
+
+/* What a backend test needs: a store, a token core over it, and the
+ * backend mounted at one path. */
+struct fixture_backend
+{
+    struct fixture_store db;
+    struct kh_core *core; /* fixture_token_core_open() */
+    struct mount_entry mount;
+};
+
+/* Open fb: fixture_store_open(prefix), fixture_token_core_open() and
+ * fixture_mount_open() of ops at path with a fresh uuid and no options.
+ * Release with fixture_backend_close(), also after a failure. */
+int fixture_backend_open(struct fixture_backend *fb, const char *prefix,
+                         const struct backend_ops *ops, const char *path,
+                         char *errmsg, size_t errmsg_size);
+
+/* Close the mount and the token core, then fixture_store_close(). */
+int fixture_backend_close(struct fixture_backend *fb);
+
+/* Build spec's request, hand it to fb's backend with token (NULL allowed)
+ * as fixture_backend_request() describes, and clear it. resp is zeroed
+ * first; the caller clears it. Returns 0 when the request reached the
+ * backend, with handle()'s result in *ret_result and its message in
+ * errmsg; else the error of building or routing the request. */
+int fixture_backend_call(struct fixture_backend *fb,
+                         const struct fixture_request *spec,
+                         const struct token_entry *token,
+                         struct kh_response *resp, int *ret_result,
+                         char *errmsg, size_t errmsg_size);
+
+/* ---- a whole core ---- */
+
+struct fixture_core
+{
+    char *dir; /* the temporary directory; the data is in dir/data */
+    struct kh_config *config;
+    struct kh_core *core;
+    char root_token[256];                        /* after init_unseal */
+    char unseal_key[2 * KH_SHARE_BYTES_MAX + 1]; /* hex, after init_unseal */
+};
+
+/* A core over a fresh store: hcl (extra stanzas such as a listener, or
+ * NULL) plus an LMDB storage stanza and disable_mlock, parsed as
+ * "test.hcl". The core is uninitialised and sealed. */
+int fixture_core_open(struct fixture_core *fc, const char *prefix,
+                      const char *hcl, char *errmsg, size_t errmsg_size);
+
+/* Initialise fc's core with one share (threshold 1) through the core API,
+ * keep the root token and the hex share in fc, and unseal with it. */
+int fixture_core_init_unseal(struct fixture_core *fc, char *errmsg,
+                             size_t errmsg_size);
+
+/* Close the core, free the config, remove the directory, wipe fc. The
+ * result is fixture_tmp_remove()'s. */
+int fixture_core_close(struct fixture_core *fc);
 
 #endif
