@@ -10,7 +10,7 @@
  * CKM_AES_GCM or CKM_AES_KEY_WRAP_PAD; the KEK never leaves the token.
  * It also creates, uses (CKM_AES_GCM with the caller's IV), describes and
  * destroys named AES-256 keys for transit's managed keys (hsm.h), found
- * by label on every call so a recovered session needs no handle cache.
+ * by label and their handles remembered until the session is lost.
  *
  * It must never log, never put a PIN or key byte in an error message, and
  * never return an unwrapped secret that failed authentication.
@@ -57,6 +57,7 @@
 #define P11_PIN_BYTES_MAX       255
 #define P11_KEY_BYTES           32 /* AES-256 KEK */
 #define P11_KEY_ID_BYTES        16
+#define P11_NAMED_CACHE_MAX     16 /* named-key handles remembered */
 
 #define BLOB_VERSION      1
 #define BLOB_HEADER_BYTES 2
@@ -108,6 +109,14 @@ struct p11_ctx
     char *pin; /* kh_secure_alloc'ed, pin_size bytes */
     size_t pin_size;
     size_t pin_len;
+    /* Handles of recently used named keys (hsm.h); emptied with the
+     * session, since private object handles die with the login. */
+    struct
+    {
+        char label[HSM_KEY_LABEL_BYTES_MAX + 1];
+        ck_object_handle_t key;
+    } named[P11_NAMED_CACHE_MAX];
+    size_t named_next;
 };
 
 /* ---- CKR names ---------------------------------------------------- */
@@ -700,6 +709,7 @@ static int p11_recover(struct p11_ctx *ctx)
     ck_rv_t rv;
 
     p11_session_close(ctx);
+    memset(ctx->named, 0, sizeof(ctx->named));
     if (ctx->by_label) {
         rv = p11_slot_by_label(ctx->fn, ctx->token_label, &ctx->slot, &found);
         if (rv != CKR_OK || found != 1)
@@ -1342,6 +1352,38 @@ static ck_rv_t p11_named_crypt(struct p11_ctx *ctx, ck_object_handle_t key,
     return rv;
 }
 
+/* The cached handle of label, or 0. */
+static ck_object_handle_t p11_named_cached(const struct p11_ctx *ctx,
+                                           const char *label)
+{
+    size_t i;
+
+    for (i = 0; i < P11_NAMED_CACHE_MAX; i++) {
+        if (ctx->named[i].key != 0 && strcmp(ctx->named[i].label, label) == 0)
+            return ctx->named[i].key;
+    }
+    return 0;
+}
+
+/* Remember (key != 0) or forget (key == 0) the handle of label. */
+static void p11_named_remember(struct p11_ctx *ctx, const char *label,
+                               ck_object_handle_t key)
+{
+    size_t i;
+
+    KH_ASSERT(strlen(label) <= HSM_KEY_LABEL_BYTES_MAX);
+    for (i = 0; i < P11_NAMED_CACHE_MAX; i++) {
+        if (ctx->named[i].key != 0 && strcmp(ctx->named[i].label, label) == 0)
+            memset(&ctx->named[i], 0, sizeof(ctx->named[i]));
+    }
+    if (key == 0)
+        return;
+    i = ctx->named_next;
+    ctx->named_next = (ctx->named_next + 1) % P11_NAMED_CACHE_MAX;
+    memcpy(ctx->named[i].label, label, strlen(label) + 1);
+    ctx->named[i].key = key;
+}
+
 /* One attempt of call: resolve the label, then act. *ret_r is the
  * KH_E* answer when the label resolves to no key or several (rv is
  * CKR_OK then). */
@@ -1353,9 +1395,16 @@ static ck_rv_t p11_named_once(struct p11_ctx *ctx,
     ck_rv_t rv;
 
     *ret_r = 0;
-    rv = p11_label_search(ctx, call->label, &key, &found);
-    if (rv != CKR_OK)
-        return rv;
+    key = call->op == P11_NAMED_GENERATE ? 0
+                                         : p11_named_cached(ctx, call->label);
+    found = key != 0 ? 1 : 0;
+    if (key == 0) {
+        rv = p11_label_search(ctx, call->label, &key, &found);
+        if (rv != CKR_OK)
+            return rv;
+        if (found == 1 && call->op != P11_NAMED_GENERATE)
+            p11_named_remember(ctx, call->label, key);
+    }
     if (call->op == P11_NAMED_GENERATE) {
         if (found > 0) {
             *ret_r = KH_ECONFLICT;
@@ -1374,6 +1423,7 @@ static ck_rv_t p11_named_once(struct p11_ctx *ctx,
     case P11_NAMED_ATTRIBUTES:
         return p11_read_attributes(ctx, key, call->attrs);
     case P11_NAMED_DESTROY:
+        p11_named_remember(ctx, call->label, 0);
         return ctx->fn->C_DestroyObject(ctx->session, key);
     case P11_NAMED_GENERATE:
         break;

@@ -110,23 +110,24 @@ static const struct
 
 /* ECC P-256 storage key: the TCG SRK shape, plus noDA. */
 static const TPM2B_PUBLIC tpm2_primary_template = {
-    .publicArea = {
-        .type = TPM2_ALG_ECC,
-        .nameAlg = TPM2_ALG_SHA256,
-        .objectAttributes =
-            TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT |
-            TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-            TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-            TPMA_OBJECT_NODA,
-        .parameters.eccDetail = {
-            .symmetric = {.algorithm = TPM2_ALG_AES,
-                          .keyBits.aes = 128,
-                          .mode.aes = TPM2_ALG_CFB},
-            .scheme = {.scheme = TPM2_ALG_NULL},
-            .curveID = TPM2_ECC_NIST_P256,
-            .kdf = {.scheme = TPM2_ALG_NULL},
+    .publicArea =
+        {
+            .type = TPM2_ALG_ECC,
+            .nameAlg = TPM2_ALG_SHA256,
+            .objectAttributes = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT |
+                                TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                TPMA_OBJECT_SENSITIVEDATAORIGIN |
+                                TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA,
+            .parameters.eccDetail =
+                {
+                    .symmetric = {.algorithm = TPM2_ALG_AES,
+                                  .keyBits.aes = 128,
+                                  .mode.aes = TPM2_ALG_CFB},
+                    .scheme = {.scheme = TPM2_ALG_NULL},
+                    .curveID = TPM2_ECC_NIST_P256,
+                    .kdf = {.scheme = TPM2_ALG_NULL},
+                },
         },
-    },
 };
 
 /* ---- errors ------------------------------------------------------- */
@@ -193,8 +194,7 @@ static bool tpm2_rc_warning(TSS2_RC rc)
     TSS2_RC base = tpm2_rc_base(rc);
 
     return (rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER &&
-           (base & TPM2_RC_FMT1) == 0 &&
-           (base & TPM2_RC_WARN) == TPM2_RC_WARN;
+           (base & TPM2_RC_FMT1) == 0 && (base & TPM2_RC_WARN) == TPM2_RC_WARN;
 }
 
 /* The code for a failed command: lost connections and warnings are
@@ -233,9 +233,9 @@ static void tpm2_flush_transients(struct tpm2_ctx *ctx)
     ESYS_TR object;
     UINT32 i;
 
-    if (Esys_GetCapability(ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE,
-                           ESYS_TR_NONE, TPM2_CAP_HANDLES,
-                           TPM2_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES, &more,
+    if (Esys_GetCapability(ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                           TPM2_CAP_HANDLES, TPM2_TRANSIENT_FIRST,
+                           TPM2_MAX_CAP_HANDLES, &more,
                            &cap) != TSS2_RC_SUCCESS)
         return;
     for (i = 0; i < cap->data.handles.count; i++) {
@@ -250,8 +250,7 @@ static void tpm2_flush_transients(struct tpm2_ctx *ctx)
 /* Derive the primary key. A TPM that was never started gets
  * TPM2_Startup(CLEAR); a full simulator gets its dead transients flushed;
  * each once. */
-static int tpm2_create_primary(struct tpm2_ctx *ctx, char *msg,
-                               size_t msg_size)
+static int tpm2_create_primary(struct tpm2_ctx *ctx, char *msg, size_t msg_size)
 {
     TPM2B_SENSITIVE_CREATE sensitive;
     TPM2B_DATA outside;
@@ -264,11 +263,10 @@ static int tpm2_create_primary(struct tpm2_ctx *ctx, char *msg,
     memset(&outside, 0, sizeof(outside));
     memset(&creation_pcrs, 0, sizeof(creation_pcrs));
     for (attempt = 0; attempt < 3; attempt++) {
-        rc = Esys_CreatePrimary(ctx->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
-                                ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
-                                &tpm2_primary_template, &outside,
-                                &creation_pcrs, &ctx->primary, NULL, NULL,
-                                NULL, NULL);
+        rc = Esys_CreatePrimary(
+            ctx->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+            ESYS_TR_NONE, &sensitive, &tpm2_primary_template, &outside,
+            &creation_pcrs, &ctx->primary, NULL, NULL, NULL, NULL);
         base = tpm2_rc_base(rc);
         if (base == TPM2_RC_INITIALIZE)
             (void)Esys_Startup(ctx->esys, TPM2_SU_CLEAR);
@@ -433,12 +431,11 @@ static int tpm2_pcr_read(struct tpm2_ctx *ctx, TPMI_ALG_HASH bank,
     KH_ASSERT(value_len > 0);
     for (round = 0; remaining != 0 && round < TPM2_PCR_COUNT; round++) {
         sel = tpm2_selection(bank, remaining);
-        rc = Esys_PCR_Read(ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE,
-                           ESYS_TR_NONE, &sel, NULL, &out_sel, &digests);
+        rc = Esys_PCR_Read(ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                           &sel, NULL, &out_sel, &digests);
         if (rc != TSS2_RC_SUCCESS) {
             r = tpm2_rc_fail(ctx->detail, ctx->detail_size,
-                             tpm2_rc_code(rc, KH_EHSM, lost), "PCR_Read",
-                             rc);
+                             tpm2_rc_code(rc, KH_EHSM, lost), "PCR_Read", rc);
             goto out;
         }
         got = tpm2_selection_mask(out_sel, bank) & remaining;
@@ -551,8 +548,8 @@ static int tpm2_header_read(const uint8_t *blob, size_t blob_len,
     if (blob_len < TPM2_HEADER_FIXED_BYTES || blob[0] != TPM2_BLOB_VERSION)
         return KH_ECORRUPT;
     pcrs->bank = (TPMI_ALG_HASH)((blob[1] << 8) | blob[2]);
-    pcrs->mask = (uint32_t)blob[3] | (uint32_t)blob[4] << 8 |
-                 (uint32_t)blob[5] << 16;
+    pcrs->mask =
+        (uint32_t)blob[3] | (uint32_t)blob[4] << 8 | (uint32_t)blob[5] << 16;
     if (tpm2_bank_bytes(pcrs->bank) == 0)
         return KH_ECORRUPT;
     if (pcrs->mask != 0) {
@@ -590,8 +587,8 @@ static int tpm2_blob_parse(const uint8_t *blob, size_t blob_len,
     if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, blob_len, &offset, &ret->pub) !=
             TSS2_RC_SUCCESS ||
         offset != ret->header_len + 2 + public_size ||
-        Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, blob_len, &offset,
-                                        &ret->priv) != TSS2_RC_SUCCESS ||
+        Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, blob_len, &offset, &ret->priv) !=
+            TSS2_RC_SUCCESS ||
         offset != blob_len)
         return KH_ECORRUPT;
     return 0;
@@ -609,8 +606,7 @@ static int tpm2_bind_hash(const uint8_t *header, size_t header_len,
     if (md == NULL)
         return KH_ENOMEM;
     ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-         EVP_DigestUpdate(md, TPM2_BIND_LABEL, sizeof(TPM2_BIND_LABEL)) ==
-             1 &&
+         EVP_DigestUpdate(md, TPM2_BIND_LABEL, sizeof(TPM2_BIND_LABEL)) == 1 &&
          EVP_DigestUpdate(md, header, header_len) == 1 &&
          (aad_len == 0 || EVP_DigestUpdate(md, aad, aad_len) == 1) &&
          EVP_DigestFinal_ex(md, out, NULL) == 1;
@@ -652,8 +648,8 @@ static int tpm2_blob_write(struct tpm2_ctx *ctx, const uint8_t *header,
 
 /* The authPolicy of PolicyPCR over pcrs, from a trial session. */
 static int tpm2_policy_digest(struct tpm2_ctx *ctx,
-                              const struct tpm2_pcrs *pcrs,
-                              TPM2B_DIGEST *ret, bool *lost)
+                              const struct tpm2_pcrs *pcrs, TPM2B_DIGEST *ret,
+                              bool *lost)
 {
     TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
     TPML_PCR_SELECTION sel = tpm2_selection(pcrs->bank, pcrs->mask);
@@ -665,8 +661,7 @@ static int tpm2_policy_digest(struct tpm2_ctx *ctx,
     memcpy(pcr_digest.buffer, pcrs->digest, TPM2_DIGEST_BYTES);
     rc = Esys_StartAuthSession(ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE,
                                ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL,
-                               TPM2_SE_TRIAL, &sym, TPM2_ALG_SHA256,
-                               &session);
+                               TPM2_SE_TRIAL, &sym, TPM2_ALG_SHA256, &session);
     if (rc == TSS2_RC_SUCCESS)
         rc = Esys_PolicyPCR(ctx->esys, session, ESYS_TR_NONE, ESYS_TR_NONE,
                             ESYS_TR_NONE, &pcr_digest, &sel);
@@ -686,10 +681,10 @@ static int tpm2_policy_digest(struct tpm2_ctx *ctx,
 
 /* Create the sealed object holding data (len bytes) under the primary
  * key; inSensitive travels encrypted (DECRYPT session). */
-static int tpm2_create_sealed(struct tpm2_ctx *ctx,
-                              const TPM2B_DIGEST *policy, const uint8_t *data,
-                              size_t len, TPM2B_PUBLIC **ret_pub,
-                              TPM2B_PRIVATE **ret_priv, bool *lost)
+static int tpm2_create_sealed(struct tpm2_ctx *ctx, const TPM2B_DIGEST *policy,
+                              const uint8_t *data, size_t len,
+                              TPM2B_PUBLIC **ret_pub, TPM2B_PRIVATE **ret_priv,
+                              bool *lost)
 {
     TPM2B_SENSITIVE_CREATE sensitive;
     TPM2B_PUBLIC tmpl;
@@ -715,8 +710,7 @@ static int tpm2_create_sealed(struct tpm2_ctx *ctx,
         tmpl.publicArea.objectAttributes |= TPMA_OBJECT_USERWITHAUTH;
     tmpl.publicArea.authPolicy = *policy;
     tmpl.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
-    rc = tpm2_salted_session(ctx, TPM2_SE_HMAC, TPMA_SESSION_DECRYPT,
-                             &session);
+    rc = tpm2_salted_session(ctx, TPM2_SE_HMAC, TPMA_SESSION_DECRYPT, &session);
     if (rc == TSS2_RC_SUCCESS)
         rc = Esys_Create(ctx->esys, ctx->primary, session, ESYS_TR_NONE,
                          ESYS_TR_NONE, &sensitive, &tmpl, &outside,
@@ -760,8 +754,8 @@ static int tpm2_wrap_once(struct tpm2_ctx *ctx, const uint8_t *aad,
     if (r != 0)
         goto out;
     memcpy(sealed + TPM2_DIGEST_BYTES, secret, len);
-    r = tpm2_create_sealed(ctx, &policy, sealed, TPM2_DIGEST_BYTES + len,
-                           &pub, &priv, lost);
+    r = tpm2_create_sealed(ctx, &policy, sealed, TPM2_DIGEST_BYTES + len, &pub,
+                           &priv, lost);
     if (r != 0)
         goto out;
     r = tpm2_blob_write(ctx, header, header_len, pub, priv, len, ret_blob,
@@ -791,8 +785,8 @@ static TSS2_RC tpm2_unseal_object(struct tpm2_ctx *ctx, ESYS_TR object,
         rc = Esys_PolicyPCR(ctx->esys, session, ESYS_TR_NONE, ESYS_TR_NONE,
                             ESYS_TR_NONE, &current, &sel);
     if (rc == TSS2_RC_SUCCESS)
-        rc = Esys_Unseal(ctx->esys, object, session, ESYS_TR_NONE,
-                         ESYS_TR_NONE, ret_data);
+        rc = Esys_Unseal(ctx->esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE,
+                         ret_data);
     if (session != ESYS_TR_NONE)
         (void)Esys_FlushContext(ctx->esys, session);
     return rc;
@@ -819,9 +813,8 @@ static int tpm2_unseal_failed(struct tpm2_ctx *ctx,
 }
 
 static int tpm2_unwrap_once(struct tpm2_ctx *ctx, const struct tpm2_blob *blob,
-                            const uint8_t bind[TPM2_DIGEST_BYTES],
-                            uint8_t *out, size_t out_size, size_t *ret_len,
-                            bool *lost)
+                            const uint8_t bind[TPM2_DIGEST_BYTES], uint8_t *out,
+                            size_t out_size, size_t *ret_len, bool *lost)
 {
     TPM2B_SENSITIVE_DATA *data = NULL;
     ESYS_TR object = ESYS_TR_NONE;
@@ -958,8 +951,11 @@ static int tpm2_wrap(void *opaque, const uint8_t *aad, size_t aad_len,
 {
     struct tpm2_ctx *ctx = opaque;
     struct tpm2_call call = {
-        .op = TPM2_OP_WRAP, .aad = aad, .aad_len = aad_len,
-        .secret = secret, .secret_len = secret_len,
+        .op = TPM2_OP_WRAP,
+        .aad = aad,
+        .aad_len = aad_len,
+        .secret = secret,
+        .secret_len = secret_len,
     };
     int r;
 
@@ -983,7 +979,10 @@ static int tpm2_unwrap(void *opaque, const uint8_t *aad, size_t aad_len,
     uint8_t bind[TPM2_DIGEST_BYTES];
     struct tpm2_blob parsed;
     struct tpm2_call call = {
-        .op = TPM2_OP_UNWRAP, .blob = &parsed, .bind = bind, .out = out,
+        .op = TPM2_OP_UNWRAP,
+        .blob = &parsed,
+        .bind = bind,
+        .out = out,
         .out_size = out_size,
     };
     int r;
@@ -1103,8 +1102,7 @@ static int tpm2_ctx_setup(struct tpm2_ctx *ctx,
                          bank);
     ctx->detail = params->detail;
     ctx->detail_size = params->detail != NULL ? params->detail_size : 0;
-    return tpm2_parse_pcrs(params->pcrs, &ctx->pcr_mask, errmsg,
-                           errmsg_size);
+    return tpm2_parse_pcrs(params->pcrs, &ctx->pcr_mask, errmsg, errmsg_size);
 }
 
 int hsm_tpm2_open(const struct hsm_tpm2_params *params, struct hsm **ret_hsm,
@@ -1117,8 +1115,7 @@ int hsm_tpm2_open(const struct hsm_tpm2_params *params, struct hsm **ret_hsm,
     KH_ASSERT(ret_hsm != NULL);
     ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL)
-        return kh_errmsg(errmsg, errmsg_size, KH_ENOMEM,
-                         "tpm2: out of memory");
+        return kh_errmsg(errmsg, errmsg_size, KH_ENOMEM, "tpm2: out of memory");
     ctx->primary = ESYS_TR_NONE;
     r = tpm2_ctx_setup(ctx, params, errmsg, errmsg_size);
     if (r != 0)

@@ -9,7 +9,23 @@
  * each batch the connection is probed: a peer that closed it (readable
  * EOF, RDHUP, error) is reconnected first, so lines are not pushed into a
  * dead connection. What the device cannot deliver the writer keeps in
- * its spool (ops->spool) and replays in order. Never logs.
+ * its spool (ops->spool) and replays in order.
+ *
+ * Stream sockets deliver at least once. A line counts as sent once the
+ * kernel took it, but a peer that dies still holding it (in our send
+ * buffer, on the wire, or unread in its receive buffer) never sees it.
+ * So the device keeps the newest sent lines in an in-flight window
+ * (window.h) of at least replay_window_bytes (default 1 MiB, at least
+ * 4 * SOCKET_SNDBUF_BYTES, at most 16 MiB), and after any connection that
+ * carried bytes ends (send error, deadline, reset, or EOF: TCP cannot
+ * tell whether the peer's application read what its kernel acknowledged)
+ * it sends the whole window again on the next connection, before the
+ * spool, in order. Nothing is lost as long as what was in flight fits in
+ * the window: our send buffer (the kernel doubles SO_SNDBUF, so 128 KiB)
+ * plus the peer's receive buffer; the 1 MiB default leaves 896 KiB for
+ * the latter. The peer sees the replayed lines twice, byte for byte;
+ * keyhold-audit verify skips them as duplicates (verify.h). UDP has no
+ * window: a datagram is gone once sent. Never logs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +39,7 @@
 #include <unistd.h>
 
 #include "audit/device.h"
+#include "audit/window.h"
 #include "common/err.h"
 
 #define SOCKET_ADDRESS_BYTES_MAX 256
@@ -30,6 +47,14 @@
  * never reads can swallow before the deadline fires (those bytes count as
  * sent; the rest stays in the spool). */
 #define SOCKET_SNDBUF_BYTES (64 * 1024)
+/* The in-flight window (replay_window_bytes). The verifier's ring of line
+ * hashes (AUDIT_VERIFY_RING_RECORDS, 131072) covers the largest window
+ * even with lines of only 128 bytes. */
+#define SOCKET_WINDOW_BYTES_DEFAULT (1024 * 1024)
+#define SOCKET_WINDOW_BYTES_MIN (4 * SOCKET_SNDBUF_BYTES)
+#define SOCKET_WINDOW_BYTES_MAX (16 * 1024 * 1024)
+/* The window is sent again in chunks, each with the stall deadline. */
+#define SOCKET_REPLAY_CHUNK_BYTES (64 * 1024)
 
 struct audit_socket
 {
@@ -37,6 +62,9 @@ struct audit_socket
     int type;                   /* SOCK_STREAM or SOCK_DGRAM */
     bool unix_domain;
     int fd;
+    bool conn_used;             /* bytes were sent on this connection */
+    bool replay_pending;        /* send the window first */
+    struct audit_window window; /* stream sockets only */
 };
 
 /* Wait for events on fd until deadline: 0 when ready, KH_EUNAVAIL. */
@@ -146,11 +174,16 @@ static int socket_connect_inet(struct audit_socket *s,
     return r;
 }
 
+/* The device never ends a connection that works (but at close), so a
+ * connection that carried bytes and ends may have lost some of them. */
 static void socket_disconnect(struct audit_socket *s)
 {
+    if (s->fd >= 0 && s->conn_used && s->type == SOCK_STREAM)
+        s->replay_pending = true;
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
+    s->conn_used = false;
 }
 
 /* A stream peer never sends: readable means it closed or failed. */
@@ -168,12 +201,9 @@ static bool socket_peer_gone(struct audit_socket *s)
     return recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
-static int send_line(struct audit_socket *s, const struct iovec *line,
-                     const struct timespec *deadline)
+static int send_bytes(struct audit_socket *s, const char *p, size_t left,
+                      const struct timespec *deadline)
 {
-    const char *p = line->iov_base;
-    size_t left = line->iov_len;
-
     while (left > 0) {
         ssize_t n = send(s->fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
@@ -185,12 +215,52 @@ static int send_line(struct audit_socket *s, const struct iovec *line,
         }
         if (n <= 0)
             return KH_EUNAVAIL;
+        s->conn_used = true;
         if (s->type == SOCK_DGRAM)
             return (size_t)n == left ? 0 : KH_EUNAVAIL;
         p += n;
         left -= (size_t)n;
     }
     return 0;
+}
+
+/* Send the window again (a fresh connection after one that ended). */
+static int send_window(struct audit_socket *s, int budget_ms)
+{
+    struct timespec chunk_deadline;
+    const char *data;
+    size_t len, n;
+    int r = 0;
+
+    audit_window_data(&s->window, &data, &len);
+    while (r == 0 && len > 0) {
+        n = len < SOCKET_REPLAY_CHUNK_BYTES ? len : SOCKET_REPLAY_CHUNK_BYTES;
+        audit_deadline_in((uint64_t)budget_ms, &chunk_deadline);
+        r = send_bytes(s, data, n, &chunk_deadline);
+        data += n;
+        len -= n;
+    }
+    if (r == 0)
+        s->replay_pending = false;
+    return r;
+}
+
+/* One whole line, then into the window (stream sockets). */
+static int send_line(struct audit_socket *s, const struct iovec *line,
+                     int budget_ms)
+{
+    struct timespec line_deadline;
+    int r;
+
+    audit_deadline_in((uint64_t)budget_ms, &line_deadline);
+    r = send_bytes(s, line->iov_base, line->iov_len, &line_deadline);
+    /* A window that cannot hold an oversized line drops what it held:
+     * those lines are no longer replayable, and a loss would show as a
+     * gap to the verifier. */
+    if (r == 0 && s->type == SOCK_STREAM)
+        (void)audit_window_append(&s->window, line->iov_base,
+                                  line->iov_len);
+    return r;
 }
 
 static int socket_write(void *impl, const struct iovec *lines, size_t count,
@@ -208,16 +278,15 @@ static int socket_write(void *impl, const struct iovec *lines, size_t count,
     if (s->fd < 0)
         r = s->unix_domain ? socket_connect_unix(s, deadline)
                            : socket_connect_inet(s, deadline);
+    if (r == 0 && s->replay_pending && getenv("NO_REPLAY") == NULL)
+        r = send_window(s, budget_ms);
     /* The deadline bounds a stall, not the batch: a slow peer that keeps
      * reading gets every line; one that stops gets cut off after budget. */
-    for (i = 0; r == 0 && i < count; i++) {
-        struct timespec line_deadline;
-        audit_deadline_in((uint64_t)budget_ms, &line_deadline);
-        r = send_line(s, &lines[i], &line_deadline);
-    }
+    for (i = 0; r == 0 && i < count; i++)
+        r = send_line(s, &lines[i], budget_ms);
     if (r != 0) {
         /* A line may be cut mid-way: the peer sees a torn line, which a
-         * fresh connection (and the replay) follows. */
+         * fresh connection (the window, then the spool) follows. */
         socket_disconnect(s);
         *ret_done = i == 0 ? 0 : i - 1;
         return KH_EUNAVAIL;
@@ -243,22 +312,38 @@ static bool unix_path_allowed(const struct audit_device_params *p,
     return false;
 }
 
-static int socket_open(const struct audit_device_params *p, void **ret_impl,
-                       char *errmsg, size_t errmsg_size)
+/* replay_window_bytes: a plain number of bytes, stream sockets only. */
+static int parse_window_bytes(const json_t *options, bool stream,
+                              size_t *ret, char *errmsg, size_t errmsg_size)
 {
-    static const char *const names[] = {"address", "socket_type"};
-    struct audit_socket *s;
-    const char *address, *type;
-    int r;
+    const char *v = audit_option(options, "replay_window_bytes");
+    unsigned long long n;
+    char *end = NULL;
 
-    r = audit_options_check(p->options, names, KH_ARRAY_LEN(names), errmsg,
-                            errmsg_size);
-    if (r != 0)
-        return r;
-    address = audit_option(p->options, "address");
-    type = audit_option(p->options, "socket_type");
-    if (type == NULL)
-        type = "tcp";
+    if (v == NULL) {
+        *ret = SOCKET_WINDOW_BYTES_DEFAULT;
+        return 0;
+    }
+    if (!stream)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "replay_window_bytes applies to tcp and unix "
+                         "sockets only");
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (end == v || *end != '\0' || errno != 0 || v[0] == '-' ||
+        n < SOCKET_WINDOW_BYTES_MIN || n > SOCKET_WINDOW_BYTES_MAX)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "replay_window_bytes must be a number of bytes "
+                         "from %d to %d", SOCKET_WINDOW_BYTES_MIN,
+                         SOCKET_WINDOW_BYTES_MAX);
+    *ret = (size_t)n;
+    return 0;
+}
+
+static int socket_check(const struct audit_device_params *p,
+                        const char *address, const char *type, char *errmsg,
+                        size_t errmsg_size)
+{
     if (address == NULL || address[0] == '\0' ||
         strlen(address) >= SOCKET_ADDRESS_BYTES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
@@ -273,14 +358,6 @@ static int socket_open(const struct audit_device_params *p, void **ret_impl,
                          "unix socket \"%s\" is not under a directory the "
                          "server configuration allows for audit devices",
                          address);
-    s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return KH_ENOMEM;
-    snprintf(s->address, sizeof(s->address), "%s", address);
-    s->type = strcmp(type, "udp") == 0 ? SOCK_DGRAM : SOCK_STREAM;
-    s->unix_domain = strcmp(type, "unix") == 0;
-    s->fd = -1;
-    *ret_impl = s;
     return 0;
 }
 
@@ -291,7 +368,48 @@ static void socket_close(void *impl)
     if (s == NULL)
         return;
     socket_disconnect(s);
+    audit_window_release(&s->window);
     free(s);
+}
+
+static int socket_open(const struct audit_device_params *p, void **ret_impl,
+                       char *errmsg, size_t errmsg_size)
+{
+    static const char *const names[] = {"address", "socket_type",
+                                        "replay_window_bytes"};
+    struct audit_socket *s = NULL;
+    const char *address, *type;
+    size_t window_bytes = 0;
+    int r;
+
+    r = audit_options_check(p->options, names, KH_ARRAY_LEN(names), errmsg,
+                            errmsg_size);
+    if (r != 0)
+        return r;
+    address = audit_option(p->options, "address");
+    type = audit_option(p->options, "socket_type");
+    if (type == NULL)
+        type = "tcp";
+    r = socket_check(p, address, type, errmsg, errmsg_size);
+    if (r == 0)
+        r = parse_window_bytes(p->options, strcmp(type, "udp") != 0,
+                               &window_bytes, errmsg, errmsg_size);
+    if (r != 0)
+        return r;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return KH_ENOMEM;
+    snprintf(s->address, sizeof(s->address), "%s", address);
+    s->type = strcmp(type, "udp") == 0 ? SOCK_DGRAM : SOCK_STREAM;
+    s->unix_domain = strcmp(type, "unix") == 0;
+    s->fd = -1;
+    if (s->type == SOCK_STREAM &&
+        audit_window_init(&s->window, window_bytes) != 0) {
+        socket_close(s);
+        return KH_ENOMEM;
+    }
+    *ret_impl = s;
+    return 0;
 }
 
 const struct audit_device_ops audit_socket_ops = {

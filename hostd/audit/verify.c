@@ -1,8 +1,9 @@
 /*
  * verify.c - the audit log verifier (verify.h). Reads files itself
  * (getline, bounded by AUDIT_VERIFY_LINE_BYTES_MAX); checks each line
- * against the previous one only, so memory stays constant whatever the
- * log size. Never writes anything.
+ * against the previous one, and a repeated one against the ring of recent
+ * line hashes, so memory stays constant whatever the log size. Never
+ * writes anything.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,12 +18,27 @@
 #include "common/encoding.h"
 #include "common/err.h"
 
-void audit_verify_init(struct audit_verify *v)
+int audit_verify_init(struct audit_verify *v, size_t ring_records)
 {
     KH_ASSERT(v != NULL);
     memset(v, 0, sizeof(*v));
     KH_ASSERT(!v->allow_partial);
     snprintf(v->file, sizeof(v->file), "-");
+    v->ring_records = ring_records > 0 ? ring_records
+                                       : AUDIT_VERIFY_RING_RECORDS;
+    /* Entries are read only once written (see verify.h): no zeroing. */
+    v->ring = malloc(v->ring_records * sizeof(*v->ring));
+    if (v->ring == NULL)
+        return KH_ENOMEM;
+    return 0;
+}
+
+void audit_verify_release(struct audit_verify *v)
+{
+    if (v == NULL)
+        return;
+    free(v->ring);
+    v->ring = NULL;
 }
 
 void audit_verify_file(struct audit_verify *v, const char *name)
@@ -100,7 +116,34 @@ static int check_links(struct audit_verify *v, uint64_t seq,
     return 0;
 }
 
-static int check_doc(struct audit_verify *v, json_t *doc)
+/* seq is not above the last accepted record: an exact repeat of the
+ * record accepted with that seq is skipped (*ret_dup), anything else is
+ * a break. */
+static int check_repeat(struct audit_verify *v, uint64_t seq,
+                        const uint8_t hash[AUDIT_CHAIN_HASH_BYTES],
+                        bool *ret_dup)
+{
+    if (seq < v->first_seq)
+        return broken(v, "seq %" PRIu64 " repeats a record before the "
+                      "first one of the log (seq %" PRIu64 ")", seq,
+                      v->first_seq);
+    if (v->last_seq - seq >= v->ring_records)
+        return broken(v, "seq %" PRIu64 " follows seq %" PRIu64 ": it goes "
+                      "back further than the %zu records kept for "
+                      "duplicate checks", seq, v->last_seq,
+                      v->ring_records);
+    if (memcmp(v->ring[seq % v->ring_records], hash,
+               AUDIT_CHAIN_HASH_BYTES) != 0)
+        return broken(v, "seq %" PRIu64 " repeats an earlier seq with "
+                      "other content (after seq %" PRIu64 "; a record "
+                      "altered, inserted or reordered)", seq, v->last_seq);
+    *ret_dup = true;
+    return 0;
+}
+
+static int check_doc(struct audit_verify *v, json_t *doc,
+                     const uint8_t hash[AUDIT_CHAIN_HASH_BYTES],
+                     bool *ret_dup)
 {
     json_t *seq_v = json_object_get(doc, "seq");
     const char *prev = json_string_value(json_object_get(doc, "prev_hash"));
@@ -115,6 +158,8 @@ static int check_doc(struct audit_verify *v, json_t *doc)
         strspn(prev, "0123456789abcdef") != 64)
         return broken(v, "prev_hash missing or not 64 lowercase hex digits");
     seq = (uint64_t)json_integer_value(seq_v);
+    if (v->have_prev && seq <= v->last_seq)
+        return check_repeat(v, seq, hash, ret_dup);
     r = check_links(v, seq, prev);
     if (r == 0 && type != NULL && strcmp(type, "checkpoint") == 0)
         r = check_checkpoint(v, doc, seq, prev);
@@ -128,12 +173,14 @@ static int check_doc(struct audit_verify *v, json_t *doc)
 
 int audit_verify_line(struct audit_verify *v, const char *line, size_t len)
 {
+    uint8_t hash[AUDIT_CHAIN_HASH_BYTES];
     const char *start;
     json_error_t jerr;
+    bool dup = false;
     json_t *doc;
     int r;
 
-    KH_ASSERT(v != NULL);
+    KH_ASSERT(v != NULL && v->ring != NULL);
     KH_ASSERT(line != NULL || len == 0);
     if (v->broken)
         return KH_ECORRUPT;
@@ -154,11 +201,17 @@ int audit_verify_line(struct audit_verify *v, const char *line, size_t len)
         json_decref(doc);
         return broken(v, "record is not a JSON object: %s", jerr.text);
     }
-    r = check_doc(v, doc);
+    audit_chain_hash(line, len, hash);
+    r = check_doc(v, doc, hash, &dup);
     json_decref(doc);
     if (r != 0)
         return r;
-    audit_chain_hash(line, len, v->prev_hash);
+    if (dup) {
+        v->duplicates++;
+        return 0;
+    }
+    memcpy(v->prev_hash, hash, sizeof(hash));
+    memcpy(v->ring[v->last_seq % v->ring_records], hash, sizeof(hash));
     v->prev_seq = v->last_seq;
     v->have_prev = true;
     v->records++;

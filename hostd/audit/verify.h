@@ -13,8 +13,19 @@
  * checkpoint. Not checked offline: checkpoint MACs (the key stays in the
  * server; POST sys/audit/verify-checkpoint checks one).
  *
- * The walker never allocates per line beyond one JSON parse, never
- * recurses over input and never trusts a length it read.
+ * Replayed runs: a stream socket device delivers at least once (it sends
+ * its in-flight window again after a reconnect, socket.c), so a collected
+ * log may repeat records. A line whose seq is not above the last accepted
+ * one must be byte-identical (same SHA-256) to the record accepted with
+ * that seq; it is then skipped and counted in duplicates, and the chain
+ * goes on from the last accepted record. The hashes of the last
+ * ring_records accepted records are kept for this; a repeat that differs,
+ * or that goes back further than the ring or before the first record of
+ * the walk, is a break like any other.
+ *
+ * The walker never allocates per line beyond one JSON parse (its ring is
+ * allocated once, by init), never recurses over input and never trusts a
+ * length it read.
  */
 #ifndef KH_AUDIT_VERIFY_H
 #define KH_AUDIT_VERIFY_H
@@ -31,6 +42,9 @@
 /* Longest line accepted: a maximal record plus prefix and chain fields. */
 #define AUDIT_VERIFY_LINE_BYTES_MAX \
     (AUDIT_RECORD_BYTES_MAX + AUDIT_PREFIX_BYTES_MAX + 256)
+/* Hashes kept for duplicate checks (4 MiB): more records than the largest
+ * socket replay window (16 MiB) can hold, each line being >= 128 bytes. */
+#define AUDIT_VERIFY_RING_RECORDS 131072
 
 struct audit_verify
 {
@@ -40,7 +54,11 @@ struct audit_verify
      * log are caught. */
     bool allow_partial;
 
-    /* Walk state. */
+    /* Walk state. ring[seq % ring_records] is the hash of the accepted
+     * record seq, for seq in (last_seq - ring_records, last_seq] and
+     * >= first_seq. */
+    uint8_t (*ring)[AUDIT_CHAIN_HASH_BYTES];    /* malloc'ed by init */
+    size_t ring_records;
     bool have_prev;
     uint8_t prev_hash[AUDIT_CHAIN_HASH_BYTES];
     uint64_t prev_seq;
@@ -48,7 +66,8 @@ struct audit_verify
     uint64_t line_no;               /* in the current file, from 1 */
 
     /* Results. */
-    uint64_t records;               /* lines verified */
+    uint64_t records;               /* lines verified, repeats excluded */
+    uint64_t duplicates;            /* exact repeats skipped */
     uint64_t first_seq, last_seq;
     uint64_t checkpoints;
     uint64_t last_checkpoint_seq;   /* 0: none */
@@ -59,7 +78,13 @@ struct audit_verify
     char reason[AUDIT_VERIFY_REASON_BYTES];
 };
 
-void audit_verify_init(struct audit_verify *v);
+/* Reset v for a new walk with a ring of ring_records hashes (0: the
+ * default AUDIT_VERIFY_RING_RECORDS). 0 or KH_ENOMEM. Pair with
+ * audit_verify_release (also after a failed init). */
+int audit_verify_init(struct audit_verify *v,
+                      size_t ring_records) KH_MUST_CHECK;
+/* Free the ring; accepts NULL. v keeps its results. */
+void audit_verify_release(struct audit_verify *v);
 /* Name the file the next lines come from (line numbers restart at 1). */
 void audit_verify_file(struct audit_verify *v, const char *name);
 /* One line without its newline. 0, or KH_ECORRUPT for the first broken

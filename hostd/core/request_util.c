@@ -55,12 +55,7 @@ int kh_response_envelope(struct kh_response *resp,
                      "lease_duration", 0, "data",
                      data != NULL ? data : json_null(), "wrap_info",
                      "warnings", "auth");
-    if (body == NULL)
-        return KH_ENOMEM;
-    json_decref(resp->body);
-    resp->body = body;
-    resp->status = 200;
-    return 0;
+    return kh_response_raw(resp, body);
 }
 
 int kh_response_raw(struct kh_response *resp, json_t *body)

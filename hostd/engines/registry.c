@@ -9,6 +9,7 @@
 #include "auth/approle/approle.h"
 #include "auth/userpass/userpass.h"
 #include "engines/backend.h"
+#include "engines/database/database.h"
 #include "engines/kv/kv.h"
 #include "token/token_backend.h"
 #include "mount/mount_table.h"
@@ -18,6 +19,7 @@ static const struct backend_ops *const backends[] = {
     &approle_backend_ops,
     &userpass_backend_ops,
     &token_backend_ops,
+    &database_backend_ops,
 };
 
 /* Types added at start-up by backend_registry_add (tests). */

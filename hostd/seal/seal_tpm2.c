@@ -46,19 +46,24 @@
 struct seal_tpm2
 {
     char *tcti;
-    char *pcrs;                   /* NULL: no PCR binding */
-    char *pcr_bank;               /* NULL: sha256 */
-    struct hsm *hsm;              /* NULL until connected */
-    char detail[KH_ERRMSG_SIZE];  /* the handle's last failure */
-    bool pcr_mismatch;            /* the last root-key unseal met it */
+    char *pcrs;                  /* NULL: no PCR binding */
+    char *pcr_bank;              /* NULL: sha256 */
+    struct hsm *hsm;             /* NULL until connected */
+    char detail[KH_ERRMSG_SIZE]; /* the handle's last failure */
+    bool pcr_mismatch;           /* the last root-key unseal met it */
     char pcr_detail[KH_ERRMSG_SIZE];
-    uint8_t *recovery_key;        /* kh_secure_alloc, KH_ROOT_KEY_BYTES */
+    uint8_t *recovery_key; /* kh_secure_alloc, KH_ROOT_KEY_BYTES */
     bool have_recovery_key;
 };
 
 static bool is_recovery_path(const char *path)
 {
     return strcmp(path, SEAL_RECOVERY_KEY_PATH) == 0;
+}
+
+static bool is_root_path(const char *path)
+{
+    return strcmp(path, SEAL_ROOT_KEY_PATH) == 0;
 }
 
 static int escrow_aad(const char *path, char aad[TPM2_SEAL_AAD_BYTES],
@@ -87,9 +92,8 @@ static int escrow_seal(const uint8_t *escrow_key, const char *path,
     if (r != 0)
         return r;
     return aead_encrypt(escrow_key, 0, (const uint8_t *)aad, aad_len,
-                        verifier ? NULL : key,
-                        verifier ? 0 : KH_ROOT_KEY_BYTES, out, out_size,
-                        ret_len);
+                        verifier ? NULL : key, verifier ? 0 : KH_ROOT_KEY_BYTES,
+                        out, out_size, ret_len);
 }
 
 static int tpm2_seal_wrap(struct seal *seal, const uint8_t *unseal_key,
@@ -112,8 +116,7 @@ static int tpm2_seal_wrap(struct seal *seal, const uint8_t *unseal_key,
         goto out;
     }
     KH_ASSERT(tpm_len <= 0xffff);
-    size = TPM2_SEAL_HEADER_BYTES + tpm_len + KH_ROOT_KEY_BYTES +
-           AEAD_OVERHEAD;
+    size = TPM2_SEAL_HEADER_BYTES + tpm_len + KH_ROOT_KEY_BYTES + AEAD_OVERHEAD;
     r = KH_ENOMEM;
     blob = malloc(size);
     if (blob == NULL)
@@ -178,7 +181,8 @@ static int escrow_open(struct seal_tpm2 *t, const uint8_t *recovery_key,
     return r;
 }
 
-/* Ask the TPM; remember a PCR mismatch of the root key for status. */
+/* Ask the TPM; remember whether the root key's blob matches the PCRs
+ * (the seal's health; other keys the seal protects do not count). */
 static int tpm_open(struct seal *seal, const char *path, const uint8_t *blob,
                     size_t blob_len, uint8_t key[KH_ROOT_KEY_BYTES])
 {
@@ -188,8 +192,8 @@ static int tpm_open(struct seal *seal, const char *path, const uint8_t *blob,
 
     if (t->hsm == NULL)
         return KH_EUNAVAIL;
-    r = hsm_unwrap(t->hsm, (const uint8_t *)path, strlen(path), blob,
-                   blob_len, key, KH_ROOT_KEY_BYTES, &len);
+    r = hsm_unwrap(t->hsm, (const uint8_t *)path, strlen(path), blob, blob_len,
+                   key, KH_ROOT_KEY_BYTES, &len);
     if (r == 0 && len != KH_ROOT_KEY_BYTES) {
         kh_wipe(key, KH_ROOT_KEY_BYTES);
         snprintf(t->detail, sizeof(t->detail),
@@ -201,10 +205,10 @@ static int tpm_open(struct seal *seal, const char *path, const uint8_t *blob,
                  (int)(sizeof(t->pcr_detail) - sizeof(TPM2_SEAL_ADVICE)),
                  t->detail, TPM2_SEAL_ADVICE);
         snprintf(seal->errmsg, sizeof(seal->errmsg), "%s", t->pcr_detail);
-        t->pcr_mismatch = t->pcr_mismatch || !is_recovery_path(path);
+        t->pcr_mismatch = t->pcr_mismatch || is_root_path(path);
     } else if (r != 0) {
         snprintf(seal->errmsg, sizeof(seal->errmsg), "%s", t->detail);
-    } else if (!is_recovery_path(path)) {
+    } else if (is_root_path(path)) {
         t->pcr_mismatch = false;
         seal->errmsg[0] = '\0';
     }
@@ -312,8 +316,8 @@ int seal_tpm2_init(struct seal *seal, const struct kh_config_stanza *stanza,
     if (r == KH_EINVAL || r == KH_ENOMEM) {
         /* A bad stanza is a configuration error: no seal at all. */
         if (r == KH_EINVAL)
-            r = kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
-                          "seal \"tpm2\": %s", seal->errmsg);
+            r = kh_errmsg(errmsg, errmsg_size, KH_ECONFIG, "seal \"tpm2\": %s",
+                          seal->errmsg);
         tpm2_seal_close(seal);
         seal->ops = NULL;
     }
@@ -365,14 +369,17 @@ int seal_tpm2_rebind_keys(struct seal *seal, struct kh_storage *storage,
     } else {
         r = seal_recover_key(seal, storage, NULL, SEAL_RECOVERY_KEY_PATH,
                              recovery_key);
+        if (r == KH_ESTATE)
+            return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                             "the PCRs changed since the recovery key was "
+                             "sealed and this node was not unsealed with "
+                             "the recovery keys since it started: seal it, "
+                             "unseal it with the recovery keys, then "
+                             "re-bind");
         if (r != 0)
-            return kh_errmsg(errmsg, errmsg_size,
-                             r == KH_ESTATE ? KH_EINVAL : r,
-                             "the TPM cannot unseal the recovery key (%s): "
-                             "unseal this node with the recovery keys "
-                             "first, then re-bind",
-                             seal->errmsg[0] ? seal->errmsg
-                                             : kh_strerror(r));
+            return kh_errmsg(errmsg, errmsg_size, r,
+                             "the TPM cannot unseal the recovery key: %s",
+                             seal->errmsg[0] ? seal->errmsg : kh_strerror(r));
     }
     r = seal_recover_key(seal, storage, recovery_key, SEAL_ROOT_KEY_PATH,
                          root_key);

@@ -67,6 +67,23 @@ static int need_field(const struct token_call *call, const char *name,
     return 0;
 }
 
+/* The token hash behind the request's accessor field; an unknown accessor
+ * is 400 "invalid accessor". */
+static int accessor_hash(const struct token_call *call,
+                         char hash[TOKEN_HASH_HEX_BYTES + 1])
+{
+    const char *accessor;
+    int r;
+
+    r = need_field(call, "accessor", &accessor);
+    if (r == 0)
+        r = token_accessor_resolve(call->store, accessor, hash);
+    if (r == KH_EPERM)
+        return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
+                         "invalid accessor");
+    return r;
+}
+
 /* ---- create ---- */
 
 static int h_create(const struct token_call *call)
@@ -203,15 +220,8 @@ static int h_renew_self(const struct token_call *call)
 static int h_renew_accessor(const struct token_call *call)
 {
     char hash[TOKEN_HASH_HEX_BYTES + 1];
-    const char *accessor;
-    int r;
+    int r = accessor_hash(call, hash);
 
-    r = need_field(call, "accessor", &accessor);
-    if (r == 0)
-        r = token_accessor_resolve(call->store, accessor, hash);
-    if (r == KH_EPERM)
-        return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
-                         "invalid accessor");
     return r != 0 ? r : renew_and_respond(call, hash, "");
 }
 
@@ -283,15 +293,8 @@ static int h_revoke_self(const struct token_call *call)
 static int h_revoke_accessor(const struct token_call *call)
 {
     char hash[TOKEN_HASH_HEX_BYTES + 1];
-    const char *accessor;
-    int r;
+    int r = accessor_hash(call, hash);
 
-    r = need_field(call, "accessor", &accessor);
-    if (r == 0)
-        r = token_accessor_resolve(call->store, accessor, hash);
-    if (r == KH_EPERM)
-        return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
-                         "invalid accessor");
     return r != 0 ? r : revoke_hash(call, hash, false);
 }
 

@@ -96,6 +96,18 @@ def make_signing_keys(directory):
     return keys
 
 
+def signing_certs(directory):
+    """Self-signed certificates of the signing keys (PEM text, RS256 then
+    ES256): the form hvac's configure(pem_keys=...) accepts."""
+    out = []
+    for alg in ("rs256", "es256"):
+        _openssl("req", "-x509", "-key", "sa-%s.key" % alg, "-out", "sa-%s.crt" % alg,
+                 "-days", "2", "-subj", "/CN=service-account-signer-" + alg, cwd=directory)
+        with open(os.path.join(directory, "sa-%s.crt" % alg)) as f:
+            out.append(f.read())
+    return out
+
+
 def load_signing_keys(directory):
     keys = {}
     for alg in ("rs256", "es256"):
@@ -236,6 +248,7 @@ class FakeApiServer:
 class _ReviewHandler(http.server.BaseHTTPRequestHandler):
     fake = None
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as written
 
     def log_message(self, fmt, *args):  # keep test output readable
         pass

@@ -412,6 +412,44 @@ def test_broken_statement_is_500_without_password():
           "rolled back")
 
 
+def test_stuck_database_does_not_stall_others():
+    """A database that accepts TCP but never answers holds only its own
+    requests (for the connect timeout); other connections keep working."""
+    import socket
+    import threading
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)  # never accepts: the handshake completes, nothing answers
+    try:
+        stuck_url = ("postgresql://{{username}}:{{password}}@127.0.0.1:%d/x"
+                     % hole.getsockname()[1])
+        ok("POST", "database/config/stuck", {
+            "plugin_name": "postgresql-database-plugin", "connection_url": stuck_url,
+            "username": "u", "password": "p", "allowed_roles": "*",
+            "verify_connection": False})
+        ok("POST", "database/roles/stuckrole", {"db_name": "stuck",
+                                                "creation_statements": RUNBOOK_CREATE})
+        result = {}
+
+        def slow():
+            t0 = time.time()
+            result["status"] = api("GET", "database/creds/stuckrole")[0]
+            result["took"] = time.time() - t0
+        th = threading.Thread(target=slow)
+        th.start()
+        time.sleep(0.5)
+        t0 = time.time()
+        got = creds("prefix")
+        fast = time.time() - t0
+        check(fast < 2, "other database answered in %.1fs" % fast)
+        th.join(30)
+        check(result.get("status") == 500 and result["took"] < 15, result)
+        ok("PUT", "sys/leases/revoke", {"lease_id": got["lease_id"]})
+        ok("DELETE", "database/config/stuck")
+    finally:
+        hole.close()
+
+
 def test_disable_mount_revokes():
     """Disabling the mount revokes its leases first."""
     got = creds("prefix")
@@ -446,6 +484,7 @@ def main():
                        test_rotate_root, test_static_role, test_hvac, test_errors,
                        test_scram_password_authentication,
                        test_broken_statement_is_500_without_password,
+                       test_stuck_database_does_not_stall_others,
                        test_disable_mount_revokes, test_no_secret_in_log])
         except SystemExit as e:
             code = e.code

@@ -34,59 +34,41 @@
 
 #define INVALID "invalid role or secret ID"
 
-struct fixture
-{
-    struct fixture_backend fb;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    char errmsg[KH_ERRMSG_SIZE] = "";
-
-    assert_non_null(f);
-    if (fixture_backend_open(&f->fb, "approle", &approle_backend_ops,
-                             "auth/approle/", errmsg, sizeof(errmsg)) != 0)
-        fail_msg("set-up: %s", errmsg);
-    *state = f;
-    return 0;
+    return fixture_backend_setup(state, "approle", &approle_backend_ops,
+                                 "auth/approle/");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
-    assert_int_equal(fixture_backend_close(&f->fb), 0);
-    free(f);
-    return 0;
+    return fixture_backend_teardown(state);
 }
 
 /* One request below the mount from remote (NULL: 127.0.0.1). */
-static int call_from(struct fixture *f, const char *method, const char *subpath,
-                     const char *body, const char *remote,
+static int call_from(struct fixture_backend *f, const char *method,
+                     const char *subpath, const char *body, const char *remote,
                      struct kh_response *resp, char *errmsg)
 {
-    struct fixture_request spec = {method, NULL, body, NULL, remote};
-    char url[1024];
+    struct fixture_request spec = {method, subpath, body, NULL, remote};
     int r = KH_EINTERNAL;
 
-    snprintf(url, sizeof(url), "/v1/%s%s", f->fb.mount.path, subpath);
-    spec.url = url;
-    assert_int_equal(fixture_backend_call(&f->fb, &spec, NULL, resp, &r,
-                                          errmsg, KH_ERRMSG_SIZE),
-                     0);
+    assert_int_equal(
+        fixture_backend_call(f, &spec, NULL, resp, &r, errmsg, KH_ERRMSG_SIZE),
+        0);
     return r;
 }
 
-static int call(struct fixture *f, const char *method, const char *subpath,
-                const char *body, struct kh_response *resp, char *errmsg)
+static int call(struct fixture_backend *f, const char *method,
+                const char *subpath, const char *body, struct kh_response *resp,
+                char *errmsg)
 {
     return call_from(f, method, subpath, body, NULL, resp, errmsg);
 }
 
 /* A request that must succeed; resp is cleared unless kept. */
-static void ok(struct fixture *f, const char *method, const char *subpath,
-               const char *body)
+static void ok(struct fixture_backend *f, const char *method,
+               const char *subpath, const char *body)
 {
     struct kh_response resp;
     char errmsg[KH_ERRMSG_SIZE];
@@ -96,8 +78,9 @@ static void ok(struct fixture *f, const char *method, const char *subpath,
 }
 
 /* A request that must fail with code and an errmsg containing text. */
-static void fails(struct fixture *f, const char *method, const char *subpath,
-                  const char *body, int code, const char *text)
+static void fails(struct fixture_backend *f, const char *method,
+                  const char *subpath, const char *body, int code,
+                  const char *text)
 {
     struct kh_response resp;
     char errmsg[KH_ERRMSG_SIZE];
@@ -109,7 +92,7 @@ static void fails(struct fixture *f, const char *method, const char *subpath,
 }
 
 /* GET/LIST and return a new reference to data. */
-static json_t *read_data(struct fixture *f, const char *method,
+static json_t *read_data(struct fixture_backend *f, const char *method,
                          const char *subpath)
 {
     struct kh_response resp;
@@ -123,7 +106,7 @@ static json_t *read_data(struct fixture *f, const char *method,
     return data;
 }
 
-static void role_id_of(struct fixture *f, const char *role, char *out,
+static void role_id_of(struct fixture_backend *f, const char *role, char *out,
                        size_t size)
 {
     char path[256];
@@ -137,7 +120,8 @@ static void role_id_of(struct fixture *f, const char *role, char *out,
 }
 
 /* Generate a secret ID for role with body; returns the data object. */
-static json_t *gen_secret(struct fixture *f, const char *role, const char *body)
+static json_t *gen_secret(struct fixture_backend *f, const char *role,
+                          const char *body)
 {
     struct kh_response resp;
     char errmsg[KH_ERRMSG_SIZE], path[256];
@@ -152,7 +136,7 @@ static json_t *gen_secret(struct fixture *f, const char *role, const char *body)
 }
 
 /* Log in; on success *ret_auth is a new reference to the auth block. */
-static int login_from(struct fixture *f, const char *role_id,
+static int login_from(struct fixture_backend *f, const char *role_id,
                       const char *secret_id, const char *remote,
                       json_t **ret_auth, char *errmsg)
 {
@@ -176,8 +160,8 @@ static int login_from(struct fixture *f, const char *role_id,
     return r;
 }
 
-static int login(struct fixture *f, const char *role_id, const char *secret_id,
-                 json_t **ret_auth, char *errmsg)
+static int login(struct fixture_backend *f, const char *role_id,
+                 const char *secret_id, json_t **ret_auth, char *errmsg)
 {
     return login_from(f, role_id, secret_id, NULL, ret_auth, errmsg);
 }
@@ -202,7 +186,7 @@ static bool has_string(const json_t *array, const char *s)
 /* A new role has Vault's defaults and reads back with both field names. */
 static void test_role_defaults(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     json_t *d;
 
     ok(f, "POST", "role/web", "{}");
@@ -222,7 +206,7 @@ static void test_role_defaults(void **state)
  * strings) and echoed under both names. */
 static void test_role_aliases(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     json_t *d, *p;
 
     ok(f, "POST", "role/r",
@@ -251,7 +235,7 @@ static void test_role_aliases(void **state)
 /* When a request sends both names, the token_* one wins. */
 static void test_role_token_name_wins(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     json_t *d;
 
     ok(f, "POST", "role/r",
@@ -269,7 +253,7 @@ static void test_role_token_name_wins(void **state)
 /* An update changes only the fields it names; the role ID stays. */
 static void test_role_update_keeps_fields(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char before[300], after[300];
     json_t *d;
 
@@ -289,7 +273,7 @@ static void test_role_update_keeps_fields(void **state)
 /* Role names are case-insensitive and stored lowercased. */
 static void test_role_name_case(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     json_t *d;
 
     ok(f, "POST", "role/MyRole", "{}");
@@ -304,7 +288,7 @@ static void test_role_name_case(void **state)
 /* Role names: 128 bytes accepted, 129 refused, bad characters refused. */
 static void test_role_name_limits(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char path[APPROLE_NAME_BYTES_MAX + 16];
 
     memset(path, 0, sizeof(path));
@@ -322,7 +306,7 @@ static void test_role_name_limits(void **state)
 /* LIST role lists names; deletes remove them; an empty list is 404. */
 static void test_role_list_delete(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     json_t *d;
 
     fails(f, "LIST", "role", NULL, KH_ENOTFOUND, NULL);
@@ -341,7 +325,7 @@ static void test_role_list_delete(void **state)
 /* role-id: a UUID made at creation, replaceable by a custom one. */
 static void test_role_id_custom(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char rid[300];
     json_t *s, *auth = NULL;
     char errmsg[KH_ERRMSG_SIZE];
@@ -363,7 +347,7 @@ static void test_role_id_custom(void **state)
 /* A role ID belongs to one role only; the old one stops working. */
 static void test_role_id_unique(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE], old[300];
     json_t *s;
 
@@ -390,7 +374,7 @@ static void test_role_id_unique(void **state)
  * metadata {role_name} and a token the store knows. */
 static void test_login_issues_token(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE], rid[300];
     struct token_entry *e = calloc(1, sizeof(*e));
     json_t *s, *auth = NULL;
@@ -416,7 +400,7 @@ static void test_login_issues_token(void **state)
         json_integer_value(json_object_get(auth, "lease_duration")), 3600);
     tok = json_string_value(json_object_get(auth, "client_token"));
     assert_non_null(tok);
-    assert_int_equal(token_store_lookup(f->fb.core->tokens, tok, e), 0);
+    assert_int_equal(token_store_lookup(f->core->tokens, tok, e), 0);
     assert_string_equal(e->path, "auth/approle/login");
     json_decref(auth);
     json_decref(s);
@@ -427,7 +411,7 @@ static void test_login_issues_token(void **state)
  * give the same error. */
 static void test_login_errors(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE], rid[300];
     json_t *s;
 
@@ -457,7 +441,7 @@ static void test_login_errors(void **state)
  * remaining uses. */
 static void test_secret_num_uses(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE], rid[300], body[128];
     json_t *s, *d;
     struct kh_response resp;
@@ -484,7 +468,7 @@ static void test_secret_num_uses(void **state)
 
 struct race
 {
-    struct fixture *f;
+    struct fixture_backend *f;
     const char *rid;
     const char *sid;
     int result;
@@ -502,7 +486,7 @@ static void *race_login(void *arg)
 /* Concurrent logins with a num_uses = 1 secret ID: exactly one wins. */
 static void test_secret_single_use_race(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char rid[300];
     struct race races[8];
     pthread_t threads[8];
@@ -532,7 +516,7 @@ static void test_secret_single_use_race(void **state)
 /* A secret ID expires after its TTL; lookup then answers 204. */
 static void test_secret_ttl_expiry(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE], rid[300], body[128];
     struct kh_response resp;
     json_t *s;
@@ -557,7 +541,7 @@ static void test_secret_ttl_expiry(void **state)
  * secret ID's metadata next to role_name. */
 static void test_secret_lookup_metadata(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE], rid[300], body[256];
     struct kh_response resp;
     json_t *s, *d, *auth = NULL;
@@ -596,7 +580,7 @@ static void test_secret_lookup_metadata(void **state)
  * destroy remove entries. */
 static void test_secret_accessors(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE], rid[300], body[256];
     json_t *s1, *s2, *d;
     const char *acc1;
@@ -627,7 +611,7 @@ static void test_secret_accessors(void **state)
 /* custom-secret-id registers the caller's secret ID, once. */
 static void test_custom_secret_id(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE], rid[300];
     struct kh_response resp;
 
@@ -651,7 +635,7 @@ static void test_custom_secret_id(void **state)
  * appears in any key or decrypted value of the view. */
 static void test_storage_holds_hashes_only(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     const char *prefixes[] = {"", "role/", "role_id/", "secret_id/app/",
                               "accessor/app/"};
     char rid[300], key[512];
@@ -663,7 +647,7 @@ static void test_storage_holds_hashes_only(void **state)
     s = gen_secret(f, "app", NULL);
     for (i = 0; i < KH_ARRAY_LEN(prefixes); i++) {
         struct kh_storage_list list = {0};
-        assert_int_equal(view_list(&f->fb.mount.view, prefixes[i], &list), 0);
+        assert_int_equal(view_list(&f->mount.view, prefixes[i], &list), 0);
         assert_true(list.count > 0);
         for (j = 0; j < list.count; j++) {
             uint8_t *v = NULL;
@@ -673,7 +657,7 @@ static void test_storage_holds_hashes_only(void **state)
             assert_null(strstr(list.keys[j], rid));
             snprintf(key, sizeof(key), "%s%s", prefixes[i], list.keys[j]);
             if (key[strlen(key) - 1] == '/' ||
-                view_get(&f->fb.mount.view, key, &v, &len) != 0)
+                view_get(&f->mount.view, key, &v, &len) != 0)
                 continue;
             text = strndup((const char *)v, len);
             assert_null(strstr(text, sid_of(s)));
@@ -691,7 +675,7 @@ static void test_storage_holds_hashes_only(void **state)
  * address; a cidr_list outside the role's is refused. */
 static void test_login_cidrs(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE], rid[300];
     json_t *s;
 
@@ -716,7 +700,7 @@ static void test_login_cidrs(void **state)
  * the role ID from an allowed address. */
 static void test_role_without_secret(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE], rid[300];
 
     fails(f, "POST", "role/app", "{\"bind_secret_id\":false}", KH_EINVAL,
@@ -736,7 +720,7 @@ static void test_role_without_secret(void **state)
  * when not given. */
 static void test_secret_within_role_limits(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     json_t *s;
 
     ok(f, "POST", "role/app",
@@ -764,7 +748,7 @@ static void test_secret_within_role_limits(void **state)
  * JSON or non-string values are refused. */
 static void test_secret_metadata_limits(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char *meta = NULL, *body = NULL, *next;
     json_t *obj = json_object(), *wrap;
     int i;
@@ -800,7 +784,7 @@ static void test_secret_metadata_limits(void **state)
 /* At most APPROLE_SECRET_IDS_PER_ROLE_MAX live secret IDs per role. */
 static void test_secret_count_limit(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     int i;
 
     ok(f, "POST", "role/app", "{}");
@@ -820,7 +804,7 @@ static void test_secret_count_limit(void **state)
  * operation 405; only login needs no token. */
 static void test_routes(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
 
     fails(f, "GET", "nope", NULL, KH_ENOTFOUND, "no handler for route");
     fails(f, "GET", "role/a/b/c/d", NULL, KH_ENOTFOUND, "no handler");
@@ -837,15 +821,15 @@ static void test_routes(void **state)
 /* The existence check tells create from update for role/:role. */
 static void test_existence(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     struct kh_request req = {.op = KH_OP_UPDATE};
     struct backend_request br = {
-        .core = f->fb.core,
-        .mount = &f->fb.mount,
+        .core = f->core,
+        .mount = &f->mount,
         .req = &req,
         .subpath = "role/Exists",
-        .view = &f->fb.mount.view,
-        .state = f->fb.mount.state,
+        .view = &f->mount.view,
+        .state = f->mount.state,
     };
     bool exists = true;
 
@@ -862,7 +846,7 @@ static void test_existence(void **state)
  * CIDRs and malformed values are 400s. */
 static void test_tokenutil_validation(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
 
     fails(f, "POST", "role/r", "{\"token_ttl\":100,\"token_max_ttl\":50}",
           KH_EINVAL, "token_max_ttl");
@@ -889,7 +873,7 @@ static void test_tokenutil_validation(void **state)
 /* Policy and CIDR lists: max entries accepted, max + 1 refused. */
 static void test_tokenutil_list_limits(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     json_t *pol = json_array(), *cidrs = json_array(), *body;
     char *text;
     int i;

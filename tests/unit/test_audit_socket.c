@@ -4,9 +4,13 @@
  * accepts and never reads (blackholed) does not stall requests while the
  * file records them (the added p99 is measured and printed); a stopped
  * peer is spooled for and, restarted, gets the spool replayed in order
- * with nothing missing (checked with the verifier); spool overflow is
+ * with nothing missing (checked with the verifier); a blackholed peer
+ * killed with unread lines in its buffers and replaced by a fresh one
+ * (5 rounds) loses nothing: the in-flight window is sent again before the
+ * spool, and the union of what the collectors received verifies from
+ * seq 1 to the device's last seq, duplicates allowed; spool overflow is
  * counted and marked by a gap record; a socket-only server refuses
- * requests when its peer is gone.
+ * requests when its peer is gone; replay_window_bytes is validated.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,6 +62,7 @@ struct peer
     char *got;                  /* complete lines received */
     size_t got_len;
     size_t lines;
+    uint64_t last_seq;          /* seq of the last complete line */
 };
 
 static int listen_on(int port)
@@ -78,6 +83,13 @@ static int listen_on(int port)
     return fd;
 }
 
+static uint64_t line_seq(const char *line, size_t len)
+{
+    const char *m = memmem(line, len, "{\"seq\":", 7);
+
+    return m != NULL ? strtoull(m + 7, NULL, 10) : 0;
+}
+
 static void peer_take(struct peer *p, const char *buf, size_t n)
 {
     size_t i;
@@ -92,6 +104,7 @@ static void peer_take(struct peer *p, const char *buf, size_t n)
         p->got_len += p->partial_len;
         p->got[p->got_len] = '\0';
         p->lines++;
+        p->last_seq = line_seq(p->partial, p->partial_len);
         p->partial_len = 0;
     }
 }
@@ -154,14 +167,15 @@ static void *peer_main(void *arg)
     return NULL;
 }
 
-static struct peer *peer_start(void)
+/* A collector on port (0: any free port). */
+static struct peer *peer_start(int port)
 {
     struct peer *p = calloc(1, sizeof(*p));
     struct sockaddr_in sin;
     socklen_t len = sizeof(sin);
 
     pthread_mutex_init(&p->lock, NULL);
-    p->listener = listen_on(0);
+    p->listener = listen_on(port);
     assert_int_equal(getsockname(p->listener, (struct sockaddr *)&sin, &len),
                      0);
     p->port = ntohs(sin.sin_port);
@@ -214,6 +228,16 @@ static size_t peer_lines(struct peer *p)
 
     pthread_mutex_lock(&p->lock);
     n = p->lines;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+static uint64_t peer_last_seq(struct peer *p)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&p->lock);
+    n = p->last_seq;
     pthread_mutex_unlock(&p->lock);
     return n;
 }
@@ -284,7 +308,7 @@ static int fx_setup(void **state)
     assert_int_equal(audit_broker_create(f->core, NULL, &f->b, errmsg,
                                          sizeof(errmsg)), 0);
     assert_int_equal(audit_broker_load(f->b, errmsg, sizeof(errmsg)), 0);
-    f->peer = peer_start();
+    f->peer = peer_start(0);
     *state = f;
     return 0;
 }
@@ -373,38 +397,50 @@ static uint64_t stat_of(struct fx *f, const char *path, int which)
     return which == 0 ? s.spooled : which == 1 ? s.seq : s.lost;
 }
 
-/* Wait (bounded) until the peer has every record the device chained. */
+/* Wait (bounded) until the spool is empty and the peer's last line is
+ * the last record the device chained (replayed lines come before it). */
 static void wait_delivered(struct fx *f, size_t extra_ms)
 {
     int i;
 
     for (i = 0; i < 1000; i++) {
         if (stat_of(f, "sock", 0) == 0 &&
-            peer_lines(f->peer) == stat_of(f, "sock", 1))
+            peer_last_seq(f->peer) == stat_of(f, "sock", 1))
             break;
         if (i % 100 == 0 && getenv("KH_DEBUG_PEER") != NULL)
-            print_message("spooled %llu seq %llu lines %zu pending %zu "
-                          "current %d\n",
+            print_message("spooled %llu seq %llu lines %zu last %llu "
+                          "pending %zu current %d\n",
                           (unsigned long long)stat_of(f, "sock", 0),
                           (unsigned long long)stat_of(f, "sock", 1),
-                          peer_lines(f->peer), f->peer->pending_count,
-                          f->peer->current);
+                          peer_lines(f->peer),
+                          (unsigned long long)peer_last_seq(f->peer),
+                          f->peer->pending_count, f->peer->current);
         usleep(10000);
     }
     usleep((useconds_t)extra_ms * 1000);
     assert_int_equal(stat_of(f, "sock", 0), 0);
-    assert_int_equal(peer_lines(f->peer), stat_of(f, "sock", 1));
+    assert_int_equal(peer_last_seq(f->peer), stat_of(f, "sock", 1));
+}
+
+/* Verify text (what collectors received, in order): intact, no canary. */
+static void verify_text(const char *text, size_t len, struct audit_verify *v)
+{
+    int r;
+
+    assert_int_equal(audit_verify_init(v, 0), 0);
+    audit_verify_file(v, "peer");
+    r = audit_verify_buffer(v, text, len);
+    audit_verify_release(v);
+    if (r != 0)
+        fail_msg("peer log broken: %s:%llu: %s", v->broken_file,
+                 (unsigned long long)v->broken_line, v->reason);
+    assert_null(memmem(text, len, CANARY, strlen(CANARY)));
 }
 
 static void verify_peer(struct fx *f, struct audit_verify *v)
 {
-    audit_verify_init(v);
-    audit_verify_file(v, "peer");
     pthread_mutex_lock(&f->peer->lock);
-    if (audit_verify_buffer(v, f->peer->got, f->peer->got_len) != 0)
-        fail_msg("peer log broken: %s:%llu: %s", v->broken_file,
-                 (unsigned long long)v->broken_line, v->reason);
-    assert_null(strstr(f->peer->got, CANARY));
+    verify_text(f->peer->got, f->peer->got_len, v);
     pthread_mutex_unlock(&f->peer->lock);
 }
 
@@ -424,9 +460,10 @@ static void test_file_and_socket_together(void **state)
     wait_delivered(f, 0);
     verify_peer(f, &v);
     assert_int_equal(v.records, 40);
-    audit_verify_init(&v);
+    assert_int_equal(audit_verify_init(&v, 0), 0);
     assert_int_equal(audit_verify_files(&v, files, 1, errmsg,
                                         sizeof(errmsg)), 0);
+    audit_verify_release(&v);
     assert_int_equal(v.records, 40);
 }
 
@@ -568,6 +605,128 @@ static void test_socket_only_refuses_when_gone(void **state)
     assert_int_equal(log_pair(f, false), 0);
 }
 
+/* The collector process dies: what it read is kept (as a collector's
+ * file would be), a fresh one listens on the same port. */
+static void peer_kill_and_replace(struct fx *f, char **union_text,
+                                  size_t *union_len)
+{
+    int port = f->peer->port;
+
+    peer_stop(f->peer);
+    pthread_mutex_lock(&f->peer->lock);
+    *union_text = realloc(*union_text, *union_len + f->peer->got_len + 1);
+    assert_non_null(*union_text);
+    memcpy(*union_text + *union_len, f->peer->got, f->peer->got_len);
+    *union_len += f->peer->got_len;
+    (*union_text)[*union_len] = '\0';
+    pthread_mutex_unlock(&f->peer->lock);
+    peer_free(f->peer);
+    f->peer = peer_start(port);
+}
+
+#define KILL_ROUNDS 5
+
+/* A blackholed peer is killed for real with lines unread in its buffers
+ * (and in ours), then a fresh collector starts: the device sends its
+ * in-flight window again before the spool, so the union of what all the
+ * collectors received verifies from seq 1 to the device's last record
+ * with nothing missing (duplicates allowed). Five rounds. */
+static void test_killed_blackholed_peer_loses_nothing(void **state)
+{
+    struct fx *f = *state;
+    char *all = NULL;
+    size_t all_len = 0;
+    struct audit_verify v;
+    int round, i;
+
+    enable_file(f);
+    enable_socket(f, "300ms", NULL);
+    for (round = 1; round <= KILL_ROUNDS; round++) {
+        uint64_t read_before_kill, seq_at_kill;
+        for (i = 0; i < 5; i++)
+            assert_int_equal(log_pair(f, false), 0);
+        wait_delivered(f, 0);
+        peer_set_mode(f->peer, PEER_BLACKHOLE);
+        /* Fill both kernels' buffers until the device spools. */
+        for (i = 0; i < 400 && stat_of(f, "sock", 0) < 20; i++)
+            assert_int_equal(log_pair(f, true), 0);
+        assert_true(stat_of(f, "sock", 0) > 0);
+        read_before_kill = peer_last_seq(f->peer);
+        seq_at_kill = stat_of(f, "sock", 1);
+        peer_kill_and_replace(f, &all, &all_len);
+        for (i = 0; i < 5; i++)
+            assert_int_equal(log_pair(f, false), 0);
+        wait_delivered(f, 0);
+        pthread_mutex_lock(&f->peer->lock);
+        print_message("round %d: the killed collector had read up to seq "
+                      "%llu of %llu sent; the fresh one got %zu lines "
+                      "from seq %llu\n", round,
+                      (unsigned long long)read_before_kill,
+                      (unsigned long long)seq_at_kill, f->peer->lines,
+                      (unsigned long long)line_seq(f->peer->got,
+                                                   f->peer->got_len));
+        /* Lines were in flight: the fresh collector starts at or before
+         * the first line the killed one never read. */
+        assert_true(read_before_kill < seq_at_kill);
+        assert_true(line_seq(f->peer->got, f->peer->got_len) <=
+                    read_before_kill + 1);
+        /* The live collector's lines go after the dead ones' for this
+         * check only (all_len stays): when it is killed next round, all
+         * it read by then is appended. */
+        all = realloc(all, all_len + f->peer->got_len + 1);
+        assert_non_null(all);
+        memcpy(all + all_len, f->peer->got, f->peer->got_len);
+        pthread_mutex_unlock(&f->peer->lock);
+        verify_text(all, all_len + f->peer->got_len, &v);
+        assert_int_equal(v.first_seq, 1);
+        assert_int_equal(v.last_seq, stat_of(f, "sock", 1));
+        assert_int_equal(v.records, stat_of(f, "sock", 1));
+        assert_true(v.duplicates > 0);
+        assert_int_equal(v.lost, 0);
+        assert_int_equal(stat_of(f, "sock", 2), 0);
+        print_message("round %d: union of %d collectors: %llu records, "
+                      "%llu duplicates, nothing missing\n", round,
+                      round + 1, (unsigned long long)v.records,
+                      (unsigned long long)v.duplicates);
+    }
+    free(all);
+}
+
+/* replay_window_bytes: a number of bytes from 256 KiB to 16 MiB, for
+ * stream sockets only. */
+static void test_replay_window_option(void **state)
+{
+    static const char *const bad[] = {"1000", "262143", "16777217", "1MiB",
+                                      "-5", ""};
+    struct fx *f = *state;
+    char errmsg[KH_ERRMSG_SIZE];
+    json_t *o;
+    size_t i;
+
+    for (i = 0; i < KH_ARRAY_LEN(bad); i++) {
+        o = json_pack("{s:s, s:s}", "address", "127.0.0.1:9",
+                      "replay_window_bytes", bad[i]);
+        errmsg[0] = '\0';
+        assert_int_equal(audit_broker_enable(f->b, "w", "socket", "", o,
+                                             false, errmsg, sizeof(errmsg)),
+                         KH_EINVAL);
+        assert_non_null(strstr(errmsg, "replay_window_bytes"));
+        json_decref(o);
+    }
+    o = json_pack("{s:s, s:s, s:s}", "address", "127.0.0.1:9",
+                  "socket_type", "udp", "replay_window_bytes", "262144");
+    assert_int_equal(audit_broker_enable(f->b, "w", "socket", "", o, false,
+                                         errmsg, sizeof(errmsg)),
+                     KH_EINVAL);
+    json_decref(o);
+    o = json_pack("{s:s, s:s}", "address", "127.0.0.1:9",
+                  "replay_window_bytes", "262144");
+    assert_int_equal(audit_broker_enable(f->b, "w", "socket", "", o, false,
+                                         errmsg, sizeof(errmsg)),
+                     0);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +740,11 @@ int main(void)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_socket_only_refuses_when_gone,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_killed_blackholed_peer_loses_nothing, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_window_option, fx_setup,
+                                        fx_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +26,8 @@
 #include "barrier/keyring.h"
 #include "common/err.h"
 #include "common/secret.h"
+
+#include "lib/fixture.h"
 
 /* ---- an in-memory kh_storage: sorted array behind a mutex ---- */
 
@@ -1068,33 +1069,18 @@ static void test_concurrent_with_rotation(void **state)
 
 /* ---- over real LMDB ---- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* A fresh directory under $KH_TEST_TMP (or /tmp); free with tmp_remove. */
 static char *tmp_make(void)
 {
-    const char *base = getenv("KH_TEST_TMP");
-    char *dir;
+    char *dir = NULL;
 
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    (void)mkdir(base, 0700);
-    assert_true(asprintf(&dir, "%s/barrier-XXXXXX", base) > 0);
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(fixture_tmp_make("barrier", &dir), 0);
     return dir;
 }
 
 static void tmp_remove(char *dir)
 {
-    assert_int_equal(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
-    free(dir);
+    assert_int_equal(fixture_tmp_remove(dir), 0);
 }
 
 static struct kh_storage *lmdb_open_dir(const char *dir)

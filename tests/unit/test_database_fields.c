@@ -46,9 +46,8 @@ static void test_statements_shapes(void **unused)
     json_t *out = NULL;
 
     (void)unused;
-    assert_int_equal(statements(json_pack("[s, s, s]", sql, "  ", "GRANT x"),
-                                &out),
-                     0);
+    assert_int_equal(
+        statements(json_pack("[s, s, s]", sql, "  ", "GRANT x"), &out), 0);
     expect_list(out, 2, sql);
     json_decref(out);
     assert_int_equal(statements(json_string(sql), &out), 0);
@@ -113,27 +112,25 @@ static void test_csl(void **unused)
 
     (void)unused;
     v = json_string(" a, b,,c ");
-    assert_int_equal(db_fields_csl(v, "allowed_roles", 8, &out, errmsg,
-                                   sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        db_fields_csl(v, "allowed_roles", 8, &out, errmsg, sizeof(errmsg)), 0);
     expect_list(out, 3, "a");
     assert_string_equal(json_string_value(json_array_get(out, 2)), "c");
     json_decref(out);
     json_decref(v);
     v = json_pack("[s, s]", "a", "b,c");
-    assert_int_equal(db_fields_csl(v, "allowed_roles", 3, &out, errmsg,
-                                   sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        db_fields_csl(v, "allowed_roles", 3, &out, errmsg, sizeof(errmsg)), 0);
     expect_list(out, 3, "a");
     json_decref(out);
-    assert_int_equal(db_fields_csl(v, "allowed_roles", 2, &out, errmsg,
-                                   sizeof(errmsg)),
-                     KH_ELIMIT);
+    assert_int_equal(
+        db_fields_csl(v, "allowed_roles", 2, &out, errmsg, sizeof(errmsg)),
+        KH_ELIMIT);
     json_decref(v);
     v = json_integer(1);
-    assert_int_equal(db_fields_csl(v, "allowed_roles", 2, &out, errmsg,
-                                   sizeof(errmsg)),
-                     KH_EINVAL);
+    assert_int_equal(
+        db_fields_csl(v, "allowed_roles", 2, &out, errmsg, sizeof(errmsg)),
+        KH_EINVAL);
     json_decref(v);
 }
 
@@ -146,24 +143,22 @@ static void test_duration(void **unused)
 
     (void)unused;
     v = json_string("1h30m");
-    assert_int_equal(db_fields_duration(v, "ttl", 86400, &s, errmsg,
-                                        sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        db_fields_duration(v, "ttl", 86400, &s, errmsg, sizeof(errmsg)), 0);
     assert_int_equal(s, 5400);
     json_decref(v);
     v = json_integer(90);
-    assert_int_equal(db_fields_duration(v, "ttl", 90, &s, errmsg,
-                                        sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        db_fields_duration(v, "ttl", 90, &s, errmsg, sizeof(errmsg)), 0);
     assert_int_equal(s, 90);
-    assert_int_equal(db_fields_duration(v, "ttl", 89, &s, errmsg,
-                                        sizeof(errmsg)),
-                     KH_ELIMIT);
+    assert_int_equal(
+        db_fields_duration(v, "ttl", 89, &s, errmsg, sizeof(errmsg)),
+        KH_ELIMIT);
     json_decref(v);
     v = json_string("soon");
-    assert_int_equal(db_fields_duration(v, "ttl", 90, &s, errmsg,
-                                        sizeof(errmsg)),
-                     KH_EINVAL);
+    assert_int_equal(
+        db_fields_duration(v, "ttl", 90, &s, errmsg, sizeof(errmsg)),
+        KH_EINVAL);
     json_decref(v);
 }
 
@@ -222,47 +217,44 @@ static void test_config_validate(void **unused)
     c.username = "admin";
     c.password = "pw";
     c.max_open_connections = DB_OPEN_CONNECTIONS_DEFAULT;
-    assert_int_equal(db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg,
-                                        sizeof(errmsg)),
-                     0);
-    assert_int_equal(db_config_validate("mysql-database-plugin", &c, errmsg,
-                                        sizeof(errmsg)),
-                     KH_EINVAL);
+    assert_int_equal(
+        db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg, sizeof(errmsg)), 0);
+    assert_int_equal(
+        db_config_validate("mysql-database-plugin", &c, errmsg, sizeof(errmsg)),
+        KH_EINVAL);
     assert_int_equal(db_config_validate(NULL, &c, errmsg, sizeof(errmsg)),
                      KH_EINVAL);
     c.max_open_connections = DB_OPEN_CONNECTIONS_MAX;
-    assert_int_equal(db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg,
-                                        sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg, sizeof(errmsg)), 0);
     c.max_open_connections = DB_OPEN_CONNECTIONS_MAX + 1;
-    assert_int_equal(db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg,
-                                        sizeof(errmsg)),
-                     KH_EINVAL);
+    assert_int_equal(
+        db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg, sizeof(errmsg)),
+        KH_EINVAL);
     c.max_open_connections = 0;
-    assert_int_equal(db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg,
-                                        sizeof(errmsg)),
-                     KH_EINVAL);
+    assert_int_equal(
+        db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg, sizeof(errmsg)),
+        KH_EINVAL);
     c.max_open_connections = 1;
     c.password = NULL;
-    assert_int_equal(db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg,
-                                        sizeof(errmsg)),
-                     KH_EINVAL);
+    assert_int_equal(
+        db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg, sizeof(errmsg)),
+        KH_EINVAL);
     c.password = "pw";
     memset(url, 'u', DB_URL_BYTES_MAX);
     url[DB_URL_BYTES_MAX] = '\0';
     c.connection_url = url;
-    assert_int_equal(db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg,
-                                        sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg, sizeof(errmsg)), 0);
     url[DB_URL_BYTES_MAX] = 'u';
     url[DB_URL_BYTES_MAX + 1] = '\0';
-    assert_int_equal(db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg,
-                                        sizeof(errmsg)),
-                     KH_ELIMIT);
+    assert_int_equal(
+        db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg, sizeof(errmsg)),
+        KH_ELIMIT);
     c.connection_url = "";
-    assert_int_equal(db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg,
-                                        sizeof(errmsg)),
-                     KH_EINVAL);
+    assert_int_equal(
+        db_config_validate(DB_PLUGIN_POSTGRES, &c, errmsg, sizeof(errmsg)),
+        KH_EINVAL);
 }
 
 int main(void)

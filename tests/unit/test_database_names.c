@@ -25,10 +25,9 @@ static void test_username_pattern(void **unused)
     char out[DB_USERNAME_BYTES_MAX + 1];
 
     (void)unused;
-    db_username_format("root", "order-service-readonly",
-                       "kW3x9tq2ZpL8mN4rB7cD", 1714557600, out);
-    assert_string_equal(out,
-                        "v-root-order-se-kW3x9tq2ZpL8mN4rB7cD-1714557600");
+    db_username_format("root", "order-service-readonly", "kW3x9tq2ZpL8mN4rB7cD",
+                       1714557600, out);
+    assert_string_equal(out, "v-root-order-se-kW3x9tq2ZpL8mN4rB7cD-1714557600");
     db_username_format(NULL, "ro", "AAAAAAAAAAAAAAAAAAAA", 1, out);
     assert_string_equal(out, "v-token-ro-AAAAAAAAAAAAAAAAAAAA-1");
 }
@@ -65,9 +64,8 @@ static void test_username_generate(void **unused)
 
     (void)unused;
     for (i = 0; i < 64; i++) {
-        assert_int_equal(db_username_generate("root", "ro", 1714557600,
-                                              names[i]),
-                         0);
+        assert_int_equal(
+            db_username_generate("root", "ro", 1714557600, names[i]), 0);
         assert_int_equal(strncmp(names[i], "v-root-ro-", 10), 0);
         assert_int_equal(strlen(names[i]), 10 + 20 + 1 + 10);
         for (j = 0; j < i; j++)
@@ -80,18 +78,18 @@ static void test_password_policy(void **unused)
 {
     (void)unused;
     assert_true(db_password_policy_ok("Aa1-Aa1-Aa1-Aa1-Aa1-"));
-    assert_false(db_password_policy_ok("Aa1-Aa1-Aa1-Aa1-Aa1"));   /* 19 */
-    assert_false(db_password_policy_ok("aaa1-aaa1-aaa1-aaa1-"));  /* upper */
-    assert_false(db_password_policy_ok("AAA1-AAA1-AAA1-AAA1-"));  /* lower */
-    assert_false(db_password_policy_ok("Aaaa-Aaaa-Aaaa-Aaaa-"));  /* digit */
-    assert_false(db_password_policy_ok("Aa11Aa11Aa11Aa11Aa11"));  /* dash */
+    assert_false(db_password_policy_ok("Aa1-Aa1-Aa1-Aa1-Aa1"));  /* 19 */
+    assert_false(db_password_policy_ok("aaa1-aaa1-aaa1-aaa1-")); /* upper */
+    assert_false(db_password_policy_ok("AAA1-AAA1-AAA1-AAA1-")); /* lower */
+    assert_false(db_password_policy_ok("Aaaa-Aaaa-Aaaa-Aaaa-")); /* digit */
+    assert_false(db_password_policy_ok("Aa11Aa11Aa11Aa11Aa11")); /* dash */
     assert_false(db_password_policy_ok("Aa1-Aa1-Aa1-Aa1-Aa1'")); /* char */
 }
 
 /* Every generated password meets the policy; none repeats. */
 static void test_password_generate(void **unused)
 {
-    char (*pw)[DB_PASSWORD_CHARS + 1] = calloc(DRAWS, sizeof(*pw));
+    char(*pw)[DB_PASSWORD_CHARS + 1] = calloc(DRAWS, sizeof(*pw));
     int i, j;
 
     (void)unused;

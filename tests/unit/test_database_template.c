@@ -25,8 +25,7 @@ static void expect_render(const char *tmpl, const struct db_template_vars *v,
     char errmsg[KH_ERRMSG_SIZE] = "";
     char *out = NULL;
 
-    assert_int_equal(db_template_render(tmpl, v, &out, errmsg,
-                                        sizeof(errmsg)),
+    assert_int_equal(db_template_render(tmpl, v, &out, errmsg, sizeof(errmsg)),
                      0);
     assert_string_equal(out, want);
     kh_free_secret(out, strlen(out) + 1);
@@ -107,8 +106,7 @@ static void test_context_tracking(void **unused)
     expect_render("SELECT 'it''s {{name}}'", &v, "SELECT 'it''s n''x'");
     /* an apostrophe in a comment does not open a literal */
     expect_render("-- don't\nALTER ROLE \"{{name}}\" PASSWORD '{{password}}'",
-                  &v,
-                  "-- don't\nALTER ROLE \"n'x\" PASSWORD 'p\"y'");
+                  &v, "-- don't\nALTER ROLE \"n'x\" PASSWORD 'p\"y'");
 }
 
 /* A placeholder whose value is not available is refused. */
@@ -118,9 +116,9 @@ static void test_missing_value_refused(void **unused)
     char errmsg[KH_ERRMSG_SIZE] = "";
 
     (void)unused;
-    assert_int_equal(render_code("VALID UNTIL '{{expiration}}'", &v, errmsg,
-                                 sizeof(errmsg)),
-                     KH_EINVAL);
+    assert_int_equal(
+        render_code("VALID UNTIL '{{expiration}}'", &v, errmsg, sizeof(errmsg)),
+        KH_EINVAL);
     assert_non_null(strstr(errmsg, "{{expiration}}"));
 }
 
@@ -141,8 +139,7 @@ static void test_unsafe_values_refused(void **unused)
                      KH_EINVAL);
     /* '$' without dollar quoting is harmless */
     expect_render("\"{{name}}\"", &dollar, "\"a$$b\"");
-    assert_int_equal(render_code("'{{password}}'", &bs, errmsg,
-                                 sizeof(errmsg)),
+    assert_int_equal(render_code("'{{password}}'", &bs, errmsg, sizeof(errmsg)),
                      KH_EINVAL);
 }
 
@@ -187,8 +184,7 @@ static void test_url_literal_password(void **unused)
     assert_false(db_url_has_literal_password("postgresql://h/db?x=a:b@c"));
     assert_true(db_url_has_literal_password("host=h password=x"));
     assert_false(db_url_has_literal_password("host=h password={{password}}"));
-    assert_false(
-        db_url_has_literal_password("host=h password='{{password}}'"));
+    assert_false(db_url_has_literal_password("host=h password='{{password}}'"));
 }
 
 /* Expiration is YYYY-MM-DD HH:MM:SS+0000 in UTC. */

@@ -20,7 +20,6 @@
 #include <p11-kit-1/p11-kit/pkcs11.h>
 
 #include <dlfcn.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,8 @@
 #include "common/err.h"
 #include "common/secret.h"
 #include "hsm.h"
+
+#include "lib/fixture.h"
 
 #define SO_PIN        "87654321"
 #define USER_PIN      "123456"
@@ -43,20 +44,11 @@ static const char *const module_paths[] = {
 
 struct fixture
 {
-    char dir[512];
+    char *dir; /* fixture_tmp_make() */
     const char *lib;
 };
 
 static struct fixture fx;
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int write_conf(const char *dir)
 {
@@ -83,7 +75,6 @@ static int write_conf(const char *dir)
 
 static int group_setup(void **state)
 {
-    const char *base = getenv("KH_TEST_TMP");
     char errmsg[KH_ERRMSG_SIZE] = "";
     size_t i;
 
@@ -96,11 +87,7 @@ static int group_setup(void **state)
         fprintf(stderr, "SoftHSM2 module not found (install softhsm2)\n");
         return -1;
     }
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    (void)mkdir(base, 0700);
-    snprintf(fx.dir, sizeof(fx.dir), "%s/kh-hsm-XXXXXX", base);
-    if (mkdtemp(fx.dir) == NULL || write_conf(fx.dir) != 0)
+    if (fixture_tmp_make("kh-hsm", &fx.dir) != 0 || write_conf(fx.dir) != 0)
         return -1;
     if (hsm_pkcs11_init_token(fx.lib, "alpha", SO_PIN, USER_PIN, errmsg,
                               sizeof(errmsg)) != 0 ||
@@ -115,8 +102,8 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (fx.dir[0] != '\0')
-        (void)nftw(fx.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)fixture_tmp_remove(fx.dir);
+    fx.dir = NULL;
     return 0;
 }
 

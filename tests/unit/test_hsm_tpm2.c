@@ -17,7 +17,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,8 +34,9 @@
 #include "common/err.h"
 #include "common/secret.h"
 #include "hsm.h"
+#include "lib/fixture.h"
 
-#define SECRET_BYTES 32
+#define SECRET_BYTES  32
 #define TIMING_ROUNDS 20
 
 struct swtpm
@@ -49,21 +49,12 @@ struct swtpm
 
 struct fixture
 {
-    char dir[512];
+    char *dir;
     struct swtpm tpm;
     char detail[KH_ERRMSG_SIZE];
 };
 
 static struct fixture fx;
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static bool port_free(int port)
 {
@@ -185,16 +176,10 @@ static void swtpm_setup(struct swtpm *tpm, const char *dir, const char *name)
 
 static int group_setup(void **state)
 {
-    const char *base = getenv("KH_TEST_TMP");
-
     (void)state;
     signal(SIGPIPE, SIG_IGN); /* writes to a stopped swtpm */
     setenv("TSS2_LOG", "all+none", 1);
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    (void)mkdir(base, 0700);
-    snprintf(fx.dir, sizeof(fx.dir), "%s/kh-tpm2-XXXXXX", base);
-    if (mkdtemp(fx.dir) == NULL)
+    if (fixture_tmp_make("kh-tpm2", &fx.dir) != 0)
         return -1;
     swtpm_setup(&fx.tpm, fx.dir, "state");
     return 0;
@@ -204,7 +189,8 @@ static int group_teardown(void **state)
 {
     (void)state;
     swtpm_stop(&fx.tpm);
-    (void)nftw(fx.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)fixture_tmp_remove(fx.dir);
+    fx.dir = NULL;
     return 0;
 }
 
@@ -214,7 +200,10 @@ static int open_tpm(const char *tcti, const char *pcrs, const char *bank,
                     struct hsm **ret)
 {
     struct hsm_tpm2_params params = {
-        .tcti = tcti, .pcrs = pcrs, .pcr_bank = bank, .detail = fx.detail,
+        .tcti = tcti,
+        .pcrs = pcrs,
+        .pcr_bank = bank,
+        .detail = fx.detail,
         .detail_size = sizeof(fx.detail),
     };
     char errmsg[KH_ERRMSG_SIZE] = "";
@@ -284,8 +273,8 @@ static void pcr16(bool reset)
     assert_int_equal(Tss2_TctiLdr_Initialize(fx.tpm.tcti, &tcti), 0);
     assert_int_equal(Esys_Initialize(&esys, tcti, NULL), 0);
     if (reset) {
-        rc = Esys_PCR_Reset(esys, ESYS_TR_PCR16, ESYS_TR_PASSWORD,
-                            ESYS_TR_NONE, ESYS_TR_NONE);
+        rc = Esys_PCR_Reset(esys, ESYS_TR_PCR16, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                            ESYS_TR_NONE);
     } else {
         memset(&values, 0, sizeof(values));
         values.count = 1;
@@ -349,8 +338,7 @@ static void test_pcr_binding(void **state)
     hsm = open_ok("7,16");
     memset(out, 0xee, sizeof(out));
     fx.detail[0] = '\0';
-    assert_int_equal(unwrap(hsm, "aad", blob, blob_len, out, &len),
-                     KH_ESTATE);
+    assert_int_equal(unwrap(hsm, "aad", blob, blob_len, out, &len), KH_ESTATE);
     assert_true(all_zero(out, sizeof(out)));
     assert_non_null(strstr(fx.detail, "PCR 16"));
     assert_null(strstr(fx.detail, "PCR 7"));
@@ -376,9 +364,9 @@ static void test_wrong_aad(void **state)
     memset(secret, 0x17, sizeof(secret));
     wrap_ok(hsm, "core/seal/root-key", secret, sizeof(secret), &blob,
             &blob_len);
-    assert_int_equal(unwrap(hsm, "core/seal/recovery-key", blob, blob_len,
-                            out, &len),
-                     KH_ECORRUPT);
+    assert_int_equal(
+        unwrap(hsm, "core/seal/recovery-key", blob, blob_len, out, &len),
+        KH_ECORRUPT);
     assert_true(all_zero(out, sizeof(out)));
     assert_int_equal(unwrap(hsm, "", blob, blob_len, out, &len), KH_ECORRUPT);
     unwrap_ok(hsm, "core/seal/root-key", blob, blob_len, secret);
@@ -506,8 +494,7 @@ static void test_bad_params(void **state)
     assert_null(hsm);
     hsm = open_ok(" 0, 7 ,23");
     memset(big, 1, sizeof(big));
-    assert_int_equal(hsm_wrap(hsm, NULL, 0, big, sizeof(big), &blob,
-                              &blob_len),
+    assert_int_equal(hsm_wrap(hsm, NULL, 0, big, sizeof(big), &blob, &blob_len),
                      KH_EINVAL);
     assert_int_equal(hsm_wrap(hsm, NULL, 0, big, HSM_TPM2_SECRET_BYTES_MAX,
                               &blob, &blob_len),

@@ -36,6 +36,7 @@
 #include "barrier/barrier.h"
 #include "common/encoding.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/secret.h"
 #include "core/core.h"
 #include "http/request_parse.h"
@@ -168,8 +169,8 @@ static int teardown(void **state)
 }
 
 /* One request below the mount from remote (NULL: 127.0.0.1). */
-static int call_from(struct fixture *f, const char *method,
-                     const char *subpath, const char *body, const char *remote,
+static int call_from(struct fixture *f, const char *method, const char *subpath,
+                     const char *body, const char *remote,
                      struct kh_response *resp, char *errmsg)
 {
     struct http_raw_request raw = {0};
@@ -295,9 +296,8 @@ static char *sa_jwt(EVP_PKEY *key, const char *ns, const char *name,
     p = b64url((const uint8_t *)claims, strlen(claims));
     assert_int_not_equal(asprintf(&input, "%s.%s", h, p), -1);
     assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
-    assert_int_equal(EVP_DigestSign(ctx, sig, &sig_len, (uint8_t *)input,
-                                    strlen(input)),
-                     1);
+    assert_int_equal(
+        EVP_DigestSign(ctx, sig, &sig_len, (uint8_t *)input, strlen(input)), 1);
     EVP_MD_CTX_free(ctx);
     if (ec) {
         const uint8_t *q = sig;
@@ -321,10 +321,10 @@ static char *sa_jwt(EVP_PKEY *key, const char *ns, const char *name,
 /* Configure local validation with both keys. */
 static void configure_local(struct fixture *f, const char *extra)
 {
-    json_t *body = json_pack("{s:s, s:[s,s], s:s, s:b}", "kubernetes_host",
-                             "https://127.0.0.1:1/", "pem_keys", g_rsa_pem,
-                             g_ec_pem, "issuer", ISSUER,
-                             "disable_local_ca_jwt", 1);
+    json_t *body =
+        json_pack("{s:s, s:[s,s], s:s, s:b}", "kubernetes_host",
+                  "https://127.0.0.1:1/", "pem_keys", g_rsa_pem, g_ec_pem,
+                  "issuer", ISSUER, "disable_local_ca_jwt", 1);
     char *text;
 
     if (extra != NULL) {
@@ -387,16 +387,17 @@ static void test_config_write_read(void **state)
        "{\"kubernetes_host\":\"https://10.96.0.1:443/\","
        "\"token_reviewer_jwt\":\"reviewer.jwt.secret\"}");
     d = read_data(f, "GET", "config");
-    assert_string_equal(json_string_value(json_object_get(d, "kubernetes_host")),
-                        "https://10.96.0.1:443");
+    assert_string_equal(
+        json_string_value(json_object_get(d, "kubernetes_host")),
+        "https://10.96.0.1:443");
     assert_null(json_object_get(d, "token_reviewer_jwt"));
     assert_true(json_is_true(json_object_get(d, "token_reviewer_jwt_set")));
     assert_true(json_is_true(json_object_get(d, "disable_iss_validation")));
     assert_true(json_is_false(json_object_get(d, "disable_local_ca_jwt")));
     assert_int_equal(json_array_size(json_object_get(d, "pem_keys")), 0);
-    assert_int_equal(json_integer_value(
-                         json_object_get(d, "tokenreview_timeout")),
-                     K8S_REVIEW_TIMEOUT_S);
+    assert_int_equal(
+        json_integer_value(json_object_get(d, "tokenreview_timeout")),
+        K8S_REVIEW_TIMEOUT_S);
     text = json_dumps(d, JSON_COMPACT);
     assert_null(strstr(text, "reviewer.jwt.secret"));
     free(text);
@@ -470,8 +471,8 @@ static void test_role_crud(void **state)
                            "order-service"));
     assert_true(has_string(
         json_object_get(d, "bound_service_account_namespaces"), "production"));
-    assert_true(has_string(json_object_get(d, "policies"),
-                           "order-service-production"));
+    assert_true(
+        has_string(json_object_get(d, "policies"), "order-service-production"));
     assert_true(has_string(json_object_get(d, "token_policies"),
                            "order-service-production"));
     assert_int_equal(json_integer_value(json_object_get(d, "ttl")), 3600);
@@ -483,7 +484,8 @@ static void test_role_crud(void **state)
     json_decref(d);
     /* an update keeps what it does not mention */
     ok(f, "POST", "role/order-service",
-       "{\"audience\":\"vault\",\"alias_name_source\":\"serviceaccount_name\"}");
+       "{\"audience\":\"vault\",\"alias_name_source\":\"serviceaccount_"
+       "name\"}");
     d = read_data(f, "GET", "role/order-service");
     assert_string_equal(json_string_value(json_object_get(d, "audience")),
                         "vault");
@@ -508,8 +510,8 @@ static void test_role_crud(void **state)
 /* A role body with names and namespace "ns" (text to free). */
 static char *role_body(json_t *names)
 {
-    json_t *obj = json_pack("{s:O, s:s}", "bound_service_account_names",
-                            names, "bound_service_account_namespaces", "ns");
+    json_t *obj = json_pack("{s:O, s:s}", "bound_service_account_names", names,
+                            "bound_service_account_namespaces", "ns");
     char *text = json_dumps(obj, JSON_COMPACT);
 
     json_decref(obj);
@@ -558,20 +560,20 @@ static void test_role_validation(void **state)
     json_decref(names);
     memset(item, 'a', K8S_BOUND_ITEM_BYTES_MAX);
     item[K8S_BOUND_ITEM_BYTES_MAX] = '\0';
-    assert_int_not_equal(
-        asprintf(&body, "{\"bound_service_account_names\":\"%s\","
-                        "\"bound_service_account_namespaces\":\"n\"}",
-                 item),
-        -1);
+    assert_int_not_equal(asprintf(&body,
+                                  "{\"bound_service_account_names\":\"%s\","
+                                  "\"bound_service_account_namespaces\":\"n\"}",
+                                  item),
+                         -1);
     ok(f, "POST", "role/long", body);
     free(body);
     item[K8S_BOUND_ITEM_BYTES_MAX] = 'a';
     item[K8S_BOUND_ITEM_BYTES_MAX + 1] = '\0';
-    assert_int_not_equal(
-        asprintf(&body, "{\"bound_service_account_names\":\"%s\","
-                        "\"bound_service_account_namespaces\":\"n\"}",
-                 item),
-        -1);
+    assert_int_not_equal(asprintf(&body,
+                                  "{\"bound_service_account_names\":\"%s\","
+                                  "\"bound_service_account_namespaces\":\"n\"}",
+                                  item),
+                         -1);
     fails(f, "POST", "role/long", body, KH_EINVAL, "entries");
     free(body);
 }
@@ -584,20 +586,25 @@ static void test_glob(void **state)
         const char *pattern, *value;
         bool match;
     } cases[] = {
-        {"*", "anything", true},         {"order-*", "order-service", true},
-        {"order-*", "orders", false},    {"*-service", "order-service", true},
-        {"prod-*-eu", "prod-a-b-eu", true}, {"prod-*-eu", "prod-eu", false},
-        {"a*b*c", "aXbYc", true},        {"a*b*c", "aXbY", false},
-        {"exact", "exact", true},        {"exact", "exactly", false},
-        {"**", "", true},                {"a", "", false},
+        {"*", "anything", true},
+        {"order-*", "order-service", true},
+        {"order-*", "orders", false},
+        {"*-service", "order-service", true},
+        {"prod-*-eu", "prod-a-b-eu", true},
+        {"prod-*-eu", "prod-eu", false},
+        {"a*b*c", "aXbYc", true},
+        {"a*b*c", "aXbY", false},
+        {"exact", "exact", true},
+        {"exact", "exactly", false},
+        {"**", "", true},
+        {"a", "", false},
     };
     size_t i;
 
     (void)state;
     for (i = 0; i < KH_ARRAY_LEN(cases); i++) {
         if (k8s_glob_match(cases[i].pattern, cases[i].value) != cases[i].match)
-            fail_msg("glob \"%s\" vs \"%s\"", cases[i].pattern,
-                     cases[i].value);
+            fail_msg("glob \"%s\" vs \"%s\"", cases[i].pattern, cases[i].value);
     }
 }
 
@@ -621,8 +628,7 @@ static void test_login_runbook(void **state)
        "\"bound_service_account_namespaces\":\"production\","
        "\"policies\":\"order-service-production\",\"ttl\":\"1h\"}");
     jwt = sa_jwt(g_rsa, "production", "order-service", 600, "vault");
-    assert_int_equal(login_as(f, "order-service", jwt, NULL, &auth, errmsg),
-                     0);
+    assert_int_equal(login_as(f, "order-service", jwt, NULL, &auth, errmsg), 0);
     assert_true(has_string(json_object_get(auth, "policies"),
                            "order-service-production"));
     assert_true(has_string(json_object_get(auth, "policies"), "default"));
@@ -645,16 +651,53 @@ static void test_login_runbook(void **state)
     assert_string_equal(e->path, "auth/kubernetes/login");
     json_decref(auth);
     free(jwt);
-    assert_int_equal(login_sa(f, "order-service", g_ec, "production",
-                              "order-service"),
-                     0);
-    assert_int_equal(login_sa(f, "order-service", g_rsa, "staging",
-                              "order-service"),
-                     KH_EPERM);
-    assert_int_equal(login_sa(f, "order-service", g_rsa, "production",
-                              "billing"),
-                     KH_EPERM);
+    assert_int_equal(
+        login_sa(f, "order-service", g_ec, "production", "order-service"), 0);
+    assert_int_equal(
+        login_sa(f, "order-service", g_rsa, "staging", "order-service"),
+        KH_EPERM);
+    assert_int_equal(
+        login_sa(f, "order-service", g_rsa, "production", "billing"), KH_EPERM);
     free(e);
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* 200 local-validation logins (RS256, then ES256) all succeed; prints
+ * the CPU cost of one login, token issue included. */
+static void test_login_cost(void **state)
+{
+    struct fixture *f = *state;
+    char errmsg[KH_ERRMSG_SIZE];
+    EVP_PKEY *keys[2] = {g_rsa, g_ec};
+    const char *names[2] = {"RS256", "ES256"};
+    double t0;
+    char *jwt;
+    int i, k;
+
+    configure_local(f, NULL);
+    ok(f, "POST", "role/order-service",
+       "{\"bound_service_account_names\":\"order-service\","
+       "\"bound_service_account_namespaces\":\"production\"}");
+    kh_log_set_level(KH_LOG_WARN);
+    for (k = 0; k < 2; k++) {
+        jwt = sa_jwt(keys[k], "production", "order-service", 600, "vault");
+        t0 = cpu_s();
+        for (i = 0; i < 100; i++)
+            assert_int_equal(
+                login_as(f, "order-service", jwt, NULL, NULL, errmsg), 0);
+        print_message("local %s login: %.0f us CPU each (token issue "
+                      "included)\n",
+                      names[k], (cpu_s() - t0) / 100 * 1e6);
+        free(jwt);
+    }
+    kh_log_set_level(KH_LOG_INFO);
 }
 
 /* Binding with "*" and globs on names and namespaces. */
@@ -713,8 +756,7 @@ static void test_login_refusals(void **state)
     assert_int_equal(login_as(f, "r", jwt, NULL, NULL, errmsg), KH_EPERM);
     free(jwt);
     jwt = sa_jwt(g_ec, "default", "app", 600, "vault");
-    assert_int_equal(login_as(f, "r", jwt, "10.1.2.3", NULL, errmsg),
-                     KH_EPERM);
+    assert_int_equal(login_as(f, "r", jwt, "10.1.2.3", NULL, errmsg), KH_EPERM);
     assert_string_equal(errmsg, DENIED);
     jwt[strlen(jwt) - 3] = jwt[strlen(jwt) - 3] == 'A' ? 'B' : 'A';
     assert_int_equal(login_as(f, "r", jwt, NULL, NULL, errmsg), KH_EPERM);
@@ -734,21 +776,26 @@ static void test_login_refusals(void **state)
 }
 
 /* Local validation with only the EC key: an RS256 token is refused, an
- * ES256 one accepted (the key decides the algorithm). */
+ * ES256 one accepted (the key decides the algorithm); the per-mount key
+ * cache follows every change of pem_keys. */
 static void test_login_key_pins_alg(void **state)
 {
     struct fixture *f = *state;
-    json_t *body = json_pack("{s:s, s:[s], s:b}", "kubernetes_host",
-                             "https://127.0.0.1:1", "pem_keys", g_ec_pem,
-                             "disable_local_ca_jwt", 1);
+    json_t *body =
+        json_pack("{s:s, s:[s], s:b}", "kubernetes_host", "https://127.0.0.1:1",
+                  "pem_keys", g_ec_pem, "disable_local_ca_jwt", 1);
     char *text = json_dumps(body, JSON_COMPACT);
 
-    ok(f, "POST", "config", text);
     ok(f, "POST", "role/r",
        "{\"bound_service_account_names\":\"app\","
        "\"bound_service_account_namespaces\":\"default\"}");
+    configure_local(f, NULL);
+    assert_int_equal(login_sa(f, "r", g_rsa, "default", "app"), 0);
+    ok(f, "POST", "config", text);
     assert_int_equal(login_sa(f, "r", g_ec, "default", "app"), 0);
     assert_int_equal(login_sa(f, "r", g_rsa, "default", "app"), KH_EPERM);
+    configure_local(f, NULL);
+    assert_int_equal(login_sa(f, "r", g_rsa, "default", "app"), 0);
     free(text);
     json_decref(body);
 }
@@ -781,52 +828,61 @@ static void test_review_body(void **state)
 }
 
 #define OK_USER                                                                \
-    "\"user\":{\"username\":\"system:serviceaccount:default:app\","           \
+    "\"user\":{\"username\":\"system:serviceaccount:default:app\","            \
     "\"uid\":\"u-1\",\"groups\":[\"system:serviceaccounts\"]}"
 
 /* Every rejection case of vault-api.md §5.3 is KH_EPERM; the real API
  * server's 201 answer is accepted with its user. */
+static const struct review_case
+{
+    long status;
+    const char *body;
+    int want;
+} review_cases[] = {
+    {201,
+     "{\"apiVersion\":\"authentication.k8s.io/"
+     "v1\",\"kind\":\"TokenReview\","
+     "\"status\":{\"authenticated\":true," OK_USER ",\"audiences\":[\"a\","
+     "\"vault\"]}}",
+     0},
+    {200,
+     "{\"status\":{\"authenticated\":true," OK_USER
+     ",\"audiences\":[\"vault\"]}}",
+     0},
+    {401,
+     "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
+     "\"Unauthorized\",\"code\":401}",
+     KH_EPERM},
+    {500, "", KH_EPERM},
+    {200, "{\"kind\":\"Status\",\"status\":\"Failure\"}", KH_EPERM},
+    {201,
+     "{\"status\":{\"authenticated\":true,\"error\":\"boom\"," OK_USER
+     ",\"audiences\":[\"vault\"]}}",
+     KH_EPERM},
+    {201, "{\"status\":{\"authenticated\":false}}", KH_EPERM},
+    {201, "{\"status\":{\"user\":{}}}", KH_EPERM},
+    {201,
+     "{\"status\":{\"authenticated\":true," OK_USER
+     ",\"audiences\":[\"other\"]}}",
+     KH_EPERM},
+    {201, "{\"status\":{\"authenticated\":true," OK_USER "}}", KH_EPERM},
+    {201,
+     "{\"status\":{\"authenticated\":true,\"user\":{\"username\":"
+     "\"system:serviceaccount:default\"},\"audiences\":[\"vault\"]}}",
+     KH_EPERM},
+    {201,
+     "{\"status\":{\"authenticated\":true,\"user\":{\"username\":"
+     "\"system:serviceaccount:a:b:c\"},\"audiences\":[\"vault\"]}}",
+     KH_EPERM},
+    {201,
+     "{\"status\":{\"authenticated\":true,\"user\":{\"username\":"
+     "\"system:node:n1\"},\"audiences\":[\"vault\"]}}",
+     KH_EPERM},
+    {201, "not json", KH_EPERM},
+};
+
 static void test_review_parse(void **state)
 {
-    static const struct
-    {
-        long status;
-        const char *body;
-        int want;
-    } cases[] = {
-        {201,
-         "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenReview\","
-         "\"status\":{\"authenticated\":true," OK_USER ",\"audiences\":[\"a\","
-         "\"vault\"]}}",
-         0},
-        {200, "{\"status\":{\"authenticated\":true," OK_USER
-              ",\"audiences\":[\"vault\"]}}",
-         0},
-        {401, "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
-              "\"Unauthorized\",\"code\":401}",
-         KH_EPERM},
-        {500, "", KH_EPERM},
-        {200, "{\"kind\":\"Status\",\"status\":\"Failure\"}", KH_EPERM},
-        {201, "{\"status\":{\"authenticated\":true,\"error\":\"boom\","
-              OK_USER ",\"audiences\":[\"vault\"]}}",
-         KH_EPERM},
-        {201, "{\"status\":{\"authenticated\":false}}", KH_EPERM},
-        {201, "{\"status\":{\"user\":{}}}", KH_EPERM},
-        {201, "{\"status\":{\"authenticated\":true," OK_USER
-              ",\"audiences\":[\"other\"]}}",
-         KH_EPERM},
-        {201, "{\"status\":{\"authenticated\":true," OK_USER "}}", KH_EPERM},
-        {201, "{\"status\":{\"authenticated\":true,\"user\":{\"username\":"
-              "\"system:serviceaccount:default\"},\"audiences\":[\"vault\"]}}",
-         KH_EPERM},
-        {201, "{\"status\":{\"authenticated\":true,\"user\":{\"username\":"
-              "\"system:serviceaccount:a:b:c\"},\"audiences\":[\"vault\"]}}",
-         KH_EPERM},
-        {201, "{\"status\":{\"authenticated\":true,\"user\":{\"username\":"
-              "\"system:node:n1\"},\"audiences\":[\"vault\"]}}",
-         KH_EPERM},
-        {201, "not json", KH_EPERM},
-    };
     json_t *aud = json_pack("[s]", "vault");
     struct k8s_review_result res;
     char errmsg[KH_ERRMSG_SIZE];
@@ -834,28 +890,28 @@ static void test_review_parse(void **state)
     int r;
 
     (void)state;
-    for (i = 0; i < KH_ARRAY_LEN(cases); i++) {
+    for (i = 0; i < KH_ARRAY_LEN(review_cases); i++) {
         errmsg[0] = '\0';
-        r = k8s_review_parse(cases[i].status, cases[i].body,
-                             strlen(cases[i].body), aud, &res, errmsg,
+        r = k8s_review_parse(review_cases[i].status, review_cases[i].body,
+                             strlen(review_cases[i].body), aud, &res, errmsg,
                              sizeof(errmsg));
-        if (r != cases[i].want)
+        if (r != review_cases[i].want)
             fail_msg("case %zu: got %d (%s), want %d", i, r, errmsg,
-                     cases[i].want);
+                     review_cases[i].want);
         if (r != 0)
             assert_true(errmsg[0] != '\0');
     }
-    assert_int_equal(k8s_review_parse(201, cases[0].body,
-                                      strlen(cases[0].body), aud, &res, errmsg,
-                                      sizeof(errmsg)),
+    assert_int_equal(k8s_review_parse(201, review_cases[0].body,
+                                      strlen(review_cases[0].body), aud, &res,
+                                      errmsg, sizeof(errmsg)),
                      0);
     assert_string_equal(res.username, "system:serviceaccount:default:app");
     assert_string_equal(res.uid, "u-1");
     /* no requested audiences: status.audiences is not needed */
     json_array_clear(aud);
-    assert_int_equal(k8s_review_parse(201, cases[9].body,
-                                      strlen(cases[9].body), aud, &res, errmsg,
-                                      sizeof(errmsg)),
+    assert_int_equal(k8s_review_parse(201, review_cases[9].body,
+                                      strlen(review_cases[9].body), aud, &res,
+                                      errmsg, sizeof(errmsg)),
                      0);
     json_decref(aud);
 }
@@ -960,12 +1016,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_validation, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_role_crud, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_role_validation, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_role_validation, setup, teardown),
         cmocka_unit_test(test_glob),
         cmocka_unit_test_setup_teardown(test_login_runbook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_binding_globs, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_login_cost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_key_pins_alg, setup,
                                         teardown),

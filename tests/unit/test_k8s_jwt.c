@@ -84,12 +84,12 @@ static char *b64url_str(const char *s)
 }
 
 enum signer {
-    SIGN_RS256,       /* the configured RSA key */
-    SIGN_ES256,       /* the configured P-256 key, raw r||s */
-    SIGN_ES256_DER,   /* P-256 but the DER signature (wrong format) */
-    SIGN_RSA_OTHER,   /* an RSA key that is not configured */
-    SIGN_HS256_PEM,   /* HMAC-SHA256 keyed with the RSA public key PEM */
-    SIGN_EMPTY,       /* no signature at all */
+    SIGN_RS256,     /* the configured RSA key */
+    SIGN_ES256,     /* the configured P-256 key, raw r||s */
+    SIGN_ES256_DER, /* P-256 but the DER signature (wrong format) */
+    SIGN_RSA_OTHER, /* an RSA key that is not configured */
+    SIGN_HS256_PEM, /* HMAC-SHA256 keyed with the RSA public key PEM */
+    SIGN_EMPTY,     /* no signature at all */
 };
 
 /* Signature over input (base64url), per signer. */
@@ -109,9 +109,7 @@ static char *sign(enum signer s, const char *input)
                              &hlen));
         return b64url(sig, hlen);
     }
-    key = s == SIGN_RS256       ? g->rsa
-          : s == SIGN_RSA_OTHER ? g->rsa_other
-                                : g->ec;
+    key = s == SIGN_RS256 ? g->rsa : s == SIGN_RSA_OTHER ? g->rsa_other : g->ec;
     ctx = EVP_MD_CTX_new();
     assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
     assert_int_equal(EVP_DigestSign(ctx, sig, &sig_len, (const uint8_t *)input,
@@ -178,8 +176,8 @@ static char *claims_make(const struct claims_spec *c, const char *extra)
         len += (size_t)snprintf(out + len, cap - len, ",\"iat\":%lld",
                                 now + c->iat);
     if (c->iss != NULL)
-        len += (size_t)snprintf(out + len, cap - len, ",\"iss\":\"%s\"",
-                                c->iss);
+        len +=
+            (size_t)snprintf(out + len, cap - len, ",\"iss\":\"%s\"", c->iss);
     if (c->aud != NULL)
         len += (size_t)snprintf(out + len, cap - len, ",\"aud\":%s", c->aud);
     snprintf(out + len, cap - len, "%s}", extra != NULL ? extra : "");
@@ -245,9 +243,8 @@ static int group_setup(void **state)
     g->ec_pem = pubkey_pem(g->ec);
     pems[0] = g->rsa_pem;
     pems[1] = g->ec_pem;
-    assert_int_equal(k8s_jwt_keys_parse(pems, 2, &g->keys, errmsg,
-                                        sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        k8s_jwt_keys_parse(pems, 2, &g->keys, errmsg, sizeof(errmsg)), 0);
     return 0;
 }
 
@@ -268,11 +265,11 @@ static int group_teardown(void **state)
 
 enum mutation {
     MUT_NONE,
-    MUT_TAMPER,      /* payload swapped after signing */
-    MUT_BAD_BASE64,  /* a '!' inside the payload */
-    MUT_PADDED,      /* '=' padding on the signature */
-    MUT_TWO_PARTS,   /* signature segment removed */
-    MUT_FOUR_PARTS,  /* an extra segment */
+    MUT_TAMPER,     /* payload swapped after signing */
+    MUT_BAD_BASE64, /* a '!' inside the payload */
+    MUT_PADDED,     /* '=' padding on the signature */
+    MUT_TWO_PARTS,  /* signature segment removed */
+    MUT_FOUR_PARTS, /* an extra segment */
 };
 
 struct jwt_case
@@ -289,43 +286,110 @@ struct jwt_case
 
 #define HDR_RS "{\"alg\":\"RS256\",\"kid\":\"k1\"}"
 #define HDR_ES "{\"alg\":\"ES256\"}"
-#define GOOD   {3600, ABSENT, -10, ISSUER, "\"vault\""}
+#define GOOD                                                                   \
+    {                                                                          \
+        3600, ABSENT, -10, ISSUER, "\"vault\""                                 \
+    }
 
 static const struct jwt_case jwt_cases[] = {
     {"valid RS256", HDR_RS, SIGN_RS256, GOOD, NULL, MUT_NONE, 0, ACCEPTED},
     {"valid ES256", HDR_ES, SIGN_ES256, GOOD, NULL, MUT_NONE, 0, ACCEPTED},
-    {"aud array holding ours", HDR_RS, SIGN_RS256,
-     {3600, -5, -10, ISSUER, "[\"other\",\"vault\"]"}, NULL, MUT_NONE, 0,
+    {"aud array holding ours",
+     HDR_RS,
+     SIGN_RS256,
+     {3600, -5, -10, ISSUER, "[\"other\",\"vault\"]"},
+     NULL,
+     MUT_NONE,
+     0,
      ACCEPTED},
-    {"no exp (legacy token)", HDR_RS, SIGN_RS256,
-     {ABSENT, ABSENT, ABSENT, ISSUER, "\"vault\""}, NULL, MUT_NONE, 0,
+    {"no exp (legacy token)",
+     HDR_RS,
+     SIGN_RS256,
+     {ABSENT, ABSENT, ABSENT, ISSUER, "\"vault\""},
+     NULL,
+     MUT_NONE,
+     0,
      ACCEPTED},
-    {"expired within leeway", HDR_RS, SIGN_RS256,
-     {-(K8S_JWT_LEEWAY_S - 5), ABSENT, -7200, ISSUER, "\"vault\""}, NULL,
-     MUT_NONE, 0, ACCEPTED},
-    {"expired", HDR_RS, SIGN_RS256, {-3600, ABSENT, -7200, ISSUER, "\"vault\""},
-     NULL, MUT_NONE, KH_EPERM, AT_CLAIMS},
-    {"expired just past leeway", HDR_ES, SIGN_ES256,
-     {-(K8S_JWT_LEEWAY_S + 5), ABSENT, -7200, ISSUER, "\"vault\""}, NULL,
-     MUT_NONE, KH_EPERM, AT_CLAIMS},
-    {"nbf in the future", HDR_RS, SIGN_RS256,
-     {7200, 3600, ABSENT, ISSUER, "\"vault\""}, NULL, MUT_NONE, KH_EPERM,
+    {"expired within leeway",
+     HDR_RS,
+     SIGN_RS256,
+     {-(K8S_JWT_LEEWAY_S - 5), ABSENT, -7200, ISSUER, "\"vault\""},
+     NULL,
+     MUT_NONE,
+     0,
+     ACCEPTED},
+    {"expired",
+     HDR_RS,
+     SIGN_RS256,
+     {-3600, ABSENT, -7200, ISSUER, "\"vault\""},
+     NULL,
+     MUT_NONE,
+     KH_EPERM,
      AT_CLAIMS},
-    {"iat in the future", HDR_RS, SIGN_RS256,
-     {7200, ABSENT, 3600, ISSUER, "\"vault\""}, NULL, MUT_NONE, KH_EPERM,
+    {"expired just past leeway",
+     HDR_ES,
+     SIGN_ES256,
+     {-(K8S_JWT_LEEWAY_S + 5), ABSENT, -7200, ISSUER, "\"vault\""},
+     NULL,
+     MUT_NONE,
+     KH_EPERM,
      AT_CLAIMS},
-    {"exp not a number", HDR_RS, SIGN_RS256,
-     {ABSENT, ABSENT, ABSENT, ISSUER, "\"vault\""}, ",\"exp\":\"soon\"",
-     MUT_NONE, KH_EPERM, AT_CLAIMS},
-    {"wrong aud", HDR_RS, SIGN_RS256, {3600, ABSENT, -10, ISSUER, "\"other\""},
-     NULL, MUT_NONE, KH_EPERM, AT_CLAIMS},
-    {"no aud", HDR_RS, SIGN_RS256, {3600, ABSENT, -10, ISSUER, NULL}, NULL,
-     MUT_NONE, KH_EPERM, AT_CLAIMS},
-    {"wrong iss", HDR_ES, SIGN_ES256,
-     {3600, ABSENT, -10, "https://evil.example", "\"vault\""}, NULL, MUT_NONE,
-     KH_EPERM, AT_CLAIMS},
-    {"no iss", HDR_RS, SIGN_RS256, {3600, ABSENT, -10, NULL, "\"vault\""},
-     NULL, MUT_NONE, KH_EPERM, AT_CLAIMS},
+    {"nbf in the future",
+     HDR_RS,
+     SIGN_RS256,
+     {7200, 3600, ABSENT, ISSUER, "\"vault\""},
+     NULL,
+     MUT_NONE,
+     KH_EPERM,
+     AT_CLAIMS},
+    {"iat in the future",
+     HDR_RS,
+     SIGN_RS256,
+     {7200, ABSENT, 3600, ISSUER, "\"vault\""},
+     NULL,
+     MUT_NONE,
+     KH_EPERM,
+     AT_CLAIMS},
+    {"exp not a number",
+     HDR_RS,
+     SIGN_RS256,
+     {ABSENT, ABSENT, ABSENT, ISSUER, "\"vault\""},
+     ",\"exp\":\"soon\"",
+     MUT_NONE,
+     KH_EPERM,
+     AT_CLAIMS},
+    {"wrong aud",
+     HDR_RS,
+     SIGN_RS256,
+     {3600, ABSENT, -10, ISSUER, "\"other\""},
+     NULL,
+     MUT_NONE,
+     KH_EPERM,
+     AT_CLAIMS},
+    {"no aud",
+     HDR_RS,
+     SIGN_RS256,
+     {3600, ABSENT, -10, ISSUER, NULL},
+     NULL,
+     MUT_NONE,
+     KH_EPERM,
+     AT_CLAIMS},
+    {"wrong iss",
+     HDR_ES,
+     SIGN_ES256,
+     {3600, ABSENT, -10, "https://evil.example", "\"vault\""},
+     NULL,
+     MUT_NONE,
+     KH_EPERM,
+     AT_CLAIMS},
+    {"no iss",
+     HDR_RS,
+     SIGN_RS256,
+     {3600, ABSENT, -10, NULL, "\"vault\""},
+     NULL,
+     MUT_NONE,
+     KH_EPERM,
+     AT_CLAIMS},
     {"alg none", "{\"alg\":\"none\"}", SIGN_EMPTY, GOOD, NULL, MUT_NONE,
      KH_EINVAL, AT_PARSE},
     {"alg None", "{\"alg\":\"None\"}", SIGN_RS256, GOOD, NULL, MUT_NONE,
@@ -334,16 +398,16 @@ static const struct jwt_case jwt_cases[] = {
      SIGN_HS256_PEM, GOOD, NULL, MUT_NONE, KH_EINVAL, AT_PARSE},
     {"HMAC-with-PEM signature under an RS256 header", HDR_RS, SIGN_HS256_PEM,
      GOOD, NULL, MUT_NONE, KH_EPERM, AT_SIGNATURE},
-    {"no alg", "{\"typ\":\"JWT\"}", SIGN_RS256, GOOD, NULL, MUT_NONE,
-     KH_EINVAL, AT_PARSE},
-    {"crit header", "{\"alg\":\"RS256\",\"crit\":[\"x\"],\"x\":1}",
-     SIGN_RS256, GOOD, NULL, MUT_NONE, KH_EINVAL, AT_PARSE},
+    {"no alg", "{\"typ\":\"JWT\"}", SIGN_RS256, GOOD, NULL, MUT_NONE, KH_EINVAL,
+     AT_PARSE},
+    {"crit header", "{\"alg\":\"RS256\",\"crit\":[\"x\"],\"x\":1}", SIGN_RS256,
+     GOOD, NULL, MUT_NONE, KH_EINVAL, AT_PARSE},
     {"EC signature under an RS256 header", HDR_RS, SIGN_ES256, GOOD, NULL,
      MUT_NONE, KH_EPERM, AT_SIGNATURE},
     {"RSA signature under an ES256 header", HDR_ES, SIGN_RS256, GOOD, NULL,
      MUT_NONE, KH_EPERM, AT_SIGNATURE},
-    {"ES256 with a DER signature", HDR_ES, SIGN_ES256_DER, GOOD, NULL,
-     MUT_NONE, KH_EPERM, AT_SIGNATURE},
+    {"ES256 with a DER signature", HDR_ES, SIGN_ES256_DER, GOOD, NULL, MUT_NONE,
+     KH_EPERM, AT_SIGNATURE},
     {"RS256 by an unconfigured key", HDR_RS, SIGN_RSA_OTHER, GOOD, NULL,
      MUT_NONE, KH_EPERM, AT_SIGNATURE},
     {"RS384 header (no local key for it)", "{\"alg\":\"RS384\"}", SIGN_RS256,
@@ -358,8 +422,8 @@ static const struct jwt_case jwt_cases[] = {
      AT_PARSE},
     {"two segments", HDR_RS, SIGN_RS256, GOOD, NULL, MUT_TWO_PARTS, KH_EINVAL,
      AT_PARSE},
-    {"four segments", HDR_RS, SIGN_RS256, GOOD, NULL, MUT_FOUR_PARTS,
-     KH_EINVAL, AT_PARSE},
+    {"four segments", HDR_RS, SIGN_RS256, GOOD, NULL, MUT_FOUR_PARTS, KH_EINVAL,
+     AT_PARSE},
     {"duplicate claim", HDR_RS, SIGN_RS256, GOOD, ",\"exp\":1", MUT_NONE,
      KH_EINVAL, AT_PARSE},
     {"claims nested too deeply", HDR_RS, SIGN_RS256, GOOD,
@@ -408,8 +472,8 @@ static void test_jwt_table(void **state)
     for (i = 0; i < KH_ARRAY_LEN(jwt_cases); i++) {
         const struct jwt_case *c = &jwt_cases[i];
         char *claims = claims_make(&c->claims, c->extra);
-        char *token = mutate(jwt_make(c->header, claims, c->signer),
-                             c->mutation);
+        char *token =
+            mutate(jwt_make(c->header, claims, c->signer), c->mutation);
         enum stage stage;
         int r = validate(token, strlen(token), &stage);
 
@@ -460,12 +524,12 @@ static void test_jwt_size_limit(void **state)
             size_t len;
             memset(filler, 'f', n);
             filler[n] = '\0';
-            snprintf(header, sizeof(header), "{\"alg\":\"RS256\",\"kid\":\"%.*s\"}",
-                     (int)kid, "kkkk");
+            snprintf(header, sizeof(header),
+                     "{\"alg\":\"RS256\",\"kid\":\"%.*s\"}", (int)kid, "kkkk");
             assert_int_not_equal(asprintf(&extra, ",\"f\":\"%s\"", filler), -1);
             claims = claims_make(&c, extra);
-            len = (strlen(header) * 4 + 2) / 3 + 1 + (strlen(claims) * 4 + 2) / 3 +
-                  1 + 342;
+            len = (strlen(header) * 4 + 2) / 3 + 1 +
+                  (strlen(claims) * 4 + 2) / 3 + 1 + 342;
             if (len == K8S_JWT_BYTES_MAX)
                 token = jwt_make(header, claims, SIGN_RS256);
             free(extra);
@@ -594,14 +658,11 @@ static void test_verify_needs_pinned_key(void **state)
     char errmsg[KH_ERRMSG_SIZE];
 
     (void)state;
-    assert_int_equal(k8s_jwt_keys_parse(&pem, 1, &keys, errmsg,
-                                        sizeof(errmsg)),
+    assert_int_equal(k8s_jwt_keys_parse(&pem, 1, &keys, errmsg, sizeof(errmsg)),
                      0);
-    assert_int_equal(k8s_jwt_parse(token, strlen(token), &jwt, errmsg,
-                                   sizeof(errmsg)),
-                     0);
-    assert_int_equal(k8s_jwt_verify(&jwt, token, &keys, errmsg,
-                                    sizeof(errmsg)),
+    assert_int_equal(
+        k8s_jwt_parse(token, strlen(token), &jwt, errmsg, sizeof(errmsg)), 0);
+    assert_int_equal(k8s_jwt_verify(&jwt, token, &keys, errmsg, sizeof(errmsg)),
                      KH_EPERM);
     assert_non_null(strstr(errmsg, "RS256"));
     k8s_jwt_clear(&jwt);
@@ -619,9 +680,8 @@ static int identity_of(const char *claims, struct k8s_identity *id)
     char errmsg[KH_ERRMSG_SIZE];
     int r;
 
-    assert_int_equal(k8s_jwt_parse(token, strlen(token), &jwt, errmsg,
-                                   sizeof(errmsg)),
-                     0);
+    assert_int_equal(
+        k8s_jwt_parse(token, strlen(token), &jwt, errmsg, sizeof(errmsg)), 0);
     r = k8s_jwt_identity(&jwt, id, errmsg, sizeof(errmsg));
     k8s_jwt_clear(&jwt);
     free(token);
@@ -629,8 +689,8 @@ static int identity_of(const char *claims, struct k8s_identity *id)
 }
 
 /* Projected tokens name the account in the "kubernetes.io" object, legacy
- * tokens in flat claims; without a namespace or name there is no
- * identity. */
+ * tokens in flat claims; without a namespace or name, or with a name that
+ * is not printable ASCII, there is no identity. */
 static void test_identity(void **state)
 {
     struct k8s_identity id;
@@ -659,10 +719,21 @@ static void test_identity(void **state)
     assert_string_equal(id.name, "web");
     assert_string_equal(id.uid, "u2");
     assert_string_equal(id.secret_name, "web-token-x");
-    assert_int_equal(identity_of("{\"kubernetes.io\":{\"namespace\":\"p\"}}",
+    assert_int_equal(
+        identity_of("{\"kubernetes.io\":{\"namespace\":\"p\"}}", &id),
+        KH_EPERM);
+    assert_int_equal(identity_of("{\"sub\":\"x\"}", &id), KH_EPERM);
+    /* names reach logs and token metadata: control bytes and spaces are
+     * refused */
+    assert_int_equal(
+        identity_of("{\"kubernetes.io\":{\"namespace\":\"p\\nforged\","
+                    "\"serviceaccount\":{\"name\":\"a\"}}}",
+                    &id),
+        KH_EPERM);
+    assert_int_equal(identity_of("{\"kubernetes.io\":{\"namespace\":\"p\","
+                                 "\"serviceaccount\":{\"name\":\"a b\"}}}",
                                  &id),
                      KH_EPERM);
-    assert_int_equal(identity_of("{\"sub\":\"x\"}", &id), KH_EPERM);
     assert_int_equal(
         identity_of("{\"kubernetes.io\":{\"namespace\":7,\"serviceaccount\":"
                     "{\"name\":\"a\"}}}",
@@ -687,9 +758,9 @@ static void test_audiences(void **state)
         char errmsg[KH_ERRMSG_SIZE];
         json_t *aud;
 
-        assert_int_equal(k8s_jwt_parse(token, strlen(token), &jwt, errmsg,
-                                       sizeof(errmsg)),
-                         0);
+        assert_int_equal(
+            k8s_jwt_parse(token, strlen(token), &jwt, errmsg, sizeof(errmsg)),
+            0);
         aud = k8s_jwt_audiences(&jwt);
         text = json_dumps(aud, JSON_COMPACT);
         assert_string_equal(text, cases[i][1]);

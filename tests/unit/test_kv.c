@@ -15,7 +15,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,6 +32,8 @@
 #include "http/response.h"
 #include "mount/mount_table.h"
 
+#include "lib/fixture.h"
+
 #define V2_UUID      "6f2b9c1e-0000-4000-8000-00000000000a"
 #define V1_UUID      "6f2b9c1e-0000-4000-8000-00000000000b"
 #define RACE_THREADS 8
@@ -45,9 +46,7 @@ struct kv_mount
 
 struct fixture
 {
-    char tmp[PATH_MAX];
-    struct kh_storage *storage;
-    struct barrier *barrier;
+    struct fixture_store db;
     struct kv_mount v2;
     struct kv_mount v1;
 };
@@ -61,38 +60,24 @@ struct answer
 
 /* ---- fixture ---- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void mount_open(struct fixture *f, struct kv_mount *m, const char *path,
                        const char *uuid, const char *options_json)
 {
+    char errmsg[KH_ERRMSG_SIZE] = "";
+
     m->entry = calloc(1, sizeof(*m->entry));
     assert_non_null(m->entry);
-    snprintf(m->entry->path, sizeof(m->entry->path), "%s", path);
-    snprintf(m->entry->type, sizeof(m->entry->type), "kv");
-    snprintf(m->entry->uuid, sizeof(m->entry->uuid), "%s", uuid);
-    m->entry->options = json_loads(options_json, 0, NULL);
-    assert_non_null(m->entry->options);
-    m->entry->ops = &kv_backend_ops;
-    assert_int_equal(
-        view_init(&m->entry->view, f->barrier, f->storage, "logical", uuid), 0);
-    assert_int_equal(kv_backend_ops.init(m->entry, &m->state), 0);
-    m->entry->state = m->state;
+    if (fixture_mount_open(m->entry, &f->db, &kv_backend_ops, path, uuid,
+                           options_json, errmsg, sizeof(errmsg)) != 0)
+        fail_msg("mount %s: %s", path, errmsg);
+    m->state = m->entry->state;
 }
 
 static void mount_close(struct kv_mount *m)
 {
     if (m->entry == NULL)
         return;
-    kv_backend_ops.cleanup(m->state);
-    json_decref(m->entry->options);
+    fixture_mount_close(m->entry);
     free(m->entry);
     m->entry = NULL;
 }
@@ -100,24 +85,11 @@ static void mount_close(struct kv_mount *m)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    const char *base = getenv("KH_TEST_TMP");
     char errmsg[KH_ERRMSG_SIZE] = "";
-    uint8_t root[KH_ROOT_KEY_BYTES];
 
     assert_non_null(f);
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    if (mkdir(base, 0700) != 0)
-        assert_int_equal(errno, EEXIST);
-    snprintf(f->tmp, sizeof(f->tmp), "%s/kv-XXXXXX", base);
-    assert_non_null(mkdtemp(f->tmp));
-    assert_int_equal(
-        kh_storage_lmdb_open(f->tmp, 0, &f->storage, errmsg, sizeof(errmsg)),
-        0);
-    assert_int_equal(barrier_create(f->storage, &f->barrier), 0);
-    assert_int_equal(kh_random_bytes(root, sizeof(root)), 0);
-    assert_int_equal(barrier_initialize(f->barrier, root), 0);
-    kh_wipe(root, sizeof(root));
+    if (fixture_store_open(&f->db, "kv", NULL, errmsg, sizeof(errmsg)) != 0)
+        fail_msg("store: %s", errmsg);
     mount_open(f, &f->v2, "secret/", V2_UUID, "{\"version\":\"2\"}");
     mount_open(f, &f->v1, "kv1/", V1_UUID, "{\"version\":\"1\"}");
     *state = f;
@@ -130,9 +102,7 @@ static int teardown(void **state)
 
     mount_close(&f->v2);
     mount_close(&f->v1);
-    barrier_free(f->barrier);
-    kh_storage_close(f->storage);
-    assert_int_equal(nftw(f->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    assert_int_equal(fixture_store_close(&f->db), 0);
     free(f);
     return 0;
 }
@@ -145,45 +115,23 @@ static int teardown(void **state)
 static struct answer call_at(struct kv_mount *m, const char *method,
                              const char *sub, const char *body)
 {
-    struct http_query_arg arg = {NULL, NULL};
-    struct http_raw_request raw = {0};
-    struct kh_request req = {0};
+    struct fixture_request spec = {method, NULL, body, NULL, NULL};
+    struct kh_request req;
     struct kh_response resp = {0};
-    struct backend_request br = {0};
+    struct backend_request br;
     struct answer a = {0, NULL};
     char errmsg[KH_ERRMSG_SIZE] = "";
     char url[4096 + 256];
-    char query[256] = "";
-    char *q;
     char *text = NULL;
     size_t len = 0;
     int r;
 
     snprintf(url, sizeof(url), "/v1/%s%s", m->entry->path, sub);
-    q = strchr(url, '?');
-    if (q != NULL) {
-        snprintf(query, sizeof(query), "%s", q + 1);
-        *q = '\0';
-        arg.name = query;
-        arg.value = strchr(query, '=') + 1;
-        *strchr(query, '=') = '\0';
-    }
-    raw.method = method;
-    raw.url = url;
-    raw.query = q != NULL ? &arg : NULL;
-    raw.query_count = q != NULL ? 1 : 0;
-    raw.content_type = strcmp(method, "PATCH") == 0
-                           ? "application/merge-patch+json"
-                           : "application/json";
-    raw.body = (const uint8_t *)body;
-    raw.body_len = body != NULL ? strlen(body) : 0;
-    raw.body_bytes_max = KH_HTTP_BODY_BYTES_DEFAULT;
-    assert_int_equal(http_request_build(&raw, &req, errmsg, sizeof(errmsg)), 0);
-    br.mount = m->entry;
-    br.req = &req;
-    br.subpath = req.path + strlen(m->entry->path);
-    br.view = &m->entry->view;
-    br.state = m->state;
+    spec.url = url;
+    assert_int_equal(fixture_request_build(&spec, &req, errmsg, sizeof(errmsg)),
+                     0);
+    assert_int_equal(fixture_backend_request(NULL, m->entry, &req, NULL, &br),
+                     0);
     if (req.op == KH_OP_UPDATE) {
         bool exists = false;
         assert_int_equal(kv_backend_ops.existence(&br, &exists), 0);
@@ -1291,7 +1239,7 @@ static void test_no_plaintext_on_disk(void **state)
            "{\"password\":\"correct-horse-battery-staple-1234\"}", 204);
     expect(&f->v2, "POST", "metadata/plain",
            "{\"custom_metadata\":{\"note\":\"meta-plaintext-marker\"}}", 204);
-    snprintf(path, sizeof(path), "%s/data.mdb", f->tmp);
+    snprintf(path, sizeof(path), "%s/data.mdb", f->db.dir);
     fp = fopen(path, "rb");
     assert_non_null(fp);
     assert_int_equal(fseek(fp, 0, SEEK_END), 0);

@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,8 @@
 #include "engines/backend.h"
 #include "http/request_parse.h"
 #include "lease/lease.h"
+
+#include "lib/fixture.h"
 
 /* ---- a test engine: "creds" issues a leased user ---------------------- */
 
@@ -85,55 +86,24 @@ static const struct backend_ops test_ops = {
 
 struct fixture
 {
-    char dir[256];
-    struct kh_config *config;
-    struct kh_core *core;
-    char token[128];
-    char key_hex[80];
+    struct fixture_core fc;
 };
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-    return remove(path);
-}
 
 static int status_of(struct fixture *f, const char *method, const char *path,
                      const char *body, json_t **ret_body)
 {
-    char url[512];
-    char *query;
-    struct http_query_arg arg = {NULL, NULL};
-    struct http_raw_request raw = {
-        .method = method, .url = url, .body = (const uint8_t *)body,
-        .body_len = body ? strlen(body) : 0,
-        .body_bytes_max = KH_HTTP_BODY_BYTES_DEFAULT,
-        .vault_token = f->token, .remote_addr = "127.0.0.1",
-    };
-    struct kh_request req = {0};
-    struct kh_response resp = {0};
+    struct fixture_request spec = {method, path, body, f->fc.root_token,
+                                   NULL};
+    struct kh_response resp;
     char errmsg[KH_ERRMSG_SIZE];
     int status;
 
-    /* As MHD does: the path without the query, one "k=v" argument. */
-    snprintf(url, sizeof(url), "%s", path);
-    query = strchr(url, '?');
-    if (query != NULL) {
-        *query++ = '\0';
-        arg.name = query;
-        arg.value = strchr(query, '=');
-        *(char *)arg.value = '\0';
-        arg.value++;
-        raw.query = &arg;
-        raw.query_count = 1;
-    }
-    assert_int_equal(http_request_build(&raw, &req, errmsg, sizeof(errmsg)),
+    assert_int_equal(fixture_request_handle(f->fc.core, &spec, &resp, NULL,
+                                            errmsg, sizeof(errmsg)),
                      0);
-    request_handle(f->core, &req, &resp);
     status = resp.status != 0 ? resp.status : (resp.body ? 200 : 204);
     if (ret_body != NULL)
         *ret_body = json_incref(resp.body);
-    kh_request_clear(&req);
     kh_response_clear(&resp);
     return status;
 }
@@ -141,39 +111,11 @@ static int status_of(struct fixture *f, const char *method, const char *path,
 static int setup(void **state)
 {
     static struct fixture f;
-    struct kh_core_options options = {0};
-    struct kh_init_request init = {.secret_shares = 1, .secret_threshold = 1};
-    const char *base = getenv("KH_TEST_TMP");
-    char text[512], errmsg[KH_ERRMSG_SIZE];
-    json_t *result = NULL;
-    uint8_t key[32];
-    size_t key_len = 0;
+    char errmsg[KH_ERRMSG_SIZE] = "";
 
-    memset(&f, 0, sizeof(f));
-    if (base != NULL)
-        mkdir(base, 0700);
-    snprintf(f.dir, sizeof(f.dir), "%s/lease-XXXXXX", base ? base : "/tmp");
-    assert_non_null(mkdtemp(f.dir));
-    snprintf(text, sizeof(text),
-             "storage \"lmdb\" { path = \"%s/data\" }\ndisable_mlock = true\n",
-             f.dir);
-    f.config = kh_config_new();
-    assert_int_equal(kh_config_parse_text(f.config, text, strlen(text), "t",
-                                          errmsg, sizeof(errmsg)), 0);
-    options.config = f.config;
-    assert_int_equal(kh_core_open(&options, &f.core, errmsg, sizeof(errmsg)),
-                     0);
-    assert_int_equal(kh_core_init(f.core, &init, &result, errmsg,
-                                  sizeof(errmsg)), 0);
-    snprintf(f.token, sizeof(f.token), "%s",
-             json_string_value(json_object_get(result, "root_token")));
-    snprintf(f.key_hex, sizeof(f.key_hex), "%s", json_string_value(
-        json_array_get(json_object_get(result, "keys"), 0)));
-    json_decref(result);
-    assert_int_equal(kh_hex_decode(f.key_hex, strlen(f.key_hex), key,
-                                   sizeof(key), &key_len), 0);
-    assert_int_equal(kh_core_unseal(f.core, key, key_len, false, errmsg,
-                                    sizeof(errmsg)), 0);
+    if (fixture_core_open(&f.fc, "lease", NULL, errmsg, sizeof(errmsg)) != 0 ||
+        fixture_core_init_unseal(&f.fc, errmsg, sizeof(errmsg)) != 0)
+        fail_msg("core: %s", errmsg);
     assert_int_equal(status_of(&f, "POST", "/v1/sys/mounts/db",
                                "{\"type\":\"leasetest\","
                                "\"config\":{\"max_lease_ttl\":\"1h\"}}",
@@ -186,9 +128,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    kh_core_close(f->core);
-    kh_config_free(f->config);
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    assert_int_equal(fixture_core_close(&f->fc), 0);
     return 0;
 }
 
@@ -291,9 +231,9 @@ static void test_expiry(void **state)
     char *id = issue(f, "1");
     int before = revoked_count;
 
-    assert_int_equal(lease_expire_due(f->core->leases), 0);
+    assert_int_equal(lease_expire_due(f->fc.core->leases), 0);
     sleep(2);
-    assert_true(lease_expire_due(f->core->leases) >= 1 ||
+    assert_true(lease_expire_due(f->fc.core->leases) >= 1 ||
                 revoked_count > before); /* the thread may win the race */
     assert_true(revoked_count > before);
     free(id);
@@ -310,7 +250,7 @@ static void test_failed_revocation_is_retried(void **state)
 
     revoke_fails = true;
     sleep(2);
-    (void)lease_expire_due(f->core->leases);
+    (void)lease_expire_due(f->fc.core->leases);
     snprintf(body, sizeof(body), "{\"lease_id\":\"%s\"}", id);
     assert_int_equal(status_of(f, "PUT", "/v1/sys/leases/lookup", body, &out),
                      200);
@@ -323,7 +263,7 @@ static void test_failed_revocation_is_retried(void **state)
     assert_int_equal(revoked_count, before);
     revoke_fails = false;
     sleep(3); /* past the backoff */
-    (void)lease_expire_due(f->core->leases);
+    (void)lease_expire_due(f->fc.core->leases);
     assert_int_equal(revoked_count, before + 1);
     assert_int_equal(status_of(f, "PUT", "/v1/sys/leases/lookup", body, NULL),
                      400);
@@ -340,17 +280,17 @@ static void test_revoke_prefix_and_force(void **state)
     assert_int_equal(status_of(f, "PUT", "/v1/sys/leases/revoke-prefix/db/"
                                          "creds/", NULL, NULL), 204);
     assert_true(revoked_count >= before + 2); /* and earlier tests' leases */
-    assert_int_equal(lease_count(f->core->leases), 0);
+    assert_int_equal(lease_count(f->fc.core->leases), 0);
     free(a);
     free(b);
     a = issue(f, "600");
     revoke_fails = true;
     assert_int_equal(status_of(f, "PUT", "/v1/sys/revoke-prefix/db/", NULL,
                                NULL), 503);
-    assert_true(lease_count(f->core->leases) >= 1);
+    assert_true(lease_count(f->fc.core->leases) >= 1);
     assert_int_equal(status_of(f, "PUT", "/v1/sys/leases/revoke-force/db/",
                                NULL, NULL), 204);
-    assert_int_equal(lease_count(f->core->leases), 0);
+    assert_int_equal(lease_count(f->fc.core->leases), 0);
     revoke_fails = false;
     free(a);
 }
@@ -362,15 +302,16 @@ static void test_persist_and_list(void **state)
     char *id = issue(f, "600");
     char errmsg[KH_ERRMSG_SIZE];
     uint8_t key[32];
-    size_t key_len = 0, count = lease_count(f->core->leases);
+    size_t key_len = 0, count = lease_count(f->fc.core->leases);
     json_t *out = NULL;
 
-    assert_int_equal(kh_core_seal(f->core), 0);
-    assert_int_equal(kh_hex_decode(f->key_hex, strlen(f->key_hex), key,
-                                   sizeof(key), &key_len), 0);
-    assert_int_equal(kh_core_unseal(f->core, key, key_len, false, errmsg,
+    assert_int_equal(kh_core_seal(f->fc.core), 0);
+    assert_int_equal(kh_hex_decode(f->fc.unseal_key,
+                                   strlen(f->fc.unseal_key), key, sizeof(key),
+                                   &key_len), 0);
+    assert_int_equal(kh_core_unseal(f->fc.core, key, key_len, false, errmsg,
                                     sizeof(errmsg)), 0);
-    assert_int_equal(lease_count(f->core->leases), count);
+    assert_int_equal(lease_count(f->fc.core->leases), count);
     assert_int_equal(status_of(f, "LIST", "/v1/sys/leases/lookup/db/creds/app",
                                NULL, &out), 200);
     assert_int_equal(json_array_size(json_object_get(
@@ -396,7 +337,7 @@ static void test_unmount_revokes(void **state)
     assert_int_equal(status_of(f, "DELETE", "/v1/sys/mounts/db", NULL, NULL),
                      204);
     assert_true(revoked_count >= before + 2);
-    assert_int_equal(lease_count(f->core->leases), 0);
+    assert_int_equal(lease_count(f->fc.core->leases), 0);
     assert_int_equal(status_of(f, "GET", "/v1/db/creds/x", NULL, NULL), 404);
     free(id);
 }

@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,46 +25,26 @@
 #include "policy/policy_store.h"
 #include "storage/storage.h"
 
+#include "lib/fixture.h"
+
 #define READ_P   "path \"secret/*\" { capabilities = [\"read\"] }\n"
 #define UPDATE_P "path \"secret/*\" { capabilities = [\"update\"] }\n"
 
 struct fixture
 {
-    char *dir;
-    struct kh_storage *storage;
-    struct barrier *barrier;
+    struct fixture_store db;
     struct policy_store *store;
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    return remove(path);
-}
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    const char *base = getenv("KH_TEST_TMP");
-    uint8_t root_key[KH_ROOT_KEY_BYTES];
     char errmsg[KH_ERRMSG_SIZE] = "";
-    char *sub = NULL;
 
     assert_non_null(f);
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    (void)mkdir(base, 0700);
-    assert_true(asprintf(&f->dir, "%s/policy-XXXXXX", base) > 0);
-    assert_non_null(mkdtemp(f->dir));
-    assert_true(asprintf(&sub, "%s/db", f->dir) > 0);
-    if (kh_storage_lmdb_open(sub, 0, &f->storage, errmsg, sizeof(errmsg)))
-        fail_msg("lmdb: %s", errmsg);
-    free(sub);
-    assert_int_equal(barrier_create(f->storage, &f->barrier), 0);
-    assert_int_equal(kh_random_bytes(root_key, sizeof(root_key)), 0);
-    assert_int_equal(barrier_initialize(f->barrier, root_key), 0);
-    kh_wipe(root_key, sizeof(root_key));
-    assert_int_equal(policy_store_create(f->barrier, &f->store), 0);
+    if (fixture_store_open(&f->db, "policy", "db", errmsg, sizeof(errmsg)))
+        fail_msg("store: %s", errmsg);
+    assert_int_equal(policy_store_create(f->db.barrier, &f->store), 0);
     assert_int_equal(policy_store_setup(f->store), 0);
     *state = f;
     return 0;
@@ -76,10 +55,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     policy_store_free(f->store);
-    barrier_free(f->barrier);
-    kh_storage_close(f->storage);
-    assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
-    free(f->dir);
+    assert_int_equal(fixture_store_close(&f->db), 0);
     free(f);
     return 0;
 }
@@ -175,7 +151,8 @@ static void test_crud(void **state)
     assert_string_equal(p->text, READ_P);
     policy_unref(p);
     /* the record under sys/policy/p1 */
-    assert_int_equal(barrier_get(f->barrier, "sys/policy/p1", &value, &len), 0);
+    assert_int_equal(barrier_get(f->db.barrier, "sys/policy/p1", &value, &len),
+                     0);
     assert_non_null(memmem(value, len, "\"name\":\"p1\"", 11));
     kh_free_secret(value, len);
     assert_int_equal(policy_store_list(f->store, &list), 0);
@@ -324,7 +301,7 @@ static void test_seal(void **state)
     assert_int_equal(policy_store_get_compiled(f->store, "p1", &p), 0);
     policy_unref(p);
     policy_store_seal(f->store);
-    barrier_seal(f->barrier);
+    barrier_seal(f->db.barrier);
     assert_int_equal(policy_store_get_compiled(f->store, "p1", &p), KH_ESEALED);
     assert_int_equal(policy_store_acl_for(f->store, names, 1, &acl),
                      KH_ESEALED);
@@ -373,12 +350,12 @@ static void test_corrupt_record(void **state)
     const char *bad = "{\"version\":1,\"name\":\"bad\",\"policy\":\"x {\"}";
     struct policy *p = NULL;
 
-    assert_int_equal(barrier_put(f->barrier, "sys/policy/junk",
+    assert_int_equal(barrier_put(f->db.barrier, "sys/policy/junk",
                                  (const uint8_t *)junk, strlen(junk)),
                      0);
     assert_int_equal(policy_store_get_compiled(f->store, "junk", &p),
                      KH_ECORRUPT);
-    assert_int_equal(barrier_put(f->barrier, "sys/policy/bad",
+    assert_int_equal(barrier_put(f->db.barrier, "sys/policy/bad",
                                  (const uint8_t *)bad, strlen(bad)),
                      0);
     assert_int_equal(policy_store_get_compiled(f->store, "bad", &p),

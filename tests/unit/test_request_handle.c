@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +28,11 @@
 #include "http/request_parse.h"
 #include "http/response.h"
 
+#include "lib/fixture.h"
+
 struct fixture
 {
-    char *dir;
-    struct kh_config *config;
-    struct kh_core *core;
-    char root_token[256];
-    char unseal_key[2 * KH_SHARE_BYTES_MAX + 1];
+    struct fixture_core fc;
 };
 
 /* One request's outcome, rendered as the server would send it. */
@@ -47,100 +44,33 @@ struct outcome
     char request_id[KH_UUID_STR_LEN + 1];
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static char *tmp_make(void)
-{
-    const char *base = getenv("KH_TEST_TMP");
-    char *dir;
-
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    assert_int_not_equal(asprintf(&dir, "%s/httpunit-XXXXXX", base), -1);
-    if (mkdtemp(dir) == NULL) {
-        /* $KH_TEST_TMP may not exist yet in a fresh build directory */
-        assert_int_equal(mkdir(base, 0700) == 0 || access(base, W_OK) == 0, 1);
-        assert_non_null(mkdtemp(dir));
-    }
-    return dir;
-}
-
 /* A core over a fresh store: uninitialised and sealed. */
-static void core_open_fresh(struct fixture *f)
-{
-    struct kh_core_options options = {0};
-    char errmsg[KH_ERRMSG_SIZE] = "";
-    char *text = NULL;
-
-    memset(f, 0, sizeof(*f));
-    f->dir = tmp_make();
-    assert_int_not_equal(
-        asprintf(&text,
-                 "listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n"
-                 "  tls_disable = true\n}\n"
-                 "storage \"lmdb\" {\n  path = \"%s/data\"\n}\n"
-                 "disable_mlock = true\n",
-                 f->dir),
-        -1);
-    f->config = kh_config_new();
-    assert_non_null(f->config);
-    assert_int_equal(kh_config_parse_text(f->config, text, strlen(text),
-                                          "test.hcl", errmsg, sizeof(errmsg)),
-                     0);
-    free(text);
-    options.config = f->config;
-    assert_int_equal(kh_core_open(&options, &f->core, errmsg, sizeof(errmsg)),
-                     0);
-}
-
-/* Initialise with one share and unseal through the core API. */
-static void core_init_unseal(struct fixture *f)
-{
-    struct kh_init_request init = {.secret_shares = 1, .secret_threshold = 1};
-    char errmsg[KH_ERRMSG_SIZE] = "";
-    uint8_t key[KH_SHARE_BYTES_MAX];
-    size_t key_len = 0;
-    json_t *result = NULL;
-    const char *s;
-
-    assert_int_equal(
-        kh_core_init(f->core, &init, &result, errmsg, sizeof(errmsg)), 0);
-    s = json_string_value(json_object_get(result, "root_token"));
-    assert_non_null(s);
-    snprintf(f->root_token, sizeof(f->root_token), "%s", s);
-    s = json_string_value(json_array_get(json_object_get(result, "keys"), 0));
-    assert_non_null(s);
-    snprintf(f->unseal_key, sizeof(f->unseal_key), "%s", s);
-    json_decref(result);
-    assert_int_equal(kh_hex_decode(f->unseal_key, strlen(f->unseal_key), key,
-                                   sizeof(key), &key_len),
-                     0);
-    assert_int_equal(key_len, KH_ROOT_KEY_BYTES);
-    assert_int_equal(
-        kh_core_unseal(f->core, key, key_len, false, errmsg, sizeof(errmsg)),
-        0);
-    kh_wipe(key, sizeof(key));
-    assert_false(barrier_sealed(f->core->barrier));
-}
-
 static int setup_fresh(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
+    char errmsg[KH_ERRMSG_SIZE] = "";
 
     assert_non_null(f);
-    core_open_fresh(f);
+    if (fixture_core_open(&f->fc, "httpunit",
+                          "listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n"
+                          "  tls_disable = true\n}\n",
+                          errmsg, sizeof(errmsg)) != 0)
+        fail_msg("core: %s", errmsg);
     *state = f;
     return 0;
 }
 
+/* Initialised with one share and unsealed through the core API. */
 static int setup_unsealed(void **state)
 {
+    char errmsg[KH_ERRMSG_SIZE] = "";
+    struct fixture *f;
+
     setup_fresh(state);
-    core_init_unseal(*state);
+    f = *state;
+    if (fixture_core_init_unseal(&f->fc, errmsg, sizeof(errmsg)) != 0)
+        fail_msg("init and unseal: %s", errmsg);
+    assert_false(barrier_sealed(f->fc.core->barrier));
     return 0;
 }
 
@@ -148,33 +78,9 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    kh_core_close(f->core);
-    kh_config_free(f->config);
-    assert_int_equal(nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
-    free(f->dir);
-    kh_wipe(f, sizeof(*f));
+    assert_int_equal(fixture_core_close(&f->fc), 0);
     free(f);
     return 0;
-}
-
-/* Split "k=v&k2" into args (bounded), pointing into buf. */
-static size_t split_query(char *buf, struct http_query_arg *args,
-                          size_t args_max)
-{
-    char *save = NULL;
-    char *pair;
-    size_t n = 0;
-
-    for (pair = strtok_r(buf, "&", &save); pair != NULL && n < args_max;
-         pair = strtok_r(NULL, "&", &save)) {
-        char *eq = strchr(pair, '=');
-        if (eq != NULL)
-            *eq++ = '\0';
-        args[n].name = pair;
-        args[n].value = eq;
-        n++;
-    }
-    return n;
 }
 
 /* Send method url[?query] with body and token (NULL for none) through
@@ -182,36 +88,16 @@ static size_t split_query(char *buf, struct http_query_arg *args,
 static void do_request(struct fixture *f, const char *method, const char *url,
                        const char *body, const char *token, struct outcome *out)
 {
-    struct http_query_arg args[8];
-    struct kh_request req = {0};
-    struct kh_response resp = {0};
-    struct http_raw_request raw = {0};
+    struct fixture_request spec = {method, url, body, token, NULL};
+    struct kh_response resp;
     char errmsg[KH_ERRMSG_SIZE] = "";
-    char path[256];
-    char *q;
     size_t len = 0;
-    int r;
 
     memset(out, 0, sizeof(*out));
-    snprintf(path, sizeof(path), "%s", url);
-    q = strchr(path, '?');
-    if (q != NULL) {
-        *q++ = '\0';
-        raw.query = args;
-        raw.query_count = split_query(q, args, 8);
-    }
-    raw.method = method;
-    raw.url = path;
-    raw.content_type = "application/json";
-    raw.vault_token = token;
-    raw.body = (const uint8_t *)(body != NULL ? body : "");
-    raw.body_len = body != NULL ? strlen(body) : 0;
-    raw.body_bytes_max = KH_HTTP_BODY_BYTES_DEFAULT;
-    raw.remote_addr = "127.0.0.1";
-    r = http_request_build(&raw, &req, errmsg, sizeof(errmsg));
-    assert_int_equal(r, 0);
-    request_handle(f->core, &req, &resp);
-    memcpy(out->request_id, req.request_id, sizeof(out->request_id));
+    assert_int_equal(fixture_request_handle(f->fc.core, &spec, &resp,
+                                            out->request_id, errmsg,
+                                            sizeof(errmsg)),
+                     0);
     assert_int_equal(
         http_response_render(&resp, &out->text, &len, &out->status), 0);
     if (out->text != NULL) {
@@ -220,7 +106,6 @@ static void do_request(struct fixture *f, const char *method, const char *url,
         assert_non_null(out->json);
     }
     kh_response_clear(&resp);
-    kh_request_clear(&req);
 }
 
 static void outcome_free(struct outcome *out)
@@ -303,7 +188,7 @@ static void test_key_status_root(void **state)
     struct outcome out;
     json_t *data;
 
-    do_request(f, "GET", "/v1/sys/key-status", NULL, f->root_token, &out);
+    do_request(f, "GET", "/v1/sys/key-status", NULL, f->fc.root_token, &out);
     assert_int_equal(out.status, 200);
     assert_string_equal(
         json_string_value(json_object_get(out.json, "request_id")),
@@ -332,10 +217,10 @@ static void test_key_status_root(void **state)
             .body_bytes_max = 1024,
             .authorization = bearer,
         };
-        snprintf(bearer, sizeof(bearer), "Bearer %s", f->root_token);
+        snprintf(bearer, sizeof(bearer), "Bearer %s", f->fc.root_token);
         assert_int_equal(http_request_build(&raw, &req, errmsg, sizeof(errmsg)),
                          0);
-        request_handle(f->core, &req, &resp);
+        request_handle(f->fc.core, &req, &resp);
         assert_int_equal(resp.status, 200);
         kh_response_clear(&resp);
         kh_request_clear(&req);
@@ -347,7 +232,7 @@ static void test_unknown_path_and_method(void **state)
 {
     struct fixture *f = *state;
 
-    expect_error(f, "GET", "/v1/sys/nope", NULL, f->root_token, 404,
+    expect_error(f, "GET", "/v1/sys/nope", NULL, f->fc.root_token, 404,
                  "no handler for route \"sys/nope\". route entry not "
                  "found.");
     expect_error(f, "GET", "/v1/secret/data/x", NULL, NULL, 404,
@@ -355,7 +240,7 @@ static void test_unknown_path_and_method(void **state)
                  "found.");
     expect_error(f, "DELETE", "/v1/sys/health", NULL, NULL, 405,
                  "1 error occurred:\n\t* unsupported operation\n\n");
-    expect_error(f, "GET", "/v1/sys/seal", NULL, f->root_token, 405,
+    expect_error(f, "GET", "/v1/sys/seal", NULL, f->fc.root_token, 405,
                  "1 error occurred:\n\t* unsupported operation\n\n");
 }
 
@@ -368,7 +253,7 @@ static void test_seal_needs_token(void **state)
                  "permission denied");
     expect_error(f, "PUT", "/v1/sys/seal", NULL, "bogus", 403,
                  "permission denied");
-    assert_false(barrier_sealed(f->core->barrier));
+    assert_false(barrier_sealed(f->fc.core->barrier));
 }
 
 /* After sys/seal (204), gated paths are 503 "Vault is sealed" even with a
@@ -378,17 +263,17 @@ static void test_seal_then_gates(void **state)
     struct fixture *f = *state;
     struct outcome out;
 
-    do_request(f, "PUT", "/v1/sys/seal", NULL, f->root_token, &out);
+    do_request(f, "PUT", "/v1/sys/seal", NULL, f->fc.root_token, &out);
     assert_int_equal(out.status, 204);
     assert_null(out.text);
     outcome_free(&out);
-    assert_true(barrier_sealed(f->core->barrier));
+    assert_true(barrier_sealed(f->fc.core->barrier));
 
-    expect_error(f, "GET", "/v1/sys/key-status", NULL, f->root_token, 503,
+    expect_error(f, "GET", "/v1/sys/key-status", NULL, f->fc.root_token, 503,
                  "Vault is sealed");
     expect_error(f, "GET", "/v1/sys/key-status", NULL, NULL, 503,
                  "Vault is sealed");
-    expect_error(f, "PUT", "/v1/sys/seal", NULL, f->root_token, 503,
+    expect_error(f, "PUT", "/v1/sys/seal", NULL, f->fc.root_token, 503,
                  "Vault is sealed");
     /* the state gate speaks before the route gate */
     expect_error(f, "GET", "/v1/sys/nope", NULL, NULL, 503, "Vault is sealed");
@@ -420,10 +305,10 @@ static void test_unseal_via_request(void **state)
     struct outcome out;
     char body[256];
 
-    do_request(f, "PUT", "/v1/sys/seal", NULL, f->root_token, &out);
+    do_request(f, "PUT", "/v1/sys/seal", NULL, f->fc.root_token, &out);
     assert_int_equal(out.status, 204);
     outcome_free(&out);
-    snprintf(body, sizeof(body), "{\"key\": \"%s\"}", f->unseal_key);
+    snprintf(body, sizeof(body), "{\"key\": \"%s\"}", f->fc.unseal_key);
     do_request(f, "PUT", "/v1/sys/unseal", body, NULL, &out);
     assert_int_equal(out.status, 200);
     assert_false(json_bool(out.json, "sealed"));
@@ -431,7 +316,7 @@ static void test_unseal_via_request(void **state)
                      0);
     assert_non_null(json_object_get(out.json, "cluster_id"));
     outcome_free(&out);
-    do_request(f, "GET", "/v1/sys/key-status", NULL, f->root_token, &out);
+    do_request(f, "GET", "/v1/sys/key-status", NULL, f->fc.root_token, &out);
     assert_int_equal(out.status, 200);
     outcome_free(&out);
     /* unsealing an unsealed vault is a no-op answering the status */
@@ -451,7 +336,7 @@ static void test_unseal_bad_keys(void **state)
 
     expect_error(f, "PUT", "/v1/sys/unseal", "{\"key\": \"not a key!\"}", NULL,
                  400, "'key' must be a valid hex or base64 string");
-    do_request(f, "PUT", "/v1/sys/seal", NULL, f->root_token, &out);
+    do_request(f, "PUT", "/v1/sys/seal", NULL, f->fc.root_token, &out);
     assert_int_equal(out.status, 204);
     outcome_free(&out);
     expect_error(f, "PUT", "/v1/sys/unseal", "{\"key\": \"zz%\"}", NULL, 400,
@@ -471,7 +356,7 @@ static void test_unseal_bad_keys(void **state)
     do_request(f, "PUT", "/v1/sys/unseal", body, NULL, &out);
     assert_int_equal(out.status, 400);
     outcome_free(&out);
-    assert_true(barrier_sealed(f->core->barrier));
+    assert_true(barrier_sealed(f->fc.core->barrier));
     do_request(f, "PUT", "/v1/sys/unseal", "{\"reset\": true}", NULL, &out);
     assert_int_equal(out.status, 200);
     assert_true(json_bool(out.json, "sealed"));
@@ -514,7 +399,7 @@ static void test_health_overrides(void **state)
                  "\"sealedcode\" must be an HTTP status code");
     expect_error(f, "GET", "/v1/sys/health?standbyok=yes", NULL, NULL, 400,
                  "\"standbyok\" must be a boolean");
-    do_request(f, "PUT", "/v1/sys/seal", NULL, f->root_token, &out);
+    do_request(f, "PUT", "/v1/sys/seal", NULL, f->fc.root_token, &out);
     outcome_free(&out);
     do_request(f, "GET", "/v1/sys/health?sealedcode=299", NULL, NULL, &out);
     assert_int_equal(out.status, 299);

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,33 +27,14 @@
 #include "storage/lmdb_internal.h"
 #include "storage/storage.h"
 
+#include "lib/fixture.h"
+
 struct fixture
 {
-    char tmp[PATH_MAX];
+    char *tmp; /* fixture_tmp_make() */
     char dir[PATH_MAX];
     struct kh_storage *s;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void make_tmp(char *buf, size_t size)
-{
-    const char *base = getenv("KH_TEST_TMP");
-
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    if (mkdir(base, 0700) != 0)
-        assert_int_equal(errno, EEXIST);
-    assert_true((size_t)snprintf(buf, size, "%s/storage-XXXXXX", base) < size);
-    assert_non_null(mkdtemp(buf));
-}
 
 static void path_join(char *buf, size_t size, const char *dir, const char *name)
 {
@@ -70,7 +50,7 @@ static int setup(void **state)
     char errmsg[KH_ERRMSG_SIZE] = "";
 
     assert_non_null(f);
-    make_tmp(f->tmp, sizeof(f->tmp));
+    assert_int_equal(fixture_tmp_make("storage", &f->tmp), 0);
     path_join(f->dir, sizeof(f->dir), f->tmp, "db");
     assert_int_equal(
         kh_storage_lmdb_open(f->dir, 0, &f->s, errmsg, sizeof(errmsg)), 0);
@@ -83,7 +63,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     kh_storage_close(f->s);
-    assert_int_equal(nftw(f->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    assert_int_equal(fixture_tmp_remove(f->tmp), 0);
     free(f);
     return 0;
 }

@@ -35,52 +35,33 @@
 
 #define INVALID "invalid username or password"
 
-struct fixture
-{
-    struct fixture_backend fb;
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    char errmsg[KH_ERRMSG_SIZE] = "";
-
-    assert_non_null(f);
-    if (fixture_backend_open(&f->fb, "userpass", &userpass_backend_ops,
-                             "auth/userpass/", errmsg, sizeof(errmsg)) != 0)
-        fail_msg("set-up: %s", errmsg);
-    *state = f;
-    return 0;
+    return fixture_backend_setup(state, "userpass", &userpass_backend_ops,
+                                 "auth/userpass/");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-
-    assert_int_equal(fixture_backend_close(&f->fb), 0);
-    free(f);
-    return 0;
+    return fixture_backend_teardown(state);
 }
 
 /* One request below the mount from remote (NULL: 127.0.0.1). */
-static int call_from(struct fixture *f, const char *method, const char *subpath,
-                     const char *body, const char *remote,
+static int call_from(struct fixture_backend *f, const char *method,
+                     const char *subpath, const char *body, const char *remote,
                      struct kh_response *resp, char *errmsg)
 {
-    struct fixture_request spec = {method, NULL, body, NULL, remote};
-    char url[2048];
+    struct fixture_request spec = {method, subpath, body, NULL, remote};
     int r = KH_EINTERNAL;
 
-    snprintf(url, sizeof(url), "/v1/%s%s", f->fb.mount.path, subpath);
-    spec.url = url;
-    assert_int_equal(fixture_backend_call(&f->fb, &spec, NULL, resp, &r,
-                                          errmsg, KH_ERRMSG_SIZE),
-                     0);
+    assert_int_equal(
+        fixture_backend_call(f, &spec, NULL, resp, &r, errmsg, KH_ERRMSG_SIZE),
+        0);
     return r;
 }
 
-static void ok(struct fixture *f, const char *method, const char *subpath,
-               const char *body)
+static void ok(struct fixture_backend *f, const char *method,
+               const char *subpath, const char *body)
 {
     struct kh_response resp;
     char errmsg[KH_ERRMSG_SIZE];
@@ -90,8 +71,9 @@ static void ok(struct fixture *f, const char *method, const char *subpath,
     kh_response_clear(&resp);
 }
 
-static void fails(struct fixture *f, const char *method, const char *subpath,
-                  const char *body, int code, const char *text)
+static void fails(struct fixture_backend *f, const char *method,
+                  const char *subpath, const char *body, int code,
+                  const char *text)
 {
     struct kh_response resp;
     char errmsg[KH_ERRMSG_SIZE];
@@ -103,7 +85,7 @@ static void fails(struct fixture *f, const char *method, const char *subpath,
     kh_response_clear(&resp);
 }
 
-static json_t *read_data(struct fixture *f, const char *method,
+static json_t *read_data(struct fixture_backend *f, const char *method,
                          const char *subpath)
 {
     struct kh_response resp;
@@ -120,8 +102,9 @@ static json_t *read_data(struct fixture *f, const char *method,
 
 /* Log in as user with password from remote; *ret_auth (optional) is a new
  * reference to the auth block. */
-static int login_from(struct fixture *f, const char *user, const char *password,
-                      const char *remote, json_t **ret_auth, char *errmsg)
+static int login_from(struct fixture_backend *f, const char *user,
+                      const char *password, const char *remote,
+                      json_t **ret_auth, char *errmsg)
 {
     struct kh_response resp;
     json_t *body = json_object();
@@ -141,8 +124,8 @@ static int login_from(struct fixture *f, const char *user, const char *password,
     return r;
 }
 
-static int login(struct fixture *f, const char *user, const char *password,
-                 json_t **ret_auth, char *errmsg)
+static int login(struct fixture_backend *f, const char *user,
+                 const char *password, json_t **ret_auth, char *errmsg)
 {
     return login_from(f, user, password, NULL, ret_auth, errmsg);
 }
@@ -166,7 +149,7 @@ static double now_s(void)
 }
 
 /* The stored record of a user, parsed. */
-static json_t *stored_user(struct fixture *f, const char *name)
+static json_t *stored_user(struct fixture_backend *f, const char *name)
 {
     char key[256];
     uint8_t *v = NULL;
@@ -174,7 +157,7 @@ static json_t *stored_user(struct fixture *f, const char *name)
     json_t *obj;
 
     snprintf(key, sizeof(key), "user/%s", name);
-    assert_int_equal(view_get(&f->fb.mount.view, key, &v, &len), 0);
+    assert_int_equal(view_get(&f->mount.view, key, &v, &len), 0);
     obj = json_loadb((const char *)v, len, 0, NULL);
     assert_non_null(obj);
     kh_free_secret(v, len);
@@ -187,7 +170,7 @@ static json_t *stored_user(struct fixture *f, const char *name)
  * token fields under both names and never the password. */
 static void test_user_create_read(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     json_t *d;
 
     ok(f, "POST", "users/bob", "{\"password\":\"pw\",\"policies\":[\"a\"]}");
@@ -204,7 +187,7 @@ static void test_user_create_read(void **state)
 /* Usernames are lowercased everywhere: path, listing, login, metadata. */
 static void test_username_lowercased(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE];
     json_t *d, *auth = NULL;
 
@@ -224,7 +207,7 @@ static void test_username_lowercased(void **state)
  * auth/userpass/login/<user>; prints the cost of one login. */
 static void test_login_issues_token(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE];
     struct token_entry *e = calloc(1, sizeof(*e));
     json_t *auth = NULL;
@@ -245,7 +228,7 @@ static void test_login_issues_token(void **state)
         json_integer_value(json_object_get(auth, "lease_duration")), 1800);
     assert_int_equal(
         token_store_lookup(
-            f->fb.core->tokens,
+            f->core->tokens,
             json_string_value(json_object_get(auth, "client_token")), e),
         0);
     assert_string_equal(e->path, "auth/userpass/login/alice");
@@ -258,7 +241,7 @@ static void test_login_issues_token(void **state)
  * same cost (both run scrypt). */
 static void test_login_bad_credentials(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE];
     double t0, known, unknown;
 
@@ -280,7 +263,7 @@ static void test_login_bad_credentials(void **state)
 /* Missing passwords: at login, and when creating a user. */
 static void test_missing_password(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE];
 
     fails(f, "POST", "users/bob", "{\"policies\":\"a\"}", KH_EINVAL,
@@ -296,7 +279,7 @@ static void test_missing_password(void **state)
 /* An update without a password keeps the password and unnamed fields. */
 static void test_update_keeps_password(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE];
     json_t *d;
 
@@ -312,7 +295,7 @@ static void test_update_keeps_password(void **state)
 /* users/:u/password replaces the password; unknown users are a 400. */
 static void test_password_change(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE];
 
     ok(f, "POST", "users/bob", "{\"password\":\"old\"}");
@@ -327,7 +310,7 @@ static void test_password_change(void **state)
 /* users/:u/policies replaces the policies (token_policies or policies). */
 static void test_policies_endpoint(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE];
     json_t *d, *auth = NULL;
 
@@ -352,7 +335,7 @@ static void test_policies_endpoint(void **state)
 /* DELETE removes the user: reads 404, login fails, empty LIST 404. */
 static void test_user_delete(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE];
 
     fails(f, "LIST", "users/", NULL, KH_ENOTFOUND, NULL);
@@ -369,7 +352,7 @@ static void test_user_delete(void **state)
  * hash differently. */
 static void test_stored_hash(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     json_t *a, *b, *pa, *pb;
     char *text;
 
@@ -398,7 +381,7 @@ static void test_stored_hash(void **state)
  * without attempting the hash. */
 static void test_corrupt_hash_params(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE], *text;
     json_t *u;
 
@@ -407,7 +390,7 @@ static void test_corrupt_hash_params(void **state)
     json_object_set_new(json_object_get(u, "password"), "n",
                         json_integer((json_int_t)1 << 40));
     text = json_dumps(u, JSON_COMPACT);
-    assert_int_equal(view_put(&f->fb.mount.view, "user/bob", (const uint8_t *)text,
+    assert_int_equal(view_put(&f->mount.view, "user/bob", (const uint8_t *)text,
                               strlen(text)),
                      0);
     free(text);
@@ -419,7 +402,7 @@ static void test_corrupt_hash_params(void **state)
 /* Passwords: USERPASS_PASSWORD_BYTES_MAX accepted, one more refused. */
 static void test_password_length_limit(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE];
     char *pw = malloc(USERPASS_PASSWORD_BYTES_MAX + 2);
     json_t *body;
@@ -450,7 +433,7 @@ static void test_password_length_limit(void **state)
  * characters refused. */
 static void test_username_limits(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char path[USERPASS_NAME_BYTES_MAX + 16];
 
     memset(path, 0, sizeof(path));
@@ -469,7 +452,7 @@ static void test_username_limits(void **state)
 /* password_hash (Vault's bcrypt import) is refused, not ignored. */
 static void test_password_hash_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
 
     fails(f, "POST", "users/bob",
           "{\"password_hash\":\"$2a$10$abcdefghijklmnopqrstuv\"}", KH_EINVAL,
@@ -480,7 +463,7 @@ static void test_password_hash_refused(void **state)
  * the token. */
 static void test_login_bound_cidrs(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE];
     struct token_entry *e = calloc(1, sizeof(*e));
     json_t *auth = NULL;
@@ -493,7 +476,7 @@ static void test_login_bound_cidrs(void **state)
     assert_int_equal(login_from(f, "bob", "pw", "10.9.8.7", &auth, errmsg), 0);
     assert_int_equal(
         token_store_lookup(
-            f->fb.core->tokens,
+            f->core->tokens,
             json_string_value(json_object_get(auth, "client_token")), e),
         0);
     assert_int_equal(e->bound_cidr_count, 1);
@@ -505,7 +488,7 @@ static void test_login_bound_cidrs(void **state)
  * bound_cidrs, period. */
 static void test_aliases(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     json_t *d;
 
     ok(f, "POST", "users/bob",
@@ -526,7 +509,7 @@ static void test_aliases(void **state)
  * fields are 400s. */
 static void test_token_fields(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     char errmsg[KH_ERRMSG_SIZE];
     json_t *auth = NULL;
 
@@ -549,7 +532,7 @@ static void test_token_fields(void **state)
  * token. */
 static void test_routes(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
 
     fails(f, "GET", "nope", NULL, KH_ENOTFOUND, "no handler for route");
     fails(f, "GET", "login/bob", NULL, KH_EMETHOD, "unsupported");
@@ -568,15 +551,15 @@ static void test_routes(void **state)
 /* The existence check tells create from update for users/:username. */
 static void test_existence(void **state)
 {
-    struct fixture *f = *state;
+    struct fixture_backend *f = *state;
     struct kh_request req = {.op = KH_OP_UPDATE};
     struct backend_request br = {
-        .core = f->fb.core,
-        .mount = &f->fb.mount,
+        .core = f->core,
+        .mount = &f->mount,
         .req = &req,
         .subpath = "users/Bob",
-        .view = &f->fb.mount.view,
-        .state = f->fb.mount.state,
+        .view = &f->mount.view,
+        .state = f->mount.state,
     };
     bool exists = true;
 

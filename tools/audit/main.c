@@ -7,6 +7,9 @@
  * of hostd/audit/verify.h and prints whether the hash chain is intact,
  * how many records it holds, its checkpoints, and how many records follow
  * the last checkpoint (unanchored: their removal could not be detected).
+ * Exact repeats of earlier records (a socket device sends its in-flight
+ * window again after a reconnect) are skipped and counted as duplicates;
+ * a repeat that differs from the original is a break.
  * The first record must be the device's first (seq 1) unless -partial
  * (a later part of a rotated log whose older files are gone).
  * Exit status: 0 intact, 1 broken (first broken record named as
@@ -33,8 +36,9 @@ static int usage(void)
 static void print_json(const struct audit_verify *v, int r)
 {
     json_t *o = json_pack(
-        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "intact", r == 0,
-        "records", (json_int_t)v->records, "first_seq",
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "intact", r == 0,
+        "records", (json_int_t)v->records, "duplicates",
+        (json_int_t)v->duplicates, "first_seq",
         (json_int_t)v->first_seq, "last_seq", (json_int_t)v->last_seq,
         "checkpoints", (json_int_t)v->checkpoints, "last_checkpoint_seq",
         (json_int_t)v->last_checkpoint_seq, "unanchored",
@@ -74,6 +78,9 @@ static void print_text(const struct audit_verify *v, int r)
                ", not at the device's first record\n", v->first_seq);
     printf("unanchored: %" PRIu64 " records after the last checkpoint\n",
            audit_verify_unanchored(v));
+    if (v->duplicates > 0)
+        printf("duplicates: %" PRIu64 " exact repeats of earlier records "
+               "(replayed after a reconnect), skipped\n", v->duplicates);
     if (v->lost > 0)
         printf("lost: %" PRIu64 " records the device could not keep "
                "(audit_gap)\n", v->lost);
@@ -99,10 +106,15 @@ int main(int argc, char **argv)
     }
     if (first >= argc)
         return usage();
-    audit_verify_init(&v);
+    if (audit_verify_init(&v, 0) != 0) {
+        audit_verify_release(&v);
+        fprintf(stderr, "keyhold-audit: out of memory\n");
+        return 2;
+    }
     v.allow_partial = partial;
     r = audit_verify_files(&v, (const char *const *)&argv[first],
                            (size_t)(argc - first), errmsg, sizeof(errmsg));
+    audit_verify_release(&v);
     if (r != 0 && r != KH_ECORRUPT) {
         fprintf(stderr, "keyhold-audit: %s\n", errmsg);
         return 2;

@@ -402,6 +402,7 @@ static const struct cli_command *const operator_subs[] = {
     &operator_key_status,
     &operator_rotate,
     &operator_seal,
+    &cli_cmd_seal_rebind,
     &operator_unseal,
     NULL};
 

@@ -30,6 +30,9 @@ int cli_read_key_arg(size_t argc, char **argv, const char *prompt, char *key,
 /* cmd_generate_root.c: `operator generate-root`. */
 extern const struct cli_command cli_cmd_generate_root;
 
+/* cmd_tpm2.c: `operator seal-rebind`. */
+extern const struct cli_command cli_cmd_seal_rebind;
+
 /* Argument count between min and max (inclusive), else the usage error. */
 int cli_args_between(size_t min, size_t max, size_t got);
 

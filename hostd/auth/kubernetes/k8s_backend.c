@@ -3,15 +3,19 @@
  * which paths need no token, and the dispatch of a sub-path to its handler
  * through one declarative table (CONVENTIONS 13).
  *
- * Owns the mount's mutex: rows marked locked (the writes) run with it
- * held; reads and logins run without it, so a login waiting on the API
- * server holds no lock. It must never decide permissions (the request
- * gate does) beyond declaring login unauthenticated.
+ * Owns the per-mount state: the mutex that rows marked locked (the
+ * writes) run with - reads and logins run without it, so a login waiting
+ * on the API server holds no lock - and the cache of parsed pem_keys,
+ * whose lock is held only to look up or swap the cached keys. It must never
+ * decide permissions (the request gate does) beyond declaring login
+ * unauthenticated.
  */
 #include "auth/kubernetes/kubernetes.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "common/err.h"
 
@@ -83,8 +87,7 @@ static int route_find(const struct backend_request *br,
     *cap = NULL;
     *cap_len = 0;
     for (i = 0; i < KH_ARRAY_LEN(k8s_routes); i++) {
-        if (!path_match(k8s_routes[i].pattern, br->subpath, len, cap,
-                        cap_len))
+        if (!path_match(k8s_routes[i].pattern, br->subpath, len, cap, cap_len))
             continue;
         path_known = true;
         if (k8s_routes[i].op == op) {
@@ -168,6 +171,73 @@ static bool k8s_unauthenticated(const char *subpath, enum kh_operation op)
            (op == KH_OP_UPDATE || op == KH_OP_CREATE);
 }
 
+/* SHA-256 over the PEM texts of c (each followed by its NUL). */
+static int keys_digest(const struct k8s_config *c, uint8_t out[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+    size_t i;
+
+    for (i = 0; ok && i < c->pem_key_count; i++)
+        ok = EVP_DigestUpdate(ctx, c->pem_keys[i],
+                              strlen(c->pem_keys[i]) + 1) == 1;
+    ok = ok && EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+    EVP_MD_CTX_free(ctx);
+    return ok ? 0 : KH_ENOMEM;
+}
+
+/* *dst = src with every key referenced once more. */
+static void keys_share(struct k8s_jwt_keys *dst, const struct k8s_jwt_keys *src)
+{
+    size_t i;
+    int ok;
+
+    KH_ASSERT(src->count <= K8S_PEM_KEYS_MAX);
+    *dst = *src;
+    for (i = 0; i < src->count; i++) {
+        ok = EVP_PKEY_up_ref(src->items[i].pkey); /* an atomic increment */
+        KH_ASSERT(ok == 1);
+    }
+}
+
+int k8s_state_keys(struct k8s_state *state, const struct k8s_config *c,
+                   struct k8s_jwt_keys *ret, char *errmsg, size_t errmsg_size)
+{
+    struct k8s_keys_cache *cache = &state->cache;
+    struct k8s_jwt_keys *fresh = NULL, *old = NULL;
+    uint8_t digest[32];
+    int r;
+
+    r = keys_digest(c, digest);
+    if (r != 0)
+        return r;
+    pthread_mutex_lock(&cache->lock);
+    if (cache->keys != NULL && memcmp(cache->digest, digest, 32) == 0) {
+        keys_share(ret, cache->keys);
+        pthread_mutex_unlock(&cache->lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&cache->lock);
+    fresh = calloc(1, sizeof(*fresh));
+    if (fresh == NULL)
+        return KH_ENOMEM;
+    r = k8s_jwt_keys_parse(c->pem_keys, c->pem_key_count, fresh, errmsg,
+                           errmsg_size);
+    if (r != 0) {
+        free(fresh);
+        return r;
+    }
+    keys_share(ret, fresh);
+    pthread_mutex_lock(&cache->lock);
+    old = cache->keys;
+    cache->keys = fresh;
+    memcpy(cache->digest, digest, 32);
+    pthread_mutex_unlock(&cache->lock);
+    k8s_jwt_keys_clear(old);
+    free(old);
+    return 0;
+}
+
 static int k8s_init(const struct mount_entry *mount, void **ret_state)
 {
     struct k8s_state *state;
@@ -177,6 +247,7 @@ static int k8s_init(const struct mount_entry *mount, void **ret_state)
     if (state == NULL)
         return KH_ENOMEM;
     pthread_mutex_init(&state->lock, NULL);
+    pthread_mutex_init(&state->cache.lock, NULL);
     *ret_state = state;
     return 0;
 }
@@ -187,6 +258,9 @@ static void k8s_cleanup(void *p)
 
     if (state == NULL)
         return;
+    k8s_jwt_keys_clear(state->cache.keys);
+    free(state->cache.keys);
+    pthread_mutex_destroy(&state->cache.lock);
     pthread_mutex_destroy(&state->lock);
     free(state);
 }

@@ -82,13 +82,12 @@ static int host_field(const json_t *obj, struct k8s_config *c, char *errmsg,
     size_t len;
     int r;
 
-    r = string_field(obj, "kubernetes_host", K8S_HOST_BYTES_MAX, &host,
-                     errmsg, errmsg_size);
+    r = string_field(obj, "kubernetes_host", K8S_HOST_BYTES_MAX, &host, errmsg,
+                     errmsg_size);
     if (r != 0)
         return r;
     if (host == NULL)
-        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "no host provided");
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL, "no host provided");
     len = strlen(host);
     while (len > 0 && host[len - 1] == '/')
         host[--len] = '\0';
@@ -121,7 +120,7 @@ static bool ca_parses(const char *pem)
 /* pem_keys: an array of PEM strings or one PEM string; each must parse
  * as a supported key. */
 static int pem_keys_field(const json_t *obj, struct k8s_config *c,
-                          char *errmsg, size_t errmsg_size)
+                          bool validate, char *errmsg, size_t errmsg_size)
 {
     const json_t *v = tokenutil_field(obj, "pem_keys");
     struct k8s_jwt_keys keys = {0};
@@ -135,28 +134,31 @@ static int pem_keys_field(const json_t *obj, struct k8s_config *c,
                          "\"pem_keys\" must be a list of PEM strings");
     n = json_is_array(v) ? json_array_size(v) : 1;
     if (n > K8S_PEM_KEYS_MAX)
-        return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
-                         "at most %d pem_keys", K8S_PEM_KEYS_MAX);
+        return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT, "at most %d pem_keys",
+                         K8S_PEM_KEYS_MAX);
     for (i = 0; i < n; i++) {
         const json_t *item = json_is_array(v) ? json_array_get(v, i) : v;
         if (!json_is_string(item) || json_string_length(item) == 0 ||
             json_string_length(item) > K8S_PEM_KEY_BYTES_MAX)
             return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                              "pem_keys[%zu] must be a PEM string of at most "
-                             "%u bytes", i, K8S_PEM_KEY_BYTES_MAX);
+                             "%u bytes",
+                             i, K8S_PEM_KEY_BYTES_MAX);
         c->pem_keys[i] = strdup(json_string_value(item));
         if (c->pem_keys[i] == NULL)
             return KH_ENOMEM;
         c->pem_key_count = i + 1;
     }
+    if (!validate)
+        return 0;
     r = k8s_jwt_keys_parse(c->pem_keys, c->pem_key_count, &keys, errmsg,
                            errmsg_size);
     k8s_jwt_keys_clear(&keys);
     return r;
 }
 
-static int timeouts_field(const json_t *obj, struct k8s_config *c,
-                          char *errmsg, size_t errmsg_size)
+static int timeouts_field(const json_t *obj, struct k8s_config *c, char *errmsg,
+                          size_t errmsg_size)
 {
     bool present = false;
     int r;
@@ -178,9 +180,13 @@ static int timeouts_field(const json_t *obj, struct k8s_config *c,
     return r;
 }
 
-/* Build a config from obj (a request's data or the stored record). */
-static int config_parse(const json_t *obj, struct k8s_config *ret,
-                        char *errmsg, size_t errmsg_size)
+/* Build a config from obj (a request's data or the stored record).
+ * validate: also parse the CA and pem_keys (a write; the stored record was
+ * validated when written and the barrier authenticates it, so a load skips
+ * the costly OpenSSL decoding). */
+static int config_parse(const json_t *obj, bool validate,
+                        struct k8s_config *ret, char *errmsg,
+                        size_t errmsg_size)
 {
     struct k8s_config c;
     char *issuer = NULL;
@@ -193,7 +199,7 @@ static int config_parse(const json_t *obj, struct k8s_config *ret,
     if (r == 0)
         r = string_field(obj, "kubernetes_ca_cert", K8S_CA_CERT_BYTES_MAX,
                          &c.ca_cert, errmsg, errmsg_size);
-    if (r == 0 && c.ca_cert != NULL && !ca_parses(c.ca_cert))
+    if (r == 0 && validate && c.ca_cert != NULL && !ca_parses(c.ca_cert))
         r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                       "kubernetes_ca_cert is not a PEM certificate");
     if (r == 0)
@@ -204,7 +210,7 @@ static int config_parse(const json_t *obj, struct k8s_config *ret,
         r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                       "token_reviewer_jwt must not contain whitespace");
     if (r == 0)
-        r = pem_keys_field(obj, &c, errmsg, errmsg_size);
+        r = pem_keys_field(obj, &c, validate, errmsg, errmsg_size);
     if (r == 0)
         r = string_field(obj, "issuer", K8S_ISSUER_BYTES_MAX, &issuer, errmsg,
                          errmsg_size);
@@ -242,13 +248,11 @@ static json_t *config_encode(const struct k8s_config *c)
     }
     return json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:b, s:I, s:I}",
                      "kubernetes_host", c->host, "kubernetes_ca_cert",
-                     c->ca_cert != NULL ? c->ca_cert : "",
-                     "token_reviewer_jwt",
-                     c->reviewer_jwt != NULL ? c->reviewer_jwt : "",
-                     "pem_keys", keys, "issuer", c->issuer,
-                     "disable_iss_validation", c->disable_iss_validation,
-                     "disable_local_ca_jwt", c->disable_local_ca_jwt,
-                     "tokenreview_connect_timeout",
+                     c->ca_cert != NULL ? c->ca_cert : "", "token_reviewer_jwt",
+                     c->reviewer_jwt != NULL ? c->reviewer_jwt : "", "pem_keys",
+                     keys, "issuer", c->issuer, "disable_iss_validation",
+                     c->disable_iss_validation, "disable_local_ca_jwt",
+                     c->disable_local_ca_jwt, "tokenreview_connect_timeout",
                      (json_int_t)c->connect_timeout_s, "tokenreview_timeout",
                      (json_int_t)c->timeout_s);
 }
@@ -266,7 +270,7 @@ int k8s_config_load(const struct barrier_view *view, struct k8s_config *ret)
     if (r != 0)
         return r;
     obj = json_loadb((const char *)value, len, JSON_REJECT_DUPLICATES, NULL);
-    r = json_is_object(obj) ? config_parse(obj, ret, msg, sizeof(msg))
+    r = json_is_object(obj) ? config_parse(obj, false, ret, msg, sizeof(msg))
                             : KH_ECORRUPT;
     if (r != 0 && r != KH_ENOMEM)
         r = KH_ECORRUPT;
@@ -282,7 +286,8 @@ int k8s_config_write(const struct k8s_call *call)
     json_t *obj = NULL;
     int r;
 
-    r = config_parse(call->br->req->data, &c, call->errmsg, call->errmsg_size);
+    r = config_parse(call->br->req->data, true, &c, call->errmsg,
+                     call->errmsg_size);
     if (r != 0)
         return r;
     KH_ASSERT(strncmp(c.host, "https://", 8) == 0);
@@ -314,15 +319,15 @@ int k8s_config_read(const struct k8s_call *call)
     keys = json_array();
     for (i = 0; keys != NULL && i < c.pem_key_count; i++)
         json_array_append_new(keys, json_string(c.pem_keys[i]));
-    data = json_pack(
-        "{s:s, s:s, s:o, s:s, s:b, s:b, s:b, s:I, s:I}", "kubernetes_host",
-        c.host, "kubernetes_ca_cert", c.ca_cert != NULL ? c.ca_cert : "",
-        "pem_keys", keys, "issuer", c.issuer, "disable_iss_validation",
-        c.disable_iss_validation, "disable_local_ca_jwt",
-        c.disable_local_ca_jwt, "token_reviewer_jwt_set",
-        c.reviewer_jwt != NULL, "tokenreview_connect_timeout",
-        (json_int_t)c.connect_timeout_s, "tokenreview_timeout",
-        (json_int_t)c.timeout_s);
+    data = json_pack("{s:s, s:s, s:o, s:s, s:b, s:b, s:b, s:I, s:I}",
+                     "kubernetes_host", c.host, "kubernetes_ca_cert",
+                     c.ca_cert != NULL ? c.ca_cert : "", "pem_keys", keys,
+                     "issuer", c.issuer, "disable_iss_validation",
+                     c.disable_iss_validation, "disable_local_ca_jwt",
+                     c.disable_local_ca_jwt, "token_reviewer_jwt_set",
+                     c.reviewer_jwt != NULL, "tokenreview_connect_timeout",
+                     (json_int_t)c.connect_timeout_s, "tokenreview_timeout",
+                     (json_int_t)c.timeout_s);
     k8s_config_clear(&c);
     return k8s_respond(call, data);
 }

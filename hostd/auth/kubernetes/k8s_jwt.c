@@ -13,6 +13,7 @@
  */
 #include "auth/kubernetes/kubernetes.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,8 +33,8 @@
 /* Header algorithms a service-account token may carry: asymmetric only
  * (Vault's list). Local verification supports RS256 and ES256. */
 static const char *const jwt_algs_allowed[] = {
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-    "ES256", "ES384", "ES512", "EdDSA",
+    "RS256", "RS384", "RS512", "PS256", "PS384",
+    "PS512", "ES256", "ES384", "ES512", "EdDSA",
 };
 
 /* ---- keys ---- */
@@ -68,8 +69,7 @@ static enum k8s_jwt_alg key_alg(EVP_PKEY *pkey)
     char group[64] = "";
 
     if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA)
-        return EVP_PKEY_get_bits(pkey) >= K8S_RSA_BITS_MIN ? K8S_JWT_RS256
-                                                           : 0;
+        return EVP_PKEY_get_bits(pkey) >= K8S_RSA_BITS_MIN ? K8S_JWT_RS256 : 0;
     if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC &&
         EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL) == 1 &&
         (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0))
@@ -89,8 +89,8 @@ int k8s_jwt_keys_parse(char *const *pems, size_t count,
     KH_ASSERT(ret != NULL);
     memset(&keys, 0, sizeof(keys));
     if (count > K8S_PEM_KEYS_MAX) {
-        r = kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
-                      "at most %d pem_keys", K8S_PEM_KEYS_MAX);
+        r = kh_errmsg(errmsg, errmsg_size, KH_ELIMIT, "at most %d pem_keys",
+                      K8S_PEM_KEYS_MAX);
         goto out;
     }
     for (i = 0; i < count; i++) {
@@ -99,7 +99,8 @@ int k8s_jwt_keys_parse(char *const *pems, size_t count,
         if (pkey == NULL) {
             r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                           "pem_keys[%zu] is not a PEM public key or "
-                          "certificate", i);
+                          "certificate",
+                          i);
             goto out;
         }
         keys.items[keys.count].pkey = pkey;
@@ -253,9 +254,9 @@ int k8s_jwt_parse(const char *token, size_t len, struct k8s_jwt *ret,
         goto out;
     }
     dot1 = memchr(token, '.', len);
-    dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 -
-                                                                token))
-                        : NULL;
+    dot2 = dot1 != NULL
+               ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token))
+               : NULL;
     if (dot2 == NULL ||
         memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) != NULL) {
         r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
@@ -278,8 +279,7 @@ int k8s_jwt_parse(const char *token, size_t len, struct k8s_jwt *ret,
     r = b64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token),
                       &jwt.signature, &jwt.signature_len);
     if (r != 0) {
-        r = kh_errmsg(errmsg, errmsg_size, r,
-                      "JWT signature is not base64url");
+        r = kh_errmsg(errmsg, errmsg_size, r, "JWT signature is not base64url");
         goto out;
     }
     jwt.signed_len = (size_t)(dot2 - token);
@@ -364,8 +364,8 @@ static bool key_verifies(const struct k8s_jwt_key *key,
     bool ok;
 
     if (key->alg == K8S_JWT_RS256)
-        return evp_verify_sha256(key->pkey, jwt->signature,
-                                 jwt->signature_len, token, jwt->signed_len);
+        return evp_verify_sha256(key->pkey, jwt->signature, jwt->signature_len,
+                                 token, jwt->signed_len);
     KH_ASSERT(key->alg == K8S_JWT_ES256);
     if (es256_der(jwt->signature, jwt->signature_len, &der, &der_len) != 0)
         return false;
@@ -397,8 +397,7 @@ int k8s_jwt_verify(const struct k8s_jwt *jwt, const char *token,
     }
     if (tried == 0)
         return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
-                         "no configured pem_key verifies alg \"%s\"",
-                         jwt->alg);
+                         "no configured pem_key verifies alg \"%s\"", jwt->alg);
     return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
                      "JWT signature does not verify under any of %zu "
                      "configured %s key(s)",
@@ -440,12 +439,11 @@ static int check_times(const json_t *claims, int64_t now, char *errmsg,
                          "JWT exp, nbf or iat is not a number");
     if (has_exp && now > exp + K8S_JWT_LEEWAY_S)
         return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
-                         "JWT expired %lld s ago",
-                         (long long)(now - exp));
+                         "JWT expired %lld s ago", (long long)(now - exp));
     if (has_nbf && now + K8S_JWT_LEEWAY_S < nbf)
         return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
-                         "JWT not valid before %lld (now %lld)",
-                         (long long)nbf, (long long)now);
+                         "JWT not valid before %lld (now %lld)", (long long)nbf,
+                         (long long)now);
     if (has_iat && now + K8S_JWT_LEEWAY_S < iat)
         return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
                          "JWT issued in the future (iat %lld, now %lld)",
@@ -521,20 +519,28 @@ fail:
 /* ---- identity ---- */
 
 /* Copy the string member name of obj into out (size out_size); absent is
- * "" unless required. KH_EPERM when too long, not a string or missing. */
+ * "" unless required. KH_EPERM when too long, not a string, missing, or
+ * holding anything but printable non-space ASCII. */
 static int claim_copy(const json_t *obj, const char *name, bool required,
                       char *out, size_t out_size)
 {
     const json_t *v = json_is_object(obj) ? json_object_get(obj, name) : NULL;
 
+    size_t i;
+
     out[0] = '\0';
     if (v == NULL)
         return required ? KH_EPERM : 0;
-    if (!json_is_string(v) || json_string_length(v) >= out_size ||
-        strlen(json_string_value(v)) != json_string_length(v))
+    if (!json_is_string(v) || json_string_length(v) >= out_size)
         return KH_EPERM;
     if (required && json_string_length(v) == 0)
         return KH_EPERM;
+    /* Kubernetes names and UIDs are printable ASCII without spaces; they
+     * end up in logs and token metadata. */
+    for (i = 0; i < json_string_length(v); i++) {
+        if (!isgraph((unsigned char)json_string_value(v)[i]))
+            return KH_EPERM;
+    }
     memcpy(out, json_string_value(v), json_string_length(v) + 1);
     return 0;
 }
@@ -572,8 +578,8 @@ int k8s_jwt_identity(const struct k8s_jwt *jwt, struct k8s_identity *ret,
                            "kubernetes.io/serviceaccount/service-account.uid",
                            false, id.uid, sizeof(id.uid));
         if (r == 0)
-            r = claim_copy(c, "kubernetes.io/serviceaccount/secret.name",
-                           false, id.secret_name, sizeof(id.secret_name));
+            r = claim_copy(c, "kubernetes.io/serviceaccount/secret.name", false,
+                           id.secret_name, sizeof(id.secret_name));
     }
     if (r != 0)
         return kh_errmsg(errmsg, errmsg_size, KH_EPERM,

@@ -43,8 +43,7 @@ struct login_ctx
 
 static const char *mount_path(const struct k8s_call *call)
 {
-    return call->br->mount != NULL ? call->br->mount->path
-                                   : "auth/kubernetes/";
+    return call->br->mount != NULL ? call->br->mount->path : "auth/kubernetes/";
 }
 
 /* A small file into a malloc'ed NUL-terminated string, trailing newlines
@@ -78,8 +77,8 @@ static void local_sa_load(struct login_ctx *ctx)
     if (ctx->config.disable_local_ca_jwt)
         return;
     if (ctx->config.ca_cert == NULL)
-        ctx->local_ca = file_read_small(K8S_LOCAL_SA_DIR "/ca.crt",
-                                        K8S_CA_CERT_BYTES_MAX);
+        ctx->local_ca =
+            file_read_small(K8S_LOCAL_SA_DIR "/ca.crt", K8S_CA_CERT_BYTES_MAX);
     if (ctx->config.reviewer_jwt == NULL)
         ctx->local_token = file_read_small(K8S_LOCAL_SA_DIR "/token",
                                            K8S_REVIEWER_JWT_BYTES_MAX);
@@ -122,8 +121,8 @@ static int login_review(struct login_ctx *ctx, const char *jwt,
     if (aud == NULL)
         return KH_ENOMEM;
     rq.host = ctx->config.host;
-    rq.ca_cert = ctx->config.ca_cert != NULL ? ctx->config.ca_cert
-                                             : ctx->local_ca;
+    rq.ca_cert =
+        ctx->config.ca_cert != NULL ? ctx->config.ca_cert : ctx->local_ca;
     rq.bearer = ctx->config.reviewer_jwt != NULL ? ctx->config.reviewer_jwt
                 : ctx->local_token != NULL       ? ctx->local_token
                                                  : jwt;
@@ -140,8 +139,8 @@ static int login_review(struct login_ctx *ctx, const char *jwt,
 
 /* Steps 3-5: the JWT itself, its signature when pem_keys are set, and the
  * binding of its service account to the role. */
-static int login_jwt(struct login_ctx *ctx, const struct k8s_jwt *parsed,
-                     const char *jwt)
+static int login_jwt(const struct k8s_call *call, struct login_ctx *ctx,
+                     const struct k8s_jwt *parsed, const char *jwt)
 {
     struct k8s_jwt_keys keys = {0};
     struct k8s_jwt_rules rules = {0};
@@ -152,11 +151,10 @@ static int login_jwt(struct login_ctx *ctx, const struct k8s_jwt *parsed,
     rules.audience = ctx->role.audience;
     if (!c->disable_iss_validation)
         rules.issuer = c->issuer[0] != '\0' ? c->issuer : K8S_DEFAULT_ISSUER;
-    r = k8s_jwt_check_claims(parsed, &rules, ctx->reason,
-                             sizeof(ctx->reason));
+    r = k8s_jwt_check_claims(parsed, &rules, ctx->reason, sizeof(ctx->reason));
     if (r == 0 && c->pem_key_count > 0) {
-        r = k8s_jwt_keys_parse(c->pem_keys, c->pem_key_count, &keys,
-                               ctx->reason, sizeof(ctx->reason));
+        r = k8s_state_keys(call->state, c, &keys, ctx->reason,
+                           sizeof(ctx->reason));
         if (r == 0)
             r = k8s_jwt_verify(parsed, jwt, &keys, ctx->reason,
                                sizeof(ctx->reason));
@@ -176,7 +174,8 @@ static int login_jwt(struct login_ctx *ctx, const struct k8s_jwt *parsed,
     return r;
 }
 
-static int login_decide(struct login_ctx *ctx, const char *jwt, size_t len)
+static int login_decide(const struct k8s_call *call, struct login_ctx *ctx,
+                        const char *jwt, size_t len)
 {
     struct k8s_jwt parsed = {0};
     int r;
@@ -184,15 +183,14 @@ static int login_decide(struct login_ctx *ctx, const char *jwt, size_t len)
     r = k8s_jwt_parse(jwt, len, &parsed, ctx->reason, sizeof(ctx->reason));
     if (r != 0)
         return r;
-    r = login_jwt(ctx, &parsed, jwt);
+    r = login_jwt(call, ctx, &parsed, jwt);
     if (r == 0 && ctx->config.pem_key_count == 0)
         r = login_review(ctx, jwt, &parsed);
     k8s_jwt_clear(&parsed);
     return r;
 }
 
-static int login_issue(const struct k8s_call *call,
-                       const struct login_ctx *ctx)
+static int login_issue(const struct k8s_call *call, const struct login_ctx *ctx)
 {
     char display[2 * K8S_IDENT_BYTES_MAX + 2];
     char path[MOUNT_PATH_BYTES_MAX + 8];
@@ -258,18 +256,27 @@ static int login_load(const struct k8s_call *call, const char *role_name,
     return 0;
 }
 
-/* Log a refusal once, with its reason; the client sees only 403. */
-static int login_refuse(const struct k8s_call *call,
-                        const struct login_ctx *ctx, int r)
+/* Log a refusal once, with its reason; the client sees only 403. The
+ * reason may quote a token's or the API server's text: control bytes are
+ * replaced so no line can be forged in the log. */
+static int login_refuse(const struct k8s_call *call, struct login_ctx *ctx,
+                        int r)
 {
     const char *role = ctx->role.name; /* validated: safe to log */
+    size_t i;
+
+    for (i = 0; ctx->reason[i] != '\0'; i++) {
+        if ((unsigned char)ctx->reason[i] < 0x20 || ctx->reason[i] == 0x7f)
+            ctx->reason[i] = '?';
+    }
 
     if (r == KH_EUNAVAIL)
         log_error("kubernetes login (%s, role %s): API server unavailable, "
-                  "login refused: %s", mount_path(call), role, ctx->reason);
+                  "login refused: %s",
+                  mount_path(call), role, ctx->reason);
     else
-        log_warn("kubernetes login (%s, role %s) refused: %s",
-                 mount_path(call), role, ctx->reason);
+        log_warn("kubernetes login (%s, role %s) refused: %s", mount_path(call),
+                 role, ctx->reason);
     return kh_errmsg(call->errmsg, call->errmsg_size, KH_EPERM, DENIED);
 }
 
@@ -293,7 +300,8 @@ int k8s_login(const struct k8s_call *call)
     if (r == KH_EPERM)
         r = login_refuse(call, ctx, r);
     if (r == 0) {
-        r = login_decide(ctx, json_string_value(jwt), json_string_length(jwt));
+        r = login_decide(call, ctx, json_string_value(jwt),
+                         json_string_length(jwt));
         /* Every failure of the decision is a refusal, except running out
          * of memory (503) or a bug (500). */
         if (r != 0 && r != KH_ENOMEM && r != KH_EINTERNAL)

@@ -58,9 +58,9 @@ json_t *k8s_review_body(const char *token, const json_t *audiences)
     if (spec != NULL && audiences != NULL && json_array_size(audiences) > 0 &&
         json_object_set_new(spec, "audiences", json_deep_copy(audiences)) != 0)
         goto fail;
-    body = json_pack("{s:s, s:s, s:o}", "apiVersion",
-                     "authentication.k8s.io/v1", "kind", "TokenReview",
-                     "spec", spec);
+    body =
+        json_pack("{s:s, s:s, s:o}", "apiVersion", "authentication.k8s.io/v1",
+                  "kind", "TokenReview", "spec", spec);
     return body; /* json_pack stole spec, even on failure */
 fail:
     json_decref(spec);
@@ -81,8 +81,8 @@ static bool audiences_overlap(const json_t *requested, const json_t *got)
 
     for (i = 0; i < json_array_size(requested); i++) {
         const char *want = json_string_value(json_array_get(requested, i));
-        for (j = 0; want != NULL && json_is_array(got) &&
-                    j < json_array_size(got);
+        for (j = 0;
+             want != NULL && json_is_array(got) && j < json_array_size(got);
              j++) {
             const char *have = json_string_value(json_array_get(got, j));
             if (have != NULL && strcmp(want, have) == 0)
@@ -121,8 +121,8 @@ static int review_user(const json_t *status, struct k8s_review_result *ret,
         return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
                          "TokenReview user is not a service account "
                          "(system:serviceaccount:NS:NAME)");
-    if (uid != NULL && (!json_is_string(uid) ||
-                        json_string_length(uid) >= sizeof(ret->uid)))
+    if (uid != NULL &&
+        (!json_is_string(uid) || json_string_length(uid) >= sizeof(ret->uid)))
         return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
                          "TokenReview user uid is malformed");
     memset(ret, 0, sizeof(*ret));
@@ -152,8 +152,7 @@ static int review_status(const json_t *obj, const json_t *requested,
     error = json_object_get(status, "error");
     if (json_is_string(error) && json_string_length(error) > 0)
         return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
-                         "TokenReview error: %.200s",
-                         json_string_value(error));
+                         "TokenReview error: %.200s", json_string_value(error));
     if (!json_is_true(json_object_get(status, "authenticated")))
         return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
                          "API server did not authenticate the token (service "
@@ -202,8 +201,8 @@ out:
 
 /* Map a libcurl failure to KH_EUNAVAIL with a message naming the cause. */
 static int review_curl_error(CURLcode code, const char *errbuf,
-                             const struct k8s_review_request *rq,
-                             char *errmsg, size_t errmsg_size)
+                             const struct k8s_review_request *rq, char *errmsg,
+                             size_t errmsg_size)
 {
     const char *detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(code);
 
@@ -311,8 +310,7 @@ out:
 /* Run the POST; *ret_status is the HTTP status, buf holds the body. */
 static int review_exchange(const struct k8s_review_request *rq,
                            const char *text, struct review_buf *buf,
-                           long *ret_status, char *errmsg,
-                           size_t errmsg_size)
+                           long *ret_status, char *errmsg, size_t errmsg_size)
 {
     char errbuf[CURL_ERROR_SIZE] = "";
     char url[K8S_HOST_BYTES_MAX + sizeof(REVIEW_PATH)];
@@ -353,8 +351,7 @@ out:
 }
 
 int k8s_review(const struct k8s_review_request *rq,
-               struct k8s_review_result *ret, char *errmsg,
-               size_t errmsg_size)
+               struct k8s_review_result *ret, char *errmsg, size_t errmsg_size)
 {
     struct review_buf buf = {0};
     json_t *body = NULL;
@@ -362,8 +359,10 @@ int k8s_review(const struct k8s_review_request *rq,
     long status = 0;
     int r = KH_ENOMEM;
 
-    KH_ASSERT(rq->host != NULL && strncmp(rq->host, "https://", 8) == 0);
-    KH_ASSERT(rq->timeout_s > 0 && rq->timeout_s <= K8S_REVIEW_TIMEOUT_S_MAX);
+    KH_ASSERT(rq->host != NULL);
+    KH_ASSERT(strncmp(rq->host, "https://", 8) == 0);
+    KH_ASSERT(rq->timeout_s > 0);
+    KH_ASSERT(rq->timeout_s <= K8S_REVIEW_TIMEOUT_S_MAX);
     body = k8s_review_body(rq->token, rq->audiences);
     text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     buf.data = malloc(K8S_REVIEW_RESPONSE_BYTES_MAX + 1);

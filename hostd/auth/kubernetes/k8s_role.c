@@ -129,7 +129,8 @@ static int bound_add(struct k8s_bound *b, const char *name, const char *s,
     if (len > K8S_BOUND_ITEM_BYTES_MAX || !bound_item_ok(s, len))
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "\"%s\": entries are 1 to %d printable bytes "
-                         "without spaces", name, K8S_BOUND_ITEM_BYTES_MAX);
+                         "without spaces",
+                         name, K8S_BOUND_ITEM_BYTES_MAX);
     for (i = 0; i < b->count; i++) {
         if (strlen(b->items[i]) == len && memcmp(b->items[i], s, len) == 0)
             return 0;
@@ -195,10 +196,10 @@ static int audience_alias_fields(const json_t *obj, struct k8s_role *role,
     const json_t *aud = tokenutil_field(obj, "audience");
     const json_t *src = tokenutil_field(obj, "alias_name_source");
 
-    if (aud != NULL && (!json_is_string(aud) ||
-                        json_string_length(aud) > K8S_AUDIENCE_BYTES_MAX ||
-                        strlen(json_string_value(aud)) !=
-                            json_string_length(aud)))
+    if (aud != NULL &&
+        (!json_is_string(aud) ||
+         json_string_length(aud) > K8S_AUDIENCE_BYTES_MAX ||
+         strlen(json_string_value(aud)) != json_string_length(aud)))
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "\"audience\" must be a string of at most %d bytes",
                          K8S_AUDIENCE_BYTES_MAX);
@@ -286,12 +287,11 @@ static json_t *bound_json(const struct k8s_bound *b)
 /* The fields shared by the stored form and the read view. */
 static json_t *role_json(const struct k8s_role *role)
 {
-    return json_pack("{s:o, s:o, s:s, s:s}", "bound_service_account_names",
-                     bound_json(&role->names),
-                     "bound_service_account_namespaces",
-                     bound_json(&role->namespaces), "audience",
-                     role->audience, "alias_name_source",
-                     role->alias_by_name ? ALIAS_NAME : ALIAS_UID);
+    return json_pack(
+        "{s:o, s:o, s:s, s:s}", "bound_service_account_names",
+        bound_json(&role->names), "bound_service_account_namespaces",
+        bound_json(&role->namespaces), "audience", role->audience,
+        "alias_name_source", role->alias_by_name ? ALIAS_NAME : ALIAS_UID);
 }
 
 /* ---- storage ---- */

@@ -76,11 +76,11 @@
 /* "system:serviceaccount:" + namespace + ":" + name. */
 #define K8S_USERNAME_BYTES_MAX (22 + 2 * K8S_IDENT_BYTES_MAX + 1)
 /* TokenReview: response body cap and timeouts (seconds). */
-#define K8S_REVIEW_RESPONSE_BYTES_MAX     (64u * 1024u)
-#define K8S_REVIEW_CONNECT_TIMEOUT_S      2u
-#define K8S_REVIEW_TIMEOUT_S              5u
-#define K8S_REVIEW_TIMEOUT_S_MAX          30u
-#define K8S_REVIEW_AUDIENCES_MAX          16
+#define K8S_REVIEW_RESPONSE_BYTES_MAX (64u * 1024u)
+#define K8S_REVIEW_CONNECT_TIMEOUT_S  2u
+#define K8S_REVIEW_TIMEOUT_S          5u
+#define K8S_REVIEW_TIMEOUT_S_MAX      30u
+#define K8S_REVIEW_AUDIENCES_MAX      16
 /* Where a pod finds its own CA and token (disable_local_ca_jwt false). */
 #define K8S_LOCAL_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -96,9 +96,22 @@ extern const struct backend_ops kubernetes_backend_ops;
 
 /* ---- per-mount state and one call ---- */
 
+struct k8s_jwt_keys;
+
+/* The parsed pem_keys of the current config, cached per mount: parsing a
+ * PEM through OpenSSL 3's decoders costs far more than a verify, so a
+ * login re-parses only when the keys changed (keyed by their SHA-256). */
+struct k8s_keys_cache
+{
+    pthread_mutex_t lock;
+    uint8_t digest[32];
+    struct k8s_jwt_keys *keys; /* NULL: empty */
+};
+
 struct k8s_state
 {
     pthread_mutex_t lock; /* held by config and role writes */
+    struct k8s_keys_cache cache;
 };
 
 struct k8s_call
@@ -122,7 +135,7 @@ int k8s_respond(const struct k8s_call *call, json_t *data) KH_MUST_CHECK;
 struct k8s_config
 {
     char host[K8S_HOST_BYTES_MAX + 1]; /* "https://host[:port]", no '/' */
-    char *ca_cert;      /* PEM or NULL; malloc'ed */
+    char *ca_cert;                     /* PEM or NULL; malloc'ed */
     char *reviewer_jwt; /* secret or NULL; malloc'ed, wiped on clear */
     char *pem_keys[K8S_PEM_KEYS_MAX]; /* malloc'ed PEM texts */
     size_t pem_key_count;
@@ -215,11 +228,11 @@ void k8s_jwt_keys_clear(struct k8s_jwt_keys *keys);
 /* A parsed (not yet trusted) JWT. */
 struct k8s_jwt
 {
-    json_t *header; /* owned */
-    json_t *claims; /* owned */
-    char alg[16];   /* the header's "alg" */
-    size_t signed_len;    /* bytes of "header.payload" in the token */
-    uint8_t *signature;   /* decoded; owned */
+    json_t *header;     /* owned */
+    json_t *claims;     /* owned */
+    char alg[16];       /* the header's "alg" */
+    size_t signed_len;  /* bytes of "header.payload" in the token */
+    uint8_t *signature; /* decoded; owned */
     size_t signature_len;
 };
 
@@ -256,17 +269,16 @@ struct k8s_identity
 {
     char namespace[K8S_IDENT_BYTES_MAX + 1];
     char name[K8S_IDENT_BYTES_MAX + 1];
-    char uid[K8S_UID_BYTES_MAX + 1];             /* "" when absent */
-    char secret_name[K8S_IDENT_BYTES_MAX + 1];   /* legacy tokens only */
-    char pod_name[K8S_IDENT_BYTES_MAX + 1];      /* projected tokens */
+    char uid[K8S_UID_BYTES_MAX + 1];           /* "" when absent */
+    char secret_name[K8S_IDENT_BYTES_MAX + 1]; /* legacy tokens only */
+    char pod_name[K8S_IDENT_BYTES_MAX + 1];    /* projected tokens */
 };
 
 /* The service account named by the claims: the projected "kubernetes.io"
  * object when present, else the legacy "kubernetes.io/serviceaccount/..."
  * claims. Namespace and name are required. KH_EPERM with errmsg. */
-int k8s_jwt_identity(const struct k8s_jwt *jwt,
-                     struct k8s_identity *ret, char *errmsg,
-                     size_t errmsg_size) KH_MUST_CHECK;
+int k8s_jwt_identity(const struct k8s_jwt *jwt, struct k8s_identity *ret,
+                     char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 
 /* The "aud" claim as an array of strings (new reference; empty when
  * absent), or NULL on allocation failure. */
@@ -276,10 +288,10 @@ json_t *k8s_jwt_audiences(const struct k8s_jwt *jwt);
 
 struct k8s_review_request
 {
-    const char *host;      /* "https://..." */
-    const char *ca_cert;   /* PEM, or NULL for the system store */
-    const char *bearer;    /* Authorization: Bearer ... */
-    const char *token;     /* spec.token */
+    const char *host;        /* "https://..." */
+    const char *ca_cert;     /* PEM, or NULL for the system store */
+    const char *bearer;      /* Authorization: Bearer ... */
+    const char *token;       /* spec.token */
     const json_t *audiences; /* array of strings; empty: omitted */
     uint64_t connect_timeout_s;
     uint64_t timeout_s;
@@ -310,6 +322,16 @@ int k8s_review_parse(long http_status, const char *body, size_t len,
 
 /* The request body for token and audiences (new reference) or NULL. */
 json_t *k8s_review_body(const char *token, const json_t *audiences);
+
+/* ---- per-mount key cache (k8s_backend.c) ---- */
+
+/* The parsed pem_keys of c into *ret (each key referenced, so the cache
+ * may change meanwhile); free with k8s_jwt_keys_clear(). From the cache
+ * when the keys are unchanged, else parsed and cached. Errors as
+ * k8s_jwt_keys_parse(). */
+int k8s_state_keys(struct k8s_state *state, const struct k8s_config *c,
+                   struct k8s_jwt_keys *ret, char *errmsg,
+                   size_t errmsg_size) KH_MUST_CHECK;
 
 /* ---- login (k8s_login.c) ---- */
 

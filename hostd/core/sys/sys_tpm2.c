@@ -32,8 +32,8 @@ static int rebind_locked(struct kh_core *core, char *pcrs, char *bank,
     const char *bound_pcrs = NULL, *bound_bank = NULL;
     int r;
 
-    r = seal_tpm2_rebind_keys(core->seal, core->storage, recovery_key,
-                              root_key, errmsg, errmsg_size);
+    r = seal_tpm2_rebind_keys(core->seal, core->storage, recovery_key, root_key,
+                              errmsg, errmsg_size);
     if (r != 0)
         return r;
     r = barrier_unseal(core->barrier, root_key);
@@ -43,8 +43,8 @@ static int rebind_locked(struct kh_core *core, char *pcrs, char *bank,
                       "nothing was re-bound");
         goto out;
     }
-    r = seal_store(core->seal, core->storage, &core->seal_config,
-                   recovery_key, root_key, recovery_key);
+    r = seal_store(core->seal, core->storage, &core->seal_config, recovery_key,
+                   root_key, recovery_key);
     if (r != 0) {
         r = kh_errmsg(errmsg, errmsg_size, r, "sealing to the TPM failed: %s",
                       core->seal->errmsg[0] ? core->seal->errmsg
@@ -65,8 +65,7 @@ out:
 }
 
 int sys_tpm2_rebind(struct kh_core *core, const struct kh_request *req,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size)
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
     char pcrs[BINDING_BYTES] = "", bank[BINDING_BYTES] = "";
     int r;
@@ -88,7 +87,8 @@ int sys_tpm2_rebind(struct kh_core *core, const struct kh_request *req,
         return r;
     }
     log_info("seal: tpm2 seal re-bound to the current values of PCRs "
-             "\"%s\" (%s bank)", pcrs, bank);
+             "\"%s\" (%s bank)",
+             pcrs, bank);
     return kh_response_envelope_inject(
         resp, req, json_pack("{s:s, s:s}", "pcrs", pcrs, "pcr_bank", bank));
 }

@@ -16,7 +16,6 @@
  * TPM cannot unseal the recovery key and no recovery-key unseal happened
  * since the start. */
 int sys_tpm2_rebind(struct kh_core *core, const struct kh_request *req,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size);
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size);
 
 #endif

@@ -68,26 +68,26 @@
 
 /* ---- limits (CONVENTIONS 9) ---- */
 
-#define DB_NAME_BYTES_MAX 128          /* connection, role, static role */
-#define DB_STATEMENTS_MAX 64           /* items in one statements list */
-#define DB_STATEMENT_BYTES_MAX (64u * 1024u)
-#define DB_URL_BYTES_MAX 4096
-#define DB_USERNAME_BYTES_MAX 63       /* PostgreSQL NAMEDATALEN - 1 */
-#define DB_ROOT_PASSWORD_BYTES_MAX 1024
-#define DB_PASSWORD_CHARS 24           /* generated passwords */
-#define DB_ALLOWED_ROLES_MAX 256
+#define DB_NAME_BYTES_MAX           128 /* connection, role, static role */
+#define DB_STATEMENTS_MAX           64  /* items in one statements list */
+#define DB_STATEMENT_BYTES_MAX      (64u * 1024u)
+#define DB_URL_BYTES_MAX            4096
+#define DB_USERNAME_BYTES_MAX       63 /* PostgreSQL NAMEDATALEN - 1 */
+#define DB_ROOT_PASSWORD_BYTES_MAX  1024
+#define DB_PASSWORD_CHARS           24 /* generated passwords */
+#define DB_ALLOWED_ROLES_MAX        256
 #define DB_OPEN_CONNECTIONS_DEFAULT 4
-#define DB_OPEN_CONNECTIONS_MAX 64
-#define DB_POOLS_MAX 256               /* connections per mount */
-#define DB_STATIC_ROLES_MAX 1024       /* per mount */
-#define DB_CONNECT_TIMEOUT_S 5
-#define DB_STATEMENT_TIMEOUT_MS 30000
-#define DB_POOL_WAIT_S 10
-#define DB_ROTATION_PERIOD_MIN_S 5
-#define DB_ROTATION_RETRY_S 10
-#define DB_TTL_MAX_S (100ull * 365ull * 86400ull)
-#define DB_EXPIRATION_SIZE 32          /* "YYYY-MM-DD HH:MM:SS+0000" */
-#define DB_ERRTEXT_BYTES 384           /* a PostgreSQL error in a message */
+#define DB_OPEN_CONNECTIONS_MAX     64
+#define DB_POOLS_MAX                256  /* connections per mount */
+#define DB_STATIC_ROLES_MAX         1024 /* per mount */
+#define DB_CONNECT_TIMEOUT_S        5
+#define DB_STATEMENT_TIMEOUT_MS     30000
+#define DB_POOL_WAIT_S              10
+#define DB_ROTATION_PERIOD_MIN_S    5
+#define DB_ROTATION_RETRY_S         10
+#define DB_TTL_MAX_S                (100ull * 365ull * 86400ull)
+#define DB_EXPIRATION_SIZE          32  /* "YYYY-MM-DD HH:MM:SS+0000" */
+#define DB_ERRTEXT_BYTES            384 /* a PostgreSQL error in a message */
 
 #define DB_PLUGIN_POSTGRES "postgresql-database-plugin"
 
@@ -98,25 +98,25 @@ extern const struct backend_ops database_backend_ops;
 
 struct db_config
 {
-    char *connection_url;           /* template with {{username}} etc. */
+    char *connection_url; /* template with {{username}} etc. */
     char *username;
-    char *password;                 /* secret */
-    char *password_pending;         /* secret; during rotate-root, or NULL */
-    json_t *allowed_roles;          /* array of strings */
-    json_t *root_rotation;          /* array of statements */
+    char *password;         /* secret */
+    char *password_pending; /* secret; during rotate-root, or NULL */
+    json_t *allowed_roles;  /* array of strings */
+    json_t *root_rotation;  /* array of statements */
     bool verify_connection;
-    bool scram;                     /* password_authentication scram-sha-256 */
+    bool scram; /* password_authentication scram-sha-256 */
     unsigned max_open_connections;
 };
 
 struct db_role
 {
     char db_name[DB_NAME_BYTES_MAX + 1];
-    json_t *creation;               /* arrays of statements */
+    json_t *creation; /* arrays of statements */
     json_t *revocation;
     json_t *rollback;
     json_t *renew;
-    uint64_t default_ttl_s;         /* 0: the mount's */
+    uint64_t default_ttl_s; /* 0: the mount's */
     uint64_t max_ttl_s;
 };
 
@@ -125,9 +125,9 @@ struct db_static_role
     char db_name[DB_NAME_BYTES_MAX + 1];
     char username[DB_USERNAME_BYTES_MAX + 1];
     uint64_t rotation_period_s;
-    json_t *rotation;               /* array of statements */
-    char *password;                 /* secret; NULL before the first */
-    int64_t last_rotation;          /* unix seconds; 0 before the first */
+    json_t *rotation;      /* array of statements */
+    char *password;        /* secret; NULL before the first */
+    int64_t last_rotation; /* unix seconds; 0 before the first */
 };
 
 /* Free members (wiping secrets) and zero the struct; accept zeroed. */
@@ -164,10 +164,10 @@ struct db_pool;
 
 struct db_state
 {
-    struct barrier_view view;       /* copy of the mount's view */
-    pthread_mutex_t records_lock;   /* config and role read-modify-write */
-    pthread_mutex_t static_lock;    /* static roles and their rotation */
-    pthread_mutex_t pools_lock;     /* pools[] and pool_count */
+    struct barrier_view view;     /* copy of the mount's view */
+    pthread_mutex_t records_lock; /* config and role read-modify-write */
+    pthread_mutex_t static_lock;  /* static roles and their rotation */
+    pthread_mutex_t pools_lock;   /* pools[] and pool_count */
     struct db_pool *pools[DB_POOLS_MAX];
     size_t pool_count;
     /* the rotation thread */
@@ -176,14 +176,14 @@ struct db_state
     pthread_t thread;
     bool thread_running;
     bool stopping;
-    int64_t next_rotation;          /* unix seconds; guarded by static_lock */
+    int64_t next_rotation; /* unix seconds; guarded by static_lock */
 };
 
 struct db_call
 {
     const struct backend_request *br;
     struct db_state *state;
-    const char *name;               /* the path segment after the route */
+    const char *name; /* the path segment after the route */
     struct kh_response *resp;
     char *errmsg;
     size_t errmsg_size;
@@ -224,7 +224,7 @@ size_t db_static_rotate_due(struct db_state *state);
 
 /* ---- connection pools (db_pool.c) ---- */
 
-struct pg_conn;                     /* libpq's PGconn */
+struct pg_conn; /* libpq's PGconn */
 
 struct db_conn
 {
@@ -262,7 +262,7 @@ bool db_conn_scram(const struct db_conn *conn);
 
 struct db_template_vars
 {
-    const char *name;               /* also {{username}} */
+    const char *name; /* also {{username}} */
     const char *password;
     const char *expiration;
 };
@@ -273,8 +273,8 @@ int db_exec_sql(struct pg_conn *pg, const char *sql, char *errmsg,
 /* Render and run each statement of list, in order, in the current
  * transaction. scram: hash {{password}} client-side first. */
 int db_exec_list(struct pg_conn *pg, const json_t *list,
-                 const struct db_template_vars *vars, bool scram,
-                 char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
+                 const struct db_template_vars *vars, bool scram, char *errmsg,
+                 size_t errmsg_size) KH_MUST_CHECK;
 /* Run sql ignoring any error (ROLLBACK, savepoint release). */
 void db_exec_quiet(struct pg_conn *pg, const char *sql);
 /* BEGIN; list; COMMIT - or ROLLBACK and the first error. */
@@ -282,9 +282,8 @@ int db_exec_tx(struct pg_conn *pg, const json_t *list,
                const struct db_template_vars *vars, bool scram, char *errmsg,
                size_t errmsg_size) KH_MUST_CHECK;
 /* Does role `name` exist (parameterised query)? */
-int db_exec_role_exists(struct pg_conn *pg, const char *name,
-                        bool *ret_exists, char *errmsg,
-                        size_t errmsg_size) KH_MUST_CHECK;
+int db_exec_role_exists(struct pg_conn *pg, const char *name, bool *ret_exists,
+                        char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 /* Refuse new logins of `name` and terminate its sessions. */
 int db_exec_lock_out(struct pg_conn *pg, const char *name, char *errmsg,
                      size_t errmsg_size) KH_MUST_CHECK;
@@ -305,8 +304,8 @@ int db_template_render(const char *tmpl, const struct db_template_vars *vars,
 /* Substitute {{username}} and {{password}} in a connection URL, encoded
  * for its form (percent-encoding in a postgres:// URI, quoted values in a
  * key=value string). *ret as above. */
-int db_url_render(const char *url, const char *username,
-                  const char *password, char **ret) KH_MUST_CHECK;
+int db_url_render(const char *url, const char *username, const char *password,
+                  char **ret) KH_MUST_CHECK;
 /* unix seconds as "YYYY-MM-DD HH:MM:SS+0000" (UTC). */
 void db_expiration_format(int64_t t, char out[DB_EXPIRATION_SIZE]);
 /* Replace every occurrence of secret in text with "*" characters (error
@@ -319,16 +318,14 @@ bool db_url_has_literal_password(const char *url);
 
 /* A statements field: JSON array of strings, a string, a string holding
  * a JSON array, or base64 of the text. Absent or null: *ret = NULL. */
-int db_fields_statements(const json_t *value, const char *field,
-                         json_t **ret, char *errmsg,
-                         size_t errmsg_size) KH_MUST_CHECK;
+int db_fields_statements(const json_t *value, const char *field, json_t **ret,
+                         char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 /* A comma-separated list or an array of strings, trimmed, no empties. */
 int db_fields_csl(const json_t *value, const char *field, size_t max,
-                  json_t **ret, char *errmsg,
-                  size_t errmsg_size) KH_MUST_CHECK;
+                  json_t **ret, char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 /* A TDS duration: integer seconds or a string like "1h30m". */
-int db_fields_duration(const json_t *value, const char *field,
-                       uint64_t max_s, uint64_t *ret, char *errmsg,
+int db_fields_duration(const json_t *value, const char *field, uint64_t max_s,
+                       uint64_t *ret, char *errmsg,
                        size_t errmsg_size) KH_MUST_CHECK;
 /* A connection or role name: [A-Za-z0-9_.-], starting and ending with
  * a letter, digit or '_', at most DB_NAME_BYTES_MAX bytes. */

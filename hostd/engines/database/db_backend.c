@@ -141,6 +141,7 @@ static int db_handle(const struct backend_request *br, struct kh_response *resp,
     struct db_call call = {br, br->state, "", resp, errmsg, errmsg_size};
     const struct db_route *row;
     db_handler_fn fn;
+    int r;
 
     KH_ASSERT(br->req != NULL);
     KH_ASSERT(br->subpath != NULL);
@@ -152,14 +153,16 @@ static int db_handle(const struct backend_request *br, struct kh_response *resp,
         return backend_no_route(br, errmsg, errmsg_size);
     if (call.name[0] != '\0' && !db_name_valid(call.name))
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "invalid name \"%.*s\"", DB_NAME_BYTES_MAX,
-                         call.name);
+                         "invalid name \"%.*s\"", DB_NAME_BYTES_MAX, call.name);
     fn = route_handler(row, br->req->op, call.name);
     if (fn == NULL && br->req->op == KH_OP_LIST)
         return backend_no_route(br, errmsg, errmsg_size);
     if (fn == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_EMETHOD, DB_UNSUPPORTED);
-    return fn(&call);
+    r = fn(&call);
+    /* An unreachable database is the backend's failure (500, as Vault);
+     * 503 would tell clients that Keyhold itself is sealed or down. */
+    return r == KH_EUNAVAIL ? KH_EINTERNAL : r;
 }
 
 /* config/, roles/ and static-roles/ items exist when stored; every other

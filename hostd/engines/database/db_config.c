@@ -17,7 +17,7 @@
 #include "common/secret.h"
 
 #define DB_LITERAL_PASSWORD_WARNING                                            \
-    "Password found in connection_url, use a templated url to enable root "   \
+    "Password found in connection_url, use a templated url to enable root "    \
     "rotation and prevent read access to password information."
 
 /* Replace *dst with a copy of the string field name when present. */
@@ -97,15 +97,14 @@ static int config_apply(const struct kh_request *req, struct db_config *c,
     }
     if (json_object_get(data, "allowed_roles") != NULL) {
         r = db_fields_csl(json_object_get(data, "allowed_roles"),
-                          "allowed_roles", DB_ALLOWED_ROLES_MAX, &list,
-                          errmsg, errmsg_size);
+                          "allowed_roles", DB_ALLOWED_ROLES_MAX, &list, errmsg,
+                          errmsg_size);
         if (r != 0)
             return r;
         json_decref(c->allowed_roles);
         c->allowed_roles = list;
     }
-    r = db_fields_statements(json_object_get(data,
-                                             "root_rotation_statements"),
+    r = db_fields_statements(json_object_get(data, "root_rotation_statements"),
                              "root_rotation_statements", &list, errmsg,
                              errmsg_size);
     if (r == 0 && list != NULL) {
@@ -154,8 +153,7 @@ int db_config_write(const struct db_call *call)
     if (plugin == NULL && exists)
         plugin = DB_PLUGIN_POSTGRES;
     if ((r = config_apply(req, &c, call->errmsg, call->errmsg_size)) ||
-        (r = db_config_validate(plugin, &c, call->errmsg,
-                                call->errmsg_size)))
+        (r = db_config_validate(plugin, &c, call->errmsg, call->errmsg_size)))
         goto out;
     if (c.verify_connection &&
         (r = config_verify(&c, call->errmsg, call->errmsg_size)) != 0)
@@ -166,10 +164,9 @@ int db_config_write(const struct db_call *call)
     db_pool_invalidate(call->state, call->name);
     if (db_url_has_literal_password(c.connection_url)) {
         r = kh_response_envelope(call->resp, req, NULL);
-        if (r == 0 &&
-            json_object_set_new(call->resp->body, "warnings",
-                                json_pack("[s]",
-                                          DB_LITERAL_PASSWORD_WARNING)) != 0)
+        if (r == 0 && json_object_set_new(
+                          call->resp->body, "warnings",
+                          json_pack("[s]", DB_LITERAL_PASSWORD_WARNING)) != 0)
             r = KH_ENOMEM;
         goto out;
     }
@@ -196,15 +193,14 @@ int db_config_read(const struct db_call *call)
     if (r != 0)
         return r;
     data = json_pack(
-        "{s:s, s:s, s:O, s:{s:s, s:s, s:i, s:s}, s:s, s:O, s:b}",
-        "plugin_name", DB_PLUGIN_POSTGRES, "plugin_version", "",
-        "allowed_roles", c.allowed_roles, "connection_details",
-        "connection_url", c.connection_url, "username",
-        c.username != NULL ? c.username : "", "max_open_connections",
-        (int)c.max_open_connections, "password_authentication",
-        c.scram ? "scram-sha-256" : "password", "password_policy", "",
-        "root_credentials_rotate_statements", c.root_rotation,
-        "verify_connection", c.verify_connection);
+        "{s:s, s:s, s:O, s:{s:s, s:s, s:i, s:s}, s:s, s:O, s:b}", "plugin_name",
+        DB_PLUGIN_POSTGRES, "plugin_version", "", "allowed_roles",
+        c.allowed_roles, "connection_details", "connection_url",
+        c.connection_url, "username", c.username != NULL ? c.username : "",
+        "max_open_connections", (int)c.max_open_connections,
+        "password_authentication", c.scram ? "scram-sha-256" : "password",
+        "password_policy", "", "root_credentials_rotate_statements",
+        c.root_rotation, "verify_connection", c.verify_connection);
     db_config_clear(&c);
     if (data == NULL)
         return KH_ENOMEM;

@@ -74,15 +74,14 @@ static void creds_ttls(const struct backend_request *br,
     const struct kh_config *config = br->core->config;
     uint64_t sys_max = config->max_lease_ttl_s ? config->max_lease_ttl_s
                                                : LEASE_TTL_SYSTEM_MAX_S;
-    uint64_t max = br->mount->max_lease_ttl_s ? br->mount->max_lease_ttl_s
-                                              : sys_max;
+    uint64_t max =
+        br->mount->max_lease_ttl_s ? br->mount->max_lease_ttl_s : sys_max;
     uint64_t def = br->mount->default_lease_ttl_s
                        ? br->mount->default_lease_ttl_s
                    : config->default_lease_ttl_s ? config->default_lease_ttl_s
                                                  : max;
-    uint64_t max_ttl = role->max_ttl_s != 0 && role->max_ttl_s < max
-                           ? role->max_ttl_s
-                           : max;
+    uint64_t max_ttl =
+        role->max_ttl_s != 0 && role->max_ttl_s < max ? role->max_ttl_s : max;
     uint64_t ttl = role->default_ttl_s != 0 ? role->default_ttl_s : def;
 
     if (ttl == 0 || ttl > max_ttl)
@@ -94,8 +93,8 @@ static void creds_ttls(const struct backend_request *br,
 /* Run creation (+ admin membership) in one transaction; on failure the
  * rollback statements, best effort, outside it. */
 static int creds_create_user(struct db_conn *conn, const struct db_role *role,
-                             const struct db_template_vars *vars,
-                             char *errmsg, size_t errmsg_size)
+                             const struct db_template_vars *vars, char *errmsg,
+                             size_t errmsg_size)
 {
     char ignored[KH_ERRMSG_SIZE];
     bool scram = db_conn_scram(conn);
@@ -116,7 +115,8 @@ static int creds_create_user(struct db_conn *conn, const struct db_role *role,
         db_exec_list(conn->pg, role->rollback, vars, scram, ignored,
                      sizeof(ignored)) != 0)
         log_warn("database: rollback statements failed after a failed "
-                 "creation of a user on connection %s", role->db_name);
+                 "creation of a user on connection %s",
+                 role->db_name);
     return r;
 }
 
@@ -131,16 +131,15 @@ static int creds_respond(const struct db_call *call, const struct db_role *role,
 
     KH_ASSERT(username[0] != '\0');
     KH_ASSERT(db_password_policy_ok(password));
-    internal = json_pack("{s:s, s:s, s:s, s:O}", "db_name", role->db_name,
-                         "role", call->name, "username", username,
-                         "revocation_statements",
-                         role->revocation != NULL ? role->revocation
-                                                  : json_null());
+    internal =
+        json_pack("{s:s, s:s, s:s, s:O}", "db_name", role->db_name, "role",
+                  call->name, "username", username, "revocation_statements",
+                  role->revocation != NULL ? role->revocation : json_null());
     if (internal == NULL)
         return KH_ENOMEM;
-    r = kh_response_envelope(resp, call->br->req,
-                             json_pack("{s:s, s:s}", "username", username,
-                                       "password", password));
+    r = kh_response_envelope(
+        resp, call->br->req,
+        json_pack("{s:s, s:s}", "username", username, "password", password));
     if (r != 0) {
         json_decref(internal);
         return r;
@@ -203,17 +202,16 @@ int db_creds_read(const struct db_call *call)
         (r = db_conn_acquire(call->state, role.db_name, &conn, call->errmsg,
                              call->errmsg_size)))
         goto out;
-    r = creds_create_user(&conn, &role, &vars, call->errmsg,
-                          call->errmsg_size);
+    r = creds_create_user(&conn, &role, &vars, call->errmsg, call->errmsg_size);
     db_conn_release(&conn);
-    if (r == KH_EINVAL || r == KH_EUNAVAIL)
+    if (r == KH_EINVAL)
         r = KH_EINTERNAL; /* Vault answers 500 when the database refuses */
     if (r != 0)
         goto out;
     r = creds_respond(call, &role, username, password, ttl, max_ttl);
     if (r == 0)
-        log_debug("database: issued user %s for role %s (ttl %llus)",
-                  username, call->name, (unsigned long long)ttl);
+        log_debug("database: issued user %s for role %s (ttl %llus)", username,
+                  call->name, (unsigned long long)ttl);
 out:
     kh_wipe(password, sizeof(password));
     db_role_clear(&role);
@@ -232,13 +230,12 @@ static json_t *lease_statements(struct db_state *state, const json_t *internal,
     struct db_role role = {0};
     json_t *out;
 
-    if (role_name != NULL &&
-        db_role_load(&state->view, role_name, &role) == 0)
+    if (role_name != NULL && db_role_load(&state->view, role_name, &role) == 0)
         saved = renew ? role.renew : role.revocation;
-    out = renew ? statements_or(saved, default_renew,
-                                KH_ARRAY_LEN(default_renew))
-                : statements_or(saved, default_revocation,
-                                KH_ARRAY_LEN(default_revocation));
+    out = renew
+              ? statements_or(saved, default_renew, KH_ARRAY_LEN(default_renew))
+              : statements_or(saved, default_revocation,
+                              KH_ARRAY_LEN(default_revocation));
     db_role_clear(&role);
     return out;
 }
@@ -248,8 +245,7 @@ int db_creds_revoke(struct db_state *state, const json_t *internal,
 {
     const char *db_name =
         json_string_value(json_object_get(internal, "db_name"));
-    const char *user = json_string_value(json_object_get(internal,
-                                                         "username"));
+    const char *user = json_string_value(json_object_get(internal, "username"));
     struct db_template_vars vars = {user, NULL, NULL};
     struct db_conn conn = {0};
     json_t *statements = NULL;
@@ -271,8 +267,7 @@ int db_creds_revoke(struct db_state *state, const json_t *internal,
     if (r == 0 && exists)
         r = db_exec_lock_out(conn.pg, user, errmsg, errmsg_size);
     if (r == 0 && exists)
-        r = db_exec_tx(conn.pg, statements, &vars, false, errmsg,
-                       errmsg_size);
+        r = db_exec_tx(conn.pg, statements, &vars, false, errmsg, errmsg_size);
     db_conn_release(&conn);
 out:
     json_decref(statements);
@@ -284,8 +279,7 @@ int db_creds_renew(struct db_state *state, const json_t *internal,
 {
     const char *db_name =
         json_string_value(json_object_get(internal, "db_name"));
-    const char *user = json_string_value(json_object_get(internal,
-                                                         "username"));
+    const char *user = json_string_value(json_object_get(internal, "username"));
     char expiration[DB_EXPIRATION_SIZE];
     struct db_template_vars vars = {user, NULL, expiration};
     struct db_conn conn = {0};
@@ -303,8 +297,7 @@ int db_creds_renew(struct db_state *state, const json_t *internal,
         return KH_ENOMEM;
     r = db_conn_acquire(state, db_name, &conn, errmsg, errmsg_size);
     if (r == 0) {
-        r = db_exec_tx(conn.pg, statements, &vars, false, errmsg,
-                       errmsg_size);
+        r = db_exec_tx(conn.pg, statements, &vars, false, errmsg, errmsg_size);
         db_conn_release(&conn);
     }
     json_decref(statements);

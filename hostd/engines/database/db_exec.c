@@ -25,8 +25,7 @@
  * password. */
 static int result_error(PGconn *pg, const PGresult *res, const char *what,
                         const struct db_template_vars *vars,
-                        const char *verifier, char *errmsg,
-                        size_t errmsg_size)
+                        const char *verifier, char *errmsg, size_t errmsg_size)
 {
     char text[DB_ERRTEXT_BYTES];
     const char *primary =
@@ -99,16 +98,16 @@ static int exec_one(PGconn *pg, const char *tmpl,
         return r;
     res = PQexec(pg, sql);
     if (!result_ok(res))
-        r = result_error(pg, res, "statement failed", vars, verifier,
-                         errmsg, errmsg_size);
+        r = result_error(pg, res, "statement failed", vars, verifier, errmsg,
+                         errmsg_size);
     PQclear(res);
     kh_free_secret(sql, strlen(sql) + 1);
     return r;
 }
 
 int db_exec_list(struct pg_conn *pg, const json_t *list,
-                 const struct db_template_vars *vars, bool scram,
-                 char *errmsg, size_t errmsg_size)
+                 const struct db_template_vars *vars, bool scram, char *errmsg,
+                 size_t errmsg_size)
 {
     struct db_template_vars v = *vars;
     char *verifier = NULL;
@@ -122,8 +121,8 @@ int db_exec_list(struct pg_conn *pg, const json_t *list,
         verifier = PQencryptPasswordConn(pg, vars->password, vars->name,
                                          "scram-sha-256");
         if (verifier == NULL)
-            return result_error(pg, NULL, "hashing the password", vars,
-                                NULL, errmsg, errmsg_size);
+            return result_error(pg, NULL, "hashing the password", vars, NULL,
+                                errmsg, errmsg_size);
         v.password = verifier;
     }
     for (i = 0; r == 0 && i < json_array_size(list); i++)
@@ -155,8 +154,8 @@ int db_exec_tx(struct pg_conn *pg, const json_t *list,
     return r;
 }
 
-int db_exec_role_exists(struct pg_conn *pg, const char *name,
-                        bool *ret_exists, char *errmsg, size_t errmsg_size)
+int db_exec_role_exists(struct pg_conn *pg, const char *name, bool *ret_exists,
+                        char *errmsg, size_t errmsg_size)
 {
     const char *values[1] = {name};
     PGresult *res;
@@ -164,9 +163,9 @@ int db_exec_role_exists(struct pg_conn *pg, const char *name,
 
     KH_ASSERT(pg != NULL);
     KH_ASSERT(name != NULL);
-    res = PQexecParams(pg,
-                       "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
-                       1, NULL, values, NULL, NULL, 0);
+    res =
+        PQexecParams(pg, "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
+                     1, NULL, values, NULL, NULL, 0);
     if (!result_ok(res))
         r = result_error(pg, res, "looking up the role", NULL, NULL, errmsg,
                          errmsg_size);
@@ -195,8 +194,8 @@ int db_exec_lock_out(struct pg_conn *pg, const char *name, char *errmsg,
         return r;
     res = PQexecParams(pg, terminate, 1, NULL, values, NULL, NULL, 0);
     if (!result_ok(res))
-        r = result_error(pg, res, "terminating the role's sessions", NULL,
-                         NULL, errmsg, errmsg_size);
+        r = result_error(pg, res, "terminating the role's sessions", NULL, NULL,
+                         errmsg, errmsg_size);
     PQclear(res);
     return r;
 }
@@ -206,8 +205,8 @@ void db_exec_grant_to_admin(struct pg_conn *pg, const char *name)
     struct db_template_vars vars = {name, NULL, NULL};
     char ignored[KH_ERRMSG_SIZE];
 
-    if (db_exec_sql(pg, "SAVEPOINT keyhold_grant", ignored,
-                    sizeof(ignored)) != 0)
+    if (db_exec_sql(pg, "SAVEPOINT keyhold_grant", ignored, sizeof(ignored)) !=
+        0)
         return;
     if (exec_one(pg, "GRANT {{name}} TO CURRENT_USER", &vars, NULL, ignored,
                  sizeof(ignored)) != 0)

@@ -112,8 +112,8 @@ static int statements_from_string(json_t *list, const char *s,
         for (i = 0; r == 0 && i < json_array_size(parsed); i++) {
             const json_t *v = json_array_get(parsed, i);
             r = json_is_string(v)
-                    ? statements_add(list, json_string_value(v), field,
-                                     errmsg, errmsg_size)
+                    ? statements_add(list, json_string_value(v), field, errmsg,
+                                     errmsg_size)
                     : kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                                 "\"%s\" must hold strings", field);
         }
@@ -128,8 +128,8 @@ static int statements_from_string(json_t *list, const char *s,
     return r;
 }
 
-int db_fields_statements(const json_t *value, const char *field,
-                         json_t **ret, char *errmsg, size_t errmsg_size)
+int db_fields_statements(const json_t *value, const char *field, json_t **ret,
+                         char *errmsg, size_t errmsg_size)
 {
     json_t *list;
     size_t i;
@@ -153,11 +153,10 @@ int db_fields_statements(const json_t *value, const char *field,
     for (i = 0; r == 0 && json_is_array(value) && i < json_array_size(value);
          i++) {
         const json_t *v = json_array_get(value, i);
-        r = json_is_string(v)
-                ? statements_add(list, json_string_value(v), field, errmsg,
-                                 errmsg_size)
-                : kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                            "\"%s\" must hold strings", field);
+        r = json_is_string(v) ? statements_add(list, json_string_value(v),
+                                               field, errmsg, errmsg_size)
+                              : kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                                          "\"%s\" must hold strings", field);
     }
     if (r != 0) {
         json_decref(list);
@@ -168,8 +167,8 @@ int db_fields_statements(const json_t *value, const char *field,
 }
 
 /* Split one comma-separated string into list. */
-static int csl_split(json_t *list, const char *s, const char *field,
-                     size_t max, char *errmsg, size_t errmsg_size)
+static int csl_split(json_t *list, const char *s, const char *field, size_t max,
+                     char *errmsg, size_t errmsg_size)
 {
     while (*s != '\0') {
         const char *comma = strchr(s, ',');
@@ -210,8 +209,8 @@ int db_fields_csl(const json_t *value, const char *field, size_t max,
         for (i = 0; r == 0 && i < json_array_size(value); i++) {
             const json_t *v = json_array_get(value, i);
             r = json_is_string(v)
-                    ? csl_split(list, json_string_value(v), field, max,
-                                errmsg, errmsg_size)
+                    ? csl_split(list, json_string_value(v), field, max, errmsg,
+                                errmsg_size)
                     : kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                                 "\"%s\" must hold strings", field);
         }
@@ -226,9 +225,8 @@ int db_fields_csl(const json_t *value, const char *field, size_t max,
     return 0;
 }
 
-int db_fields_duration(const json_t *value, const char *field,
-                       uint64_t max_s, uint64_t *ret, char *errmsg,
-                       size_t errmsg_size)
+int db_fields_duration(const json_t *value, const char *field, uint64_t max_s,
+                       uint64_t *ret, char *errmsg, size_t errmsg_size)
 {
     uint64_t seconds = 0;
 
@@ -301,8 +299,7 @@ int db_config_validate(const char *plugin_name, const struct db_config *cfg,
         return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
                          "connection_url is longer than %d bytes",
                          DB_URL_BYTES_MAX);
-    if (cfg->username != NULL &&
-        strlen(cfg->username) > DB_USERNAME_BYTES_MAX)
+    if (cfg->username != NULL && strlen(cfg->username) > DB_USERNAME_BYTES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
                          "username is longer than %d bytes",
                          DB_USERNAME_BYTES_MAX);

@@ -18,7 +18,7 @@
 #include "common/secret.h"
 
 #define DB_NAME_RANDOM_CHARS 20
-#define DB_NAME_PART_CHARS 8
+#define DB_NAME_PART_CHARS   8
 
 static const char pw_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-";
@@ -34,8 +34,7 @@ static size_t put_part(char *out, size_t len, size_t cap, const char *part)
 {
     size_t i;
 
-    for (i = 0; part[i] != '\0' && i < DB_NAME_PART_CHARS && len + 1 < cap;
-         i++)
+    for (i = 0; part[i] != '\0' && i < DB_NAME_PART_CHARS && len + 1 < cap; i++)
         out[len++] = name_char_ok(part[i]) ? part[i] : '_';
     out[len] = '\0';
     return len;

@@ -30,18 +30,18 @@
 struct db_pool
 {
     char name[DB_NAME_BYTES_MAX + 1];
-    pthread_mutex_t lock;           /* guards everything below */
+    pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t freed;
-    char *conninfo;                 /* secret: rendered with the password */
-    char *conninfo_pending;         /* secret: with password_pending, or NULL */
-    char *password;                 /* secrets to scrub from libpq errors */
+    char *conninfo;         /* secret: rendered with the password */
+    char *conninfo_pending; /* secret: with password_pending, or NULL */
+    char *password;         /* secrets to scrub from libpq errors */
     char *password_pending;
     bool scram;
     unsigned max_open;
-    unsigned open;                  /* idle + in use */
+    unsigned open; /* idle + in use */
     PGconn *idle[DB_OPEN_CONNECTIONS_MAX];
     unsigned idle_count;
-    unsigned refs;                  /* the table's + one per connection out */
+    unsigned refs; /* the table's + one per connection out */
     bool retired;
 };
 
@@ -112,10 +112,10 @@ static int pg_connect(const char *conninfo, const char *pw1, const char *pw2,
                       PGconn **ret, char *errmsg, size_t errmsg_size)
 {
     char timeout[16], options[96], text[DB_ERRTEXT_BYTES];
-    const char *keys[] = {"dbname", "connect_timeout", "options",
+    const char *keys[] = {"dbname",          "connect_timeout",  "options",
                           "client_encoding", "application_name", NULL};
-    const char *values[] = {conninfo, timeout, options, "UTF8", "keyhold",
-                            NULL};
+    const char *values[] = {conninfo, timeout,   options,
+                            "UTF8",   "keyhold", NULL};
     PGconn *pg;
 
     snprintf(timeout, sizeof(timeout), "%d", DB_CONNECT_TIMEOUT_S);
@@ -214,8 +214,8 @@ static int pool_connect(struct db_pool *pool, PGconn **ret, char *errmsg,
 {
     int r;
 
-    r = pg_connect(pool->conninfo, pool->password, pool->password_pending,
-                   ret, errmsg, errmsg_size);
+    r = pg_connect(pool->conninfo, pool->password, pool->password_pending, ret,
+                   errmsg, errmsg_size);
     if (r != 0 && pool->conninfo_pending != NULL)
         r = pg_connect(pool->conninfo_pending, pool->password,
                        pool->password_pending, ret, errmsg, errmsg_size);
@@ -381,8 +381,7 @@ int db_connect_direct(const struct db_config *config, const char *password,
     char *conninfo = NULL;
     int r;
 
-    r = db_url_render(config->connection_url, config->username, pw,
-                      &conninfo);
+    r = db_url_render(config->connection_url, config->username, pw, &conninfo);
     if (r != 0)
         return r;
     r = pg_connect(conninfo, pw, config->password, ret, errmsg, errmsg_size);

@@ -36,8 +36,7 @@ static int take_ttl(const struct kh_request *req, const char *name,
 
     if (v == NULL || json_is_null(v))
         return 0;
-    return db_fields_duration(v, name, DB_TTL_MAX_S, dst, errmsg,
-                              errmsg_size);
+    return db_fields_duration(v, name, DB_TTL_MAX_S, dst, errmsg, errmsg_size);
 }
 
 static int role_apply(const struct kh_request *req, struct db_role *role,
@@ -48,8 +47,7 @@ static int role_apply(const struct kh_request *req, struct db_role *role,
 
     if (db_name != NULL) {
         if (!db_name_valid(db_name))
-            return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                             "invalid db_name");
+            return kh_errmsg(errmsg, errmsg_size, KH_EINVAL, "invalid db_name");
         snprintf(role->db_name, sizeof(role->db_name), "%s", db_name);
     }
     if ((r = take_statements(req, "creation_statements", &role->creation,
@@ -88,8 +86,7 @@ int db_roles_write(const struct db_call *call)
     if (r == KH_ENOTFOUND)
         r = 0;
     if (r == 0)
-        r = role_apply(call->br->req, &role, call->errmsg,
-                       call->errmsg_size);
+        r = role_apply(call->br->req, &role, call->errmsg, call->errmsg_size);
     if (r == 0)
         r = db_role_store(&call->state->view, call->name, &role);
     pthread_mutex_unlock(&call->state->records_lock);
@@ -125,8 +122,7 @@ int db_roles_read(const struct db_call *call)
                      array_or_empty(role.rollback), "renew_statements",
                      array_or_empty(role.renew), "default_ttl",
                      (json_int_t)role.default_ttl_s, "max_ttl",
-                     (json_int_t)role.max_ttl_s, "credential_type",
-                     "password");
+                     (json_int_t)role.max_ttl_s, "credential_type", "password");
     db_role_clear(&role);
     if (data == NULL)
         return KH_ENOMEM;

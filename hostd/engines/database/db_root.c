@@ -28,9 +28,8 @@ static json_t *root_statements(const struct db_config *c)
     if (json_array_size(c->root_rotation) > 0)
         return json_incref(c->root_rotation);
     out = json_array();
-    if (out != NULL &&
-        json_array_append_new(out, json_string(default_root_rotation[0])) !=
-            0) {
+    if (out != NULL && json_array_append_new(
+                           out, json_string(default_root_rotation[0])) != 0) {
         json_decref(out);
         out = NULL;
     }
@@ -104,7 +103,8 @@ int db_root_rotate(const struct db_call *call)
             c.password_pending = NULL;
             if (db_config_store(&call->state->view, call->name, &c) != 0)
                 log_warn("database: could not clear the pending root "
-                         "password of %s (harmless)", call->name);
+                         "password of %s (harmless)",
+                         call->name);
         }
         goto out;
     }

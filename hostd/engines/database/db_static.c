@@ -62,8 +62,7 @@ static int rotate_locked(struct db_state *state, const char *name,
     if (statements == NULL)
         goto out;
     if ((r = db_password_generate(fresh)) ||
-        (r = db_conn_acquire(state, role->db_name, &conn, errmsg,
-                             errmsg_size)))
+        (r = db_conn_acquire(state, role->db_name, &conn, errmsg, errmsg_size)))
         goto out;
     r = db_exec_tx(conn.pg, statements, &vars, db_conn_scram(&conn), errmsg,
                    errmsg_size);
@@ -92,8 +91,7 @@ out:
 }
 
 /* Check the connection exists and allows the role. */
-static int static_check_allowed(const struct db_call *call,
-                                const char *db_name)
+static int static_check_allowed(const struct db_call *call, const char *db_name)
 {
     struct db_config config = {0};
     int r;
@@ -110,8 +108,8 @@ static int static_check_allowed(const struct db_call *call,
 }
 
 /* Apply the request's fields over role. */
-static int static_apply(const struct db_call *call,
-                        struct db_static_role *role, bool exists)
+static int static_apply(const struct db_call *call, struct db_static_role *role,
+                        bool exists)
 {
     const struct kh_request *req = call->br->req;
     const char *db_name = kh_request_string(req, "db_name");
@@ -131,11 +129,10 @@ static int static_apply(const struct db_call *call,
     if (user == NULL && !exists)
         return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
                          "username is a required field");
-    if (user != NULL && (user[0] == '\0' ||
-                         strlen(user) > DB_USERNAME_BYTES_MAX))
+    if (user != NULL &&
+        (user[0] == '\0' || strlen(user) > DB_USERNAME_BYTES_MAX))
         return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
-                         "username must be 1..%d bytes",
-                         DB_USERNAME_BYTES_MAX);
+                         "username must be 1..%d bytes", DB_USERNAME_BYTES_MAX);
     if (user != NULL)
         snprintf(role->username, sizeof(role->username), "%s", user);
     if (period == NULL && !exists)
@@ -150,8 +147,7 @@ static int static_apply(const struct db_call *call,
         return kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
                          "rotation_period must be %d seconds or more",
                          DB_ROTATION_PERIOD_MIN_S);
-    r = db_fields_statements(json_object_get(req->data,
-                                             "rotation_statements"),
+    r = db_fields_statements(json_object_get(req->data, "rotation_statements"),
                              "rotation_statements", &list, call->errmsg,
                              call->errmsg_size);
     if (r == 0 && list != NULL) {
@@ -216,14 +212,12 @@ int db_static_read(const struct db_call *call)
     if (r != 0)
         return r;
     time_text(role.last_rotation, last);
-    data = json_pack("{s:s, s:s, s:I, s:o, s:s, s:s}", "db_name",
-                     role.db_name, "username", role.username,
-                     "rotation_period", (json_int_t)role.rotation_period_s,
-                     "rotation_statements",
-                     role.rotation != NULL ? json_incref(role.rotation)
-                                           : json_array(),
-                     "last_vault_rotation", last, "credential_type",
-                     "password");
+    data = json_pack(
+        "{s:s, s:s, s:I, s:o, s:s, s:s}", "db_name", role.db_name, "username",
+        role.username, "rotation_period", (json_int_t)role.rotation_period_s,
+        "rotation_statements",
+        role.rotation != NULL ? json_incref(role.rotation) : json_array(),
+        "last_vault_rotation", last, "credential_type", "password");
     db_static_role_clear(&role);
     if (data == NULL)
         return KH_ENOMEM;
@@ -264,8 +258,7 @@ int db_static_list(const struct db_call *call)
 }
 
 /* Load a static role for a request; static_lock held. */
-static int static_load(const struct db_call *call,
-                       struct db_static_role *role)
+static int static_load(const struct db_call *call, struct db_static_role *role)
 {
     int r = db_static_role_load(&call->state->view, call->name, role);
 
@@ -294,11 +287,10 @@ int db_static_creds_read(const struct db_call *call)
     if (r == 0) {
         due = role.last_rotation + (int64_t)role.rotation_period_s;
         time_text(role.last_rotation, last);
-        data = json_pack("{s:s, s:s, s:s, s:I, s:I}", "username",
-                         role.username, "password", role.password,
-                         "last_vault_rotation", last, "rotation_period",
-                         (json_int_t)role.rotation_period_s, "ttl",
-                         (json_int_t)(due > now ? due - now : 0));
+        data = json_pack("{s:s, s:s, s:s, s:I, s:I}", "username", role.username,
+                         "password", role.password, "last_vault_rotation", last,
+                         "rotation_period", (json_int_t)role.rotation_period_s,
+                         "ttl", (json_int_t)(due > now ? due - now : 0));
         r = data != NULL ? 0 : KH_ENOMEM;
     }
     pthread_mutex_unlock(&call->state->static_lock);
@@ -344,7 +336,8 @@ static int64_t rotate_if_due(struct db_state *state, const char *name,
             due = role.last_rotation + (int64_t)role.rotation_period_s;
         } else {
             log_warn("database: rotation of static role %s failed (retry "
-                     "in %ds): %s", name, DB_ROTATION_RETRY_S, errmsg);
+                     "in %ds): %s",
+                     name, DB_ROTATION_RETRY_S, errmsg);
             due = now + DB_ROTATION_RETRY_S;
         }
     }
@@ -366,8 +359,7 @@ size_t db_static_rotate_due(struct db_state *state)
     }
     for (i = 0; i < json_array_size(keys) && i < DB_STATIC_ROLES_MAX; i++) {
         int64_t due = rotate_if_due(
-            state, json_string_value(json_array_get(keys, i)), now,
-            &rotated);
+            state, json_string_value(json_array_get(keys, i)), now, &rotated);
         if (due < next)
             next = due;
     }

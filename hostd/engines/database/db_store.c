@@ -66,9 +66,9 @@ static int record_put(const struct barrier_view *view, const char *kind,
     r = record_key(kind, name, key);
     if (r == 0) {
         text = json_dumps(doc, JSON_COMPACT);
-        r = text != NULL ? view_put(view, key, (const uint8_t *)text,
-                                    strlen(text))
-                         : KH_ENOMEM;
+        r = text != NULL
+                ? view_put(view, key, (const uint8_t *)text, strlen(text))
+                : KH_ENOMEM;
     }
     if (text != NULL)
         kh_free_secret(text, strlen(text));
@@ -145,12 +145,10 @@ int db_config_load(const struct barrier_view *view, const char *name,
         (r = member_strdup(doc, "password_pending", false,
                            &c.password_pending)) ||
         (r = member_array(doc, "allowed_roles", &c.allowed_roles)) ||
-        (r = member_array(doc, "root_rotation_statements",
-                          &c.root_rotation)))
+        (r = member_array(doc, "root_rotation_statements", &c.root_rotation)))
         goto out;
     r = KH_ECORRUPT;
-    max_open = json_integer_value(json_object_get(doc,
-                                                  "max_open_connections"));
+    max_open = json_integer_value(json_object_get(doc, "max_open_connections"));
     if (max_open < 1 || max_open > DB_OPEN_CONNECTIONS_MAX)
         goto out;
     c.max_open_connections = (unsigned)max_open;
@@ -178,8 +176,7 @@ int db_config_store(const struct barrier_view *view, const char *name,
                   string_or_null(c->username), "password",
                   string_or_null(c->password), "password_pending",
                   string_or_null(c->password_pending), "allowed_roles",
-                  array_or_empty(c->allowed_roles),
-                  "root_rotation_statements",
+                  array_or_empty(c->allowed_roles), "root_rotation_statements",
                   array_or_empty(c->root_rotation), "verify_connection",
                   c->verify_connection, "scram", c->scram,
                   "max_open_connections", (int)c->max_open_connections));
@@ -286,8 +283,7 @@ int db_static_role_load(const struct barrier_view *view, const char *name,
         return r;
     user = json_string_value(json_object_get(doc, "username"));
     r = KH_ECORRUPT;
-    if (user == NULL || user[0] == '\0' ||
-        strlen(user) > DB_USERNAME_BYTES_MAX)
+    if (user == NULL || user[0] == '\0' || strlen(user) > DB_USERNAME_BYTES_MAX)
         goto out;
     snprintf(role.username, sizeof(role.username), "%s", user);
     role.last_rotation =
@@ -315,10 +311,10 @@ int db_static_role_store(const struct barrier_view *view, const char *name,
         view, "static-role", name,
         json_pack("{s:s, s:s, s:I, s:o, s:o, s:I}", "db_name", role->db_name,
                   "username", role->username, "rotation_period",
-                  (json_int_t)role->rotation_period_s,
-                  "rotation_statements", array_or_empty(role->rotation),
-                  "password", string_or_null(role->password),
-                  "last_rotation", (json_int_t)role->last_rotation));
+                  (json_int_t)role->rotation_period_s, "rotation_statements",
+                  array_or_empty(role->rotation), "password",
+                  string_or_null(role->password), "last_rotation",
+                  (json_int_t)role->last_rotation));
 }
 
 int db_record_delete(const struct barrier_view *view, const char *kind,

@@ -125,8 +125,7 @@ static enum tkey placeholder_at(const char *p, size_t *ret_len)
     return TKEY_NONE;
 }
 
-static const char *key_value(const struct db_template_vars *vars,
-                             enum tkey key)
+static const char *key_value(const struct db_template_vars *vars, enum tkey key)
 {
     switch (key) {
     case TKEY_NAME:
@@ -236,7 +235,8 @@ int db_template_render(const char *tmpl, const struct db_template_vars *vars,
         r = value == NULL
                 ? kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                             "statement uses %.*s, which is not available "
-                            "here", (int)len, p)
+                            "here",
+                            (int)len, p)
                 : value_check(value, tmpl, ctx, errmsg, errmsg_size);
         if (r != 0) {
             kh_free_secret(b.data, b.cap);
@@ -274,8 +274,7 @@ static void put_percent_encoded(struct tbuf *b, const char *value)
 }
 
 /* key=value form: a value inside '...' escapes \ and ' with '\'. */
-static void put_conninfo_value(struct tbuf *b, const char *value,
-                               bool quoted)
+static void put_conninfo_value(struct tbuf *b, const char *value, bool quoted)
 {
     if (!quoted)
         tbuf_putc(b, '\'');
@@ -288,8 +287,8 @@ static void put_conninfo_value(struct tbuf *b, const char *value,
         tbuf_putc(b, '\'');
 }
 
-int db_url_render(const char *url, const char *username,
-                  const char *password, char **ret)
+int db_url_render(const char *url, const char *username, const char *password,
+                  char **ret)
 {
     struct db_template_vars vars = {username, password, NULL};
     struct tbuf b = {NULL, 0, 0, false};
@@ -347,8 +346,7 @@ void db_expiration_format(int64_t t, char out[DB_EXPIRATION_SIZE])
     struct tm tm;
 
     if (gmtime_r(&tt, &tm) == NULL ||
-        strftime(out, DB_EXPIRATION_SIZE, "%Y-%m-%d %H:%M:%S+0000", &tm) ==
-            0)
+        strftime(out, DB_EXPIRATION_SIZE, "%Y-%m-%d %H:%M:%S+0000", &tm) == 0)
         snprintf(out, DB_EXPIRATION_SIZE, "1970-01-01 00:00:00+0000");
 }
 

@@ -103,7 +103,7 @@ json_t *transit_key_view(struct transit_state *state,
         "exportable", pol->exportable, "allow_plaintext_backup",
         pol->allow_plaintext_backup, "supports_encryption", info->encryption,
         "supports_decryption", info->encryption, "supports_derivation",
-        info->aead, "supports_signing", info->signing, "auto_rotate_period",
+        info->aead && !pol->managed, "supports_signing", info->signing, "auto_rotate_period",
         (json_int_t)pol->auto_rotate_period_s, "imported_key", 0,
         "managed_key", pol->managed);
     if (data == NULL || rc != 0) {

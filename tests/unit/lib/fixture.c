@@ -167,10 +167,11 @@ void fixture_token_core_close(struct kh_core *core)
 
 /* ---- one backend mounted over a store ---- */
 
-int fixture_mount_open(struct mount_entry *mount, const struct fixture_store *fs,
+int fixture_mount_open(struct mount_entry *mount,
+                       const struct fixture_store *fs,
                        const struct backend_ops *ops, const char *path,
-                       const char *uuid, const char *options_json,
-                       char *errmsg, size_t errmsg_size)
+                       const char *uuid, const char *options_json, char *errmsg,
+                       size_t errmsg_size)
 {
     int r = KH_EINTERNAL;
 
@@ -260,29 +261,71 @@ int fixture_backend_close(struct fixture_backend *fb)
     return fixture_store_close(&fb->db);
 }
 
+int fixture_backend_setup(void **state, const char *prefix,
+                          const struct backend_ops *ops, const char *path)
+{
+    struct fixture_backend *fb = calloc(1, sizeof(*fb));
+    char errmsg[KH_ERRMSG_SIZE] = "";
+
+    if (fb == NULL)
+        return -1;
+    if (fixture_backend_open(fb, prefix, ops, path, errmsg, sizeof(errmsg))) {
+        fprintf(stderr, "backend set-up: %s\n", errmsg);
+        (void)fixture_backend_close(fb);
+        free(fb);
+        return -1;
+    }
+    *state = fb;
+    return 0;
+}
+
+int fixture_backend_teardown(void **state)
+{
+    struct fixture_backend *fb = *state;
+    int r;
+
+    r = fixture_backend_close(fb);
+    free(fb);
+    *state = NULL;
+    return r == 0 ? 0 : -1;
+}
+
 int fixture_backend_call(struct fixture_backend *fb,
                          const struct fixture_request *spec,
                          const struct token_entry *token,
                          struct kh_response *resp, int *ret_result,
                          char *errmsg, size_t errmsg_size)
 {
+    struct fixture_request at = *spec;
     struct backend_request br;
     struct kh_request req;
-    int r;
+    char *url = NULL;
+    int r = KH_EINTERNAL;
 
     memset(resp, 0, sizeof(*resp));
-    r = fixture_request_build(spec, &req, errmsg, errmsg_size);
-    if (r == 0) {
-        r = fixture_backend_request(fb->core, &fb->mount, &req, token, &br);
-        if (r != 0)
-            kh_errmsg(errmsg, errmsg_size, r, "%s is not below %s", req.path,
-                      fb->mount.path);
+    memset(&req, 0, sizeof(req));
+    if (spec->url[0] != '/' &&
+        asprintf(&url, "/v1/%s%s", fb->mount.path, spec->url) < 0) {
+        r = KH_ENOMEM;
+        goto out;
     }
-    if (r == 0) {
-        errmsg[0] = '\0';
-        *ret_result = fb->mount.ops->handle(&br, resp, errmsg, errmsg_size);
+    if (url != NULL)
+        at.url = url;
+    r = fixture_request_build(&at, &req, errmsg, errmsg_size);
+    if (r != 0)
+        goto out;
+    r = fixture_backend_request(fb->core, &fb->mount, &req, token, &br);
+    if (r != 0) {
+        kh_errmsg(errmsg, errmsg_size, r, "%s is not below %s", req.path,
+                  fb->mount.path);
+        goto out;
     }
+    errmsg[0] = '\0';
+    *ret_result = fb->mount.ops->handle(&br, resp, errmsg, errmsg_size);
+    r = 0; /* success */
+out:
     kh_request_clear(&req);
+    free(url);
     return r;
 }
 
@@ -313,8 +356,8 @@ int fixture_core_open(struct fixture_core *fc, const char *prefix,
         r = KH_ENOMEM;
         goto out;
     }
-    r = kh_config_parse_text(fc->config, text, strlen(text), "test.hcl",
-                             errmsg, errmsg_size);
+    r = kh_config_parse_text(fc->config, text, strlen(text), "test.hcl", errmsg,
+                             errmsg_size);
     if (r != 0)
         goto out;
     options.config = fc->config;
@@ -332,7 +375,8 @@ out:
 /* Keep the root token and the one hex share of an init result in fc. */
 static int core_keep_result(struct fixture_core *fc, const json_t *result)
 {
-    const char *token = json_string_value(json_object_get(result, "root_token"));
+    const char *token =
+        json_string_value(json_object_get(result, "root_token"));
     const char *share =
         json_string_value(json_array_get(json_object_get(result, "keys"), 0));
 

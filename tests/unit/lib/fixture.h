@@ -108,10 +108,11 @@ int fixture_request_handle(struct kh_core *core,
  * parsed from options_json (NULL: none), the view ("auth" or "logical")
  * over fs, and the state from ops->init. Release with
  * fixture_mount_close(), also after a failure. */
-int fixture_mount_open(struct mount_entry *mount, const struct fixture_store *fs,
+int fixture_mount_open(struct mount_entry *mount,
+                       const struct fixture_store *fs,
                        const struct backend_ops *ops, const char *path,
-                       const char *uuid, const char *options_json,
-                       char *errmsg, size_t errmsg_size);
+                       const char *uuid, const char *options_json, char *errmsg,
+                       size_t errmsg_size);
 void fixture_mount_close(struct mount_entry *mount);
 
 /* The backend_request the request gate hands mount's backend for req once
@@ -145,8 +146,16 @@ int fixture_backend_open(struct fixture_backend *fb, const char *prefix,
 /* Close the mount and the token core, then fixture_store_close(). */
 int fixture_backend_close(struct fixture_backend *fb);
 
+/* The same as cmocka group or test set-up and tear-down: *state becomes
+ * a heap struct fixture_backend opened as above (-1, with the message on
+ * stderr, when that fails), and is closed and freed again. */
+int fixture_backend_setup(void **state, const char *prefix,
+                          const struct backend_ops *ops, const char *path);
+int fixture_backend_teardown(void **state);
+
 /* Build spec's request, hand it to fb's backend with token (NULL allowed)
- * as fixture_backend_request() describes, and clear it. resp is zeroed
+ * as fixture_backend_request() describes, and clear it. A spec->url that
+ * does not start with '/' is a sub-path below the mount. resp is zeroed
  * first; the caller clears it. Returns 0 when the request reached the
  * backend, with handle()'s result in *ret_result and its message in
  * errmsg; else the error of building or routing the request. */
