@@ -179,24 +179,24 @@ static char *next_due_locked(struct lease_manager *mgr, int64_t now)
 
 size_t lease_expire_due(struct lease_manager *mgr)
 {
-    char errmsg[KH_ERRMSG_SIZE];
-    size_t revoked = 0;
+    char *ids[LEASE_EXPIRE_BATCH];
+    size_t revoked = 0, count, i;
     int64_t now = lease_now();
-    char *id;
 
-    for (;;) {
+    do {
         pthread_mutex_lock(&mgr->lock);
-        id = mgr->stopping ? NULL : next_due_locked(mgr, now);
+        for (count = 0; count < LEASE_EXPIRE_BATCH && !mgr->stopping;
+             count++) {
+            ids[count] = next_due_locked(mgr, now);
+            if (ids[count] == NULL)
+                break;
+        }
         pthread_mutex_unlock(&mgr->lock);
-        if (id == NULL)
-            break;
-        errmsg[0] = '\0';
-        if (lease_revoke(mgr, id, errmsg, sizeof(errmsg)) == 0)
-            revoked++;
-        else
-            log_warn("lease: expired lease not yet revoked: %s", errmsg);
-        free(id);
-    }
+        if (count > 0)
+            revoked += lease_revoke_many(mgr, ids, count);
+        for (i = 0; i < count; i++)
+            free(ids[i]);
+    } while (count == LEASE_EXPIRE_BATCH);
     return revoked;
 }
 

@@ -43,6 +43,12 @@ int lease_record_delete(struct lease_manager *mgr,
 int lease_backend_revoke(struct lease_manager *mgr, json_t *record,
                          char *errmsg, size_t errmsg_size);
 
+/* Revoke several due leases, deleting confirmed records in one batch.
+ * Returns how many were revoked. */
+#define LEASE_EXPIRE_BATCH 512
+size_t lease_revoke_many(struct lease_manager *mgr, char *const *ids,
+                         size_t count);
+
 /* Index maintenance; callers hold mgr->lock. is_new: the ID is known
  * not to be indexed yet (fresh or loaded), which skips the linear search
  * so loading 100,000 leases stays linear. */

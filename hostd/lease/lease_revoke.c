@@ -192,3 +192,49 @@ int lease_revoke_prefix(struct lease_manager *mgr, const char *prefix,
     free(ids);
     return first;
 }
+
+/* Revoke the leases ids[0..count) through their backends and delete the
+ * records of those the backends confirmed in one atomic batch (one
+ * durable commit for many leases, instead of one each). Failures are
+ * recorded on their leases for a later retry. */
+size_t lease_revoke_many(struct lease_manager *mgr, char *const *ids,
+                         size_t count)
+{
+    struct kh_storage_op *ops = calloc(count, sizeof(*ops));
+    char **paths = calloc(count, sizeof(*paths));
+    char errmsg[KH_ERRMSG_SIZE];
+    size_t done = 0, i;
+
+    if (ops == NULL || paths == NULL)
+        goto out;
+    for (i = 0; i < count; i++) {
+        json_t *record = NULL;
+        char backend_msg[KH_ERRMSG_SIZE] = "";
+        if (lease_record_load(mgr, ids[i], &record) != 0)
+            continue;
+        if (lease_backend_revoke(mgr, record, backend_msg,
+                                 sizeof(backend_msg)) != 0) {
+            /* Records the attempt; the expiry pass retries later. */
+            if (revoke_record(mgr, record, false, errmsg, sizeof(errmsg)) != 0)
+                log_warn("lease: expired lease not yet revoked: %s", errmsg);
+        } else if (asprintf(&paths[done], "%s%s", LEASE_RECORD_PREFIX,
+                            ids[i]) >= 0) {
+            ops[done] = (struct kh_storage_op){KH_STORAGE_DELETE, paths[done],
+                                               NULL, 0};
+            done++;
+        }
+        json_decref(record);
+    }
+    if (done > 0 && barrier_batch(mgr->core->barrier, ops, done) != 0)
+        done = 0; /* the records stay; the next pass revokes them again */
+    pthread_mutex_lock(&mgr->lock);
+    for (i = 0; i < done; i++)
+        lease_index_remove_locked(mgr, paths[i] + strlen(LEASE_RECORD_PREFIX));
+    pthread_mutex_unlock(&mgr->lock);
+out:
+    for (i = 0; paths != NULL && i < count; i++)
+        free(paths[i]);
+    free(paths);
+    free(ops);
+    return done;
+}
