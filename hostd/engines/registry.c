@@ -11,11 +11,13 @@
 #include "engines/backend.h"
 #include "engines/database/database.h"
 #include "engines/kv/kv.h"
+#include "engines/transit/transit.h"
 #include "token/token_backend.h"
 #include "mount/mount_table.h"
 
 static const struct backend_ops *const backends[] = {
     &kv_backend_ops,
+    &transit_backend_ops,
     &approle_backend_ops,
     &userpass_backend_ops,
     &token_backend_ops,

@@ -5,7 +5,7 @@
  * The public part is the ops table (type "kubernetes"); the rest is the
  * internal API shared by the files of auth/kubernetes/:
  *
- *   k8s_backend.c  ops table, per-mount state, path dispatch
+ *   k8s_backend.c  ops table, per-mount state (pem_keys cache), dispatch
  *   k8s_config.c   config: the stored form, read (never the reviewer JWT)
  *   k8s_role.c     role/:name, LIST role, name/namespace binding (globs)
  *   k8s_login.c    login: the decision, its server-log reason, the token
