@@ -12,3 +12,4 @@ pkg_check_modules(P11KIT REQUIRED p11-kit-1)
 pkg_check_modules(TSS2 REQUIRED IMPORTED_TARGET
     tss2-esys tss2-tctildr tss2-mu tss2-rc)
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
+pkg_check_modules(RAFT REQUIRED IMPORTED_TARGET raft libuv)

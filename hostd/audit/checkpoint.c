@@ -6,8 +6,9 @@
  * with an auto seal (pkcs11) the key is wrapped by the HSM's key
  * (seal->ops->wrap, the storage path bound as AAD) and stored outside the
  * barrier at AUDIT_CKEY_SEAL_PATH; with the shamir seal there is no HSM,
- * so the key is stored inside the barrier at AUDIT_CKEY_BARRIER_PATH and
- * is as safe as the root key. The HSM layer has no signing operation, so
+ * and the tpm2 seal binds what it wraps to PCR values (a planned PCR
+ * change would lose the key), so there the key is stored inside the
+ * barrier at AUDIT_CKEY_BARRIER_PATH and is as safe as the root key. The HSM layer has no signing operation, so
  * a verifier needs the server (sys/audit/verify-checkpoint) to check a
  * MAC. The key lives in locked memory while unsealed and is wiped at
  * unload. Never logs the key.
@@ -82,7 +83,11 @@ int audit_ckey_load(struct audit_broker *b, char *errmsg, size_t errmsg_size)
     key = kh_secure_alloc(AUDIT_CKEY_BYTES);
     if (key == NULL)
         return KH_ENOMEM;
-    if (seal != NULL && seal->ops != NULL && seal->ops->auto_unseal)
+    /* The tpm2 seal binds what it wraps to PCR values and keeps no
+     * recovery copy of it: after a planned PCR change the key would be
+     * lost, so under tpm2 it lives in the barrier like under shamir. */
+    if (seal != NULL && seal->ops != NULL && seal->ops->auto_unseal &&
+        strcmp(seal->ops->type, "tpm2") != 0)
         r = ckey_from_seal(b, seal, key);
     else
         r = ckey_from_barrier(b, key);

@@ -320,7 +320,8 @@ int kh_core_autounseal(struct kh_core *core, char *errmsg, size_t errmsg_size)
                          root_key);
     if (r != 0) {
         kh_errmsg(errmsg, errmsg_size, r, "seal: cannot unwrap the root key: "
-                  "%s", kh_strerror(r));
+                  "%s", core->seal->errmsg[0] ? core->seal->errmsg
+                                              : kh_strerror(r));
         goto record;
     }
     r = barrier_unseal(core->barrier, root_key);

@@ -76,14 +76,16 @@ int core_root_key_from_shares_locked(struct kh_core *core,
     if (!core->seal->ops->auto_unseal)
         return seal_recover_key(core->seal, core->storage, key,
                                 SEAL_ROOT_KEY_PATH, root_key);
+    /* The candidate key goes to the seal too: tpm2 can prove it and open
+     * the root key without the TPM after a PCR change; pkcs11 ignores it. */
     r = seal_connect(core->seal, errmsg, errmsg_size);
     if (r == 0)
-        r = seal_recover_key(core->seal, core->storage, NULL,
+        r = seal_recover_key(core->seal, core->storage, key,
                              SEAL_RECOVERY_KEY_PATH, recovery);
     if (r == 0 && !kh_ct_equal(recovery, key, sizeof(recovery)))
         r = KH_ECORRUPT;
     if (r == 0)
-        r = seal_recover_key(core->seal, core->storage, NULL,
+        r = seal_recover_key(core->seal, core->storage, key,
                              SEAL_ROOT_KEY_PATH, root_key);
     kh_wipe(recovery, sizeof(recovery));
     return r;

@@ -7,6 +7,7 @@
 
 #include "common/err.h"
 #include "auth/approle/approle.h"
+#include "auth/kubernetes/kubernetes.h"
 #include "auth/userpass/userpass.h"
 #include "engines/backend.h"
 #include "engines/database/database.h"
@@ -20,6 +21,7 @@ static const struct backend_ops *const backends[] = {
     &transit_backend_ops,
     &approle_backend_ops,
     &userpass_backend_ops,
+    &kubernetes_backend_ops,
     &token_backend_ops,
     &database_backend_ops,
 };

@@ -10,6 +10,7 @@
 #include "core/sys/sys_handlers.h"
 #include "core/sys/sys_audit.h"
 #include "core/sys/sys_policy.h"
+#include "core/sys/sys_tpm2.h"
 #include "router/router.h"
 
 #define UNAUTH_ANY_STATE (ROUTE_UNAUTHENTICATED | ROUTE_ALLOW_SEALED)
@@ -30,6 +31,7 @@ static const struct kh_route sys_routes[] = {
     {"sys/generate-root/update", OPS_WRITE, ROUTE_UNAUTHENTICATED,
      sys_generate_root_update},
     {"sys/seal", OPS_WRITE, ROUTE_SUDO, sys_seal},
+    {"sys/seal/tpm2/rebind", OPS_WRITE, ROUTE_SUDO, sys_tpm2_rebind},
     {"sys/step-down", OPS_WRITE, ROUTE_SUDO, sys_step_down},
     {"sys/rotate", OPS_WRITE, ROUTE_SUDO, sys_rotate},
     {"sys/key-status", OPS_READ, 0, sys_key_status},

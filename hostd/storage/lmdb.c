@@ -1000,3 +1000,105 @@ uint64_t kh_storage_lmdb_map_bytes(const struct kh_storage *storage)
     KH_ASSERT(pthread_rwlock_unlock(&s->map_lock) == 0);
     return bytes;
 }
+
+/* The applied index stored in txn (0 when none); an LMDB or errno code. */
+static int lmdb_applied_read(struct lmdb_store *s, MDB_txn *txn,
+                             uint64_t *ret_index)
+{
+    static const char key[] = KH_STORAGE_LMDB_APPLIED_KEY;
+    MDB_val k = {sizeof(key) - 1, (void *)key};
+    MDB_val v;
+    const uint8_t *p;
+    uint64_t index = 0;
+    size_t i;
+    int rc;
+
+    rc = mdb_get(txn, s->dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        *ret_index = 0;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    if (v.mv_size != sizeof(uint64_t))
+        return EIO;
+    p = v.mv_data;
+    for (i = 0; i < sizeof(uint64_t); i++)
+        index = (index << 8) | p[i];
+    *ret_index = index;
+    return 0;
+}
+
+/* One attempt of kh_storage_lmdb_batch_applied(): an LMDB or errno code,
+ * the applied index after it in *applied. */
+static int lmdb_applied_txn(struct lmdb_store *s, MDB_txn *txn,
+                            const struct kh_storage_op *ops, size_t count,
+                            uint64_t index, uint64_t *applied)
+{
+    static const char key[] = KH_STORAGE_LMDB_APPLIED_KEY;
+    MDB_val k = {sizeof(key) - 1, (void *)key};
+    uint8_t be[sizeof(uint64_t)];
+    MDB_val v = {sizeof(be), be};
+    size_t i;
+    int rc;
+
+    rc = lmdb_applied_read(s, txn, applied);
+    if (rc != 0 || index <= *applied)
+        return rc;
+    rc = lmdb_apply_ops(s, txn, ops, count);
+    if (rc != 0)
+        return rc;
+    for (i = 0; i < sizeof(be); i++)
+        be[i] = (uint8_t)(index >> (8 * (sizeof(be) - 1 - i)));
+    rc = mdb_put(txn, s->dbi, &k, &v, 0);
+    if (rc == 0)
+        *applied = index;
+    return rc;
+}
+
+int kh_storage_lmdb_batch_applied(struct kh_storage *storage,
+                                  const struct kh_storage_op *ops,
+                                  size_t count, uint64_t index,
+                                  uint64_t *ret_applied)
+{
+    struct lmdb_store *s;
+    MDB_txn *txn = NULL;
+    uint64_t applied = 0;
+    int attempt, rc, r = KH_EINTERNAL;
+
+    KH_ASSERT(storage != NULL);
+    KH_ASSERT(storage->ops == &lmdb_ops);
+    s = storage->impl;
+    r = lmdb_ops_check(ops, count);
+    if (r != 0)
+        return r;
+    KH_ASSERT(pthread_mutex_lock(&s->write_lock) == 0);
+    for (attempt = 0; attempt < LMDB_GROW_ATTEMPTS_MAX; attempt++) {
+        if (lmdb_failed(s)) {
+            r = KH_EIO;
+            break;
+        }
+        r = lmdb_txn_enter(s, index == 0 ? MDB_RDONLY : 0, &txn);
+        if (r != 0)
+            break;
+        rc = lmdb_applied_txn(s, txn, ops, count, index, &applied);
+        if (rc == 0 && index != 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        lmdb_txn_leave(s);
+        if (rc != MDB_MAP_FULL) {
+            r = lmdb_error(s, rc);
+            break;
+        }
+        r = lmdb_grow(s);
+        if (r != 0)
+            break;
+    }
+    if (attempt == LMDB_GROW_ATTEMPTS_MAX)
+        r = KH_EFULL;
+    KH_ASSERT(pthread_mutex_unlock(&s->write_lock) == 0);
+    if (r == 0 && ret_applied != NULL)
+        *ret_applied = applied;
+    return r;
+}

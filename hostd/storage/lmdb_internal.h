@@ -11,6 +11,7 @@
 #include "common/assert.h"
 
 struct kh_storage;
+struct kh_storage_op;
 
 /* kh_storage_lmdb_open() with the growth ceiling given instead of
  * KH_LMDB_MAP_BYTES_MAX, so tests can reach "map full" with a small map.
@@ -25,5 +26,21 @@ int kh_storage_lmdb_open_with_max(const char *dir, uint64_t map_bytes,
 
 /* The current map size in bytes (grows on demand). */
 uint64_t kh_storage_lmdb_map_bytes(const struct kh_storage *storage);
+
+/* The reserved key holding the raft FSM's applied index (8 bytes, big
+ * endian). It starts with 0x01, which no Vault path does; list("") shows
+ * it, so the raft layer hides it from everything above storage. */
+#define KH_STORAGE_LMDB_APPLIED_KEY "\x01kh-raft-applied-index"
+
+/* Apply ops (as kh_storage_batch()) and record index as the applied raft
+ * index, in one durable transaction, only if index is above the stored
+ * applied index; otherwise change nothing (replay is idempotent). index 0
+ * changes nothing and just reads. *ret_applied (NULL allowed) receives
+ * the applied index after the call. Returns 0, KH_EINVAL (bad ops), KH_EIO
+ * (failed store or a malformed stored index), KH_EFULL or KH_ENOMEM. */
+int kh_storage_lmdb_batch_applied(struct kh_storage *storage,
+                                  const struct kh_storage_op *ops,
+                                  size_t count, uint64_t index,
+                                  uint64_t *ret_applied) KH_MUST_CHECK;
 
 #endif

@@ -552,17 +552,13 @@ static void test_routes(void **state)
 static void test_existence(void **state)
 {
     struct fixture_backend *f = *state;
-    struct kh_request req = {.op = KH_OP_UPDATE};
-    struct backend_request br = {
-        .core = f->core,
-        .mount = &f->mount,
-        .req = &req,
-        .subpath = "users/Bob",
-        .view = &f->mount.view,
-        .state = f->mount.state,
-    };
+    char path[] = "auth/userpass/users/Bob";
+    struct kh_request req = {.op = KH_OP_UPDATE, .path = path};
+    struct backend_request br;
     bool exists = true;
 
+    assert_int_equal(
+        fixture_backend_request(f->core, &f->mount, &req, NULL, &br), 0);
     assert_int_equal(userpass_backend_ops.existence(&br, &exists), 0);
     assert_false(exists);
     ok(f, "POST", "users/bob", "{\"password\":\"pw\"}");

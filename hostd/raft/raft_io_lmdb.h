@@ -1,0 +1,44 @@
+/*
+ * raft_io_lmdb.h - Keyhold's struct raft_io (libraft 0.15): durable state
+ * in raft_log.h's LMDB log and node-to-node messages over TCP, all on one
+ * libuv loop (DESIGN "Replication", dependencies.md §3).
+ *
+ * Writes (append, truncate, snapshot_put) are queued in the order raft
+ * issues them and committed by one worker on libuv's thread pool: every
+ * write queued while the worker is busy goes into the next LMDB
+ * transaction (group commit), and the callbacks fire on the loop thread,
+ * in order, only after that transaction committed with fsync. set_term,
+ * set_vote, bootstrap and recover commit synchronously on the loop thread
+ * before they return.
+ *
+ * Transport: one outgoing TCP connection per peer, which starts with a
+ * handshake naming the sender (id, address) and then carries frames of a
+ * 32-bit length and a raft_codec.h message. This first layer speaks plain
+ * TCP and is meant for loopback tests only: mutual TLS on the cluster port
+ * comes before the backend is wired into keyholdd.
+ *
+ * Threading: every function and callback runs on the loop thread, as
+ * libraft requires, except the LMDB worker, which touches only the log and
+ * the queued requests it was handed.
+ */
+#ifndef KH_RAFT_RAFT_IO_LMDB_H
+#define KH_RAFT_RAFT_IO_LMDB_H
+
+#include <raft.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "common/assert.h"
+
+/* Fill io (zeroed first) with the vtable and open the log in log_dir
+ * (created when missing). Then raft_init(&raft, io, ...) as usual; the io
+ * releases everything itself when raft_close() closes it. If raft_init()
+ * fails or is never called, release it with kh_raft_io_discard(). */
+int kh_raft_io_init(struct raft_io *io, uv_loop_t *loop, const char *log_dir,
+                    char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
+
+/* Release an io that raft never started (after a failed raft_init()).
+ * Runs the loop until its handles are closed. Accepts a zeroed io. */
+void kh_raft_io_discard(struct raft_io *io);
+
+#endif
