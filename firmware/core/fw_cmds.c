@@ -159,6 +159,7 @@ static int h_logout(const uint8_t *in, size_t n, uint8_t *out,
     return 0;
 }
 
+/* slot, then an optional label (not secret, kept for PKCS#11 search). */
 static int h_gen_wrap(const uint8_t *in, size_t n, uint8_t *out,
                       size_t *ret_len)
 {
@@ -173,7 +174,24 @@ static int h_gen_wrap(const uint8_t *in, size_t n, uint8_t *out,
     if (r != 0)
         return r;
     g_fw_state.wrap_used[slot] = 1;
+    memset(g_fw_state.wrap_label[slot], 0, FW_LABEL_MAX);
+    memcpy(g_fw_state.wrap_label[slot], in + 1, n - 1);
+    g_fw_state.wrap_label_len[slot] = (uint8_t)(n - 1);
     return save_logged(FW_EV_GEN_WRAP, slot);
+}
+
+/* Every wrapping-key slot: used flag and label; never a key byte. */
+static int h_wrap_list(const uint8_t *in, size_t n, uint8_t *out,
+                       size_t *ret_len)
+{
+    for (size_t i = 0; i < FW_WRAP_SLOTS; i++) {
+        uint8_t *e = out + i * FW_WRAP_LIST_ENTRY;
+        e[0] = g_fw_state.wrap_used[i];
+        e[1] = g_fw_state.wrap_label_len[i];
+        memcpy(e + 2, g_fw_state.wrap_label[i], FW_LABEL_MAX);
+    }
+    *ret_len = FW_WRAP_SLOTS * FW_WRAP_LIST_ENTRY;
+    return 0;
 }
 
 /* Common header of WRAP/UNWRAP: slot u8, aad_len u16, aad. */
@@ -193,21 +211,24 @@ static int wrap_args(const uint8_t *in, size_t n, const uint8_t **ret_key,
     return 0;
 }
 
+/* The caller's IV (PKCS#11 semantics): slot, aad_len, aad, iv, pt. */
 static int h_wrap(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
 {
-    const uint8_t *key = NULL;
+    const uint8_t *key = NULL, *iv;
     size_t aad_len = 0, pt_len;
     int r = wrap_args(in, n, &key, &aad_len);
 
     if (r != 0)
         return r;
-    pt_len = n - 3 - aad_len;
+    if (n - 3 - aad_len < FW_GCM_IV_LEN)
+        return -FW_ST_BADLEN;
+    pt_len = n - 3 - aad_len - FW_GCM_IV_LEN;
     if (pt_len > FW_WRAP_MAX)
         return -FW_ST_BADLEN;
-    r = fw_random(out, FW_GCM_IV_LEN);
-    if (r == 0)
-        r = fw_gcm_seal(key, out, in + 3, aad_len, in + 3 + aad_len, pt_len,
-                        out + FW_GCM_IV_LEN, out + FW_GCM_IV_LEN + pt_len);
+    iv = in + 3 + aad_len;
+    memcpy(out, iv, FW_GCM_IV_LEN);
+    r = fw_gcm_seal(key, iv, in + 3, aad_len, iv + FW_GCM_IV_LEN, pt_len,
+                    out + FW_GCM_IV_LEN, out + FW_GCM_IV_LEN + pt_len);
     if (r == 0)
         *ret_len = FW_GCM_IV_LEN + pt_len + FW_GCM_TAG_LEN;
     return r;
@@ -385,11 +406,13 @@ static const struct fw_cmd_desc g_cmds[] = {
     {FW_CMD_INIT_PIN, FW_PIN_MIN, FW_PIN_MAX, S_F, h_init_pin},
     {FW_CMD_LOGIN, FW_PIN_MIN, FW_PIN_MAX, S_I | S_U | S_L, h_login},
     {FW_CMD_LOGOUT, 0, 0, S_U, h_logout},
-    {FW_CMD_GEN_WRAP, 1, 1, S_U, h_gen_wrap},
-    {FW_CMD_WRAP, 3, 3 + FW_AAD_MAX + FW_WRAP_MAX, S_U, h_wrap},
+    {FW_CMD_GEN_WRAP, 1, 1 + FW_LABEL_MAX, S_U, h_gen_wrap},
+    {FW_CMD_WRAP, 3 + FW_GCM_IV_LEN,
+     3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX, S_U, h_wrap},
     {FW_CMD_UNWRAP, 3 + FW_GCM_IV_LEN + FW_GCM_TAG_LEN,
      3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX + FW_GCM_TAG_LEN, S_U,
      h_unwrap},
+    {FW_CMD_WRAP_LIST, 0, 0, S_U, h_wrap_list},
     {FW_CMD_GEN_EC, 1, 1, S_U, h_gen_ec},
     {FW_CMD_GET_PUB, 1, 1, S_U, h_get_pub},
     {FW_CMD_SIGN, 1 + FW_HASH_LEN, 1 + FW_HASH_LEN, S_U, h_sign},
@@ -404,6 +427,9 @@ static const struct fw_cmd_desc g_cmds[] = {
 _Static_assert(3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX +
                        FW_GCM_TAG_LEN <= FW_MAX_PAYLOAD,
                "unwrap request exceeds the frame payload");
+_Static_assert(FW_WRAP_SLOTS * FW_WRAP_LIST_ENTRY <= FW_MAX_PAYLOAD,
+               "wrap list exceeds the frame payload");
+_Static_assert(FW_LABEL_MAX <= 255, "a label length fits its u8");
 _Static_assert(5 + FW_LOG_READ_MAX * FW_LOG_ENTRY_LEN <= FW_MAX_PAYLOAD,
                "log read-out exceeds the frame payload");
 

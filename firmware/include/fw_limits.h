@@ -25,6 +25,8 @@
 
 /* Key slots held on the device. */
 #define FW_WRAP_SLOTS 4u
+#define FW_LABEL_MAX 32u /* wrapping-key label, bytes */
+#define FW_WRAP_LIST_ENTRY (2u + FW_LABEL_MAX)
 #define FW_EC_SLOTS 4u
 
 /* AES-256-GCM wrap/unwrap. */

@@ -2,6 +2,9 @@
  * fw_proto.h - the Keyhold device protocol: the one public header of the
  * firmware, shared by the device, the host simulator and host clients.
  *
+ * Version 2 (this one): WRAP takes the caller's IV, GEN_WRAP a label,
+ * WRAP_LIST reads the labels back. Version 1 frames get BADVERSION.
+ *
  * Frame (all integers little-endian):
  *
  *   off  size  field
@@ -30,9 +33,9 @@
 
 #define FW_MAGIC0 0x4Bu /* 'K' */
 #define FW_MAGIC1 0x48u /* 'H' */
-#define FW_PROTO_VERSION 1u
+#define FW_PROTO_VERSION 2u
 #define FW_REPLY_BIT 0x80u
-#define FW_FIRMWARE_VERSION "keyhold-fw 0.1.0"
+#define FW_FIRMWARE_VERSION "keyhold-fw 0.2.0"
 
 /* Commands. Payloads (request -> reply):
  *  INFO        -      -> ver u8, state u8, tries u8, flags u8, counter u64,
@@ -42,9 +45,14 @@
  *  INIT_PIN    pin    -> -                     (factory state only)
  *  LOGIN       pin    -> - | BADPIN(tries u8) | LOCKED
  *  LOGOUT      -      -> -
- *  GEN_WRAP    slot   -> -                     (key never leaves the device)
- *  WRAP        slot, aad_len u16, aad, pt -> iv[12] ct tag[16]
+ *  GEN_WRAP    slot, label (0..FW_LABEL_MAX bytes) -> -
+ *                                          (key never leaves the device)
+ *  WRAP        slot, aad_len u16, aad, iv[12], pt -> iv[12] ct tag[16]
+ *              (the caller's IV, echoed: PKCS#11 CKM_AES_GCM semantics;
+ *              the caller must never offer one IV twice under a key)
  *  UNWRAP      slot, aad_len u16, aad, iv ct tag -> pt
+ *  WRAP_LIST   -      -> FW_WRAP_SLOTS x (used u8, label_len u8,
+ *                        label[FW_LABEL_MAX], zero padded)
  *  GEN_EC      slot   -> pub[65]
  *  GET_PUB     slot   -> pub[65]
  *  SIGN        slot, hash[32] -> r||s [64] (RFC 6979 deterministic)
@@ -65,6 +73,7 @@ enum fw_cmd
     FW_CMD_GEN_WRAP = 0x10,
     FW_CMD_WRAP = 0x11,
     FW_CMD_UNWRAP = 0x12,
+    FW_CMD_WRAP_LIST = 0x13,
     FW_CMD_GEN_EC = 0x20,
     FW_CMD_GET_PUB = 0x21,
     FW_CMD_SIGN = 0x22,

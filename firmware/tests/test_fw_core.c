@@ -64,6 +64,20 @@ static size_t wrap_req(uint8_t *req, uint8_t slot, const char *aad,
     return 3 + al + n;
 }
 
+/* A WRAP request: slot, aad, the caller's IV (byte iv_byte repeated), pt. */
+static size_t seal_req(uint8_t *req, uint8_t slot, const char *aad,
+                       uint8_t iv_byte, const uint8_t *data, size_t n)
+{
+    size_t al = strlen(aad);
+
+    req[0] = slot;
+    fw_put_u16(req + 1, (uint16_t)al);
+    memcpy(req + 3, aad, al);
+    memset(req + 3 + al, iv_byte, FW_GCM_IV_LEN);
+    memcpy(req + 3 + al + FW_GCM_IV_LEN, data, n);
+    return 3 + al + FW_GCM_IV_LEN + n;
+}
+
 /* Wrap/unwrap round trip; the key survives restart; a flipped ciphertext,
  * tag or AAD byte, or another slot's key, is refused with AUTH. */
 static void test_wrap_unwrap(void **state)
@@ -79,7 +93,7 @@ static void test_wrap_unwrap(void **state)
     assert_int_equal(fwt_cmd(FW_CMD_GEN_WRAP, &slot, 1, &rep), FW_ST_EXISTS);
     slot = 2;
     assert_int_equal(fwt_cmd(FW_CMD_GEN_WRAP, &slot, 1, &rep), FW_ST_OK);
-    n = wrap_req(req, 1, "barrier", secret, sizeof(secret));
+    n = seal_req(req, 1, "barrier", 0x11, secret, sizeof(secret));
     assert_int_equal(fwt_cmd(FW_CMD_WRAP, req, n, &rep), FW_ST_OK);
     bl = rep.len;
     assert_int_equal(bl, FW_GCM_IV_LEN + sizeof(secret) + FW_GCM_TAG_LEN);
@@ -115,13 +129,83 @@ static void test_wrap_bounds(void **state)
     assert_int_equal(fwt_cmd(FW_CMD_GEN_WRAP, &slot, 1, &rep), FW_ST_OK);
     memset(aad, 'a', sizeof(aad));
     aad[FW_AAD_MAX + 1] = '\0';
-    size_t n = wrap_req(req, 0, aad, data, 1);
+    size_t n = seal_req(req, 0, aad, 0, data, 1);
     assert_int_equal(fwt_cmd(FW_CMD_WRAP, req, n, &rep), FW_ST_BADLEN);
     aad[FW_AAD_MAX] = '\0';
-    n = wrap_req(req, 0, aad, data, FW_WRAP_MAX);
+    n = seal_req(req, 0, aad, 0, data, FW_WRAP_MAX);
     assert_int_equal(fwt_cmd(FW_CMD_WRAP, req, n, &rep), FW_ST_OK);
-    n = wrap_req(req, 0, "", data, FW_WRAP_MAX + 1);
+    n = seal_req(req, 0, "", 0, data, FW_WRAP_MAX + 1);
     assert_int_equal(fwt_cmd(FW_CMD_WRAP, req, n, &rep), FW_ST_BADLEN);
+    /* an AAD that leaves no room for the IV */
+    n = wrap_req(req, 0, "0123456789a", data, 0);
+    assert_int_equal(fwt_cmd(FW_CMD_WRAP, req, n, &rep), FW_ST_BADLEN);
+}
+
+/* WRAP uses and echoes the caller's IV: same IV and input give the same
+ * output, another IV another ciphertext, and UNWRAP opens both. */
+static void test_wrap_caller_iv(void **state)
+{
+    static uint8_t req[FW_MAX_PAYLOAD], a[FW_MAX_PAYLOAD], b[FW_MAX_PAYLOAD];
+    const uint8_t pt[] = "sixteen byte key";
+    struct fw_reply rep;
+    uint8_t slot = 0, iv[FW_GCM_IV_LEN];
+    size_t n, bl;
+
+    fwt_init_login();
+    assert_int_equal(fwt_cmd(FW_CMD_GEN_WRAP, &slot, 1, &rep), FW_ST_OK);
+    n = seal_req(req, 0, "aad", 0x5A, pt, sizeof(pt));
+    assert_int_equal(fwt_cmd(FW_CMD_WRAP, req, n, &rep), FW_ST_OK);
+    bl = rep.len;
+    memcpy(a, rep.payload, bl);
+    memset(iv, 0x5A, sizeof(iv));
+    assert_memory_equal(a, iv, FW_GCM_IV_LEN);
+    assert_int_equal(fwt_cmd(FW_CMD_WRAP, req, n, &rep), FW_ST_OK);
+    assert_memory_equal(rep.payload, a, bl);
+    n = seal_req(req, 0, "aad", 0x5B, pt, sizeof(pt));
+    assert_int_equal(fwt_cmd(FW_CMD_WRAP, req, n, &rep), FW_ST_OK);
+    memcpy(b, rep.payload, bl);
+    assert_memory_not_equal(a + FW_GCM_IV_LEN, b + FW_GCM_IV_LEN,
+                            bl - FW_GCM_IV_LEN);
+    n = wrap_req(req, 0, "aad", b, bl);
+    assert_int_equal(fwt_cmd(FW_CMD_UNWRAP, req, n, &rep), FW_ST_OK);
+    assert_memory_equal(rep.payload, pt, sizeof(pt));
+}
+
+/* GEN_WRAP stores a label (FW_LABEL_MAX accepted, one more refused);
+ * WRAP_LIST reports used slots and labels after login only, across a
+ * restart, and never more than flags and labels. */
+static void test_wrap_labels(void **state)
+{
+    uint8_t req[2 + FW_LABEL_MAX];
+    struct fw_reply rep;
+
+    assert_int_equal(fwt_cmd(FW_CMD_INIT_PIN, "1234", 4, &rep), FW_ST_OK);
+    assert_int_equal(fwt_cmd(FW_CMD_WRAP_LIST, NULL, 0, &rep), FW_ST_STATE);
+    assert_int_equal(fwt_cmd(FW_CMD_LOGIN, "1234", 4, &rep), FW_ST_OK);
+    req[0] = 2;
+    memcpy(req + 1, "kek", 3);
+    assert_int_equal(fwt_cmd(FW_CMD_GEN_WRAP, req, 4, &rep), FW_ST_OK);
+    req[0] = 3;
+    memset(req + 1, 'L', FW_LABEL_MAX + 1);
+    assert_int_equal(fwt_cmd(FW_CMD_GEN_WRAP, req, 2 + FW_LABEL_MAX, &rep),
+                     FW_ST_BADLEN);
+    assert_int_equal(fwt_cmd(FW_CMD_GEN_WRAP, req, 1 + FW_LABEL_MAX, &rep),
+                     FW_ST_OK);
+    assert_int_equal(fwt_restart(), 0);
+    assert_int_equal(fwt_cmd(FW_CMD_LOGIN, "1234", 4, &rep), FW_ST_OK);
+    assert_int_equal(fwt_cmd(FW_CMD_WRAP_LIST, NULL, 0, &rep), FW_ST_OK);
+    assert_int_equal(rep.len, FW_WRAP_SLOTS * FW_WRAP_LIST_ENTRY);
+    assert_int_equal(rep.payload[0], 0);
+    assert_int_equal(rep.payload[1], 0);
+    const uint8_t *e2 = rep.payload + 2 * FW_WRAP_LIST_ENTRY;
+    assert_int_equal(e2[0], 1);
+    assert_int_equal(e2[1], 3);
+    assert_memory_equal(e2 + 2, "kek", 3);
+    assert_int_equal(e2[5], 0);
+    const uint8_t *e3 = rep.payload + 3 * FW_WRAP_LIST_ENTRY;
+    assert_int_equal(e3[0], 1);
+    assert_int_equal(e3[1], FW_LABEL_MAX);
+    assert_memory_equal(e3 + 2, req + 1, FW_LABEL_MAX);
 }
 
 /* P-256 keys: sign verifies with OpenSSL, is deterministic, and the key
@@ -291,6 +375,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_login_lockout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrap_unwrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrap_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrap_caller_iv, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wrap_labels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_openssl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counter, setup, teardown),

@@ -90,7 +90,7 @@ static void test_bad_header(void **state)
     size_t n = fw_frame_encode(g_buf, sizeof(g_buf), FW_CMD_INFO, 0, 5,
                                NULL, 0);
 
-    g_buf[2] = 2;
+    g_buf[2] = FW_PROTO_VERSION - 1; /* a version-1 client */
     assert_int_equal(fwt_feed(g_buf, n, &rep, 1), 1);
     assert_int_equal(rep.status, FW_ST_BADVERSION);
     n = fw_frame_encode(g_buf, sizeof(g_buf), FW_CMD_INFO, 0, 6, NULL, 0);

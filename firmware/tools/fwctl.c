@@ -6,7 +6,8 @@
  * failure. It must never cache or print a PIN.
  *
  * usage: fwctl [--time] (--socket PATH | --tcp HOST:PORT) CMD [ARG]... ...
- *   info | attest NONCE | init-pin PIN | login PIN | logout | gen-wrap SLOT
+ *   info | attest NONCE | init-pin PIN | login PIN | logout
+ *   gen-wrap SLOT | wrap-list
  *   wrap SLOT AAD HEX | unwrap SLOT AAD HEX | gen-ec SLOT | get-pub SLOT
  *   sign SLOT HASHHEX | random N | counter-inc | counter | log | reset
  *   bench-sign SLOT N
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -165,10 +167,11 @@ static int do_info(void)
     return 0;
 }
 
+/* WRAP sends a fresh random IV (protocol 2: the caller chooses it). */
 static int do_wrap(uint8_t cmd, const char *slot, const char *aad,
                    const char *hex)
 {
-    size_t al = strlen(aad);
+    size_t al = strlen(aad), iv = cmd == FW_CMD_WRAP ? FW_GCM_IV_LEN : 0;
     long n;
 
     if (al > FW_AAD_MAX)
@@ -176,10 +179,12 @@ static int do_wrap(uint8_t cmd, const char *slot, const char *aad,
     g_req[0] = (uint8_t)atoi(slot);
     fw_put_u16(g_req + 1, (uint16_t)al);
     memcpy(g_req + 3, aad, al);
-    n = parse_hex(hex, g_req + 3 + al, sizeof(g_req) - 3 - al);
+    if (iv > 0 && getrandom(g_req + 3 + al, iv, 0) != (ssize_t)iv)
+        return -1;
+    n = parse_hex(hex, g_req + 3 + al + iv, sizeof(g_req) - 3 - al - iv);
     if (n < 0)
         return -1;
-    int st = xfer(cmd, g_req, 3 + al + (size_t)n);
+    int st = xfer(cmd, g_req, 3 + al + iv + (size_t)n);
     if (st == FW_ST_OK)
         print_hex(g_rep, g_rep_len);
     return st;
@@ -281,6 +286,13 @@ static int run_one(int argc, char **argv, int i, int *ret_st)
                   NULL, 0);
         if (st == FW_ST_OK)
             printf("%llu\n", (unsigned long long)fw_get_u64(g_rep));
+    } else if (strcmp(c, "wrap-list") == 0) {
+        st = xfer(FW_CMD_WRAP_LIST, NULL, 0);
+        for (size_t k = 0; st == FW_ST_OK && k < FW_WRAP_SLOTS; k++) {
+            const uint8_t *e = g_rep + k * FW_WRAP_LIST_ENTRY;
+            if (g_rep_len >= (k + 1) * FW_WRAP_LIST_ENTRY && e[0])
+                printf("%zu label=%.*s\n", k, (int)e[1], e + 2);
+        }
     } else if (strcmp(c, "log") == 0) {
         st = do_log();
     } else if (strcmp(c, "reset") == 0) {

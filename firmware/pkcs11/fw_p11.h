@@ -1,0 +1,118 @@
+/*
+ * fw_p11.h - internals of libkeyhold-fw-pkcs11.so, the PKCS#11 v2.40 face
+ * of the Keyhold device (fw_proto.h): the module state every entry point
+ * shares under one mutex, the device link, and the helpers the entry
+ * points in fw_p11.c (library, slot, token, sessions, login) and
+ * fw_p11_key.c (objects, key generation, AES-GCM, random) call.
+ *
+ * One slot (id 0) holds one token, present while the device answers. The
+ * device's login lasts as long as the connection, so the module keeps one
+ * connection and, when it drops, forgets every session and the login:
+ * callers see CKR_DEVICE_REMOVED or CKR_SESSION_HANDLE_INVALID and open a
+ * new session and log in again once the device is back. A wrapping-key
+ * slot s of the device is the secret-key object with handle s + 1.
+ *
+ * This header and its files must never hold a PIN or key byte beyond the
+ * call that carries it (request buffers are wiped), and never print.
+ */
+#ifndef FW_P11_H
+#define FW_P11_H
+
+#define CRYPTOKI_GNU 1
+#include <p11-kit/pkcs11.h>
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fw_proto.h"
+
+#define FWP11_SLOT_ID      0ul
+#define FWP11_SESSIONS_MAX 16u
+#define FWP11_DEVICE_MAX   256u   /* KEYHOLD_FW_DEVICE, bytes */
+#define FWP11_TIMEOUT_MS   10000  /* one reply (QEMU signs in ~1 s) */
+#define FWP11_TOKEN_LABEL  "keyhold-fw"
+
+enum fwp11_op_kind {
+    FWP11_OP_NONE = 0,
+    FWP11_OP_ENCRYPT,
+    FWP11_OP_DECRYPT,
+};
+
+/* An AES-GCM operation between *Init and its one-shot call. */
+struct fwp11_op
+{
+    enum fwp11_op_kind kind;
+    uint8_t slot;
+    uint8_t iv[FW_GCM_IV_LEN];
+    uint8_t aad[FW_AAD_MAX];
+    size_t aad_len;
+};
+
+struct fwp11_session
+{
+    int used;
+    ck_flags_t flags;
+    struct fwp11_op op;
+    int find_active;
+    ck_object_handle_t find_hits[FW_WRAP_SLOTS];
+    size_t find_count;
+    size_t find_pos;
+};
+
+/* The connection to the device (fw_p11_dev.c). */
+struct fwp11_dev
+{
+    int fd; /* -1: not connected */
+    uint32_t seq;
+    char spec[FWP11_DEVICE_MAX]; /* unix:PATH or tcp:HOST:PORT */
+    struct fw_parser parser;
+    uint8_t frame[FW_MAX_FRAME];
+};
+
+struct fwp11_state
+{
+    pthread_mutex_t lock;
+    int initialized;
+    int logged_in;
+    struct fwp11_dev dev;
+    struct fwp11_session sessions[FWP11_SESSIONS_MAX];
+};
+
+extern struct fwp11_state g_fwp11;
+
+/* ---- device link (fw_p11_dev.c) ----------------------------------- */
+
+/* Connect to dev->spec; 0 or -1. */
+int fwp11_dev_open(struct fwp11_dev *dev);
+void fwp11_dev_close(struct fwp11_dev *dev);
+/* Connected and the peer has not hung up (no round trip). */
+int fwp11_dev_alive(struct fwp11_dev *dev);
+/* One request and its reply: returns the reply's FW_ST_* status (>= 0)
+ * with up to cap payload bytes in rep and their count in *ret_len, or -1
+ * if the link failed (the caller closes it). */
+int fwp11_dev_call(struct fwp11_dev *dev, uint8_t cmd, const uint8_t *req,
+                   size_t n, uint8_t *rep, size_t cap, size_t *ret_len);
+
+/* ---- shared helpers (fw_p11.c); call with the lock held ------------ */
+
+/* Take the lock if the library is initialised. */
+ck_rv_t fwp11_enter(void);
+void fwp11_leave(void);
+
+/* The session behind handle h, or NULL. */
+struct fwp11_session *fwp11_session_get(ck_session_handle_t h);
+
+/* A device command: connects when needed; on a link failure the
+ * connection, every session and the login are dropped and
+ * CKR_DEVICE_REMOVED returned. Else CKR_OK and the status in *ret_st. */
+ck_rv_t fwp11_call(uint8_t cmd, const uint8_t *req, size_t n, uint8_t *rep,
+                   size_t cap, size_t *ret_len, int *ret_st);
+
+/* The CKR_* for a device status other than OK. */
+ck_rv_t fwp11_status_rv(int st);
+
+/* Space-padded copy of s into a fixed-size PKCS#11 field. */
+void fwp11_pad(unsigned char *dst, size_t n, const char *s);
+
+#endif
