@@ -98,6 +98,7 @@ struct io_peer
     unsigned queued;
     uint8_t handshake[IO_FRAME_HEADER_BYTES + IO_HANDSHAKE_BYTES_MAX];
     uv_write_t handshake_write;
+    uint8_t discard[64];
 };
 
 /* An incoming connection. */
@@ -703,11 +704,37 @@ static void io_send_fail(struct io_send *s, int status)
     io_send_free(s);
 }
 
+static void io_peer_reset(struct io_peer *peer);
+
+/* A failed write means the connection is gone: drop it, so that the next
+ * message reconnects (the peer may have restarted). */
 static void io_send_written(uv_write_t *w, int status)
 {
     struct io_send *s = w->data;
+    struct io_peer *peer = s->peer;
 
     io_send_fail(s, status == 0 ? 0 : RAFT_NOCONNECTION);
+    if (status != 0 && peer->state == IO_PEER_CONNECTED)
+        io_peer_reset(peer);
+}
+
+static void io_peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct io_peer *peer = h->data;
+
+    (void)suggested;
+    *buf = uv_buf_init((char *)peer->discard, sizeof(peer->discard));
+}
+
+/* Peers never send on this connection: any byte or EOF ends it. */
+static void io_peer_read(uv_stream_t *stream, ssize_t nread,
+                         const uv_buf_t *buf)
+{
+    struct io_peer *peer = stream->data;
+
+    (void)buf;
+    if (nread != 0 && peer->state == IO_PEER_CONNECTED)
+        io_peer_reset(peer);
 }
 
 static void io_peer_closed(uv_handle_t *h)
@@ -792,6 +819,11 @@ static void io_peer_connected(uv_connect_t *c, int status)
     kh_raft_wbuf_free(&hs);
     if (uv_write(&peer->handshake_write, (uv_stream_t *)&peer->tcp, &buf, 1,
                  io_handshake_written) != 0) {
+        io_peer_reset(peer);
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&peer->tcp, io_peer_alloc,
+                      io_peer_read) != 0) {
         io_peer_reset(peer);
         return;
     }

@@ -65,7 +65,8 @@ struct kh_raft_log_state
     struct kh_raft_log_snapshot snapshot;
 };
 
-/* Open (creating dir, mode 0700, when missing) the log in dir. errmsg
+/* Open (creating dir, mode 0700, when missing; its parent must exist)
+ * the log in dir. errmsg
  * says why not. The caller closes it with kh_raft_log_close(). */
 int kh_raft_log_open(const char *dir, struct kh_raft_log **ret_log,
                      char *errmsg, size_t errmsg_size) KH_MUST_CHECK;

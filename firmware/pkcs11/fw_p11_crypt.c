@@ -1,0 +1,379 @@
+/*
+ * fw_p11_crypt.c - key generation, CKM_AES_GCM and random numbers of the
+ * Keyhold device's PKCS#11 face (fw_p11.h). C_GenerateKey(CKM_AES_KEY_GEN)
+ * makes a wrapping key inside the device, in its first free slot, with the
+ * template's label; C_Encrypt/C_Decrypt are single-part AES-256-GCM run by
+ * the device's WRAP (with the caller's IV, protocol 2) and UNWRAP; the key
+ * never leaves the device. It must never let a plaintext outlive the call
+ * (request and reply buffers are wiped) nor accept a template asking for
+ * an extractable, non-sensitive or session key.
+ */
+#include "pkcs11/fw_p11.h"
+
+#include <string.h>
+
+#define GCM_TAG_BITS (FW_GCM_TAG_LEN * 8u)
+
+/* ---- key generation ------------------------------------------------ */
+
+static int attr_bool(const struct ck_attribute *a, int *ret)
+{
+    if (a->value == NULL || a->value_len != 1)
+        return -1;
+    *ret = *(const unsigned char *)a->value != 0;
+    return 0;
+}
+
+static int attr_ulong(const struct ck_attribute *a, unsigned long *ret)
+{
+    if (a->value == NULL || a->value_len != sizeof(unsigned long))
+        return -1;
+    memcpy(ret, a->value, sizeof(*ret));
+    return 0;
+}
+
+/* What a generation template may say: the device's keys are AES-256
+ * token keys that are never extractable, so a template asking for a
+ * session or an extractable key is refused. CKA_SENSITIVE and CKA_PRIVATE
+ * false (pkcs11-tool's defaults) are accepted and the key is made
+ * sensitive and private anyway: the device has no weaker kind. Usage
+ * flags and CKA_ID are accepted and not stored (the keys do AES-GCM
+ * only; CKA_ID is the slot). */
+static ck_rv_t keygen_attr(const struct ck_attribute *a,
+                           const uint8_t **ret_label, size_t *ret_label_len)
+{
+    unsigned long v = 0;
+    int b = 0;
+
+    switch (a->type) {
+    case CKA_CLASS:
+        return attr_ulong(a, &v) == 0 && v == CKO_SECRET_KEY
+                   ? CKR_OK : CKR_TEMPLATE_INCONSISTENT;
+    case CKA_KEY_TYPE:
+        return attr_ulong(a, &v) == 0 && v == CKK_AES
+                   ? CKR_OK : CKR_TEMPLATE_INCONSISTENT;
+    case CKA_VALUE_LEN:
+        return attr_ulong(a, &v) == 0 && v == FW_AES_KEY_LEN
+                   ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+    case CKA_TOKEN:
+        return attr_bool(a, &b) == 0 && b ? CKR_OK
+                                          : CKR_ATTRIBUTE_VALUE_INVALID;
+    case CKA_EXTRACTABLE:
+        return attr_bool(a, &b) == 0 && !b ? CKR_OK
+                                           : CKR_ATTRIBUTE_VALUE_INVALID;
+    case CKA_PRIVATE:
+    case CKA_SENSITIVE:
+    case CKA_ENCRYPT:
+    case CKA_DECRYPT:
+    case CKA_WRAP:
+    case CKA_UNWRAP:
+    case CKA_SIGN:
+    case CKA_VERIFY:
+    case CKA_DERIVE:
+    case CKA_MODIFIABLE:
+        return attr_bool(a, &b) == 0 ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+    case CKA_ID:
+        return CKR_OK;
+    case CKA_LABEL:
+        if (a->value_len > FW_LABEL_MAX || (a->value == NULL && a->value_len))
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        *ret_label = a->value;
+        *ret_label_len = a->value_len;
+        return CKR_OK;
+    default:
+        return CKR_ATTRIBUTE_TYPE_INVALID;
+    }
+}
+
+/* The first free wrapping-key slot, from WRAP_LIST. */
+static ck_rv_t free_slot(uint8_t *ret_slot)
+{
+    uint8_t rep[FW_MAX_PAYLOAD];
+    size_t len = 0;
+    int st = 0;
+    ck_rv_t rv;
+
+    rv = fwp11_call(FW_CMD_WRAP_LIST, NULL, 0, rep, sizeof(rep), &len, &st);
+    if (rv != CKR_OK)
+        return rv;
+    if (st != FW_ST_OK)
+        return fwp11_status_rv(st);
+    if (len != FW_WRAP_SLOTS * FW_WRAP_LIST_ENTRY)
+        return CKR_DEVICE_ERROR;
+    for (size_t i = 0; i < FW_WRAP_SLOTS; i++) {
+        if (!rep[i * FW_WRAP_LIST_ENTRY]) {
+            *ret_slot = (uint8_t)i;
+            return CKR_OK;
+        }
+    }
+    return CKR_DEVICE_MEMORY;
+}
+
+static ck_rv_t keygen_checks(ck_session_handle_t session,
+                             const struct ck_mechanism *mech)
+{
+    struct fwp11_session *s = fwp11_session_get(session);
+
+    if (s == NULL)
+        return CKR_SESSION_HANDLE_INVALID;
+    if (mech->mechanism != CKM_AES_KEY_GEN)
+        return CKR_MECHANISM_INVALID;
+    if (mech->parameter != NULL || mech->parameter_len != 0)
+        return CKR_MECHANISM_PARAM_INVALID;
+    if (!(s->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    if (!g_fwp11.logged_in)
+        return CKR_USER_NOT_LOGGED_IN;
+    return CKR_OK;
+}
+
+ck_rv_t C_GenerateKey(ck_session_handle_t session,
+                      struct ck_mechanism *mechanism,
+                      struct ck_attribute *templ, unsigned long count,
+                      ck_object_handle_t *key)
+{
+    uint8_t req[1 + FW_LABEL_MAX], rep[8], slot = 0;
+    const uint8_t *label = NULL;
+    size_t label_len = 0, len = 0;
+    int st = 0;
+    ck_rv_t rv;
+
+    if (mechanism == NULL || key == NULL || (templ == NULL && count > 0))
+        return CKR_ARGUMENTS_BAD;
+    rv = fwp11_enter();
+    if (rv != CKR_OK)
+        return rv;
+    rv = keygen_checks(session, mechanism);
+    for (unsigned long i = 0; rv == CKR_OK && i < count; i++)
+        rv = keygen_attr(&templ[i], &label, &label_len);
+    if (rv == CKR_OK)
+        rv = free_slot(&slot);
+    if (rv != CKR_OK)
+        goto out;
+    req[0] = slot;
+    if (label_len > 0)
+        memcpy(req + 1, label, label_len);
+    rv = fwp11_call(FW_CMD_GEN_WRAP, req, 1 + label_len, rep, sizeof(rep),
+                    &len, &st);
+    if (rv == CKR_OK)
+        rv = fwp11_status_rv(st);
+    if (rv == CKR_OK)
+        *key = (ck_object_handle_t)slot + 1;
+out:
+    fwp11_leave();
+    return rv;
+}
+
+/* ---- AES-GCM -------------------------------------------------------- */
+
+/* Validate the mechanism and key, and remember them in the session. */
+static ck_rv_t gcm_init(ck_session_handle_t session,
+                        const struct ck_mechanism *mech,
+                        ck_object_handle_t key, enum fwp11_op_kind kind)
+{
+    struct fwp11_session *s = fwp11_session_get(session);
+    const struct ck_gcm_params *p;
+
+    if (s == NULL)
+        return CKR_SESSION_HANDLE_INVALID;
+    if (s->op.kind != FWP11_OP_NONE)
+        return CKR_OPERATION_ACTIVE;
+    if (mech->mechanism != CKM_AES_GCM)
+        return CKR_MECHANISM_INVALID;
+    p = mech->parameter;
+    if (p == NULL || mech->parameter_len != sizeof(*p) ||
+        p->iv_ptr == NULL || p->iv_len != FW_GCM_IV_LEN ||
+        p->tag_bits != GCM_TAG_BITS || p->aad_len > FW_AAD_MAX ||
+        (p->aad_ptr == NULL && p->aad_len > 0))
+        return CKR_MECHANISM_PARAM_INVALID;
+    if (!g_fwp11.logged_in)
+        return CKR_USER_NOT_LOGGED_IN;
+    if (key == 0 || key > FW_WRAP_SLOTS)
+        return CKR_KEY_HANDLE_INVALID;
+    s->op.kind = kind;
+    s->op.slot = (uint8_t)(key - 1);
+    memcpy(s->op.iv, p->iv_ptr, FW_GCM_IV_LEN);
+    if (p->aad_len > 0)
+        memcpy(s->op.aad, p->aad_ptr, p->aad_len);
+    s->op.aad_len = p->aad_len;
+    return CKR_OK;
+}
+
+ck_rv_t C_EncryptInit(ck_session_handle_t session,
+                      struct ck_mechanism *mechanism, ck_object_handle_t key)
+{
+    ck_rv_t rv;
+
+    if (mechanism == NULL)
+        return CKR_ARGUMENTS_BAD;
+    rv = fwp11_enter();
+    if (rv != CKR_OK)
+        return rv;
+    rv = gcm_init(session, mechanism, key, FWP11_OP_ENCRYPT);
+    fwp11_leave();
+    return rv;
+}
+
+ck_rv_t C_DecryptInit(ck_session_handle_t session,
+                      struct ck_mechanism *mechanism, ck_object_handle_t key)
+{
+    ck_rv_t rv;
+
+    if (mechanism == NULL)
+        return CKR_ARGUMENTS_BAD;
+    rv = fwp11_enter();
+    if (rv != CKR_OK)
+        return rv;
+    rv = gcm_init(session, mechanism, key, FWP11_OP_DECRYPT);
+    fwp11_leave();
+    return rv;
+}
+
+/* slot | aad_len | aad | iv | data into req; returns its length. */
+static size_t gcm_request(const struct fwp11_op *op, const uint8_t *data,
+                          size_t len, uint8_t *req)
+{
+    req[0] = op->slot;
+    fw_put_u16(req + 1, (uint16_t)op->aad_len);
+    memcpy(req + 3, op->aad, op->aad_len);
+    memcpy(req + 3 + op->aad_len, op->iv, FW_GCM_IV_LEN);
+    memcpy(req + 3 + op->aad_len + FW_GCM_IV_LEN, data, len);
+    return 3 + op->aad_len + FW_GCM_IV_LEN + len;
+}
+
+/* Run the session's operation on in (in_len bytes, already bounded) into
+ * out: the device reply minus the IV it echoes (WRAP) or all of it. */
+static ck_rv_t gcm_run(struct fwp11_op *op, const uint8_t *in, size_t in_len,
+                       uint8_t *out, unsigned long *out_len)
+{
+    static uint8_t req[FW_MAX_PAYLOAD], rep[FW_MAX_PAYLOAD];
+    int enc = op->kind == FWP11_OP_ENCRYPT;
+    size_t n = gcm_request(op, in, in_len, req), len = 0, skip;
+    int st = 0;
+    ck_rv_t rv;
+
+    rv = fwp11_call(enc ? FW_CMD_WRAP : FW_CMD_UNWRAP, req, n, rep,
+                    sizeof(rep), &len, &st);
+    if (rv == CKR_OK)
+        rv = fwp11_status_rv(st);
+    skip = enc ? FW_GCM_IV_LEN : 0;
+    if (rv == CKR_OK && len < skip)
+        rv = CKR_DEVICE_ERROR;
+    if (rv == CKR_OK) {
+        memcpy(out, rep + skip, len - skip);
+        *out_len = len - skip;
+    }
+    explicit_bzero(req, n);
+    explicit_bzero(rep, sizeof(rep));
+    return rv;
+}
+
+/* Single-part encrypt or decrypt; a size query (out NULL) or a buffer too
+ * small keeps the operation, anything else ends it (v2.40 5.2). */
+static ck_rv_t gcm_call(ck_session_handle_t session, enum fwp11_op_kind kind,
+                        const uint8_t *in, unsigned long in_len, uint8_t *out,
+                        unsigned long *out_len)
+{
+    struct fwp11_session *s = fwp11_session_get(session);
+    unsigned long need;
+    ck_rv_t rv;
+
+    if (s == NULL)
+        return CKR_SESSION_HANDLE_INVALID;
+    if (s->op.kind != kind)
+        return CKR_OPERATION_NOT_INITIALIZED;
+    if (kind == FWP11_OP_ENCRYPT) {
+        rv = in_len > FW_WRAP_MAX ? CKR_DATA_LEN_RANGE : CKR_OK;
+        need = in_len + FW_GCM_TAG_LEN;
+    } else {
+        rv = in_len < FW_GCM_TAG_LEN || in_len - FW_GCM_TAG_LEN > FW_WRAP_MAX
+                 ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_OK;
+        need = in_len - FW_GCM_TAG_LEN;
+    }
+    if (rv == CKR_OK && out == NULL) {
+        *out_len = need;
+        return CKR_OK;
+    }
+    if (rv == CKR_OK && *out_len < need) {
+        *out_len = need;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    if (rv == CKR_OK)
+        rv = gcm_run(&s->op, in, in_len, out, out_len);
+    s = fwp11_session_get(session); /* a lost link drops the session */
+    if (s != NULL)
+        explicit_bzero(&s->op, sizeof(s->op));
+    return rv;
+}
+
+ck_rv_t C_Encrypt(ck_session_handle_t session, unsigned char *data,
+                  unsigned long data_len, unsigned char *encrypted_data,
+                  unsigned long *encrypted_data_len)
+{
+    ck_rv_t rv;
+
+    if ((data == NULL && data_len > 0) || encrypted_data_len == NULL)
+        return CKR_ARGUMENTS_BAD;
+    rv = fwp11_enter();
+    if (rv != CKR_OK)
+        return rv;
+    rv = gcm_call(session, FWP11_OP_ENCRYPT, data, data_len, encrypted_data,
+                  encrypted_data_len);
+    fwp11_leave();
+    return rv;
+}
+
+ck_rv_t C_Decrypt(ck_session_handle_t session, unsigned char *encrypted_data,
+                  unsigned long encrypted_data_len, unsigned char *data,
+                  unsigned long *data_len)
+{
+    ck_rv_t rv;
+
+    if ((encrypted_data == NULL && encrypted_data_len > 0) ||
+        data_len == NULL)
+        return CKR_ARGUMENTS_BAD;
+    rv = fwp11_enter();
+    if (rv != CKR_OK)
+        return rv;
+    rv = gcm_call(session, FWP11_OP_DECRYPT, encrypted_data,
+                  encrypted_data_len, data, data_len);
+    fwp11_leave();
+    return rv;
+}
+
+/* ---- random --------------------------------------------------------- */
+
+ck_rv_t C_GenerateRandom(ck_session_handle_t session,
+                         unsigned char *random_data, unsigned long random_len)
+{
+    uint8_t req[2], rep[FW_RANDOM_MAX];
+    unsigned long done = 0;
+    size_t len = 0;
+    int st = 0;
+    ck_rv_t rv;
+
+    if (random_data == NULL && random_len > 0)
+        return CKR_ARGUMENTS_BAD;
+    rv = fwp11_enter();
+    if (rv != CKR_OK)
+        return rv;
+    if (fwp11_session_get(session) == NULL)
+        rv = CKR_SESSION_HANDLE_INVALID;
+    while (rv == CKR_OK && done < random_len) {
+        unsigned long want = random_len - done;
+        if (want > FW_RANDOM_MAX)
+            want = FW_RANDOM_MAX;
+        fw_put_u16(req, (uint16_t)want);
+        rv = fwp11_call(FW_CMD_RANDOM, req, 2, rep, sizeof(rep), &len, &st);
+        if (rv == CKR_OK)
+            rv = fwp11_status_rv(st);
+        if (rv == CKR_OK && len != want)
+            rv = CKR_DEVICE_ERROR;
+        if (rv == CKR_OK)
+            memcpy(random_data + done, rep, want);
+        done += want;
+    }
+    explicit_bzero(rep, sizeof(rep));
+    fwp11_leave();
+    return rv;
+}
