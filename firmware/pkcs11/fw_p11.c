@@ -182,8 +182,7 @@ ck_rv_t C_GetInfo(struct ck_info *info)
     memset(info, 0, sizeof(*info));
     info->cryptoki_version.major = 2;
     info->cryptoki_version.minor = 40;
-    fwp11_pad(info->manufacturer_id, sizeof(info->manufacturer_id),
-              "Keyhold");
+    fwp11_pad(info->manufacturer_id, sizeof(info->manufacturer_id), "Keyhold");
     fwp11_pad(info->library_description, sizeof(info->library_description),
               "Keyhold device PKCS#11 module");
     info->library_version.major = 0;
@@ -237,8 +236,7 @@ ck_rv_t C_GetSlotInfo(ck_slot_id_t slot_id, struct ck_slot_info *info)
     memset(info, 0, sizeof(*info));
     fwp11_pad(info->slot_description, sizeof(info->slot_description),
               g_fwp11.dev.spec);
-    fwp11_pad(info->manufacturer_id, sizeof(info->manufacturer_id),
-              "Keyhold");
+    fwp11_pad(info->manufacturer_id, sizeof(info->manufacturer_id), "Keyhold");
     info->flags = CKF_HW_SLOT | CKF_REMOVABLE_DEVICE;
     if (token_present())
         info->flags |= CKF_TOKEN_PRESENT;
@@ -267,8 +265,7 @@ static void token_fill(struct ck_token_info *info, const uint8_t *rep,
     uint8_t state = rep[1], tries = rep[2];
 
     fwp11_pad(info->label, sizeof(info->label), FWP11_TOKEN_LABEL);
-    fwp11_pad(info->manufacturer_id, sizeof(info->manufacturer_id),
-              "Keyhold");
+    fwp11_pad(info->manufacturer_id, sizeof(info->manufacturer_id), "Keyhold");
     fwp11_pad(info->model, sizeof(info->model), "keyhold-fw");
     for (size_t i = 0; i < 8; i++) /* x coordinate of the device key */
         snprintf(serial + 2 * i, 3, "%02x", rep[49 + i]);
@@ -330,8 +327,7 @@ out:
     return rv;
 }
 
-static const ck_mechanism_type_t fwp11_mechs[] = {CKM_AES_KEY_GEN,
-                                                  CKM_AES_GCM};
+static const ck_mechanism_type_t fwp11_mechs[] = {CKM_AES_KEY_GEN, CKM_AES_GCM};
 
 ck_rv_t C_GetMechanismList(ck_slot_id_t slot_id, ck_mechanism_type_t *list,
                            unsigned long *count)
@@ -382,9 +378,8 @@ ck_rv_t C_GetMechanismInfo(ck_slot_id_t slot_id, ck_mechanism_type_t type,
 
 /* ---- sessions ------------------------------------------------------- */
 
-ck_rv_t C_OpenSession(ck_slot_id_t slot_id, ck_flags_t flags,
-                      void *application, ck_notify_t notify,
-                      ck_session_handle_t *session)
+ck_rv_t C_OpenSession(ck_slot_id_t slot_id, ck_flags_t flags, void *application,
+                      ck_notify_t notify, ck_session_handle_t *session)
 {
     ck_rv_t rv;
 
@@ -406,8 +401,8 @@ ck_rv_t C_OpenSession(ck_slot_id_t slot_id, ck_flags_t flags,
             continue;
         memset(&g_fwp11.sessions[i], 0, sizeof(g_fwp11.sessions[i]));
         g_fwp11.sessions[i].used = 1;
-        g_fwp11.sessions[i].flags = flags & (CKF_SERIAL_SESSION |
-                                             CKF_RW_SESSION);
+        g_fwp11.sessions[i].flags =
+            flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION);
         *session = i + 1;
         rv = CKR_OK;
         break;
@@ -425,8 +420,7 @@ static void logout_if_last(void)
     int st = 0;
 
     if (session_count(0) == 0 && g_fwp11.logged_in) {
-        (void)fwp11_call(FW_CMD_LOGOUT, NULL, 0, rep, sizeof(rep), &len,
-                         &st);
+        (void)fwp11_call(FW_CMD_LOGOUT, NULL, 0, rep, sizeof(rep), &len, &st);
         g_fwp11.logged_in = 0;
     }
 }

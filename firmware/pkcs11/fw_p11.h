@@ -29,8 +29,8 @@
 
 #define FWP11_SLOT_ID      0ul
 #define FWP11_SESSIONS_MAX 16u
-#define FWP11_DEVICE_MAX   256u   /* KEYHOLD_FW_DEVICE, bytes */
-#define FWP11_TIMEOUT_MS   10000  /* one reply (QEMU signs in ~1 s) */
+#define FWP11_DEVICE_MAX   256u  /* KEYHOLD_FW_DEVICE, bytes */
+#define FWP11_TIMEOUT_MS   10000 /* one reply (QEMU signs in ~1 s) */
 #define FWP11_TOKEN_LABEL  "keyhold-fw"
 
 enum fwp11_op_kind {

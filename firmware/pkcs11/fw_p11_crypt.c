@@ -48,13 +48,16 @@ static ck_rv_t keygen_attr(const struct ck_attribute *a,
     switch (a->type) {
     case CKA_CLASS:
         return attr_ulong(a, &v) == 0 && v == CKO_SECRET_KEY
-                   ? CKR_OK : CKR_TEMPLATE_INCONSISTENT;
+                   ? CKR_OK
+                   : CKR_TEMPLATE_INCONSISTENT;
     case CKA_KEY_TYPE:
         return attr_ulong(a, &v) == 0 && v == CKK_AES
-                   ? CKR_OK : CKR_TEMPLATE_INCONSISTENT;
+                   ? CKR_OK
+                   : CKR_TEMPLATE_INCONSISTENT;
     case CKA_VALUE_LEN:
         return attr_ulong(a, &v) == 0 && v == FW_AES_KEY_LEN
-                   ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+                   ? CKR_OK
+                   : CKR_ATTRIBUTE_VALUE_INVALID;
     case CKA_TOKEN:
         return attr_bool(a, &b) == 0 && b ? CKR_OK
                                           : CKR_ATTRIBUTE_VALUE_INVALID;
@@ -153,8 +156,8 @@ ck_rv_t C_GenerateKey(ck_session_handle_t session,
     req[0] = slot;
     if (label_len > 0)
         memcpy(req + 1, label, label_len);
-    rv = fwp11_call(FW_CMD_GEN_WRAP, req, 1 + label_len, rep, sizeof(rep),
-                    &len, &st);
+    rv = fwp11_call(FW_CMD_GEN_WRAP, req, 1 + label_len, rep, sizeof(rep), &len,
+                    &st);
     if (rv == CKR_OK)
         rv = fwp11_status_rv(st);
     if (rv == CKR_OK)
@@ -168,8 +171,8 @@ out:
 
 /* Validate the mechanism and key, and remember them in the session. */
 static ck_rv_t gcm_init(ck_session_handle_t session,
-                        const struct ck_mechanism *mech,
-                        ck_object_handle_t key, enum fwp11_op_kind kind)
+                        const struct ck_mechanism *mech, ck_object_handle_t key,
+                        enum fwp11_op_kind kind)
 {
     struct fwp11_session *s = fwp11_session_get(session);
     const struct ck_gcm_params *p;
@@ -181,10 +184,9 @@ static ck_rv_t gcm_init(ck_session_handle_t session,
     if (mech->mechanism != CKM_AES_GCM)
         return CKR_MECHANISM_INVALID;
     p = mech->parameter;
-    if (p == NULL || mech->parameter_len != sizeof(*p) ||
-        p->iv_ptr == NULL || p->iv_len != FW_GCM_IV_LEN ||
-        p->tag_bits != GCM_TAG_BITS || p->aad_len > FW_AAD_MAX ||
-        (p->aad_ptr == NULL && p->aad_len > 0))
+    if (p == NULL || mech->parameter_len != sizeof(*p) || p->iv_ptr == NULL ||
+        p->iv_len != FW_GCM_IV_LEN || p->tag_bits != GCM_TAG_BITS ||
+        p->aad_len > FW_AAD_MAX || (p->aad_ptr == NULL && p->aad_len > 0))
         return CKR_MECHANISM_PARAM_INVALID;
     if (!g_fwp11.logged_in)
         return CKR_USER_NOT_LOGGED_IN;
@@ -252,8 +254,8 @@ static ck_rv_t gcm_run(struct fwp11_op *op, const uint8_t *in, size_t in_len,
     int st = 0;
     ck_rv_t rv;
 
-    rv = fwp11_call(enc ? FW_CMD_WRAP : FW_CMD_UNWRAP, req, n, rep,
-                    sizeof(rep), &len, &st);
+    rv = fwp11_call(enc ? FW_CMD_WRAP : FW_CMD_UNWRAP, req, n, rep, sizeof(rep),
+                    &len, &st);
     if (rv == CKR_OK)
         rv = fwp11_status_rv(st);
     skip = enc ? FW_GCM_IV_LEN : 0;
@@ -287,7 +289,8 @@ static ck_rv_t gcm_call(ck_session_handle_t session, enum fwp11_op_kind kind,
         need = in_len + FW_GCM_TAG_LEN;
     } else {
         rv = in_len < FW_GCM_TAG_LEN || in_len - FW_GCM_TAG_LEN > FW_WRAP_MAX
-                 ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_OK;
+                 ? CKR_ENCRYPTED_DATA_LEN_RANGE
+                 : CKR_OK;
         need = in_len - FW_GCM_TAG_LEN;
     }
     if (rv == CKR_OK && out == NULL) {
@@ -329,14 +332,13 @@ ck_rv_t C_Decrypt(ck_session_handle_t session, unsigned char *encrypted_data,
 {
     ck_rv_t rv;
 
-    if ((encrypted_data == NULL && encrypted_data_len > 0) ||
-        data_len == NULL)
+    if ((encrypted_data == NULL && encrypted_data_len > 0) || data_len == NULL)
         return CKR_ARGUMENTS_BAD;
     rv = fwp11_enter();
     if (rv != CKR_OK)
         return rv;
-    rv = gcm_call(session, FWP11_OP_DECRYPT, encrypted_data,
-                  encrypted_data_len, data, data_len);
+    rv = gcm_call(session, FWP11_OP_DECRYPT, encrypted_data, encrypted_data_len,
+                  data, data_len);
     fwp11_leave();
     return rv;
 }

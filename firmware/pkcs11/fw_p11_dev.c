@@ -169,8 +169,8 @@ int fwp11_dev_call(struct fwp11_dev *dev, uint8_t cmd, const uint8_t *req,
     if (dev->fd < 0)
         return -1;
     dev->seq++;
-    len = fw_frame_encode(dev->frame, sizeof(dev->frame), cmd, 0, dev->seq,
-                          req, n);
+    len = fw_frame_encode(dev->frame, sizeof(dev->frame), cmd, 0, dev->seq, req,
+                          n);
     if (len == 0)
         return -1;
     st = send_all(dev->fd, dev->frame, len);

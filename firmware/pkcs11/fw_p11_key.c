@@ -120,9 +120,8 @@ static ck_rv_t attr_value(const struct key_list *kl, size_t slot,
 }
 
 /* Logged in, the session exists, and obj names a used slot. */
-static ck_rv_t object_slot(ck_session_handle_t session,
-                           ck_object_handle_t obj, struct key_list *kl,
-                           size_t *ret_slot)
+static ck_rv_t object_slot(ck_session_handle_t session, ck_object_handle_t obj,
+                           struct key_list *kl, size_t *ret_slot)
 {
     ck_rv_t rv;
 
@@ -191,8 +190,7 @@ ck_rv_t C_GetAttributeValue(ck_session_handle_t session,
 /* ---- search -------------------------------------------------------- */
 
 static int object_matches(const struct key_list *kl, size_t slot,
-                          const struct ck_attribute *templ,
-                          unsigned long count)
+                          const struct ck_attribute *templ, unsigned long count)
 {
     uint8_t buf[ATTR_VALUE_MAX];
     size_t len = 0;
@@ -201,8 +199,8 @@ static int object_matches(const struct key_list *kl, size_t slot,
         if (attr_value(kl, slot, templ[i].type, buf, &len) != CKR_OK)
             return 0;
         if (templ[i].value_len != len ||
-            (len > 0 && (templ[i].value == NULL ||
-                         memcmp(templ[i].value, buf, len) != 0)))
+            (len > 0 &&
+             (templ[i].value == NULL || memcmp(templ[i].value, buf, len) != 0)))
             return 0;
     }
     return 1;
@@ -269,8 +267,7 @@ ck_rv_t C_FindObjects(ck_session_handle_t session, ck_object_handle_t *object,
         rv = CKR_SESSION_HANDLE_INVALID;
     else if (!s->find_active)
         rv = CKR_OPERATION_NOT_INITIALIZED;
-    while (rv == CKR_OK && n < max_object_count &&
-           s->find_pos < s->find_count)
+    while (rv == CKR_OK && n < max_object_count && s->find_pos < s->find_count)
         object[n++] = s->find_hits[s->find_pos++];
     if (rv == CKR_OK)
         *object_count = n;

@@ -115,8 +115,7 @@ static ck_session_handle_t open_login(void)
 {
     ck_session_handle_t s = 0;
 
-    assert_int_equal(g_fn->C_OpenSession(0, CKF_SERIAL_SESSION |
-                                                CKF_RW_SESSION,
+    assert_int_equal(g_fn->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION,
                                          NULL, NULL, &s),
                      CKR_OK);
     assert_int_equal(g_fn->C_Login(s, CKU_USER, (unsigned char *)PIN, 4),
@@ -188,8 +187,7 @@ static void test_info(void **state)
     assert_int_equal(g_fn->C_GetMechanismInfo(0, CKM_AES_CBC, &mi),
                      CKR_MECHANISM_INVALID);
     assert_int_equal(g_fn->C_GetTokenInfo(1, &ti), CKR_SLOT_ID_INVALID);
-    assert_int_equal(g_fn->C_SignInit(1, NULL, 1),
-                     CKR_FUNCTION_NOT_SUPPORTED);
+    assert_int_equal(g_fn->C_SignInit(1, NULL, 1), CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 /* Login maps onto the device: wrong PIN, right PIN, already logged in,
@@ -200,8 +198,7 @@ static void test_login(void **state)
     ck_session_handle_t s = 0;
 
     assert_int_equal(g_fn->C_Initialize(NULL), CKR_OK);
-    assert_int_equal(g_fn->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL,
-                                         &s),
+    assert_int_equal(g_fn->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s),
                      CKR_OK);
     assert_int_equal(g_fn->C_Login(s, CKU_USER, (unsigned char *)"0000", 4),
                      CKR_PIN_INCORRECT);
@@ -233,9 +230,9 @@ static void test_keygen_find_attrs(void **state)
     struct ck_attribute find[] = {{CKA_CLASS, &cls, sizeof(cls)},
                                   {CKA_LABEL, "kek", 3}};
     struct ck_attribute get[] = {
-        {CKA_SENSITIVE, &sens, 1},      {CKA_EXTRACTABLE, &extr, 1},
+        {CKA_SENSITIVE, &sens, 1},          {CKA_EXTRACTABLE, &extr, 1},
         {CKA_NEVER_EXTRACTABLE, &never, 1}, {CKA_VALUE_LEN, &vl, sizeof(vl)},
-        {CKA_VALUE, lab, sizeof(lab)},  {CKA_LABEL, lab, sizeof(lab)},
+        {CKA_VALUE, lab, sizeof(lab)},      {CKA_LABEL, lab, sizeof(lab)},
     };
     ck_session_handle_t s;
 
@@ -264,13 +261,12 @@ static void test_keygen_find_attrs(void **state)
 }
 
 static ck_rv_t gcm(ck_session_handle_t s, ck_object_handle_t k, int enc,
-                   unsigned char iv_byte, const char *aad,
-                   const uint8_t *in, unsigned long n, uint8_t *out,
-                   unsigned long *out_len)
+                   unsigned char iv_byte, const char *aad, const uint8_t *in,
+                   unsigned long n, uint8_t *out, unsigned long *out_len)
 {
     uint8_t iv[12];
-    struct ck_gcm_params p = {iv, 12, 96, (unsigned char *)aad, strlen(aad),
-                              128};
+    struct ck_gcm_params p = {iv,          12, 96, (unsigned char *)aad,
+                              strlen(aad), 128};
     struct ck_mechanism m = {CKM_AES_GCM, &p, sizeof(p)};
     ck_rv_t rv;
 

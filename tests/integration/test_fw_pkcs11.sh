@@ -72,7 +72,7 @@ fw() { "$BIN/fwctl" --socket "$SOCK" "$@"; }
 
 # --- the device: the simulator, or the firmware image in QEMU ---------
 if [ "$QEMU" = 1 ]; then
-    OUT=${KH_FW_CROSS_OUT:-$BIN/../fw-cross}
+    OUT=${KH_FW_CROSS_OUT:-$(cd "$BIN/.." && pwd)/fw-cross}
     make -s -C "$SRC/firmware/cross" O="$OUT" >"$TMP/make.log" 2>&1 || {
         cat "$TMP/make.log"; fail "cross build"; }
     ELF=$OUT/keyhold-fw-mps2-an385.elf
@@ -98,7 +98,8 @@ dev_start() {
     fi
     DEV_PID=$!
     for _ in $(seq 200); do [ -S "$SOCK" ] && break; sleep 0.025; done
-    [ -S "$SOCK" ] || { cat "$TMP/dev.log"; fail "device socket"; }
+    [ -S "$SOCK" ] && kill -0 "$DEV_PID" 2>/dev/null ||
+        { cat "$TMP/dev.log"; fail "device socket"; }
 }
 
 dev_stop() {

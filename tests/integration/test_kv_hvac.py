@@ -16,52 +16,16 @@ non-zero when LeakSanitizer finds a leak).
 Run: KH_BIN=/path/to/build/bin /usr/bin/python3 test_kv_hvac.py
 """
 import os
-import subprocess
 import sys
-import time
 
 import hvac
 import hvac.exceptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from khtest import KEYHOLDD, Server, TestDir, check, free_port, run_tests  # noqa: E402
+from khtest import DevServer, TestDir, check, run_tests  # noqa: E402
 
 ROOT = "kv-root-token"
 SRV = None
-
-
-class DevServer(Server):
-    """keyholdd -dev on a free port, its temporary files under tmp."""
-
-    def __init__(self, tmp, name="dev"):
-        self.tmp = tmp
-        self.port = free_port()
-        self.addr = "127.0.0.1:%d" % self.port
-        self.scheme = "http"
-        self.url = "http://" + self.addr
-        self.log_path = tmp.join(name + ".log")
-        self.env = dict(os.environ, TMPDIR=tmp.path)
-        self.proc = None
-
-    def start(self, wait=True, args=()):
-        cmd = [KEYHOLDD, "-dev", "-dev-listen-address=" + self.addr,
-               "-dev-root-token-id=" + ROOT]
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd + list(args), stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=self.env)
-        if wait:
-            self.wait_listening()
-            self.wait_ready()
-        return self
-
-    def wait_ready(self, timeout=15):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            status, _, _ = self.request("GET", "sys/mounts", token=ROOT)
-            if status == 200:
-                return
-            time.sleep(0.1)
-        raise RuntimeError("sys/mounts not ready:\n" + self.read_log())
 
 
 def client():
@@ -295,7 +259,7 @@ def main():
     tmp = TestDir("kvhvac")
     rc = None
     try:
-        SRV = DevServer(tmp).start()
+        SRV = DevServer(tmp, token=ROOT, ready="sys/mounts").start()
         tests = [
             test_configure,
             test_create_and_read,

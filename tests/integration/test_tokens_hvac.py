@@ -31,49 +31,11 @@ import hvac
 import hvac.exceptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from khtest import KEYHOLDD, Server, TestDir, check, free_port, run_tests  # noqa: E402
+from khtest import DevServer, TestDir, check, run_tests  # noqa: E402
 
 ROOT = "root"
 SRV = None
 TMP = None
-
-
-class DevServer(Server):
-    """keyholdd -dev on a free port, its temporary files under tmp."""
-
-    def __init__(self, tmp, name="dev"):
-        self.tmp = tmp
-        self.port = free_port()
-        self.addr = "127.0.0.1:%d" % self.port
-        self.scheme = "http"
-        self.url = "http://" + self.addr
-        self.log_path = tmp.join(name + ".log")
-        self.env = dict(os.environ, TMPDIR=tmp.path)
-        self.proc = None
-
-    def start(self, wait=True, args=()):
-        cmd = [KEYHOLDD, "-dev", "-dev-listen-address=" + self.addr,
-               "-dev-root-token-id=" + ROOT]
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd + list(args), stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=self.env)
-        if wait:
-            self.wait_listening()
-            self.wait_ready()
-        return self
-
-    def wait_ready(self, timeout=15):
-        deadline = time.time() + timeout
-        status = None
-        while time.time() < deadline:
-            status, _, _ = self.request("GET", "auth/token/lookup-self",
-                                        token=ROOT)
-            if status == 200:
-                return
-            time.sleep(0.1)
-        raise RuntimeError("auth/token/lookup-self answers %s (is the token "
-                           "backend registered?):\n%s"
-                           % (status, self.read_log()[-2000:]))
 
 
 def client(token=ROOT):
@@ -321,7 +283,8 @@ def main():
     TMP = TestDir("tokens")
     rc = None
     try:
-        SRV = DevServer(TMP).start()
+        SRV = DevServer(TMP, token=ROOT,
+                        ready="auth/token/lookup-self").start()
         tests = [
             test_create_and_lookup,
             test_self_service_with_default_policy,

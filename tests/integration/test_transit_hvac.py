@@ -25,8 +25,8 @@ import hvac
 import hvac.exceptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from khtest import TestDir, check, run_tests  # noqa: E402
-from test_kv_hvac import DevServer, ROOT, raises  # noqa: E402
+from khtest import DevServer, TestDir, check, run_tests  # noqa: E402
+from test_kv_hvac import ROOT, raises  # noqa: E402
 
 SRV = None
 
@@ -218,7 +218,7 @@ def main():
     tmp = TestDir("transithvac")
     rc = None
     try:
-        SRV = DevServer(tmp).start()
+        SRV = DevServer(tmp, token=ROOT, ready="sys/mounts").start()
         tests = [
             test_enable_mount,
             test_create_read_rotate_config,
