@@ -31,6 +31,11 @@ int fw_board_huk_get(uint8_t huk[FW_AES_KEY_LEN]);
 int fw_board_huk_provision(const uint8_t huk[FW_AES_KEY_LEN]);
 
 uint32_t fw_board_ms(void);
+
+/* Monotonic nanoseconds at the board's finest resolution (MPS2: SysTick
+ * counts of the CPU clock; under QEMU -icount shift=0 one virtual ns is
+ * one guest instruction, so a difference counts instructions). */
+uint64_t fw_board_ns(void);
 const char *fw_board_name(void);
 
 /* Fatal error: wipe what the board can and stop. Never returns. */

@@ -36,6 +36,7 @@ struct fw_cmd_desc
 static struct fw_parser g_parser;
 static int g_logged_in;
 static uint8_t g_reply[FW_MAX_PAYLOAD];
+static uint64_t g_last_ns; /* handler time of the last command but STATS */
 
 static uint8_t cur_state(void)
 {
@@ -260,6 +261,7 @@ static int h_unwrap(const uint8_t *in, size_t n, uint8_t *out,
     return r;
 }
 
+/* slot, then an optional label (not secret, kept for PKCS#11 search). */
 static int h_gen_ec(const uint8_t *in, size_t n, uint8_t *out,
                     size_t *ret_len)
 {
@@ -274,6 +276,9 @@ static int h_gen_ec(const uint8_t *in, size_t n, uint8_t *out,
     if (r != 0)
         return r;
     g_fw_state.ec_used[slot] = 1;
+    memset(g_fw_state.ec_label[slot], 0, FW_LABEL_MAX);
+    memcpy(g_fw_state.ec_label[slot], in + 1, n - 1);
+    g_fw_state.ec_label_len[slot] = (uint8_t)(n - 1);
     r = save_logged(FW_EV_GEN_EC, slot);
     if (r == 0)
         *ret_len = FW_EC_PUB_LEN;
@@ -297,6 +302,20 @@ static int h_get_pub(const uint8_t *in, size_t n, uint8_t *out,
     if (r == 0)
         *ret_len = FW_EC_PUB_LEN;
     return r;
+}
+
+/* Every P-256 slot: used flag and label; never a key byte. */
+static int h_ec_list(const uint8_t *in, size_t n, uint8_t *out,
+                     size_t *ret_len)
+{
+    for (size_t i = 0; i < FW_EC_SLOTS; i++) {
+        uint8_t *e = out + i * FW_EC_LIST_ENTRY;
+        e[0] = g_fw_state.ec_used[i];
+        e[1] = g_fw_state.ec_label_len[i];
+        memcpy(e + 2, g_fw_state.ec_label[i], FW_LABEL_MAX);
+    }
+    *ret_len = FW_EC_SLOTS * FW_EC_LIST_ENTRY;
+    return 0;
 }
 
 static int h_sign(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
@@ -372,6 +391,14 @@ static int h_log_read(const uint8_t *in, size_t n, uint8_t *out,
     return 0;
 }
 
+static int h_stats(const uint8_t *in, size_t n, uint8_t *out,
+                   size_t *ret_len)
+{
+    fw_put_u64(out, g_last_ns);
+    *ret_len = 8;
+    return 0;
+}
+
 /* Fresh state: new device key, factory state, counter kept (monotonic). */
 static int state_fresh(uint64_t counter)
 {
@@ -413,13 +440,15 @@ static const struct fw_cmd_desc g_cmds[] = {
      3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX + FW_GCM_TAG_LEN, S_U,
      h_unwrap},
     {FW_CMD_WRAP_LIST, 0, 0, S_U, h_wrap_list},
-    {FW_CMD_GEN_EC, 1, 1, S_U, h_gen_ec},
+    {FW_CMD_GEN_EC, 1, 1 + FW_LABEL_MAX, S_U, h_gen_ec},
     {FW_CMD_GET_PUB, 1, 1, S_U, h_get_pub},
+    {FW_CMD_EC_LIST, 0, 0, S_U, h_ec_list},
     {FW_CMD_SIGN, 1 + FW_HASH_LEN, 1 + FW_HASH_LEN, S_U, h_sign},
     {FW_CMD_RANDOM, 2, 2, S_I | S_U, h_random},
     {FW_CMD_COUNTER_INC, 0, 0, S_U, h_counter_inc},
     {FW_CMD_COUNTER_GET, 0, 0, S_ALL, h_counter_get},
     {FW_CMD_LOG_READ, 4, 4, S_ALL, h_log_read},
+    {FW_CMD_STATS, 0, 0, S_ALL, h_stats},
     {FW_CMD_RESET, sizeof(FW_RESET_CONFIRM) - 1, sizeof(FW_RESET_CONFIRM) - 1,
      S_ALL, h_reset},
 };
@@ -429,9 +458,23 @@ _Static_assert(3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX +
                "unwrap request exceeds the frame payload");
 _Static_assert(FW_WRAP_SLOTS * FW_WRAP_LIST_ENTRY <= FW_MAX_PAYLOAD,
                "wrap list exceeds the frame payload");
+_Static_assert(FW_EC_SLOTS * FW_EC_LIST_ENTRY <= FW_MAX_PAYLOAD,
+               "EC list exceeds the frame payload");
 _Static_assert(FW_LABEL_MAX <= 255, "a label length fits its u8");
 _Static_assert(5 + FW_LOG_READ_MAX * FW_LOG_ENTRY_LEN <= FW_MAX_PAYLOAD,
                "log read-out exceeds the frame payload");
+
+/* Run d's handler; its time is kept for STATS (STATS itself excluded). */
+static int run_timed(const struct fw_cmd_desc *d, const struct fw_frame *f,
+                     size_t *ret_len)
+{
+    uint64_t t0 = fw_board_ns();
+    int r = d->fn(f->payload, f->len, g_reply, ret_len);
+
+    if (d->cmd != FW_CMD_STATS)
+        g_last_ns = fw_board_ns() - t0;
+    return r;
+}
 
 size_t fw_core_handle(const struct fw_frame *f, uint8_t *out, size_t cap)
 {
@@ -449,7 +492,7 @@ size_t fw_core_handle(const struct fw_frame *f, uint8_t *out, size_t cap)
     else if (!((1u << cur_state()) & d->states))
         r = -FW_ST_STATE;
     else
-        r = d->fn(f->payload, f->len, g_reply, &len);
+        r = run_timed(d, f, &len);
     if (r != 0 && r != -FW_ST_BADPIN)
         len = 0;
     len = fw_frame_encode(out, cap, (uint8_t)(f->cmd | FW_REPLY_BIT),

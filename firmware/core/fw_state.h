@@ -27,6 +27,8 @@ struct fw_nvstate
     uint8_t ec_used[FW_EC_SLOTS];
     uint8_t wrap_label_len[FW_WRAP_SLOTS];
     uint8_t wrap_label[FW_WRAP_SLOTS][FW_LABEL_MAX];
+    uint8_t ec_label_len[FW_EC_SLOTS];
+    uint8_t ec_label[FW_EC_SLOTS][FW_LABEL_MAX];
     uint8_t pin_salt[FW_PIN_SALT_LEN];
     uint8_t pin_hash[FW_HASH_LEN];
     uint8_t dev_priv[FW_EC_PRIV_LEN];
@@ -38,7 +40,7 @@ struct fw_nvstate
     struct fw_log_entry log[FW_LOG_ENTRIES]; /* ring, index seq % N */
 };
 
-#define FW_STATE_LAYOUT 2u
+#define FW_STATE_LAYOUT 3u
 
 /* The one state instance (static storage, no heap). */
 extern struct fw_nvstate g_fw_state;

@@ -28,6 +28,7 @@
 #define FW_LABEL_MAX 32u /* wrapping-key label, bytes */
 #define FW_WRAP_LIST_ENTRY (2u + FW_LABEL_MAX)
 #define FW_EC_SLOTS 4u
+#define FW_EC_LIST_ENTRY (2u + FW_LABEL_MAX)
 
 /* AES-256-GCM wrap/unwrap. */
 #define FW_AES_KEY_LEN 32u

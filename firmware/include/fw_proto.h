@@ -2,8 +2,10 @@
  * fw_proto.h - the Keyhold device protocol: the one public header of the
  * firmware, shared by the device, the host simulator and host clients.
  *
- * Version 2 (this one): WRAP takes the caller's IV, GEN_WRAP a label,
- * WRAP_LIST reads the labels back. Version 1 frames get BADVERSION.
+ * Version 3 (this one): GEN_EC takes a label and EC_LIST reads the P-256
+ * slots back (PKCS#11 key pairs); STATS reads the last handler's time.
+ * Version 2 added the caller's IV to WRAP, a label to GEN_WRAP and
+ * WRAP_LIST. Older frames get BADVERSION.
  *
  * Frame (all integers little-endian):
  *
@@ -33,9 +35,9 @@
 
 #define FW_MAGIC0 0x4Bu /* 'K' */
 #define FW_MAGIC1 0x48u /* 'H' */
-#define FW_PROTO_VERSION 2u
+#define FW_PROTO_VERSION 3u
 #define FW_REPLY_BIT 0x80u
-#define FW_FIRMWARE_VERSION "keyhold-fw 0.2.0"
+#define FW_FIRMWARE_VERSION "keyhold-fw 0.3.0"
 
 /* Commands. Payloads (request -> reply):
  *  INFO        -      -> ver u8, state u8, tries u8, flags u8, counter u64,
@@ -53,15 +55,21 @@
  *  UNWRAP      slot, aad_len u16, aad, iv ct tag -> pt
  *  WRAP_LIST   -      -> FW_WRAP_SLOTS x (used u8, label_len u8,
  *                        label[FW_LABEL_MAX], zero padded)
- *  GEN_EC      slot   -> pub[65]
+ *  GEN_EC      slot, label (0..FW_LABEL_MAX bytes) -> pub[65]
  *  GET_PUB     slot   -> pub[65]
- *  SIGN        slot, hash[32] -> r||s [64] (RFC 6979 deterministic)
+ *  EC_LIST     -      -> FW_EC_SLOTS x (used u8, label_len u8,
+ *                        label[FW_LABEL_MAX], zero padded)
+ *  SIGN        slot, hash[32] -> r||s [64] (RFC 6979 deterministic; the
+ *              caller hashes: the device signs the 32-byte digest as is)
  *  RANDOM      n u16  -> n bytes
  *  COUNTER_INC -      -> value u64 (persisted before the reply)
  *  COUNTER_GET -      -> value u64
  *  LOG_READ    index u32 -> count u8, entries (seq u32, type u8, arg u32,
  *                        hash[32]) with hash = SHA-256(prev || seq||type||arg)
- *  RESET       "ZEROISE" -> -              (allowed in every state) */
+ *  RESET       "ZEROISE" -> -              (allowed in every state)
+ *  STATS       -      -> ns u64: the device time the previous command's
+ *                        handler took (fw_board_ns; under QEMU -icount
+ *                        shift=0 its guest instruction count) */
 enum fw_cmd
 {
     FW_CMD_ERROR = 0x00, /* replies to frames whose command is unknown */
@@ -77,10 +85,12 @@ enum fw_cmd
     FW_CMD_GEN_EC = 0x20,
     FW_CMD_GET_PUB = 0x21,
     FW_CMD_SIGN = 0x22,
+    FW_CMD_EC_LIST = 0x23,
     FW_CMD_RANDOM = 0x30,
     FW_CMD_COUNTER_INC = 0x31,
     FW_CMD_COUNTER_GET = 0x32,
     FW_CMD_LOG_READ = 0x40,
+    FW_CMD_STATS = 0x41,
     FW_CMD_RESET = 0x7E,
 };
 

@@ -327,7 +327,10 @@ out:
     return rv;
 }
 
-static const ck_mechanism_type_t fwp11_mechs[] = {CKM_AES_KEY_GEN, CKM_AES_GCM};
+#define FWP11_EC_FLAGS (CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
+
+static const ck_mechanism_type_t fwp11_mechs[] = {
+    CKM_AES_KEY_GEN, CKM_AES_GCM, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA};
 
 ck_rv_t C_GetMechanismList(ck_slot_id_t slot_id, ck_mechanism_type_t *list,
                            unsigned long *count)
@@ -364,12 +367,20 @@ ck_rv_t C_GetMechanismInfo(ck_slot_id_t slot_id, ck_mechanism_type_t type,
     if (rv != CKR_OK)
         return rv;
     memset(info, 0, sizeof(*info));
-    info->min_key_size = FW_AES_KEY_LEN;
+    info->min_key_size = FW_AES_KEY_LEN; /* AES: bytes */
     info->max_key_size = FW_AES_KEY_LEN;
+    if (type == CKM_EC_KEY_PAIR_GEN || type == CKM_ECDSA) {
+        info->min_key_size = 256; /* EC: bits of the curve */
+        info->max_key_size = 256;
+    }
     if (type == CKM_AES_KEY_GEN)
         info->flags = CKF_HW | CKF_GENERATE;
     else if (type == CKM_AES_GCM)
         info->flags = CKF_HW | CKF_ENCRYPT | CKF_DECRYPT;
+    else if (type == CKM_EC_KEY_PAIR_GEN)
+        info->flags = CKF_HW | CKF_GENERATE_KEY_PAIR | FWP11_EC_FLAGS;
+    else if (type == CKM_ECDSA)
+        info->flags = CKF_HW | CKF_SIGN | FWP11_EC_FLAGS;
     else
         rv = CKR_MECHANISM_INVALID;
     fwp11_leave();

@@ -10,7 +10,9 @@
  * connection and, when it drops, forgets every session and the login:
  * callers see CKR_DEVICE_REMOVED or CKR_SESSION_HANDLE_INVALID and open a
  * new session and log in again once the device is back. A wrapping-key
- * slot s of the device is the secret-key object with handle s + 1.
+ * slot s of the device is the secret-key object with handle s + 1; a P-256
+ * slot s is the private-key object FWP11_H_EC_PRIV + s and the public-key
+ * object FWP11_H_EC_PUB + s (fw_p11_ec.c: key pairs, CKM_ECDSA).
  *
  * This header and its files must never hold a PIN or key byte beyond the
  * call that carries it (request buffers are wiped), and never print.
@@ -32,14 +34,20 @@
 #define FWP11_DEVICE_MAX   256u  /* KEYHOLD_FW_DEVICE, bytes */
 #define FWP11_TIMEOUT_MS   10000 /* one reply (QEMU signs in ~1 s) */
 #define FWP11_TOKEN_LABEL  "keyhold-fw"
+#define FWP11_H_EC_PRIV    0x11ul /* + P-256 slot */
+#define FWP11_H_EC_PUB     0x21ul /* + P-256 slot */
+#define FWP11_OBJECTS_MAX  (FW_WRAP_SLOTS + 2u * FW_EC_SLOTS)
+#define FWP11_ECDSA_IN_MAX 64u /* CKM_ECDSA input: a hash up to SHA-512 */
 
 enum fwp11_op_kind {
     FWP11_OP_NONE = 0,
     FWP11_OP_ENCRYPT,
     FWP11_OP_DECRYPT,
+    FWP11_OP_SIGN,
 };
 
-/* An AES-GCM operation between *Init and its one-shot call. */
+/* An AES-GCM or ECDSA operation between *Init and its one-shot call
+ * (slot: the wrapping-key or the P-256 slot). */
 struct fwp11_op
 {
     enum fwp11_op_kind kind;
@@ -55,7 +63,7 @@ struct fwp11_session
     ck_flags_t flags;
     struct fwp11_op op;
     int find_active;
-    ck_object_handle_t find_hits[FW_WRAP_SLOTS];
+    ck_object_handle_t find_hits[FWP11_OBJECTS_MAX];
     size_t find_count;
     size_t find_pos;
 };
@@ -111,6 +119,11 @@ ck_rv_t fwp11_call(uint8_t cmd, const uint8_t *req, size_t n, uint8_t *rep,
 
 /* The CKR_* for a device status other than OK. */
 ck_rv_t fwp11_status_rv(int st);
+
+/* CKA_* template value helpers shared by key generation (fw_p11_crypt.c,
+ * fw_p11_ec.c): 0, or -1 if the value has the wrong size. */
+int fwp11_attr_bool(const struct ck_attribute *a, int *ret);
+int fwp11_attr_ulong(const struct ck_attribute *a, unsigned long *ret);
 
 /* Space-padded copy of s into a fixed-size PKCS#11 field. */
 void fwp11_pad(unsigned char *dst, size_t n, const char *s);

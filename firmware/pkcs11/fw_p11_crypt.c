@@ -16,7 +16,7 @@
 
 /* ---- key generation ------------------------------------------------ */
 
-static int attr_bool(const struct ck_attribute *a, int *ret)
+int fwp11_attr_bool(const struct ck_attribute *a, int *ret)
 {
     if (a->value == NULL || a->value_len != 1)
         return -1;
@@ -24,7 +24,7 @@ static int attr_bool(const struct ck_attribute *a, int *ret)
     return 0;
 }
 
-static int attr_ulong(const struct ck_attribute *a, unsigned long *ret)
+int fwp11_attr_ulong(const struct ck_attribute *a, unsigned long *ret)
 {
     if (a->value == NULL || a->value_len != sizeof(unsigned long))
         return -1;
@@ -47,22 +47,22 @@ static ck_rv_t keygen_attr(const struct ck_attribute *a,
 
     switch (a->type) {
     case CKA_CLASS:
-        return attr_ulong(a, &v) == 0 && v == CKO_SECRET_KEY
+        return fwp11_attr_ulong(a, &v) == 0 && v == CKO_SECRET_KEY
                    ? CKR_OK
                    : CKR_TEMPLATE_INCONSISTENT;
     case CKA_KEY_TYPE:
-        return attr_ulong(a, &v) == 0 && v == CKK_AES
+        return fwp11_attr_ulong(a, &v) == 0 && v == CKK_AES
                    ? CKR_OK
                    : CKR_TEMPLATE_INCONSISTENT;
     case CKA_VALUE_LEN:
-        return attr_ulong(a, &v) == 0 && v == FW_AES_KEY_LEN
+        return fwp11_attr_ulong(a, &v) == 0 && v == FW_AES_KEY_LEN
                    ? CKR_OK
                    : CKR_ATTRIBUTE_VALUE_INVALID;
     case CKA_TOKEN:
-        return attr_bool(a, &b) == 0 && b ? CKR_OK
+        return fwp11_attr_bool(a, &b) == 0 && b ? CKR_OK
                                           : CKR_ATTRIBUTE_VALUE_INVALID;
     case CKA_EXTRACTABLE:
-        return attr_bool(a, &b) == 0 && !b ? CKR_OK
+        return fwp11_attr_bool(a, &b) == 0 && !b ? CKR_OK
                                            : CKR_ATTRIBUTE_VALUE_INVALID;
     case CKA_PRIVATE:
     case CKA_SENSITIVE:
@@ -74,7 +74,8 @@ static ck_rv_t keygen_attr(const struct ck_attribute *a,
     case CKA_VERIFY:
     case CKA_DERIVE:
     case CKA_MODIFIABLE:
-        return attr_bool(a, &b) == 0 ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+        return fwp11_attr_bool(a, &b) == 0 ? CKR_OK
+                                           : CKR_ATTRIBUTE_VALUE_INVALID;
     case CKA_ID:
         return CKR_OK;
     case CKA_LABEL:

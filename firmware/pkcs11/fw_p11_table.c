@@ -132,19 +132,6 @@ ck_rv_t C_DigestFinal(ck_session_handle_t session, unsigned char *digest,
     return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-ck_rv_t C_SignInit(ck_session_handle_t session, struct ck_mechanism *mechanism,
-                   ck_object_handle_t key)
-{
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
-ck_rv_t C_Sign(ck_session_handle_t session, unsigned char *data,
-               unsigned long data_len, unsigned char *signature,
-               unsigned long *signature_len)
-{
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
 ck_rv_t C_SignUpdate(ck_session_handle_t session, unsigned char *part,
                      unsigned long part_len)
 {
@@ -238,18 +225,6 @@ ck_rv_t C_DecryptVerifyUpdate(ck_session_handle_t session,
                               unsigned char *encrypted_part,
                               unsigned long encrypted_part_len,
                               unsigned char *part, unsigned long *part_len)
-{
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
-ck_rv_t C_GenerateKeyPair(ck_session_handle_t session,
-                          struct ck_mechanism *mechanism,
-                          struct ck_attribute *public_key_template,
-                          unsigned long public_key_attribute_count,
-                          struct ck_attribute *private_key_template,
-                          unsigned long private_key_attribute_count,
-                          ck_object_handle_t *public_key,
-                          ck_object_handle_t *private_key)
 {
     return CKR_FUNCTION_NOT_SUPPORTED;
 }

@@ -237,6 +237,42 @@ static void test_sign_openssl(void **state)
                      FW_ST_NOKEY);
 }
 
+/* EC labels: GEN_EC keeps the label (max length), EC_LIST reads used
+ * flags and labels back after a restart and never a key byte; a label of
+ * FW_LABEL_MAX + 1 is BADLEN; STATS reports the last handler's time. */
+static void test_ec_list_stats(void **state)
+{
+    struct fw_reply rep;
+    uint8_t req[2 + FW_LABEL_MAX];
+
+    fwt_init_login();
+    req[0] = 2;
+    memset(req + 1, 'L', sizeof(req) - 1);
+    assert_int_equal(fwt_cmd(FW_CMD_GEN_EC, req, 2 + FW_LABEL_MAX, &rep),
+                     FW_ST_BADLEN);
+    assert_int_equal(fwt_cmd(FW_CMD_GEN_EC, req, 1 + FW_LABEL_MAX, &rep),
+                     FW_ST_OK);
+    assert_int_equal(fwt_cmd(FW_CMD_STATS, NULL, 0, &rep), FW_ST_OK);
+    assert_int_equal(rep.len, 8);
+    assert_true(fw_get_u64(rep.payload) > 0);
+    memcpy(req, "\0sig", 4);
+    assert_int_equal(fwt_cmd(FW_CMD_GEN_EC, req, 4, &rep), FW_ST_OK);
+    assert_int_equal(fwt_restart(), 0);
+    assert_int_equal(fwt_cmd(FW_CMD_EC_LIST, NULL, 0, &rep), FW_ST_STATE);
+    assert_int_equal(fwt_cmd(FW_CMD_LOGIN, "1234", 4, &rep), FW_ST_OK);
+    assert_int_equal(fwt_cmd(FW_CMD_EC_LIST, NULL, 0, &rep), FW_ST_OK);
+    assert_int_equal(rep.len, FW_EC_SLOTS * FW_EC_LIST_ENTRY);
+    assert_int_equal(rep.payload[0], 1);
+    assert_int_equal(rep.payload[1], 3);
+    assert_memory_equal(rep.payload + 2, "sig", 3);
+    assert_int_equal(rep.payload[FW_EC_LIST_ENTRY], 0);
+    const uint8_t *e2 = rep.payload + 2 * FW_EC_LIST_ENTRY;
+    assert_int_equal(e2[0], 1);
+    assert_int_equal(e2[1], FW_LABEL_MAX);
+    for (size_t i = 0; i < FW_LABEL_MAX; i++)
+        assert_int_equal(e2[2 + i], 'L');
+}
+
 /* ATTEST signs version, device key and nonce; OpenSSL accepts it. */
 static void test_attest(void **state)
 {
@@ -374,6 +410,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_login_lockout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrap_unwrap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ec_list_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrap_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrap_caller_iv, setup,
                                         teardown),

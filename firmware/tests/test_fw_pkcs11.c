@@ -180,14 +180,18 @@ static void test_info(void **state)
     assert_memory_equal(ti.label, "keyhold-fw                      ", 32);
     assert_true(ti.flags & CKF_USER_PIN_INITIALIZED);
     assert_true(ti.flags & CKF_TOKEN_INITIALIZED);
-    assert_int_equal(ti.firmware_version.minor, 2);
+    assert_int_equal(ti.firmware_version.minor, 3);
     assert_int_equal(g_fn->C_GetMechanismInfo(0, CKM_AES_GCM, &mi), CKR_OK);
     assert_int_equal(mi.flags & (CKF_ENCRYPT | CKF_DECRYPT),
                      CKF_ENCRYPT | CKF_DECRYPT);
     assert_int_equal(g_fn->C_GetMechanismInfo(0, CKM_AES_CBC, &mi),
                      CKR_MECHANISM_INVALID);
     assert_int_equal(g_fn->C_GetTokenInfo(1, &ti), CKR_SLOT_ID_INVALID);
-    assert_int_equal(g_fn->C_SignInit(1, NULL, 1), CKR_FUNCTION_NOT_SUPPORTED);
+    assert_int_equal(g_fn->C_GetMechanismInfo(0, CKM_ECDSA, &mi), CKR_OK);
+    assert_true(mi.flags & CKF_SIGN);
+    assert_int_equal(mi.max_key_size, 256);
+    assert_int_equal(g_fn->C_VerifyInit(1, NULL, 1),
+                     CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 /* Login maps onto the device: wrong PIN, right PIN, already logged in,
@@ -347,6 +351,101 @@ static void test_link_lost(void **state)
     assert_true(zeros < 30);
 }
 
+static ck_rv_t gen_pair(ck_session_handle_t s, const uint8_t *oid,
+                        size_t oid_len, const char *label,
+                        ck_object_handle_t *pub, ck_object_handle_t *priv)
+{
+    ck_key_type_t kt = CKK_EC;
+    unsigned char yes = 1;
+    struct ck_attribute pt[] = {
+        {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_TOKEN, &yes, 1},
+        {CKA_VERIFY, &yes, 1},
+        {CKA_EC_PARAMS, (void *)oid, oid_len},
+        {CKA_LABEL, (void *)label, strlen(label)},
+    };
+    struct ck_attribute kt2[] = {
+        {CKA_TOKEN, &yes, 1},     {CKA_PRIVATE, &yes, 1},
+        {CKA_SENSITIVE, &yes, 1}, {CKA_SIGN, &yes, 1},
+        {CKA_LABEL, (void *)label, strlen(label)},
+    };
+    struct ck_mechanism m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+
+    return g_fn->C_GenerateKeyPair(s, &m, pt, 5, kt2, 5, pub, priv);
+}
+
+static ck_rv_t ecdsa(ck_session_handle_t s, ck_object_handle_t k,
+                     const uint8_t *in, unsigned long n, uint8_t *sig,
+                     unsigned long *sig_len)
+{
+    struct ck_mechanism m = {CKM_ECDSA, NULL, 0};
+    ck_rv_t rv = g_fn->C_SignInit(s, &m, k);
+
+    return rv != CKR_OK ? rv : g_fn->C_Sign(s, (unsigned char *)in, n, sig,
+                                            sig_len);
+}
+
+/* P-256 key pair generated in the device: only prime256v1 is accepted;
+ * the private key is found by class and label, sensitive, its value
+ * unreadable; the public key's CKA_EC_POINT is the device's point; a
+ * CKM_ECDSA signature of a hash verifies with OpenSSL and is
+ * deterministic; a longer input signs as its leftmost 32 bytes; a size
+ * query keeps the operation; an AES key cannot sign. */
+static void test_ecdsa(void **state)
+{
+    static const uint8_t p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                   0xce, 0x3d, 0x03, 0x01, 0x07};
+    static const uint8_t p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+    unsigned long cls = CKO_PRIVATE_KEY, n = 0, sl, sl2;
+    uint8_t point[80], val[40], hash[48], sig[64], sig2[64], sens = 0;
+    struct ck_attribute find[] = {{CKA_CLASS, &cls, sizeof(cls)},
+                                  {CKA_LABEL, "sig", 3}};
+    struct ck_attribute pget[] = {{CKA_EC_POINT, point, sizeof(point)}};
+    struct ck_attribute kget[] = {{CKA_SENSITIVE, &sens, 1},
+                                  {CKA_VALUE, val, sizeof(val)}};
+    ck_object_handle_t pub = 0, priv = 0, found[4], aes;
+    struct ck_mechanism m = {CKM_ECDSA, NULL, 0};
+    ck_session_handle_t s;
+
+    for (size_t i = 0; i < sizeof(hash); i++)
+        hash[i] = (uint8_t)(i * 7 + 1);
+    assert_int_equal(g_fn->C_Initialize(NULL), CKR_OK);
+    s = open_login();
+    assert_int_equal(gen_pair(s, p384, sizeof(p384), "x", &pub, &priv),
+                     CKR_CURVE_NOT_SUPPORTED);
+    assert_int_equal(gen_pair(s, p256, sizeof(p256), "other", &pub, &priv),
+                     CKR_OK);
+    assert_int_equal(gen_pair(s, p256, sizeof(p256), "sig", &pub, &priv),
+                     CKR_OK);
+    assert_int_equal(g_fn->C_FindObjectsInit(s, find, 2), CKR_OK);
+    assert_int_equal(g_fn->C_FindObjects(s, found, 4, &n), CKR_OK);
+    assert_int_equal(g_fn->C_FindObjectsFinal(s), CKR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(found[0], priv);
+    assert_int_equal(g_fn->C_GetAttributeValue(s, priv, kget, 2),
+                     CKR_ATTRIBUTE_SENSITIVE);
+    assert_int_equal(sens, 1);
+    assert_int_equal(g_fn->C_GetAttributeValue(s, pub, pget, 1), CKR_OK);
+    assert_int_equal(pget[0].value_len, 67);
+    assert_true(point[0] == 0x04 && point[1] == 65 && point[2] == 0x04);
+    sl = 0;
+    assert_int_equal(ecdsa(s, priv, hash, 32, NULL, &sl), CKR_OK);
+    assert_int_equal(sl, 64);
+    assert_int_equal(g_fn->C_Sign(s, hash, 32, sig, &sl), CKR_OK);
+    assert_true(fwt_openssl_verify(point + 2, hash, sig));
+    sl2 = sizeof(sig2);
+    assert_int_equal(ecdsa(s, priv, hash, 48, sig2, &sl2), CKR_OK);
+    assert_memory_equal(sig, sig2, 64);
+    assert_int_equal(ecdsa(s, priv, hash, 65, sig2, &sl2),
+                     CKR_DATA_LEN_RANGE);
+    assert_int_equal(g_fn->C_Sign(s, hash, 32, sig2, &sl2),
+                     CKR_OPERATION_NOT_INITIALIZED);
+    hash[0] ^= 1;
+    assert_false(fwt_openssl_verify(point + 2, hash, sig));
+    aes = gen_key(s, "kek");
+    assert_int_equal(g_fn->C_SignInit(s, &m, aes), CKR_KEY_HANDLE_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +455,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_gcm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_link_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ecdsa, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,9 @@
  *   gen-wrap SLOT | wrap-list
  *   wrap SLOT AAD HEX | unwrap SLOT AAD HEX | gen-ec SLOT | get-pub SLOT
  *   sign SLOT HASHHEX | random N | counter-inc | counter | log | reset
- *   bench-sign SLOT N
+ *   bench-sign SLOT N | bench-wrap SLOT N | stats
+ * (stats: the device time of the previous command's handler, in ns; under
+ * QEMU -icount shift=0 that is its guest instruction count)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -227,6 +229,39 @@ static int do_bench_sign(const char *slot, const char *count)
     return 0;
 }
 
+/* N wraps of 32 bytes (fresh random IVs) each followed by its unwrap;
+ * the mean round trip of each. */
+static int do_bench_wrap(const char *slot, const char *count)
+{
+    int n = atoi(count);
+    double tw = 0, tu = 0, t0;
+    uint8_t blob[FW_GCM_IV_LEN + 32 + FW_GCM_TAG_LEN];
+
+    for (int i = 0; i < n && i < 100000; i++) {
+        g_req[0] = (uint8_t)atoi(slot);
+        fw_put_u16(g_req + 1, 5);
+        memcpy(g_req + 3, "bench", 5);
+        if (getrandom(g_req + 8, FW_GCM_IV_LEN, 0) != FW_GCM_IV_LEN)
+            return -1;
+        memset(g_req + 8 + FW_GCM_IV_LEN, 0xA5, 32);
+        t0 = now_ms();
+        if (xfer(FW_CMD_WRAP, g_req, 8 + FW_GCM_IV_LEN + 32) != FW_ST_OK ||
+            g_rep_len != sizeof(blob))
+            return -1;
+        tw += now_ms() - t0;
+        memcpy(blob, g_rep, sizeof(blob));
+        memcpy(g_req + 8, blob, sizeof(blob));
+        t0 = now_ms();
+        if (xfer(FW_CMD_UNWRAP, g_req, 8 + sizeof(blob)) != FW_ST_OK)
+            return -1;
+        tu += now_ms() - t0;
+    }
+    n = n > 0 ? n : 1;
+    printf("wrap_rtt_ms_mean=%.3f unwrap_rtt_ms_mean=%.3f n=%d\n", tw / n,
+           tu / n, n);
+    return 0;
+}
+
 /* Run argv[i]; returns the number of arguments used and its status in
  * *ret_st, or -1 for an unknown command. */
 static int run_one(int argc, char **argv, int i, int *ret_st)
@@ -298,9 +333,16 @@ static int run_one(int argc, char **argv, int i, int *ret_st)
     } else if (strcmp(c, "reset") == 0) {
         st = xfer(FW_CMD_RESET, (const uint8_t *)FW_RESET_CONFIRM,
                   strlen(FW_RESET_CONFIRM));
-    } else if (strcmp(c, "bench-sign") == 0 && !need(argc, i, 2)) {
+    } else if (strncmp(c, "bench-", 6) == 0 && !need(argc, i, 2)) {
         used = 3;
-        st = do_bench_sign(argv[i + 1], argv[i + 2]);
+        if (strcmp(c + 6, "sign") == 0)
+            st = do_bench_sign(argv[i + 1], argv[i + 2]);
+        else if (strcmp(c + 6, "wrap") == 0)
+            st = do_bench_wrap(argv[i + 1], argv[i + 2]);
+    } else if (strcmp(c, "stats") == 0) {
+        st = xfer(FW_CMD_STATS, NULL, 0);
+        if (st == FW_ST_OK)
+            printf("%llu\n", (unsigned long long)fw_get_u64(g_rep));
     } else {
         fprintf(stderr, "fwctl: unknown command %s\n", c);
         return -1;

@@ -9,7 +9,12 @@
  * each batch the connection is probed: a peer that closed it (readable
  * EOF, RDHUP, error) is reconnected first, so lines are not pushed into a
  * dead connection. What the device cannot deliver the writer keeps in
- * its spool (ops->spool) and replays in order.
+ * its spool (ops->spool) and replays in order. A stream connection that
+ * merely stalls (the peer took nothing until the deadline) is kept: the
+ * next write resumes at the byte where it stopped (inside a line, or
+ * inside the window replay below), so a paused peer sees no torn line and
+ * no repeat; a peer that takes nothing for SOCKET_STALL_RECONNECT_MS is
+ * abandoned for a fresh connection.
  *
  * Stream sockets deliver at least once. A line counts as sent once the
  * kernel took it, but a peer that dies still holding it (in our send
@@ -55,6 +60,10 @@
 #define SOCKET_WINDOW_BYTES_MAX (16 * 1024 * 1024)
 /* The window is sent again in chunks, each with the stall deadline. */
 #define SOCKET_REPLAY_CHUNK_BYTES (64 * 1024)
+/* A stream peer that takes no byte for this long is abandoned: the device
+ * reconnects (perhaps to another instance behind the address) and
+ * replays its window. Shorter stalls keep the connection. */
+#define SOCKET_STALL_RECONNECT_MS 30000
 
 struct audit_socket
 {
@@ -62,12 +71,18 @@ struct audit_socket
     int type;                   /* SOCK_STREAM or SOCK_DGRAM */
     bool unix_domain;
     int fd;
+    /* Stream sockets only: */
     bool conn_used;             /* bytes were sent on this connection */
+    struct timespec moved_at;   /* when bytes last moved on it */
     bool replay_pending;        /* send the window first */
-    struct audit_window window; /* stream sockets only */
+    size_t replay_sent;         /* of it, bytes sent on this connection */
+    char *cut;                  /* a line a stall cut (a copy), or NULL */
+    size_t cut_len, cut_sent;
+    struct audit_window window;
 };
 
-/* Wait for events on fd until deadline: 0 when ready, KH_EUNAVAIL. */
+/* Wait for events on fd until deadline: 0 when ready, KH_EUNAVAIL at the
+ * deadline, KH_EIO when the socket failed. */
 static int wait_fd(int fd, short events, const struct timespec *deadline)
 {
     struct pollfd pfd = {.fd = fd, .events = events};
@@ -76,9 +91,9 @@ static int wait_fd(int fd, short events, const struct timespec *deadline)
     do {
         n = poll(&pfd, 1, audit_ms_until(deadline));
     } while (n < 0 && errno == EINTR);
-    if (n <= 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0)
-        return KH_EUNAVAIL;
-    return 0;
+    if (n < 0 || (n > 0 && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))))
+        return KH_EIO;
+    return n == 0 ? KH_EUNAVAIL : 0;
 }
 
 static int connect_addr(int fd, const struct sockaddr *sa, socklen_t len,
@@ -184,6 +199,11 @@ static void socket_disconnect(struct audit_socket *s)
         close(s->fd);
     s->fd = -1;
     s->conn_used = false;
+    s->replay_sent = 0;
+    free(s->cut);
+    s->cut = NULL;
+    s->cut_len = 0;
+    s->cut_sent = 0;
 }
 
 /* A stream peer never sends: readable means it closed or failed. */
@@ -201,65 +221,136 @@ static bool socket_peer_gone(struct audit_socket *s)
     return recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
-static int send_bytes(struct audit_socket *s, const char *p, size_t left,
-                      const struct timespec *deadline)
+/* Send len bytes; *ret_sent: how many went, also on failure. KH_EUNAVAIL
+ * when the peer took nothing until deadline, KH_EIO when the connection
+ * failed. */
+static int send_bytes(struct audit_socket *s, const char *p, size_t len,
+                      const struct timespec *deadline, size_t *ret_sent)
 {
-    while (left > 0) {
-        ssize_t n = send(s->fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+    size_t sent = 0;
+    int r = 0;
+
+    while (r == 0 && sent < len) {
+        ssize_t n = send(s->fd, p + sent, len - sent,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (wait_fd(s->fd, POLLOUT, deadline) != 0)
-                return KH_EUNAVAIL;
+            r = wait_fd(s->fd, POLLOUT, deadline);
             continue;
         }
-        if (n <= 0)
-            return KH_EUNAVAIL;
+        if (n <= 0) {
+            r = KH_EIO;
+            break;
+        }
         s->conn_used = true;
-        if (s->type == SOCK_DGRAM)
-            return (size_t)n == left ? 0 : KH_EUNAVAIL;
-        p += n;
-        left -= (size_t)n;
+        clock_gettime(CLOCK_MONOTONIC, &s->moved_at);
+        sent += (size_t)n;
+        if (s->type == SOCK_DGRAM && sent < len)
+            r = KH_EIO;
     }
-    return 0;
-}
-
-/* Send the window again (a fresh connection after one that ended). */
-static int send_window(struct audit_socket *s, int budget_ms)
-{
-    struct timespec chunk_deadline;
-    const char *data;
-    size_t len, n;
-    int r = 0;
-
-    audit_window_data(&s->window, &data, &len);
-    while (r == 0 && len > 0) {
-        n = len < SOCKET_REPLAY_CHUNK_BYTES ? len : SOCKET_REPLAY_CHUNK_BYTES;
-        audit_deadline_in((uint64_t)budget_ms, &chunk_deadline);
-        r = send_bytes(s, data, n, &chunk_deadline);
-        data += n;
-        len -= n;
-    }
-    if (r == 0)
-        s->replay_pending = false;
+    *ret_sent = sent;
     return r;
 }
 
-/* One whole line, then into the window (stream sockets). */
-static int send_line(struct audit_socket *s, const struct iovec *line,
-                     int budget_ms)
+/* Send the window again (a fresh connection after one that ended), in
+ * chunks, each with the stall deadline; a stall resumes where it left. */
+static int send_window(struct audit_socket *s, int budget_ms)
 {
-    struct timespec line_deadline;
+    struct timespec deadline;
+    const char *data;
+    size_t len, n, sent;
+    int r = 0;
+
+    audit_window_data(&s->window, &data, &len);
+    while (r == 0 && s->replay_sent < len) {
+        n = len - s->replay_sent;
+        if (n > SOCKET_REPLAY_CHUNK_BYTES)
+            n = SOCKET_REPLAY_CHUNK_BYTES;
+        audit_deadline_in((uint64_t)budget_ms, &deadline);
+        r = send_bytes(s, data + s->replay_sent, n, &deadline, &sent);
+        s->replay_sent += sent;
+    }
+    if (r == 0) {
+        s->replay_pending = false;
+        s->replay_sent = 0;
+    }
+    return r;
+}
+
+/* Send line from byte from; when it is done, into the window. A stall
+ * that cut it keeps a copy, so the next write can finish it. */
+static int send_line(struct audit_socket *s, const struct iovec *line,
+                     size_t from, int budget_ms)
+{
+    struct timespec deadline;
+    size_t sent = 0;
     int r;
 
-    audit_deadline_in((uint64_t)budget_ms, &line_deadline);
-    r = send_bytes(s, line->iov_base, line->iov_len, &line_deadline);
-    /* A window that cannot hold an oversized line drops what it held:
-     * those lines are no longer replayable, and a loss would show as a
-     * gap to the verifier. */
-    if (r == 0 && s->type == SOCK_STREAM)
+    audit_deadline_in((uint64_t)budget_ms, &deadline);
+    r = send_bytes(s, (const char *)line->iov_base + from,
+                   line->iov_len - from, &deadline, &sent);
+    if (s->type != SOCK_STREAM)
+        return r;
+    if (r == 0) {
+        /* A window that cannot hold an oversized line drops what it
+         * held: those lines are no longer replayable, and a loss would
+         * show as a gap to the verifier. */
         (void)audit_window_append(&s->window, line->iov_base,
                                   line->iov_len);
+        return 0;
+    }
+    if (from + sent == 0 || r != KH_EUNAVAIL || s->cut != NULL)
+        return r;
+    s->cut = malloc(line->iov_len);
+    if (s->cut == NULL)
+        return KH_EIO;
+    memcpy(s->cut, line->iov_base, line->iov_len);
+    s->cut_len = line->iov_len;
+    s->cut_sent = from + sent;
+    return r;
+}
+
+/* Finish the line a stall cut: the writer retries from its spool head,
+ * which is that line (anything else is a broken promise: reconnect). */
+static int send_cut(struct audit_socket *s, const struct iovec *line,
+                    int budget_ms)
+{
+    size_t from = s->cut_sent;
+
+    if (line->iov_len != s->cut_len ||
+        memcmp(line->iov_base, s->cut, s->cut_len) != 0)
+        return KH_EIO;
+    free(s->cut);
+    s->cut = NULL;
+    s->cut_len = 0;
+    s->cut_sent = 0;
+    return send_line(s, line, from, budget_ms);
+}
+
+/* Keep a stream connection through a stall (the next write resumes it)
+ * unless the peer took nothing for SOCKET_STALL_RECONNECT_MS. */
+static bool keep_through_stall(const struct audit_socket *s, int r)
+{
+    struct timespec now;
+    int64_t ms;
+
+    if (r != KH_EUNAVAIL || s->fd < 0 || s->type != SOCK_STREAM)
+        return false;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (int64_t)(now.tv_sec - s->moved_at.tv_sec) * 1000 +
+         (now.tv_nsec - s->moved_at.tv_nsec) / 1000000;
+    return ms < SOCKET_STALL_RECONNECT_MS;
+}
+
+static int socket_connect(struct audit_socket *s,
+                          const struct timespec *deadline)
+{
+    int r = s->unix_domain ? socket_connect_unix(s, deadline)
+                           : socket_connect_inet(s, deadline);
+
+    if (r == 0)
+        clock_gettime(CLOCK_MONOTONIC, &s->moved_at);
     return r;
 }
 
@@ -268,7 +359,7 @@ static int socket_write(void *impl, const struct iovec *lines, size_t count,
 {
     struct audit_socket *s = impl;
     int budget_ms = audit_ms_until(deadline);
-    size_t i;
+    size_t done = 0;
     int r = 0;
 
     KH_ASSERT(s != NULL);
@@ -276,19 +367,28 @@ static int socket_write(void *impl, const struct iovec *lines, size_t count,
     if (s->fd >= 0 && socket_peer_gone(s))
         socket_disconnect(s);
     if (s->fd < 0)
-        r = s->unix_domain ? socket_connect_unix(s, deadline)
-                           : socket_connect_inet(s, deadline);
+        r = socket_connect(s, deadline);
     if (r == 0 && s->replay_pending)
         r = send_window(s, budget_ms);
+    if (r == 0 && s->cut != NULL && count > 0) {
+        r = send_cut(s, &lines[0], budget_ms);
+        done += r == 0;
+    }
     /* The deadline bounds a stall, not the batch: a slow peer that keeps
      * reading gets every line; one that stops gets cut off after budget. */
-    for (i = 0; r == 0 && i < count; i++)
-        r = send_line(s, &lines[i], budget_ms);
+    for (; r == 0 && done < count; done++) {
+        r = send_line(s, &lines[done], 0, budget_ms);
+        if (r != 0)
+            break;
+    }
     if (r != 0) {
-        /* A line may be cut mid-way: the peer sees a torn line, which a
-         * fresh connection (the window, then the spool) follows. */
-        socket_disconnect(s);
-        *ret_done = i == 0 ? 0 : i - 1;
+        /* A stall keeps the connection: the peer holds a part of a line
+         * that the next write completes. Anything else ends it: a line
+         * may be cut mid-way, which a fresh connection (the window, then
+         * the spool) follows. */
+        if (!keep_through_stall(s, r))
+            socket_disconnect(s);
+        *ret_done = done;
         return KH_EUNAVAIL;
     }
     *ret_done = count;
@@ -367,7 +467,7 @@ static void socket_close(void *impl)
 
     if (s == NULL)
         return;
-    socket_disconnect(s);
+    socket_disconnect(s); /* frees the cut line */
     audit_window_release(&s->window);
     free(s);
 }

@@ -120,26 +120,28 @@ static int gate_token(struct kh_core *core, const struct kh_request *req,
     return 0;
 }
 
-/* Gate 4: the token's policies, compiled once, decide this operation. */
+/* Gate 4: the token's policies decide this operation, through the ACL
+ * the policy store keeps for that set of policies until one changes. */
 static int gate_acl(struct kh_core *core, const struct kh_request *req,
                     const struct route_target *t,
                     const struct token_entry *entry, char *errmsg,
                     size_t errmsg_size)
 {
     const char *names[TOKEN_POLICIES_MAX];
-    struct acl *acl = NULL;
+    struct policy_store_acl *held = NULL;
     size_t i;
     int r;
 
     for (i = 0; i < entry->policy_count; i++)
         names[i] = entry->policies[i];
-    r = policy_store_acl_for(core->policies, names, entry->policy_count,
-                             &acl);
+    r = policy_store_acl_acquire(core->policies, names, entry->policy_count,
+                                 &held);
     if (r != 0)
         return r;
-    r = acl_check(acl, req->path, acl_operation(core, req, t), t->sudo,
-                  req->data, NULL, errmsg, errmsg_size);
-    acl_free(acl);
+    r = acl_check(policy_store_acl_of(held), req->path,
+                  acl_operation(core, req, t), t->sudo, req->data, NULL,
+                  errmsg, errmsg_size);
+    policy_store_acl_release(held);
     return r;
 }
 

@@ -3,14 +3,19 @@
  * policies, the built-in `default` policy and the implicit `root`
  * (policy_store.h; vault-api.md §3.3, §8.4).
  *
- * Owns the storage records under "sys/policy/" and the cache. It must
- * never store a policy that does not parse, never let `root` be written,
- * read as text or deleted, never let `default` be deleted, and never free
- * a compiled policy another thread may hold (references, policy.h).
+ * Owns the storage records under "sys/policy/", the cache of compiled
+ * policies and the cache of ACLs per sequence of names. It must never
+ * store a policy that does not parse, never let `root` be written, read
+ * as text or deleted, never let `default` be deleted, never free a
+ * compiled policy or cached ACL another thread may hold (references),
+ * and never keep an ACL across a policy change: every change empties the
+ * ACL cache under the exclusive lock and bumps a generation, and an ACL
+ * whose build overlapped a change is used once, never cached.
  */
 #include "policy/policy_store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +93,20 @@ struct cache_entry
     struct policy *policy; /* one reference; NULL: known to be absent */
 };
 
+/* An ACL shared by the cache and the requests evaluating it. */
+struct policy_store_acl
+{
+    atomic_uint refs;
+    struct acl *acl;
+};
+
+struct acl_cache_entry
+{
+    char *key;      /* the names, each with its NUL; malloc'ed */
+    size_t key_len; /* 0 for the empty sequence */
+    struct policy_store_acl *held; /* the cache's reference */
+};
+
 struct policy_store
 {
     struct barrier *barrier;
@@ -95,6 +114,12 @@ struct policy_store
     struct cache_entry *entries; /* sorted by name; guarded by lock */
     size_t count;
     size_t cap;
+    /* The ACL cache, guarded by lock. generation counts the changes that
+     * emptied it; acl_next is the entry replaced next when it is full. */
+    struct acl_cache_entry acls[POLICY_ACL_CACHE_MAX];
+    size_t acl_count;
+    size_t acl_next;
+    unsigned long long generation;
 };
 
 bool policy_store_name_valid(const char *name)
@@ -212,10 +237,42 @@ static void cache_clear(struct policy_store *store)
     store->count = 0;
 }
 
+const struct acl *policy_store_acl_of(const struct policy_store_acl *held)
+{
+    return held->acl;
+}
+
+void policy_store_acl_release(struct policy_store_acl *held)
+{
+    if (held == NULL)
+        return;
+    if (atomic_fetch_sub(&held->refs, 1) == 1) {
+        acl_free(held->acl);
+        free(held);
+    }
+}
+
+/* Forget every cached ACL: a policy changed (or may have). Caller holds
+ * the lock exclusively. */
+static void acl_cache_clear(struct policy_store *store)
+{
+    size_t i;
+
+    for (i = 0; i < store->acl_count; i++) {
+        free(store->acls[i].key);
+        policy_store_acl_release(store->acls[i].held);
+    }
+    memset(store->acls, 0, sizeof(store->acls));
+    store->acl_count = 0;
+    store->acl_next = 0;
+    store->generation++;
+}
+
 void policy_store_seal(struct policy_store *store)
 {
     pthread_rwlock_wrlock(&store->lock);
     cache_clear(store);
+    acl_cache_clear(store);
     pthread_rwlock_unlock(&store->lock);
 }
 
@@ -223,6 +280,7 @@ void policy_store_invalidate(struct policy_store *store, const char *name)
 {
     pthread_rwlock_wrlock(&store->lock);
     cache_remove(store, name);
+    acl_cache_clear(store);
     pthread_rwlock_unlock(&store->lock);
 }
 
@@ -231,6 +289,7 @@ void policy_store_free(struct policy_store *store)
     if (store == NULL)
         return;
     cache_clear(store);
+    acl_cache_clear(store);
     free(store->entries);
     pthread_rwlock_destroy(&store->lock);
     free(store);
@@ -353,6 +412,7 @@ static int put_locked(struct policy_store *store, struct policy *p,
         return kh_errmsg(errmsg, errmsg_size, r, "failed to store policy: %s",
                          kh_strerror(r));
     cache_set(store, p->name, policy_ref(p));
+    acl_cache_clear(store);
     return 0;
 }
 
@@ -472,6 +532,7 @@ int policy_store_delete(struct policy_store *store, const char *name,
         cache_set(store, name, NULL);
         r = 0;
     }
+    acl_cache_clear(store); /* even after a failure: the record may be gone */
     pthread_rwlock_unlock(&store->lock);
     if (r != 0)
         return kh_errmsg(errmsg, errmsg_size, r, "failed to delete policy: %s",
@@ -509,4 +570,115 @@ out:
     for (i = 0; i < count; i++)
         policy_unref(policies[i]);
     return r;
+}
+
+/* ---- the ACL cache ---- */
+
+/* Whether a cached key is exactly the sequence names[0..count). */
+static bool acl_key_equal(const struct acl_cache_entry *e,
+                          const char *const *names, size_t count)
+{
+    size_t off = 0;
+    size_t i;
+
+    for (i = 0; i < count; i++) {
+        size_t len = strlen(names[i]) + 1;
+        if (len > e->key_len - off || memcmp(e->key + off, names[i], len) != 0)
+            return false;
+        off += len;
+    }
+    return off == e->key_len;
+}
+
+/* The cached ACL of names with a new reference, or NULL. Caller holds
+ * the lock (shared is enough: references are atomic). */
+static struct policy_store_acl *acl_cache_find(struct policy_store *store,
+                                               const char *const *names,
+                                               size_t count)
+{
+    size_t i;
+
+    for (i = 0; i < store->acl_count; i++) {
+        if (acl_key_equal(&store->acls[i], names, count)) {
+            atomic_fetch_add(&store->acls[i].held->refs, 1);
+            return store->acls[i].held;
+        }
+    }
+    return NULL;
+}
+
+/* Keep held (a reference is taken) as the ACL of names, replacing the
+ * oldest entry when full; nothing is kept when the key cannot be
+ * allocated. Caller holds the lock exclusively. */
+static void acl_cache_add(struct policy_store *store, const char *const *names,
+                          size_t count, struct policy_store_acl *held)
+{
+    struct policy_store_acl *found = acl_cache_find(store, names, count);
+    struct acl_cache_entry *e;
+    size_t key_len = 0, off = 0;
+    char *key;
+    size_t i;
+
+    if (found != NULL) { /* another request cached it meanwhile */
+        policy_store_acl_release(found);
+        return;
+    }
+    for (i = 0; i < count; i++)
+        key_len += strlen(names[i]) + 1;
+    key = malloc(key_len > 0 ? key_len : 1);
+    if (key == NULL)
+        return;
+    for (i = 0; i < count; i++) {
+        memcpy(key + off, names[i], strlen(names[i]) + 1);
+        off += strlen(names[i]) + 1;
+    }
+    if (store->acl_count < POLICY_ACL_CACHE_MAX) {
+        e = &store->acls[store->acl_count++];
+    } else {
+        e = &store->acls[store->acl_next];
+        store->acl_next = (store->acl_next + 1) % POLICY_ACL_CACHE_MAX;
+        free(e->key);
+        policy_store_acl_release(e->held);
+    }
+    atomic_fetch_add(&held->refs, 1);
+    *e = (struct acl_cache_entry){key, key_len, held};
+}
+
+int policy_store_acl_acquire(struct policy_store *store,
+                             const char *const *names, size_t count,
+                             struct policy_store_acl **ret_held)
+{
+    struct policy_store_acl *held;
+    struct acl *acl = NULL;
+    unsigned long long generation;
+    int r;
+
+    if (count > ACL_POLICIES_MAX)
+        return KH_ELIMIT;
+    pthread_rwlock_rdlock(&store->lock);
+    held = acl_cache_find(store, names, count);
+    generation = store->generation;
+    pthread_rwlock_unlock(&store->lock);
+    if (held != NULL) {
+        *ret_held = held;
+        return 0;
+    }
+    r = policy_store_acl_for(store, names, count, &acl);
+    if (r != 0)
+        return r;
+    held = calloc(1, sizeof(*held));
+    if (held == NULL) {
+        acl_free(acl);
+        return KH_ENOMEM;
+    }
+    held->acl = acl;
+    atomic_init(&held->refs, 1);
+    /* Kept only when no policy changed since the lookup above: the build
+     * then read nothing older than the current policies. */
+    pthread_rwlock_wrlock(&store->lock);
+    if (store->generation == generation)
+        acl_cache_add(store, names, count, held);
+    pthread_rwlock_unlock(&store->lock);
+    *ret_held = held;
+    return 0;
 }

@@ -15,6 +15,12 @@
  * barrier write, so a cache fill can never install a stale version.
  * Compiled policies are handed out as references (policy_unref), so an
  * overwrite never frees a policy another thread still evaluates.
+ *
+ * The request gate's ACLs are cached too (policy_store_acl_acquire), one
+ * per sequence of names; every put, delete, invalidate and seal empties
+ * that cache under the same exclusive lock, and an ACL built while one of
+ * them ran is never kept, so a policy change decides the very next
+ * request. Cached ACLs are handed out as references as well.
  */
 #ifndef KH_POLICY_POLICY_STORE_H
 #define KH_POLICY_POLICY_STORE_H
@@ -32,6 +38,8 @@
 #define POLICY_DEFAULT_NAME "default"
 /* Cached names (compiled policies and names known to be absent). */
 #define POLICY_CACHE_ENTRIES_MAX 4096
+/* Cached ACLs, one per distinct sequence of policy names. */
+#define POLICY_ACL_CACHE_MAX 64
 
 struct policy_store;
 
@@ -87,5 +95,23 @@ int policy_store_list(struct policy_store *store,
  * KH_ENOMEM; barrier errors. */
 int policy_store_acl_for(struct policy_store *store, const char *const *names,
                          size_t count, struct acl **ret_acl) KH_MUST_CHECK;
+
+/* A cached ACL held by the caller (opaque). */
+struct policy_store_acl;
+
+/* The same ACL as policy_store_acl_for(), from the cache when the same
+ * sequence of names was evaluated since the last policy change (a token's
+ * sorted policies), else built and cached. *ret_held is one reference:
+ * read it with policy_store_acl_of(), drop it with
+ * policy_store_acl_release(). Same errors as policy_store_acl_for(). */
+int policy_store_acl_acquire(struct policy_store *store,
+                             const char *const *names, size_t count,
+                             struct policy_store_acl **ret_held) KH_MUST_CHECK;
+
+/* The ACL of a held reference; valid until it is released. */
+const struct acl *policy_store_acl_of(const struct policy_store_acl *held);
+
+/* Drop a reference (the last one frees the ACL). Accepts NULL. */
+void policy_store_acl_release(struct policy_store_acl *held);
 
 #endif

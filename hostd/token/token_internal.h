@@ -50,6 +50,7 @@ struct token_store
     pthread_mutex_t write_lock; /* serialises every change (see above) */
     uint64_t default_ttl_s;     /* token_store_configure; 0 = 768h */
     uint64_t max_ttl_s;
+    struct token_cache *cache;  /* decoded entries (token_cache.c) */
 
     /* The tidy thread (token_tidy.c), guarded by tidy_lock. */
     pthread_mutex_t tidy_lock;
@@ -104,6 +105,27 @@ int token_accessor_resolve(struct token_store *store, const char *accessor,
 /* Load by hash and refuse expired entries: KH_EPERM. */
 int token_entry_load_valid(struct token_store *store, const char *hash,
                            struct token_entry *ret) KH_MUST_CHECK;
+
+/* ---- token_cache.c: decoded entries by their record's bytes ---- */
+
+/* Slots of the cache (one decoded entry each, ~30 KiB). */
+#define TOKEN_CACHE_SLOTS 64
+
+struct token_cache;
+
+int token_cache_create(struct token_cache **ret_cache) KH_MUST_CHECK;
+/* Wipe and free every slot; accepts NULL. */
+void token_cache_free(struct token_cache *cache);
+/* Wipe every slot (the barrier sealed). */
+void token_cache_clear(struct token_cache *cache);
+
+/* token_entry_decode() of the record bytes of the token stored under
+ * hash, with ret->id_hash set: answered from the slot when it decoded
+ * exactly these bytes of this token (compared in constant time), else
+ * decoded and remembered. Same results and errors as the decoder. */
+int token_cache_decode(struct token_cache *cache, const char *hash,
+                       const uint8_t *bytes, size_t len,
+                       struct token_entry *ret) KH_MUST_CHECK;
 
 /* ---- token_codec.c: entry JSON ---- */
 

@@ -13,6 +13,7 @@
  *
  * The module is split one job per file: token_store.c (salt, hashing,
  * entry storage, lookup, use, expiry), token_codec.c (entry JSON),
+ * token_cache.c (decoded entries by the exact bytes of their record),
  * token_tree.c (parent/child index, revocation, orphaning), token_create.c
  * (create/issue, policy rules, TTLs), token_create_request.c (the create
  * endpoints' fields and caller rules), token_renew.c, token_roles.c,
@@ -194,7 +195,9 @@ int token_store_lookup(struct token_store *store, const char *id,
  * use-limited token atomically consume one use. The use that brings
  * num_uses to 0 succeeds (the request runs with *ret, whose num_uses is
  * then 0) and revokes the token and its children at once, so a further
- * use fails with KH_EPERM. */
+ * use fails with KH_EPERM. *ret is filled in place and zeroed on any
+ * failure. Every call reads the token's record through the barrier, so
+ * a revocation, renewal or use is seen by the very next call. */
 int token_store_use(struct token_store *store, const char *id,
                     struct token_entry *ret) KH_MUST_CHECK;
 

@@ -29,12 +29,8 @@
 # PostgreSQL and keyholdd are stopped by PID on exit.
 set -euo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-if [ -z "${KH_BUILD_DIR:-}" ]; then
-    KH_BUILD_DIR=$REPO/build-bench
-    [ -x "$KH_BUILD_DIR/bin/keyholdd" ] || KH_BUILD_DIR=$REPO/build
-fi
+BENCH=bench_database
+. "$(dirname "$0")/lib.sh"
 export KH_BIN=${KH_BIN:-$KH_BUILD_DIR/bin}
 export N=${N:-200} ROUNDS=${ROUNDS:-3}
 export PYTHONPATH=$REPO/tests/integration

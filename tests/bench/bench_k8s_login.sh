@@ -28,37 +28,16 @@ set -euo pipefail
 
 DURATION=${KH_BENCH_SECONDS:-5}
 ROUNDS=${ROUNDS:-3}
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-if [ -z "${KH_BUILD_DIR:-}" ]; then
-    KH_BUILD_DIR=$REPO/build-bench
-    [ -x "$KH_BUILD_DIR/bin/keyholdd" ] || KH_BUILD_DIR=$REPO/build
-fi
-KEYHOLDD=$KH_BUILD_DIR/bin/keyholdd
+BENCH=bench_k8s_login
+. "$(dirname "$0")/lib.sh"
 FAKE=$REPO/tests/integration/k8s_fake_apiserver.py
-BASE=${KH_TEST_TMP:-/tmp}
-mkdir -p "$BASE"
-TMP=$(mktemp -d "$BASE/kh-bench-k8s-XXXXXX")
-KH_PID=
-API_PID=
-
-stop_all() {
-    if [ -n "$KH_PID" ]; then
-        kill -TERM "$KH_PID" 2>/dev/null || true
-        wait "$KH_PID" 2>/dev/null || true
-    fi
-    if [ -n "$API_PID" ]; then
-        kill -TERM "$API_PID" 2>/dev/null || true
-        wait "$API_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap stop_all EXIT
+bench_setup k8s
 
 # The test API server (generates its CA, certificate and signing keys).
 mkdir -p "$TMP/k8s"
 /usr/bin/python3 "$FAKE" serve "$TMP/k8s" >"$TMP/k8s.log" 2>&1 &
 API_PID=$!
+bench_track "$API_PID"
 for _ in $(seq 200); do
     [ -s "$TMP/k8s/port" ] && break
     sleep 0.05
@@ -66,16 +45,10 @@ done
 [ -s "$TMP/k8s/port" ] || { echo "bench_k8s_login: fake API server did not start" >&2; exit 1; }
 API_URL=https://127.0.0.1:$(cat "$TMP/k8s/port")
 
-PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket();
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
-TMPDIR=$TMP "$KEYHOLDD" -dev -dev-root-token-id=root \
-    -dev-listen-address=127.0.0.1:$PORT >"$TMP/server.log" 2>&1 &
-KH_PID=$!
-for _ in $(seq 100); do
-    curl -sf "$URL/v1/sys/health" >/dev/null && break
-    sleep 0.1
-done
+bench_start_dev "$PORT" root "$TMP/server.log"
+wait_200 "$URL/v1/sys/health" "$KH_PID" "$TMP/server.log"
 
 api() {
     curl -sf -H 'X-Vault-Token: root' -H 'Content-Type: application/json' "$@"
@@ -113,32 +86,23 @@ cat >"$TMP/login.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"role":"order-service","jwt":"$JWT"}'
-done = function(summary, latency, requests)
-  io.write(string.format("non2xx %d\n", summary.errors.status))
-end
+$WRK_LUA_STATUS
 LUA
 cat >"$TMP/create.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["X-Vault-Token"] = "root"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"policies":["order-service-production"],"ttl":"10m"}'
-done = function(summary, latency, requests)
-  io.write(string.format("non2xx %d\n", summary.errors.status))
-end
+$WRK_LUA_STATUS
 LUA
 
 declare -A ALL
 run() { # name path script
-    local out rps p99 bad
-    out=$(wrk -t2 -c8 -d"${DURATION}s" --latency -s "$3" "$URL/v1/$2")
-    bad=$(echo "$out" | awk '/^non2xx/ {print $2}')
-    if [ "${bad:-0}" != "0" ]; then
-        echo "bench_k8s_login: $1 answered $bad non-2xx responses" >&2
-        tail -5 "$TMP/server.log" >&2
-        exit 1
-    fi
-    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    local rps p99 res
+    wrk -t2 -c8 -d"${DURATION}s" --latency -s "$3" "$URL/v1/$2" \
+        >"$TMP/wrk-$1.txt"
+    res=$(wrk_status_run "$1" "$TMP/wrk-$1.txt" "$TMP/server.log")
+    read -r rps p99 <<<"$res"
     printf '  %-13s %10s logins/s   p99 %s\n' "$1" "$rps" "$p99"
     ALL[$1]="${ALL[$1]:-} $rps"
 }

@@ -24,46 +24,16 @@ set -euo pipefail
 
 DURATION=$(printenv SECONDS || echo 10)
 ROUNDS=${ROUNDS:-3}
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-if [ -z "${KH_BUILD_DIR:-}" ]; then
-    KH_BUILD_DIR=$REPO/build-bench
-    [ -x "$KH_BUILD_DIR/bin/keyholdd" ] || KH_BUILD_DIR=$REPO/build
-fi
-KEYHOLDD=$KH_BUILD_DIR/bin/keyholdd
-for bin in "$KEYHOLDD" "$(command -v wrk || echo wrk)" \
-    "$(command -v jq || echo jq)"; do
-    if [ ! -x "$bin" ]; then
-        echo "bench_transit: missing $bin" >&2
-        exit 1
-    fi
-done
-
-BASE=${KH_TEST_TMP:-/tmp}
-mkdir -p "$BASE"
-TMP=$(mktemp -d "$BASE/kh-bench-transit-XXXXXX")
+BENCH=bench_transit
+. "$(dirname "$0")/lib.sh"
+bench_need "$KEYHOLDD" "$(command -v wrk || echo wrk)" \
+    "$(command -v jq || echo jq)"
+bench_setup transit
 TOKEN=bench-transit-root
-KH_PID=
-
-stop_all() {
-    if [ -n "$KH_PID" ]; then
-        kill -TERM "$KH_PID" 2>/dev/null || true
-        wait "$KH_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap stop_all EXIT
-
-free_port() {
-    /usr/bin/python3 -c 'import socket; s = socket.socket();
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT/v1
-TMPDIR=$TMP "$KEYHOLDD" -dev -dev-listen-address="127.0.0.1:$PORT" \
-    -dev-root-token-id="$TOKEN" >"$TMP/keyholdd.log" 2>&1 &
-KH_PID=$!
+bench_start_dev "$PORT" "$TOKEN" "$TMP/keyholdd.log"
 for _ in $(seq 1 300); do
     grep -q "Development mode should NOT" "$TMP/keyholdd.log" && break
     if ! kill -0 "$KH_PID" 2>/dev/null; then
@@ -122,37 +92,9 @@ TARGETS="kv enc_soft dec_soft enc_hsm dec_hsm"
 
 # run_wrk NAME SECONDS: prints "req_s p50_ms p99_ms".
 run_wrk() {
-    local out="$TMP/wrk-$1.txt"
     wrk -t2 -c64 -d"$2"s --latency -s "$TMP/$1.lua" \
-        "http://127.0.0.1:$PORT" >"$out" 2>&1
-    if grep -Eq 'Non-2xx or 3xx responses|Socket errors: connect [1-9]' \
-        "$out"; then
-        echo "bench_transit: $1 answered errors under load:" >&2
-        cat "$out" >&2
-        exit 1
-    fi
-    awk '
-        function ms(v) {
-            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
-            return -1
-        }
-        $1 == "50%" { p50 = ms($2) }
-        $1 == "99%" { p99 = ms($2) }
-        $1 == "Requests/sec:" { rps = $2 }
-        END {
-            if (rps == "" || p50 == "" || p99 == "") exit 1
-            printf "%.0f %.3f %.3f\n", rps, p50, p99
-        }' "$out" || { echo "bench_transit: cannot parse wrk output:" >&2;
-                        cat "$out" >&2; exit 1; }
-}
-
-median() {
-    sort -g | awk -v f="$1" '{ v[NR] = $1 } END {
-        if (NR == 0) exit 1
-        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf f "\n", m }'
+        "http://127.0.0.1:$PORT" >"$TMP/wrk-$1.txt" 2>&1
+    wrk_summary "$1" "$TMP/wrk-$1.txt"
 }
 
 echo "bench_transit: wrk -t2 -c64 -d${DURATION}s --latency, $ROUNDS rounds," \
@@ -178,9 +120,9 @@ printf '%-9s %14s %13s %13s\n' target "median req/s" "median p50_ms" \
     "median p99_ms"
 for name in $TARGETS; do
     printf '%-9s %14s %13s %13s\n' "$name" \
-        "$(awk -v n=$name '$2 == n { print $3 }' "$RESULTS" | median %.0f)" \
-        "$(awk -v n=$name '$2 == n { print $4 }' "$RESULTS" | median %.3f)" \
-        "$(awk -v n=$name '$2 == n { print $5 }' "$RESULTS" | median %.3f)"
+        "$(median_of "$RESULTS" "$name" 3 %.0f)" \
+        "$(median_of "$RESULTS" "$name" 4 %.3f)" \
+        "$(median_of "$RESULTS" "$name" 5 %.3f)"
 done
 
 # ratio A B: median over rounds of A/B.

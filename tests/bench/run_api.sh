@@ -19,37 +19,14 @@
 set -euo pipefail
 
 DURATION=$(printenv SECONDS || echo 5)
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-if [ -z "${KH_BUILD_DIR:-}" ]; then
-    KH_BUILD_DIR=$REPO/build-bench
-    [ -x "$KH_BUILD_DIR/bin/keyholdd" ] || KH_BUILD_DIR=$REPO/build
-fi
-KEYHOLDD=$KH_BUILD_DIR/bin/keyholdd
-BASE=${KH_TEST_TMP:-/tmp}
-mkdir -p "$BASE"
-TMP=$(mktemp -d "$BASE/kh-bench-api-XXXXXX")
-KH_PID=
+BENCH=run_api
+. "$(dirname "$0")/lib.sh"
+bench_setup api
 
-stop_all() {
-    if [ -n "$KH_PID" ]; then
-        kill -TERM "$KH_PID" 2>/dev/null || true
-        wait "$KH_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap stop_all EXIT
-
-PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket();
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
-TMPDIR=$TMP "$KEYHOLDD" -dev -dev-root-token-id=root \
-    -dev-listen-address=127.0.0.1:$PORT >"$TMP/server.log" 2>&1 &
-KH_PID=$!
-for _ in $(seq 100); do
-    curl -sf "$URL/v1/sys/health" >/dev/null && break
-    sleep 0.1
-done
+bench_start_dev "$PORT" root "$TMP/server.log"
+wait_200 "$URL/v1/sys/health" "$KH_PID" "$TMP/server.log"
 
 api() {
     curl -sf -H 'X-Vault-Token: root' -H 'Content-Type: application/json' \
@@ -64,9 +41,7 @@ api -X POST "$URL/v1/secret/data/bench" -d '{"data":{"k":"v"}}' >/dev/null
 
 cat >"$TMP/get.lua" <<LUA
 wrk.headers["X-Vault-Token"] = "$TOKEN"
-done = function(summary, latency, requests)
-  io.write(string.format("non2xx %d\n", summary.errors.status))
-end
+$WRK_LUA_STATUS
 LUA
 cat >"$TMP/write.lua" <<LUA
 local n = 0
@@ -77,30 +52,22 @@ request = function()
   return wrk.format("POST", "/v1/secret/data/bench-" .. (n % 1000),
                     nil, '{"data":{"k":"value-' .. n .. '"}}')
 end
-done = function(summary, latency, requests)
-  io.write(string.format("non2xx %d\n", summary.errors.status))
-end
+$WRK_LUA_STATUS
 LUA
 cat >"$TMP/create.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["X-Vault-Token"] = "$TOKEN"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"policies":["bench"],"ttl":"10m"}'
-done = function(summary, latency, requests)
-  io.write(string.format("non2xx %d\n", summary.errors.status))
-end
+$WRK_LUA_STATUS
 LUA
 
 run() { # name path script
-    local out rps p99 bad
-    out=$(wrk -t2 -c16 -d"${DURATION}s" --latency -s "$3" "$URL/v1/$2")
-    bad=$(echo "$out" | awk '/^non2xx/ {print $2}')
-    if [ "${bad:-0}" != "0" ]; then
-        echo "run_api: $1 answered $bad non-2xx responses" >&2
-        exit 1
-    fi
-    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    local rps p99 res
+    wrk -t2 -c16 -d"${DURATION}s" --latency -s "$3" "$URL/v1/$2" \
+        >"$TMP/wrk-$1.txt"
+    res=$(wrk_status_run "$1" "$TMP/wrk-$1.txt")
+    read -r rps p99 <<<"$res"
     printf '%-14s %12s req/s   p99 %s\n' "$1" "$rps" "$p99"
     eval "RPS_${1//-/_}=$rps"
 }

@@ -19,62 +19,11 @@ set -euo pipefail
 
 DURATION=$(printenv SECONDS || echo 10)
 ROUNDS=${ROUNDS:-3}
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-if [ -z "${KH_BUILD_DIR:-}" ]; then
-    KH_BUILD_DIR=$REPO/build-bench
-    [ -x "$KH_BUILD_DIR/bin/keyholdd" ] || KH_BUILD_DIR=$REPO/build
-fi
-KEYHOLDD=$KH_BUILD_DIR/bin/keyholdd
+BENCH=run_http
+. "$(dirname "$0")/lib.sh"
 HELLO=$KH_BUILD_DIR/bench/mhd_hello
-for bin in "$KEYHOLDD" "$HELLO" "$(command -v wrk || echo wrk)"; do
-    if [ ! -x "$bin" ]; then
-        echo "run_http: missing $bin (build with" \
-             "-DCMAKE_BUILD_TYPE=RelWithDebInfo, see README.md)" >&2
-        exit 1
-    fi
-done
-
-BASE=${KH_TEST_TMP:-/tmp}
-mkdir -p "$BASE"
-TMP=$(mktemp -d "$BASE/kh-bench-http-XXXXXX")
-KH_PID=
-HELLO_PID=
-
-stop_all() {
-    local pid
-    for pid in $KH_PID $HELLO_PID; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in $KH_PID $HELLO_PID; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap stop_all EXIT
-
-free_port() {
-    /usr/bin/python3 -c 'import socket; s = socket.socket();
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_200 URL PID NAME: poll until URL answers 200 (15 s at most).
-wait_200() {
-    local _
-    for _ in $(seq 1 300); do
-        if ! kill -0 "$2" 2>/dev/null; then
-            echo "run_http: $3 exited during start-up; log:" >&2
-            cat "$TMP/$3.log" >&2
-            exit 1
-        fi
-        if [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = 200 ]; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    echo "run_http: $3 did not answer 200 on $1 within 15 s" >&2
-    exit 1
-}
+bench_need "$KEYHOLDD" "$HELLO" "$(command -v wrk || echo wrk)"
+bench_setup http
 
 KH_PORT=$(free_port)
 HELLO_PORT=$(free_port)
@@ -82,47 +31,17 @@ while [ "$HELLO_PORT" = "$KH_PORT" ]; do HELLO_PORT=$(free_port); done
 KH_URL=http://127.0.0.1:$KH_PORT/v1/sys/health
 HELLO_URL=http://127.0.0.1:$HELLO_PORT/
 
-TMPDIR=$TMP "$KEYHOLDD" -dev -dev-listen-address="127.0.0.1:$KH_PORT" \
-    >"$TMP/keyholdd.log" 2>&1 &
-KH_PID=$!
+bench_start_dev "$KH_PORT" "" "$TMP/keyholdd.log"
 "$HELLO" "$HELLO_PORT" >"$TMP/mhd_hello.log" 2>&1 &
 HELLO_PID=$!
-wait_200 "$KH_URL" "$KH_PID" keyholdd
-wait_200 "$HELLO_URL" "$HELLO_PID" mhd_hello
+bench_track "$HELLO_PID"
+wait_200 "$KH_URL" "$KH_PID" "$TMP/keyholdd.log"
+wait_200 "$HELLO_URL" "$HELLO_PID" "$TMP/mhd_hello.log"
 
 # run_wrk NAME URL SECONDS: one wrk run; prints "req_s p50_ms p99_ms".
 run_wrk() {
-    local out="$TMP/wrk-$1.txt"
-    wrk -t2 -c64 -d"$3"s --latency "$2" >"$out" 2>&1
-    if grep -Eq 'Non-2xx or 3xx responses|Socket errors: connect [1-9]' \
-        "$out"; then
-        echo "run_http: $1 answered errors under load:" >&2
-        cat "$out" >&2
-        exit 1
-    fi
-    awk '
-        function ms(v) {
-            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
-            return -1
-        }
-        $1 == "50%" { p50 = ms($2) }
-        $1 == "99%" { p99 = ms($2) }
-        $1 == "Requests/sec:" { rps = $2 }
-        END {
-            if (rps == "" || p50 == "" || p99 == "") exit 1
-            printf "%.0f %.3f %.3f\n", rps, p50, p99
-        }' "$out" || { echo "run_http: cannot parse wrk output:" >&2;
-                        cat "$out" >&2; exit 1; }
-}
-
-# median FORMAT: the median of the numbers on stdin, printf-formatted.
-median() {
-    sort -g | awk -v f="$1" '{ v[NR] = $1 } END {
-        if (NR == 0) exit 1
-        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf f "\n", m }'
+    wrk -t2 -c64 -d"$3"s --latency "$2" >"$TMP/wrk-$1.txt" 2>&1
+    wrk_summary "$1" "$TMP/wrk-$1.txt"
 }
 
 echo "run_http: wrk -t2 -c64 -d${DURATION}s --latency, $ROUNDS rounds;" \
@@ -151,9 +70,9 @@ printf '%-9s %14s %13s %13s\n' server "median req/s" "median p50_ms" \
     "median p99_ms"
 for name in keyholdd hello; do
     printf '%-9s %14s %13s %13s\n' "$name" \
-        "$(awk -v n=$name '$2 == n { print $3 }' "$RESULTS" | median %.0f)" \
-        "$(awk -v n=$name '$2 == n { print $4 }' "$RESULTS" | median %.3f)" \
-        "$(awk -v n=$name '$2 == n { print $5 }' "$RESULTS" | median %.3f)"
+        "$(median_of "$RESULTS" "$name" 3 %.0f)" \
+        "$(median_of "$RESULTS" "$name" 4 %.3f)" \
+        "$(median_of "$RESULTS" "$name" 5 %.3f)"
 done
 RATIO=$(awk '$2 == "keyholdd" { k[$1] = $3 } $2 == "hello" { h[$1] = $3 }
     END { for (r in k) printf "%.3f\n", k[r] / h[r] }' "$RESULTS" |

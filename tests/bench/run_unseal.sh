@@ -18,13 +18,8 @@
 set -euo pipefail
 
 N=${N:-10}
-HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-if [ -z "${KH_BUILD_DIR:-}" ]; then
-    KH_BUILD_DIR=$REPO/build-bench
-    [ -x "$KH_BUILD_DIR/bin/keyholdd" ] || KH_BUILD_DIR=$REPO/build
-fi
-KEYHOLDD=$KH_BUILD_DIR/bin/keyholdd
+BENCH=run_unseal
+. "$(dirname "$0")/lib.sh"
 SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
 for f in "$KEYHOLDD" "$SOFTHSM_MODULE" "$(command -v softhsm2-util || true)"
 do
@@ -34,10 +29,7 @@ do
     fi
 done
 
-BASE=${KH_TEST_TMP:-/tmp}
-mkdir -p "$BASE"
-TMP=$(mktemp -d "$BASE/kh-bench-unseal-XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+bench_setup unseal
 
 # The SoftHSM2 token store, as tests/integration/khtest.py sets it up.
 mkdir -p "$TMP/softhsm/tokens"
@@ -51,8 +43,7 @@ export SOFTHSM2_CONF=$TMP/softhsm/softhsm2.conf
 softhsm2-util --init-token --free --label keyhold-bench --so-pin 87654321 \
     --pin 1234 >/dev/null
 
-PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket();
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 cat >"$TMP/keyholdd.hcl" <<EOF
 listener "tcp" {
   address = "127.0.0.1:$PORT"

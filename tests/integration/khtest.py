@@ -5,6 +5,7 @@ SoftHSM2 tokens (SOFTHSM2_CONF pointing into the directory) and keyholdd
 processes it starts and stops by PID. Run with /usr/bin/python3 (Debian's,
 which has python3-hvac and python3-requests).
 """
+import contextlib
 import json
 import os
 import shutil
@@ -223,17 +224,46 @@ class DevServer(Server):
                            % (path, status, self.read_log()[-2000:]))
 
 
-def stop_cleanly(server):
-    """Stop server (by PID, SIGTERM) and fail unless it exited 0."""
-    rc = server.stop()
-    check(rc == 0, "keyholdd exited %r on SIGTERM (sanitizer report?):\n%s"
-          % (rc, server.read_log()[-4000:]))
+@contextlib.contextmanager
+def running(server):
+    """Start, yield, stop by PID; on success also require exit status 0."""
+    server.start()
+    ok = False
+    try:
+        yield server
+        ok = True
+    finally:
+        rc = server.stop()
+    if ok:
+        check(rc == 0, "keyholdd exited %r on SIGTERM (sanitizer report?):\n%s"
+              % (rc, server.read_log()[-4000:]))
 
 
 def check(cond, message):
     """Fail the test with a message (assert is stripped under -O)."""
     if not cond:
         raise AssertionError(message)
+
+
+def run_tests_with(server, tmp, tests):
+    """Start server, run tests against it, stop it by PID and fail unless
+    it exited 0 (the Asan build exits non-zero on a leak); tmp is removed
+    at the end."""
+    try:
+        server.start()
+        try:
+            run_tests(tests)
+        except SystemExit as done:
+            rc = server.stop()
+            if rc != 0:
+                print("keyholdd exited %r on SIGTERM:\n%s"
+                      % (rc, server.read_log()[-4000:]))
+                sys.exit(1)
+            raise done
+    finally:
+        if server.proc is not None:
+            server.stop()
+        tmp.cleanup()
 
 
 def run_tests(tests):

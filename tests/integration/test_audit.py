@@ -3,10 +3,12 @@
 Covers: hvac sys.enable_audit_device / list_enabled_audit_devices /
 calculate_hash; file + socket together (a TCP collector in this process);
 canary secrets (KV values, the root token) never in plaintext in any audit
-output; the socket peer stopped, blackholed (accepts, never reads) and
-restarted, with the spool replayed and nothing missing (keyhold-audit
-verify over what the collector received); the added p99 of KV reads with
-a blackholed socket; the file device refused outside the allowed
+output; the socket peer blackholed (accepts, never reads), reading again,
+blackholed again and killed with lines unread in its buffers, then a fresh
+collector started: the device sends its in-flight window again before the
+spool, and keyhold-audit verify over the union of what the collectors
+received finds every record from seq 1 to the device's last, duplicates
+skipped; the added p99 of KV reads with a blackholed socket; the file device refused outside the allowed
 directories or through a symlink; a full disk (a 256 KiB tmpfs, when this
 process may mount one) refuses requests and serves no secret; SIGHUP
 rotation keeps the chain across files; an edited log is caught, named by
@@ -16,6 +18,7 @@ Run: KH_BIN=/path/to/build/bin /usr/bin/python3 test_audit.py
 (needs the lead's wiring: sys/audit routes and the request gate; until
 sys/audit answers, the test says so and exits 0.)
 """
+import json
 import os
 import signal
 import socket
@@ -65,11 +68,13 @@ class DevServer(Server):
 
 
 class Collector:
-    """A TCP audit peer: reads lines (modes: read, blackhole), can stop."""
+    """A TCP audit peer: reads lines (modes: read, blackhole), can be
+    killed (its connections closed with whatever they hold unread)."""
 
     def __init__(self, port=None):
         self.port = port or free_port()
         self.lines = []
+        self.seqs = set()
         self.blackhole = False
         self.lock = threading.Lock()
         self.conns = []
@@ -98,6 +103,8 @@ class Collector:
         while True:
             while self.blackhole and self.running:
                 time.sleep(0.02)
+            if not self.running:
+                return  # killed: what the socket holds stays unread
             try:
                 data = c.recv(1 << 16)
             except OSError:
@@ -109,8 +116,11 @@ class Collector:
                 line, buf = buf.split(b"\n", 1)
                 with self.lock:
                     self.lines.append(line)
+                    self.seqs.add(line_seq(line))
 
     def stop(self):
+        """Kill: stop reading, close the listener and every connection
+        (a socket closed with unread data resets the connection)."""
         self.running = False
         try:
             self.srv.shutdown(socket.SHUT_RDWR)  # wakes accept(), stops listening
@@ -130,16 +140,54 @@ class Collector:
         with self.lock:
             return b"".join(l + b"\n" for l in self.lines)
 
+    def seq_set(self):
+        with self.lock:
+            return set(self.seqs)
+
+
+def line_seq(line):
+    """The chain seq of a received line (0 if it has none)."""
+    i = line.find(b'{"seq":')
+    if i < 0:
+        return 0
+    digits = line[i + 7:i + 27].split(b",", 1)[0]
+    return int(digits) if digits.isdigit() else 0
+
+
+def received_all(*collectors):
+    """Did the collectors together receive every record the socket device
+    chained, seq 1 to its last (duplicates do not count twice)?"""
+    seqs = set()
+    for c in collectors:
+        seqs |= c.seq_set()
+    seq = device_stats("sock/")["seq"]
+    return device_stats("sock/")["spooled"] == 0 and \
+        all(n in seqs for n in range(1, seq + 1))
+
 
 def client():
     return hvac.Client(url=SRV.url, token=ROOT)
 
 
-def verify(paths, partial=False):
+def verify(paths, partial=False, as_json=False):
     """(exit status, output) of keyhold-audit verify."""
-    cmd = [VERIFY, "verify"] + (["-partial"] if partial else []) + list(paths)
+    cmd = [VERIFY, "verify"] + (["-partial"] if partial else []) + \
+        (["-json"] if as_json else []) + list(paths)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return p.returncode, p.stdout.decode()
+
+
+def verify_complete(path, seq):
+    """keyhold-audit verify -json over what collectors received: intact,
+    every record from seq 1 to seq once (duplicates skipped). Returns the
+    report."""
+    rc, out = verify([path], as_json=True)
+    check(rc == 0, out)
+    report = json.loads(out)
+    check(report["first_seq"] == 1 and report["last_seq"] == seq and
+          report["records"] == seq, "records missing: %s (device seq %d)"
+          % (out, seq))
+    return report
 
 
 def file_log(name="audit.log"):
@@ -196,15 +244,12 @@ def test_file_and_socket_together():
         "write_timeout": "300ms"})
     for i in range(20):
         c.secrets.kv.v2.read_secret_version("canary")
-    wait_for(lambda: device_stats("sock/")["spooled"] == 0 and
-             len(COLLECTOR.lines) >= device_stats("sock/")["seq"],
-             what="socket delivery")
+    wait_for(lambda: received_all(COLLECTOR), what="socket delivery")
     got = COLLECTOR.text()
     no_canary(got, "socket output")
     path = TMP.join("collected.log")
     open(path, "wb").write(got)
-    rc, out = verify([path])
-    check(rc == 0, out)
+    verify_complete(path, max(COLLECTOR.seq_set()))
 
 
 def p99_ms(n=200):
@@ -227,26 +272,43 @@ def test_socket_blackholed_stopped_restarted():
     check(holed < 300, "a blackholed socket stalled requests: %.1f ms" % holed)
     # The peer reads again: the spool drains, nothing is missing.
     COLLECTOR.blackhole = False
-    wait_for(lambda: device_stats("sock/")["spooled"] == 0 and
-             len(COLLECTOR.lines) >= device_stats("sock/")["seq"],
-             timeout=30, what="catch-up after the blackhole")
+    wait_for(lambda: received_all(COLLECTOR), timeout=30,
+             what="catch-up after the blackhole")
+    path = TMP.join("collected1.log")
+    open(path, "wb").write(COLLECTOR.text())
+    verify_complete(path, device_stats("sock/")["seq"])
+    # Blackholed again until the device spools, then killed for real:
+    # lines the device counted as sent die unread in the buffers.
+    COLLECTOR.blackhole = True
+    c = client()
+    for _ in range(400):
+        c.secrets.kv.v2.read_secret_version("canary")
+        if device_stats("sock/")["spooled"] > 0:
+            break
+    check(device_stats("sock/")["spooled"] > 0, device_stats("sock/"))
     port = COLLECTOR.port
     COLLECTOR.stop()
-    c = client()
+    read_before = max(COLLECTOR.seq_set())
     for i in range(10):
         c.secrets.kv.v2.read_secret_version("canary")
-    check(device_stats("sock/")["spooled"] > 0, device_stats("sock/"))
+    stats = device_stats("sock/")
+    check(stats["spooled"] > 0, stats)
+    check(stats["seq"] - stats["spooled"] > read_before,
+          "no sent line was in flight when the collector died: %r" % stats)
     collector2 = Collector(port)
     wait_for(lambda: device_stats("sock/")["spooled"] == 0, timeout=20,
              what="spool replay")
     c.secrets.kv.v2.read_secret_version("canary")
-    wait_for(lambda: len(collector2.lines) + len(COLLECTOR.lines) >=
-             device_stats("sock/")["seq"], what="delivery")
+    wait_for(lambda: received_all(COLLECTOR, collector2), what="delivery")
     path = TMP.join("collected2.log")
     open(path, "wb").write(COLLECTOR.text() + collector2.text())
     no_canary(open(path, "rb").read(), "socket output")
-    rc, out = verify([path])
-    check(rc == 0, out)
+    report = verify_complete(path, device_stats("sock/")["seq"])
+    print("     killed collector had read up to seq %d; union of both: %d "
+          "records, %d duplicates skipped"
+          % (read_before, report["records"], report["duplicates"]),
+          flush=True)
+    check(report["duplicates"] > 0, report)
     check(device_stats("sock/")["lost"] == 0, device_stats("sock/"))
     client().sys.disable_audit_device("sock")
     collector2.stop()

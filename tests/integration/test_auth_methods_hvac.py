@@ -12,7 +12,6 @@ Run: KH_BIN=/path/to/build/bin /usr/bin/python3 test_auth_methods_hvac.py
 """
 import contextlib
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -21,52 +20,20 @@ import hvac
 import hvac.exceptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from khtest import KEYHOLDD, Server, TestDir, check, free_port, run_tests  # noqa: E402
+from khtest import DevServer, TestDir, check, run_tests, running  # noqa: E402
 
 ROOT = "root"
 INVALID_APPROLE = "invalid role or secret ID"
 INVALID_USERPASS = "invalid username or password"
 
 
-class DevServer(Server):
-    """keyholdd -dev on a free port; its temporary files live under the
-    test directory (TMPDIR), so nothing escapes cleanup."""
-
-    def __init__(self, tmp, name="dev"):
-        self.tmp = tmp
-        self.port = free_port()
-        self.addr = "127.0.0.1:%d" % self.port
-        self.scheme = "http"
-        self.url = "http://" + self.addr
-        self.log_path = tmp.join(name + ".log")
-        self.env = dict(os.environ, TMPDIR=tmp.path)
-        self.proc = None
-
-    def start(self, wait=True, args=()):
-        cmd = [KEYHOLDD, "-dev", "-dev-listen-address=" + self.addr,
-               "-dev-root-token-id=" + ROOT]
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd + list(args), stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=self.env)
-        if wait:
-            self.wait_listening()
-        return self
-
-
 @contextlib.contextmanager
 def dev_server():
     tmp = TestDir("authm")
-    srv = DevServer(tmp)
-    srv.start()
-    ok = False
     try:
-        yield srv
-        ok = True
+        with running(DevServer(tmp, token=ROOT)) as srv:
+            yield srv
     finally:
-        rc = srv.stop()
-        if ok:
-            check(rc == 0, "keyholdd exited %r on SIGTERM (sanitizer report?):\n%s"
-                  % (rc, srv.read_log()[-4000:]))
         tmp.cleanup()
 
 

@@ -27,7 +27,7 @@ import time
 import hvac
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from khtest import KEYHOLDD, Server, TestDir, check, free_port, run_tests  # noqa: E402
+from khtest import DevServer, TestDir, check, run_tests  # noqa: E402
 from pgtest import Postgres  # noqa: E402
 
 ROOT = "db-root-token"
@@ -42,34 +42,6 @@ RUNBOOK_CREATE = ('CREATE ROLE "{{name}}" WITH LOGIN PASSWORD \'{{password}}\' '
 RUNBOOK_REVOKE = 'DROP ROLE IF EXISTS "{{name}}";'
 DOC_REVOKE = ('REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA public FROM "{{name}}"; '
               'DROP OWNED BY "{{name}}"; DROP ROLE IF EXISTS "{{name}}";')
-
-
-class DevServer(Server):
-    """keyholdd -dev on a free port."""
-
-    def __init__(self, tmp, name="dev"):
-        self.tmp = tmp
-        self.port = free_port()
-        self.addr = "127.0.0.1:%d" % self.port
-        self.scheme = "http"
-        self.url = "http://" + self.addr
-        self.log_path = tmp.join(name + ".log")
-        self.env = dict(os.environ, TMPDIR=tmp.path)
-        self.proc = None
-
-    def start(self, wait=True, args=()):
-        cmd = [KEYHOLDD, "-dev", "-dev-listen-address=" + self.addr,
-               "-dev-root-token-id=" + ROOT]
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd + list(args), stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=self.env)
-        self.wait_listening()
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if self.request("GET", "sys/mounts", token=ROOT)[0] == 200:
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("not ready:\n" + self.read_log())
 
 
 def api(method, path, body=None):
@@ -475,7 +447,7 @@ def main():
         rc, _, err = PG.psql("CREATE TABLE items (id int); INSERT INTO items VALUES (1),(2),(3)",
                              user="vault_admin", password=ADMIN_PW, db="orders")
         check(rc == 0, err)
-        SRV = DevServer(tmp).start()
+        SRV = DevServer(tmp, token=ROOT, ready="sys/mounts").start()
         code = 1
         try:
             run_tests([test_runbook, test_runbook_revoke_fails_on_grants_then_fixed,

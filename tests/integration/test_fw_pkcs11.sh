@@ -7,7 +7,9 @@
 #   1. fwctl sets the device PIN; pkcs11-tool lists the slot, logs in,
 #      generates an AES-256 key "kek" inside the device, lists it as
 #      sensitive and never extractable, cannot read its value, and is
-#      refused with a wrong PIN;
+#      refused with a wrong PIN; generates a P-256 key pair "sig" in the
+#      device and signs a SHA-256 hash with CKM_ECDSA, which openssl
+#      verifies with the module's CKA_EC_POINT;
 #   2. keyholdd with seal "pkcs11" on the module (generate_key = false,
 #      the key from step 1) initialises with recovery keys, restarts and
 #      auto-unseals through the device (the start-to-unsealed time is
@@ -29,7 +31,7 @@ BIN=${KH_BIN:-$SRC/build/bin}
 MODULE=${KH_FW_PKCS11:-$BIN/../lib/libkeyhold-fw-pkcs11.so}
 QEMU=${KH_FW_QEMU:-0}
 PIN=2468
-for tool in pkcs11-tool curl python3; do
+for tool in pkcs11-tool curl python3 openssl; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 0; }
 done
 if [ "$QEMU" = 1 ]; then
@@ -208,6 +210,37 @@ fi
 p11 --login --pin "$PIN" --generate-random 32 >"$TMP/rand" 2>/dev/null &&
     [ "$(stat -c %s "$TMP/rand")" = 32 ] || fail "--generate-random"
 pass "value unreadable, hidden before login, wrong PIN refused, random"
+
+# P-256 in the device: key pair, CKM_ECDSA over a SHA-256 hash, verified
+# by openssl with the public key read back through the module.
+p11 --login --pin "$PIN" --keypairgen --key-type EC:prime256v1 --label sig \
+    >"$TMP/kpgen.txt" 2>&1 || { cat "$TMP/kpgen.txt"; fail "--keypairgen"; }
+printf 'keyhold pkcs11 ecdsa' | openssl dgst -sha256 -binary >"$TMP/hash.bin"
+t0=$(date +%s%N)
+p11 --login --pin "$PIN" --sign --mechanism ECDSA --label sig \
+    --signature-format openssl -i "$TMP/hash.bin" -o "$TMP/sig.der" \
+    >"$TMP/sign.txt" 2>&1 || { cat "$TMP/sign.txt"; fail "--sign ECDSA"; }
+t1=$(date +%s%N)
+# The public key from its CKA_EC_POINT as pkcs11-tool printed it (its
+# --read-object --type pubkey frees the curve name before using it,
+# OpenSC 0.23 with OpenSSL 3, which ASan reports in an ASan module's host).
+point=$(sed -n 's/^ *EC_POINT: *0441\(04[0-9a-f]\{128\}\)$/\1/p' "$TMP/kpgen.txt")
+[ ${#point} = 130 ] || { cat "$TMP/kpgen.txt"; fail "no EC_POINT"; }
+python3 -c 'import sys; open(sys.argv[2], "wb").write(bytes.fromhex(
+    "3059301306072a8648ce3d020106082a8648ce3d030107034200" + sys.argv[1]))' \
+    "$point" "$TMP/sigpub.der"
+openssl pkeyutl -verify -pubin -keyform DER -inkey "$TMP/sigpub.der" \
+    -in "$TMP/hash.bin" -sigfile "$TMP/sig.der" >/dev/null 2>&1 ||
+    fail "openssl rejected the device's ECDSA signature"
+printf 'other' | openssl dgst -sha256 -binary >"$TMP/hash2.bin"
+if openssl pkeyutl -verify -pubin -keyform DER -inkey "$TMP/sigpub.der" \
+    -in "$TMP/hash2.bin" -sigfile "$TMP/sig.der" >/dev/null 2>&1; then
+    fail "a signature verified over another hash"
+fi
+grep -q 'Access: *sensitive, always sensitive, never extractable' \
+    "$TMP/kpgen.txt" || fail "the EC private key is not sensitive"
+echo "fw_p11_ecdsa_sign_ms=$(( (t1 - t0) / 1000000 )) (pkcs11-tool process, login included)"
+pass "--keypairgen EC:prime256v1, --sign ECDSA verified by openssl"
 
 # === 2. keyholdd: init, restart, auto-unseal ==========================
 write_config kek false

@@ -5,7 +5,13 @@
 # counter; then kill -9 of qemu and a restart on the same file-backed NV:
 # keys, wrapped data and the counter survive. Also checks that the idle
 # firmware sleeps in WFI (qemu well under a core). qemu is stopped by its
-# own PID. Skips (exit 0, "SKIP") without the ARM toolchain or qemu.
+# own PID. Then the benchmarks: sign and wrap/unwrap round trips, the
+# device side of an auto-unseal (login + unwrap of the barrier key), and
+# exact guest instruction counts of one sign under -icount shift=0 (the
+# STATS command: one virtual ns per instruction). Finally the mps2-an505
+# (Cortex-M33) image: info, PIN, key generation, sign verified by openssl,
+# and its instruction count (skipped with a reason if qemu lacks the
+# machine). Skips (exit 0, "SKIP") without the ARM toolchain or qemu.
 set -euo pipefail
 
 SRC=${KH_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -31,6 +37,8 @@ OUT=${KH_FW_CROSS_OUT:-$BIN/../fw-cross}
 make -s -C "$SRC/firmware/cross" O="$OUT" >"$TMP/make.log" 2>&1 || {
     cat "$TMP/make.log"; echo "FAIL: cross build"; exit 1; }
 ELF=$OUT/keyhold-fw-mps2-an385.elf
+MACHINE=mps2-an385
+QEMU_EXTRA=()
 
 # NV file: 16 MiB board RAM; the test-only entropy seed goes at 0x40.
 truncate -s 16M "$TMP/state.bin"
@@ -41,7 +49,7 @@ NV=$TMP/state.bin
 
 start_qemu() {
     rm -f "$SOCK"
-    qemu-system-arm -M mps2-an385,memory-backend=ps \
+    qemu-system-arm -M "$MACHINE,memory-backend=ps" "${QEMU_EXTRA[@]}" \
         -object "memory-backend-file,id=ps,size=16M,share=on,mem-path=$NV" \
         -nographic -monitor none -kernel "$ELF" \
         -chardev socket,id=u0,path="$SOCK",server=on,wait=off \
@@ -126,10 +134,56 @@ mapfile -t M <<<"$OUT2"
 [ "${M[4]}" = "$SIG" ] || fail "deterministic signature changed"
 echo "restart: keys and counter survived (counter=${M[3]})"
 
-# Round trips (QEMU timings are indicative only).
+# --- benchmarks (QEMU timings are indicative only) ---
 fw login 2468 bench-sign 0 20
-"$FWCTL" --time --socket "$SOCK" login 2468 wrap 0 a "$SECRET" \
-    2>&1 >/dev/null | tail -1
-
+fw login 2468 bench-wrap 0 20
+# What keyholdd's auto-unseal asks of the device: login, unwrap the
+# barrier key (one connection, as the PKCS#11 module does).
+t0=$(date +%s%N)
+fw login 2468 unwrap 0 kh-barrier "$BLOB" >/dev/null
+t1=$(date +%s%N)
+echo "unseal_device_ms=$(( (t1 - t0) / 1000000 )) (fwctl start, connect, login, unwrap)"
 kill -9 "$QPID"; wait "$QPID" 2>/dev/null || true; QPID=
+
+# Exact counts: -icount shift=0 makes one virtual ns one instruction.
+icount_sign() { # label
+    QEMU_EXTRA=(-icount shift=0)
+    start_qemu
+    mapfile -t I < <(fw login 2468 sign 0 "$HASH" stats get-pub 0 stats \
+                     unwrap 0 kh-barrier "$BLOB" stats)
+    kill -9 "$QPID"; wait "$QPID" 2>/dev/null || true; QPID=
+    QEMU_EXTRA=()
+    [ "${I[1]}" = "$SIG" ] || fail "$1: signature differs under icount"
+    echo "$1 instructions: sign=${I[2]} get_pub=${I[4]} unwrap=${I[6]}"
+}
+icount_sign mps2-an385
+
+# --- mps2-an505 (Cortex-M33, secure state) ---
+if ! qemu-system-arm -M help | grep -q '^mps2-an505 '; then
+    echo "SKIP an505: this qemu-system-arm has no mps2-an505 machine"
+    echo "PASS"
+    exit 0
+fi
+MACHINE=mps2-an505
+ELF=$OUT/keyhold-fw-mps2-an505.elf
+NV=$TMP/state505.bin
+truncate -s 16M "$NV"
+head -c 32 /dev/urandom | dd of="$NV" bs=1 seek=64 conv=notrunc status=none
+start_qemu
+INFO5=$(fw info)
+echo "$INFO5" | head -1
+echo "$INFO5" | grep -q 'state=0 .*flags=1 ' || fail "an505: fresh device"
+OUT5=$(fw init-pin 2468 login 2468 gen-ec 0 gen-wrap 0 \
+       wrap 0 kh-barrier "$SECRET" sign 0 "$HASH")
+mapfile -t N <<<"$OUT5"
+BLOB=${N[4]}
+verify_sig "${N[2]}" "${N[5]}" "$HASH" ||
+    fail "an505: openssl rejected the signature"
+PT=$(fw login 2468 unwrap 0 kh-barrier "$BLOB" | tail -1)
+[ "$PT" = "$SECRET" ] || fail "an505: unwrap round trip"
+echo "an505: sign verified by openssl, wrap/unwrap round trip"
+fw login 2468 bench-sign 0 10
+kill -9 "$QPID"; wait "$QPID" 2>/dev/null || true; QPID=
+SIG=${N[5]}
+icount_sign mps2-an505
 echo "PASS"

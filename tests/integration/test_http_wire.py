@@ -14,48 +14,18 @@ import http.client
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from khtest import KEYHOLDD, Server, TestDir, check, free_port, run_tests  # noqa: E402
+from khtest import DevServer, Server, TestDir, check, run_tests, running  # noqa: E402
 
 ROOT = "wire-root-token"
 JSON_DEPTH_MAX = 64          # KH_JSON_DEPTH_MAX
 URL_BYTES_MAX = 8192         # KH_HTTP_URL_BYTES_MAX
 HEADER_COUNT_MAX = 100       # KH_HTTP_HEADER_COUNT_MAX
 QUERY_ARGS_MAX = 64          # KH_HTTP_QUERY_ARGS_MAX
-
-
-class DevServer(Server):
-    """keyholdd -dev on a free port; its temporary directory lives under
-    the test directory (TMPDIR), so nothing escapes cleanup."""
-
-    def __init__(self, tmp, token=ROOT, seal=None, name="dev"):
-        self.tmp = tmp
-        self.port = free_port()
-        self.addr = "127.0.0.1:%d" % self.port
-        self.scheme = "http"
-        self.url = "http://" + self.addr
-        self.log_path = tmp.join(name + ".log")
-        self.token = token
-        self.seal = seal
-        self.env = dict(os.environ, TMPDIR=tmp.path)
-        self.proc = None
-
-    def start(self, wait=True, args=()):
-        cmd = [KEYHOLDD, "-dev", "-dev-listen-address=" + self.addr,
-               "-dev-root-token-id=" + self.token]
-        if self.seal:
-            cmd.append("-dev-seal=" + self.seal)
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd + list(args), stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=self.env)
-        if wait:
-            self.wait_listening()
-        return self
 
 
 def listener_option(server, line):
@@ -69,24 +39,10 @@ def listener_option(server, line):
 
 
 @contextlib.contextmanager
-def running(server):
-    """Start, yield, stop by PID; on success also require exit status 0."""
-    server.start()
-    ok = False
-    try:
-        yield server
-        ok = True
-    finally:
-        rc = server.stop()
-    if ok:
-        check(rc == 0, "keyholdd exited %r on SIGTERM (sanitizer report?):\n%s"
-              % (rc, server.read_log()[-4000:]))
-
-
-@contextlib.contextmanager
 def dev_server(**kw):
     tmp = TestDir("wire")
     try:
+        kw.setdefault("token", ROOT)
         with running(DevServer(tmp, **kw)) as srv:
             yield srv
     finally:

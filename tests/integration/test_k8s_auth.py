@@ -32,36 +32,12 @@ import hvac
 import hvac.exceptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from khtest import KEYHOLD, KEYHOLDD, Server, TestDir, check, free_port, run_tests  # noqa: E402
+from khtest import KEYHOLD, DevServer, TestDir, check, run_tests  # noqa: E402
 import k8s_fake_apiserver as fake_k8s  # noqa: E402
 
 ROOT = "root"
 DENIED = {"errors": ["permission denied"]}
 POLICY = 'path "secret/data/order-service/*" {\n  capabilities = ["read"]\n}\n'
-
-
-class DevServer(Server):
-    """keyholdd -dev on a free port; temporary files under the test dir."""
-
-    def __init__(self, tmp, name="dev"):
-        self.tmp = tmp
-        self.port = free_port()
-        self.addr = "127.0.0.1:%d" % self.port
-        self.scheme = "http"
-        self.url = "http://" + self.addr
-        self.log_path = tmp.join(name + ".log")
-        self.env = dict(os.environ, TMPDIR=tmp.path)
-        self.proc = None
-
-    def start(self, wait=True, args=()):
-        cmd = [KEYHOLDD, "-dev", "-dev-listen-address=" + self.addr,
-               "-dev-root-token-id=" + ROOT]
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd + list(args), stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=self.env)
-        if wait:
-            self.wait_listening()
-        return self
 
 
 class Env:
@@ -71,7 +47,7 @@ class Env:
         self.tmp = tmp
         self.api = fake_k8s.FakeApiServer(tmp.join("k8s")).start()
         self.keys = self.api.keys
-        self.srv = DevServer(tmp).start()
+        self.srv = DevServer(tmp, token=ROOT).start()
         self.root = hvac.Client(url=self.srv.url, token=ROOT)
 
     def jwt(self, ns="production", name="order-service", **kw):

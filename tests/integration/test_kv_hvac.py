@@ -22,7 +22,7 @@ import hvac
 import hvac.exceptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from khtest import DevServer, TestDir, check, run_tests  # noqa: E402
+from khtest import DevServer, TestDir, check, run_tests_with  # noqa: E402
 
 ROOT = "kv-root-token"
 SRV = None
@@ -257,38 +257,23 @@ def test_kv_v1():
 def main():
     global SRV
     tmp = TestDir("kvhvac")
-    rc = None
-    try:
-        SRV = DevServer(tmp, token=ROOT, ready="sys/mounts").start()
-        tests = [
-            test_configure,
-            test_create_and_read,
-            test_versions,
-            test_cas,
-            test_list,
-            test_patch,
-            test_http_patch_merge,
-            test_delete_latest_and_invalid_path,
-            test_delete_undelete_destroy,
-            test_metadata,
-            test_custom_metadata_wire,
-            test_invalid_subpath_and_method,
-            test_limits,
-            test_kv_v1,
-        ]
-        try:
-            run_tests(tests)
-        except SystemExit as done:
-            rc = SRV.stop()
-            if rc != 0:
-                print("keyholdd exited %r on SIGTERM:\n%s"
-                      % (rc, SRV.read_log()[-4000:]))
-                sys.exit(1)
-            raise done
-    finally:
-        if SRV is not None and SRV.proc is not None:
-            SRV.stop()
-        tmp.cleanup()
+    SRV = DevServer(tmp, token=ROOT, ready="sys/mounts")
+    run_tests_with(SRV, tmp, [
+        test_configure,
+        test_create_and_read,
+        test_versions,
+        test_cas,
+        test_list,
+        test_patch,
+        test_http_patch_merge,
+        test_delete_latest_and_invalid_path,
+        test_delete_undelete_destroy,
+        test_metadata,
+        test_custom_metadata_wire,
+        test_invalid_subpath_and_method,
+        test_limits,
+        test_kv_v1,
+    ])
 
 
 if __name__ == "__main__":

@@ -4,28 +4,13 @@ mount removes its data (a mount re-enabled at the same path is empty).
 """
 import hvac
 
-from khtest import Server, TestDir, check, run_tests
-
-
-class Dev(Server):
-    """keyholdd -dev on a free port, with root token "root"."""
-
-    def start(self, wait=True, args=()):
-        import subprocess
-        self.log = open(self.log_path, "ab")
-        env = dict(self.env, TMPDIR=self.tmp.path)
-        self.proc = subprocess.Popen(
-            [__import__("khtest").KEYHOLDD, "-dev", "-dev-root-token-id=root",
-             "-dev-listen-address=" + self.addr],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        self.wait_listening()
-        return self
+from khtest import DevServer, Server, TestDir, check, run_tests
 
 
 def with_dev(fn):
     def run():
         tmp = TestDir("mounts")
-        server = Dev(tmp).start()
+        server = DevServer(tmp).start()
         try:
             fn(server, hvac.Client(url=server.url, token="root"))
         finally:

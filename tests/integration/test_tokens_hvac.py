@@ -31,7 +31,7 @@ import hvac
 import hvac.exceptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from khtest import DevServer, TestDir, check, run_tests  # noqa: E402
+from khtest import DevServer, TestDir, check, run_tests_with  # noqa: E402
 
 ROOT = "root"
 SRV = None
@@ -281,37 +281,22 @@ def test_node_vault():
 def main():
     global SRV, TMP
     TMP = TestDir("tokens")
-    rc = None
-    try:
-        SRV = DevServer(TMP, token=ROOT,
-                        ready="auth/token/lookup-self").start()
-        tests = [
-            test_create_and_lookup,
-            test_self_service_with_default_policy,
-            test_revoke_tree_and_403,
-            test_legacy_create_token,
-            test_roles,
-            test_is_authenticated,
-            test_accessors,
-            test_num_uses,
-            test_expiry,
-            test_child_policy_subset,
-            test_renew_refused,
-            test_node_vault,
-        ]
-        try:
-            run_tests(tests)
-        except SystemExit as done:
-            rc = SRV.stop()
-            if rc != 0:
-                print("keyholdd exited %r on SIGTERM:\n%s"
-                      % (rc, SRV.read_log()[-4000:]))
-                sys.exit(1)
-            raise done
-    finally:
-        if SRV is not None and SRV.proc is not None:
-            SRV.stop()
-        TMP.cleanup()
+    SRV = DevServer(TMP, token=ROOT,
+                    ready="auth/token/lookup-self")
+    run_tests_with(SRV, TMP, [
+        test_create_and_lookup,
+        test_self_service_with_default_policy,
+        test_revoke_tree_and_403,
+        test_legacy_create_token,
+        test_roles,
+        test_is_authenticated,
+        test_accessors,
+        test_num_uses,
+        test_expiry,
+        test_child_policy_subset,
+        test_renew_refused,
+        test_node_vault,
+    ])
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import hvac
 import hvac.exceptions
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from khtest import DevServer, TestDir, check, run_tests  # noqa: E402
+from khtest import DevServer, TestDir, check, run_tests_with  # noqa: E402
 from test_kv_hvac import ROOT, raises  # noqa: E402
 
 SRV = None
@@ -216,33 +216,18 @@ def test_managed_key():
 def main():
     global SRV
     tmp = TestDir("transithvac")
-    rc = None
-    try:
-        SRV = DevServer(tmp, token=ROOT, ready="sys/mounts").start()
-        tests = [
-            test_enable_mount,
-            test_create_read_rotate_config,
-            test_encrypt_decrypt_rewrap,
-            test_batch,
-            test_data_keys,
-            test_sign_verify,
-            test_hmac_random_hash,
-            test_list_delete_export,
-            test_managed_key,
-        ]
-        try:
-            run_tests(tests)
-        except SystemExit as done:
-            rc = SRV.stop()
-            if rc != 0:
-                print("keyholdd exited %r on SIGTERM:\n%s"
-                      % (rc, SRV.read_log()[-4000:]))
-                sys.exit(1)
-            raise done
-    finally:
-        if SRV is not None and SRV.proc is not None:
-            SRV.stop()
-        tmp.cleanup()
+    SRV = DevServer(tmp, token=ROOT, ready="sys/mounts")
+    run_tests_with(SRV, tmp, [
+        test_enable_mount,
+        test_create_read_rotate_config,
+        test_encrypt_decrypt_rewrap,
+        test_batch,
+        test_data_keys,
+        test_sign_verify,
+        test_hmac_random_hash,
+        test_list_delete_export,
+        test_managed_key,
+    ])
 
 
 if __name__ == "__main__":

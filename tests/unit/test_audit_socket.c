@@ -397,6 +397,17 @@ static uint64_t stat_of(struct fx *f, const char *path, int which)
     return which == 0 ? s.spooled : which == 1 ? s.seq : s.lost;
 }
 
+/* The writers run behind the requests (a request waits for the first
+ * device only): wait (bounded) until a stat of path reaches min. */
+static void wait_stat(struct fx *f, const char *path, int which,
+                      uint64_t min)
+{
+    int i;
+
+    for (i = 0; i < 500 && stat_of(f, path, which) < min; i++)
+        usleep(10000);
+}
+
 /* Wait (bounded) until the spool is empty and the peer's last line is
  * the last record the device chained (replayed lines come before it). */
 static void wait_delivered(struct fx *f, size_t extra_ms)
@@ -477,6 +488,7 @@ static void test_file_and_socket_together(void **state)
     wait_delivered(f, 0);
     verify_peer(f, &v);
     assert_int_equal(v.records, 40);
+    wait_stat(f, "file", 1, 40);
     assert_int_equal(audit_verify_init(&v, 0), 0);
     assert_int_equal(audit_verify_files(&v, files, 1, errmsg,
                                         sizeof(errmsg)), 0);
@@ -560,6 +572,7 @@ static void test_stopped_peer_spool_replayed(void **state)
     peer_stop(f->peer);
     for (i = 0; i < 10; i++)
         assert_int_equal(log_pair(f, false), 0);
+    wait_stat(f, "sock", 1, 30);
     assert_true(stat_of(f, "sock", 0) >= 19);
     peer_restart(f->peer);
     wait_delivered(f, 0);
@@ -586,6 +599,7 @@ static void test_spool_overflow_counted(void **state)
     peer_stop(f->peer);
     for (i = 0; i < 10; i++)
         assert_int_equal(log_pair(f, false), 0);
+    wait_stat(f, "sock", 2, 15);
     print_message("spooled %llu lost %llu seq %llu lines %zu\n",
                   (unsigned long long)stat_of(f, "sock", 0),
                   (unsigned long long)stat_of(f, "sock", 2),

@@ -4,7 +4,9 @@
  * built-in `default` and the implicit `root`, names, the compiled cache
  * (invalidation on overwrite and delete, references that outlive an
  * overwrite, negative entries, seal), ACLs for a token's policy names,
- * corrupt records, and concurrent readers against a writer.
+ * the ACL cache (a policy change decides the very next acquire; a held
+ * ACL outlives the change), corrupt records, and concurrent readers
+ * against a writer.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -82,6 +84,22 @@ static bool allows(struct policy_store *store, const char *const *names,
     assert_int_equal(policy_store_acl_for(store, names, count, &acl), 0);
     r = acl_check(acl, path, op, false, NULL, NULL, errmsg, sizeof(errmsg));
     acl_free(acl);
+    assert_true(r == 0 || r == KH_EPERM);
+    return r == 0;
+}
+
+/* Whether the cached ACL of names allows op on path. */
+static bool cached_allows(struct policy_store *store, const char *const *names,
+                          size_t count, const char *path, enum kh_operation op)
+{
+    char errmsg[KH_ERRMSG_SIZE];
+    struct policy_store_acl *held = NULL;
+    int r;
+
+    assert_int_equal(policy_store_acl_acquire(store, names, count, &held), 0);
+    r = acl_check(policy_store_acl_of(held), path, op, false, NULL, NULL,
+                  errmsg, sizeof(errmsg));
+    policy_store_acl_release(held);
     assert_true(r == 0 || r == KH_EPERM);
     return r == 0;
 }
@@ -342,6 +360,103 @@ static void test_acl_for(void **state)
     assert_null(acl);
 }
 
+/* The ACL cache: a second acquire of the same names shares the cached
+ * ACL; every put, delete, invalidate and seal changes the very next
+ * decision; a reference held across a change stays valid and keeps the
+ * old decision. */
+static void test_acl_cache_follows_changes(void **state)
+{
+    struct fixture *f = *state;
+    const char *names[] = {"default", "p1"};
+    const char *with_new[] = {"default", "later", "p1"};
+    const char *delete_record =
+        "{\"version\":1,\"name\":\"p1\",\"policy\":"
+        "\"path \\\"secret/*\\\" { capabilities = [\\\"delete\\\"] }\"}";
+    struct policy_store_acl *first = NULL, *second = NULL;
+    char errmsg[KH_ERRMSG_SIZE];
+
+    put_ok(f->store, "p1", READ_P);
+    assert_int_equal(policy_store_acl_acquire(f->store, names, 2, &first), 0);
+    assert_int_equal(policy_store_acl_acquire(f->store, names, 2, &second), 0);
+    assert_ptr_equal(first, second); /* cached */
+    policy_store_acl_release(second);
+    put_ok(f->store, "p1", UPDATE_P);
+    /* the held ACL still decides as before the change */
+    assert_int_equal(acl_check(policy_store_acl_of(first), "secret/x",
+                               KH_OP_READ, false, NULL, NULL, errmsg,
+                               sizeof(errmsg)),
+                     0);
+    assert_false(cached_allows(f->store, names, 2, "secret/x", KH_OP_READ));
+    assert_true(cached_allows(f->store, names, 2, "secret/x", KH_OP_UPDATE));
+    policy_store_acl_release(first);
+    /* a policy created after the set was cached joins at once */
+    assert_false(cached_allows(f->store, with_new, 3, "other/x", KH_OP_READ));
+    put_ok(f->store, "later", "path \"other/*\" { capabilities = "
+                              "[\"read\"] }\n");
+    assert_true(cached_allows(f->store, with_new, 3, "other/x", KH_OP_READ));
+    assert_int_equal(
+        policy_store_delete(f->store, "p1", errmsg, sizeof(errmsg)), 0);
+    assert_false(cached_allows(f->store, names, 2, "secret/x", KH_OP_UPDATE));
+    /* a record rewritten behind the store's back counts once invalidated */
+    assert_int_equal(barrier_put(f->db.barrier, "sys/policy/p1",
+                                 (const uint8_t *)delete_record,
+                                 strlen(delete_record)),
+                     0);
+    policy_store_invalidate(f->store, "p1");
+    assert_true(cached_allows(f->store, names, 2, "secret/x", KH_OP_DELETE));
+    /* seal: nothing is answered from the cache while sealed */
+    policy_store_seal(f->store);
+    barrier_seal(f->db.barrier);
+    assert_int_equal(policy_store_acl_acquire(f->store, names, 2, &first),
+                     KH_ESEALED);
+}
+
+/* The ACL cache answers exactly like policy_store_acl_for: root wins, an
+ * unknown name grants nothing, the same set in another order is the same
+ * decision, more than ACL_POLICIES_MAX names is refused, and more sets
+ * than POLICY_ACL_CACHE_MAX are all still decided right. */
+static void test_acl_cache_matches_acl_for(void **state)
+{
+    struct fixture *f = *state;
+    const char *with_root[] = {"p1", "root"};
+    const char *ab[] = {"p1", "p2"};
+    const char *ba[] = {"p2", "p1"};
+    const char *many[ACL_POLICIES_MAX + 1];
+    struct policy_store_acl *held = NULL;
+    char names[POLICY_ACL_CACHE_MAX * 2][16];
+    const char *set[2];
+    size_t i;
+
+    put_ok(f->store, "p1", READ_P);
+    put_ok(f->store, "p2", UPDATE_P);
+    assert_int_equal(policy_store_acl_acquire(f->store, with_root, 2, &held),
+                     0);
+    assert_true(acl_is_root(policy_store_acl_of(held)));
+    policy_store_acl_release(held);
+    assert_true(cached_allows(f->store, ab, 2, "secret/x", KH_OP_UPDATE));
+    assert_true(cached_allows(f->store, ba, 2, "secret/x", KH_OP_READ));
+    assert_false(cached_allows(f->store, ba, 2, "secret/x", KH_OP_DELETE));
+    for (i = 0; i < KH_ARRAY_LEN(many); i++)
+        many[i] = "p1";
+    held = NULL;
+    assert_int_equal(
+        policy_store_acl_acquire(f->store, many, ACL_POLICIES_MAX + 1, &held),
+        KH_ELIMIT);
+    assert_null(held);
+    /* twice the cache's size of distinct sets, two rounds: evictions */
+    for (i = 0; i < KH_ARRAY_LEN(names); i++)
+        snprintf(names[i], sizeof(names[i]), "ghost-%zu", i);
+    for (i = 0; i < 2 * KH_ARRAY_LEN(names); i++) {
+        size_t n = i % KH_ARRAY_LEN(names);
+        set[0] = names[n];
+        set[1] = n % 2 ? "p1" : "p2";
+        assert_true(cached_allows(f->store, set, 2, "secret/x",
+                                  n % 2 ? KH_OP_READ : KH_OP_UPDATE));
+        assert_false(cached_allows(f->store, set, 2, "secret/x",
+                                   n % 2 ? KH_OP_UPDATE : KH_OP_READ));
+    }
+}
+
 /* A stored record that does not decode is KH_ECORRUPT, not a policy. */
 static void test_corrupt_record(void **state)
 {
@@ -380,6 +495,7 @@ static void *reader(void *arg)
     for (i = 0; i < READER_ROUNDS_MIN || !atomic_load(&writer_done); i++) {
         struct policy *p = NULL;
         struct acl *acl = NULL;
+        struct policy_store_acl *held = NULL;
         if (policy_store_get_compiled(store, "hot", &p) == 0) {
             if (p->rules.glob_count != 1 || strlen(p->text) == 0)
                 return (void *)1;
@@ -390,6 +506,13 @@ static void *reader(void *arg)
         r = acl_check(acl, "secret/x", KH_OP_READ, false, NULL, NULL, errmsg,
                       sizeof(errmsg));
         acl_free(acl);
+        if (r != 0 && r != KH_EPERM)
+            return (void *)1;
+        if (policy_store_acl_acquire(store, names, 2, &held) != 0)
+            return (void *)1;
+        r = acl_check(policy_store_acl_of(held), "secret/x", KH_OP_READ,
+                      false, NULL, NULL, errmsg, sizeof(errmsg));
+        policy_store_acl_release(held);
         if (r != 0 && r != KH_EPERM)
             return (void *)1;
     }
@@ -435,6 +558,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_negative_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acl_for, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acl_cache_follows_changes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_acl_cache_matches_acl_for, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_overwrite, setup,
                                         teardown),

@@ -1393,6 +1393,93 @@ static void test_ttl_defaults(void **state)
 }
 
 /* After a seal the salt is gone: lookups fail until it is reloaded. */
+/* The gate's lookup reads every change at once, with the decode cache
+ * warm: a revoked token, its child, an expired record, a record
+ * rewritten behind the store's back and a used-up token all fail (or
+ * show the change) on the very next token_store_use(). */
+static void test_use_sees_every_change(void **state)
+{
+    struct fixture *f = *state;
+    char id[TOKEN_ID_BYTES_MAX + 1], child[TOKEN_ID_BYTES_MAX + 1];
+    char once[TOKEN_ID_BYTES_MAX + 1];
+    struct token_entry *e = malloc(sizeof(*e));
+    struct token_entry *stored = malloc(sizeof(*stored));
+
+    assert_non_null(e);
+    assert_non_null(stored);
+    make_user(f, id);
+    create_as(f, "create", "{\"policies\":[\"a\"]}", id, child);
+    assert_int_equal(token_store_use(f->store, id, e), 0);
+    assert_int_equal(token_store_use(f->store, id, e), 0); /* cached */
+    assert_int_equal(token_store_use(f->store, child, e), 0);
+    /* rewritten in storage: new policies and expiry seen at once */
+    assert_int_equal(token_store_use(f->store, id, stored), 0);
+    strcpy(stored->policies[stored->policy_count++], "zz-new");
+    assert_int_equal(token_entry_rewrite(f->store, stored), 0);
+    assert_int_equal(token_store_use(f->store, id, e), 0);
+    assert_int_equal(e->policy_count, stored->policy_count);
+    assert_string_equal(e->policies[e->policy_count - 1], "zz-new");
+    stored->expire_time = token_now() - 1;
+    assert_int_equal(token_entry_rewrite(f->store, stored), 0);
+    assert_int_equal(token_store_use(f->store, id, e), KH_EPERM);
+    stored->expire_time = 0;
+    assert_int_equal(token_entry_rewrite(f->store, stored), 0);
+    assert_int_equal(token_store_use(f->store, id, e), 0);
+    /* revoked: the token and its child fail on the next use */
+    assert_int_equal(token_store_revoke(f->store, id), 0);
+    assert_int_equal(token_store_use(f->store, id, e), KH_EPERM);
+    assert_int_equal(token_store_use(f->store, child, e), KH_EPERM);
+    /* used up: the last use succeeds, the next one fails */
+    create_as(f, "create", "{\"num_uses\":1,\"policies\":[\"a\"]}", f->root,
+              once);
+    assert_int_equal(token_store_lookup(f->store, once, e), 0); /* warm */
+    assert_int_equal(token_store_use(f->store, once, e), 0);
+    assert_int_equal(e->num_uses, 0);
+    assert_int_equal(token_store_use(f->store, once, e), KH_EPERM);
+    assert_int_equal(token_store_lookup(f->store, once, e), KH_EPERM);
+    free(stored);
+    free(e);
+}
+
+/* More tokens than the decode cache has slots, in four rounds: every
+ * use returns that token's own entry (its hash, accessor and policy),
+ * never another token's from the same slot. */
+static void test_use_many_tokens(void **state)
+{
+    struct fixture *f = *state;
+    enum { TOKENS = TOKEN_CACHE_SLOTS * 2 };
+    char(*ids)[TOKEN_ID_BYTES_MAX + 1] = calloc(TOKENS, sizeof(*ids));
+    char(*accessors)[TOKEN_RANDOM_CHARS + 1] =
+        calloc(TOKENS, sizeof(*accessors));
+    struct token_entry *e = malloc(sizeof(*e));
+    char hash[TOKEN_HASH_HEX_BYTES + 1], body[96], policy[32];
+    size_t i, round;
+
+    assert_non_null(ids);
+    assert_non_null(accessors);
+    assert_non_null(e);
+    for (i = 0; i < TOKENS; i++) {
+        snprintf(body, sizeof(body), "{\"policies\":[\"p%zu\"]}", i);
+        create_as(f, "create", body, f->root, ids[i]);
+    }
+    for (round = 0; round < 4; round++) {
+        for (i = 0; i < TOKENS; i++) {
+            assert_int_equal(token_store_use(f->store, ids[i], e), 0);
+            assert_int_equal(token_hash(f->store, ids[i], hash), 0);
+            assert_string_equal(e->id_hash, hash);
+            snprintf(policy, sizeof(policy), "p%zu", i);
+            assert_int_equal(e->policy_count, 2); /* default, p<i> */
+            assert_string_equal(e->policies[1], policy);
+            if (round == 0)
+                strcpy(accessors[i], e->accessor);
+            assert_string_equal(e->accessor, accessors[i]);
+        }
+    }
+    free(e);
+    free(accessors);
+    free(ids);
+}
+
 static void test_seal_forgets_salt(void **state)
 {
     struct fixture *f = *state;
@@ -1458,6 +1545,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttl_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_forgets_salt, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_use_sees_every_change, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_use_many_tokens, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -119,6 +119,14 @@ uint32_t fw_board_ms(void)
     return (uint32_t)(ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000));
 }
 
+uint64_t fw_board_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 const char *fw_board_name(void)
 {
     return "host";

@@ -1,8 +1,9 @@
 /*
- * fw_board_mps2.c - the MPS2 AN385 board under QEMU: CMSDK UART0 with the
- * RX interrupt into a ring buffer, SysTick 1 ms, NV in the board RAM at
- * 0x21000000 (QEMU maps it from a host file, so it survives kill -9), and
- * the hardware unique key and a TEST-ONLY entropy seed in that same RAM.
+ * fw_board_mps2.c - the MPS2 boards under QEMU (AN385; AN505 with
+ * -DFW_MPS2_AN505, addresses in fw_mps2.h): CMSDK UART0 with the RX
+ * interrupt into a ring buffer, SysTick 1 ms, NV in the board RAM (QEMU
+ * maps it from a host file, so it survives kill -9), and the hardware
+ * unique key and a TEST-ONLY entropy seed in that same RAM.
  *
  * QEMU's MPS2 has no TRNG. Entropy here is SHA-256 over a 32-byte seed the
  * test harness writes at FW_MPS2_SEED_OFF, a persisted boot counter and
@@ -21,16 +22,16 @@
 #include "crypto/fw_crypto.h"
 #include "fw_proto.h"
 
-#define UART0 0x40004000u
+#define UART0 FW_MPS2_UART0
 #define UART_DATA (*(volatile uint32_t *)(UART0 + 0x00))
 #define UART_STATE (*(volatile uint32_t *)(UART0 + 0x04))
 #define UART_CTRL (*(volatile uint32_t *)(UART0 + 0x08))
 #define UART_INTSTATUS (*(volatile uint32_t *)(UART0 + 0x0C))
 #define UART_BAUDDIV (*(volatile uint32_t *)(UART0 + 0x10))
-#define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
+#define NVIC_ISER ((volatile uint32_t *)0xE000E100u)
 #define SYST ((volatile uint32_t *)0xE000E010u)
 
-#define BOARD_RAM 0x21000000u
+#define BOARD_RAM FW_MPS2_BOARD_RAM
 #define BOARD_MAGIC 0x44424B48u /* "KHBD" */
 #define RX_RING 1024u
 
@@ -83,12 +84,12 @@ void Fault_Handler(void)
 
 void fw_mps2_init(void)
 {
-    SYST[1] = 25000000u / 1000u - 1u; /* AN385 SYSCLK 25 MHz */
+    SYST[1] = FW_MPS2_SYSCLK / 1000u - 1u;
     SYST[2] = 0;
     SYST[0] = 7u;
     UART_BAUDDIV = 16u;
     UART_CTRL = 1u | 2u | 8u; /* TX, RX, RX interrupt */
-    NVIC_ISER0 = 1u << 0;
+    NVIC_ISER[FW_MPS2_UART_RX_IRQ / 32u] = 1u << (FW_MPS2_UART_RX_IRQ % 32u);
     if (HDR->magic != BOARD_MAGIC) {
         HDR->magic = BOARD_MAGIC;
         HDR->huk_set = 0;
@@ -192,9 +193,26 @@ uint32_t fw_board_ms(void)
     return g_ms;
 }
 
+/* ms from the tick plus the SysTick count within the ms; the tick is read
+ * again so a wrap between the two reads is seen (one retry suffices). */
+uint64_t fw_board_ns(void)
+{
+    const uint32_t reload = FW_MPS2_SYSCLK / 1000u - 1u;
+    uint32_t ms, cvr;
+
+    for (int i = 0; i < 2; i++) {
+        ms = g_ms;
+        cvr = SYST[2];
+        if (ms == g_ms)
+            break;
+    }
+    return (uint64_t)ms * 1000000u +
+           (uint64_t)(reload - cvr) * (1000000000u / FW_MPS2_SYSCLK);
+}
+
 const char *fw_board_name(void)
 {
-    return "mps2-an385 (QEMU, test entropy)";
+    return FW_MPS2_NAME;
 }
 
 void fw_panic(int code)

@@ -1,6 +1,6 @@
 /*
- * main.c - the MPS2 AN385 firmware main loop: boot the core, then move
- * bytes from the UART ring into fw_core_rx and replies back out, sleeping
+ * main.c - the MPS2 (AN385, AN505) firmware main loop: boot the core, then
+ * move bytes from the UART ring into fw_core_rx and replies back out, sleeping
  * in WFI between interrupts. A partial frame is dropped after
  * FW_RX_IDLE_MS of silence. It must never parse frames itself.
  */

@@ -1,9 +1,13 @@
 /*
- * startup.c - Cortex-M3 vector table and reset path for the MPS2 AN385
- * port: copy .data, zero .bss, start SysTick, run main. It owns the
- * vector table; it must never touch device state or keys.
+ * startup.c - vector table and reset path of the MPS2 ports (Cortex-M3
+ * AN385; Cortex-M33 AN505, whose table QEMU finds at VTOR_S): copy
+ * .data, zero .bss, run main (fw_mps2_init starts SysTick and the UART
+ * IRQ). It owns the vector table; it must never touch device state or
+ * keys.
  */
 #include <stdint.h>
+
+#include "boards/mps2-an385/fw_mps2.h"
 
 extern uint32_t __data_load, __data_start, __data_end, __bss_start,
     __bss_end, __stack_top;
@@ -22,7 +26,7 @@ void Default_Handler(void)
 }
 
 __attribute__((section(".vectors"), used))
-const void *const g_vectors[16 + 32] = {
+const void *const g_vectors[16 + 64] = {
     &__stack_top,
     (void *)Reset_Handler,
     (void *)Default_Handler, /* NMI */
@@ -36,7 +40,8 @@ const void *const g_vectors[16 + 32] = {
     0,
     (void *)Default_Handler, /* PendSV */
     (void *)SysTick_Handler,
-    [16 + 0] = (void *)UART0RX_Handler, /* AN385 UART0 RX is IRQ 0 */
+    /* UART0 RX: IRQ 0 on AN385, 32 on AN505 */
+    [16 + FW_MPS2_UART_RX_IRQ] = (void *)UART0RX_Handler,
 };
 
 void Reset_Handler(void)

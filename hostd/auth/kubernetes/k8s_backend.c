@@ -18,26 +18,32 @@
 #include <openssl/evp.h>
 
 #include "common/err.h"
+#include "engines/backend_route.h"
 
-#define ROUTE_UNSUPPORTED "1 error occurred:\n\t* unsupported operation\n\n"
+#define OPS_W  BACKEND_OPS_WRITE
+#define OP(op) BACKEND_OP(op)
 
+/* One row: '*' is the role name segment; locked rows run under
+ * state->lock. */
 struct k8s_route
 {
-    const char *pattern;  /* '*' is the role name segment */
-    enum kh_operation op; /* KH_OP_UPDATE also serves CREATE */
-    bool locked;          /* run under state->lock */
+    struct backend_route route;
+    bool locked;
     k8s_handler_fn handler;
 };
 
 static const struct k8s_route k8s_routes[] = {
-    {"login", KH_OP_UPDATE, false, k8s_login},
-    {"config", KH_OP_READ, false, k8s_config_read},
-    {"config", KH_OP_UPDATE, true, k8s_config_write},
-    {"role", KH_OP_LIST, false, k8s_role_list},
-    {"role/*", KH_OP_READ, false, k8s_role_read},
-    {"role/*", KH_OP_UPDATE, true, k8s_role_write},
-    {"role/*", KH_OP_DELETE, true, k8s_role_delete},
+    {{"login", OPS_W, BACKEND_ROUTE_UNAUTH}, false, k8s_login},
+    {{"config", OP(KH_OP_READ), 0}, false, k8s_config_read},
+    {{"config", OPS_W, BACKEND_ROUTE_EXISTENCE}, true, k8s_config_write},
+    {{"role", OP(KH_OP_LIST), 0}, false, k8s_role_list},
+    {{"role/*", OP(KH_OP_READ), 0}, false, k8s_role_read},
+    {{"role/*", OPS_W, BACKEND_ROUTE_EXISTENCE}, true, k8s_role_write},
+    {{"role/*", OP(KH_OP_DELETE), 0}, true, k8s_role_delete},
 };
+
+static const struct backend_route_table k8s_table =
+    BACKEND_ROUTE_TABLE(k8s_routes, route, true);
 
 int k8s_respond(const struct k8s_call *call, json_t *data)
 {
@@ -46,80 +52,26 @@ int k8s_respond(const struct k8s_call *call, json_t *data)
     return kh_response_envelope(call->resp, call->br->req, data);
 }
 
-/* Match path[0..len) against pattern; '*' matches one non-empty segment,
- * returned through cap/cap_len. */
-static bool path_match(const char *pattern, const char *path, size_t len,
-                       const char **cap, size_t *cap_len)
-{
-    size_t i = 0;
-
-    for (; *pattern != '\0'; pattern++) {
-        if (*pattern == '*') {
-            size_t n = 0;
-            while (i + n < len && path[i + n] != '/')
-                n++;
-            if (n == 0)
-                return false;
-            *cap = path + i;
-            *cap_len = n;
-            i += n;
-        } else if (i >= len || path[i++] != *pattern) {
-            return false;
-        }
-    }
-    return i == len;
-}
-
-/* Find the route for subpath and op: KH_ENOTFOUND (no such path) or
- * KH_EMETHOD (path without this operation) with errmsg. */
-static int route_find(const struct backend_request *br,
-                      const struct k8s_route **ret, const char **cap,
-                      size_t *cap_len, char *errmsg, size_t errmsg_size)
-{
-    enum kh_operation op = br->req->op;
-    size_t len = strlen(br->subpath), i;
-    bool path_known = false;
-
-    if (op == KH_OP_CREATE)
-        op = KH_OP_UPDATE;
-    if (op == KH_OP_LIST && len > 0 && br->subpath[len - 1] == '/')
-        len--;
-    *cap = NULL;
-    *cap_len = 0;
-    for (i = 0; i < KH_ARRAY_LEN(k8s_routes); i++) {
-        if (!path_match(k8s_routes[i].pattern, br->subpath, len, cap, cap_len))
-            continue;
-        path_known = true;
-        if (k8s_routes[i].op == op) {
-            *ret = &k8s_routes[i];
-            return 0;
-        }
-    }
-    if (path_known)
-        return kh_errmsg(errmsg, errmsg_size, KH_EMETHOD, "%s",
-                         ROUTE_UNSUPPORTED);
-    return backend_no_route(br, errmsg, errmsg_size);
-}
-
 static int k8s_handle(const struct backend_request *br,
                       struct kh_response *resp, char *errmsg,
                       size_t errmsg_size)
 {
     char name[K8S_ROLE_NAME_BYTES_MAX + 1] = "";
-    const struct k8s_route *route = NULL;
     struct k8s_state *state = br->state;
+    const struct k8s_route *route;
+    struct backend_route_match m;
     struct k8s_call call;
-    const char *cap;
-    size_t cap_len;
     int r;
 
     KH_ASSERT(state != NULL);
     KH_ASSERT(br->view != NULL);
-    r = route_find(br, &route, &cap, &cap_len, errmsg, errmsg_size);
-    if (r == 0 && cap != NULL)
-        r = k8s_role_name_check(cap, cap_len, name, errmsg, errmsg_size);
+    r = backend_route_find(&k8s_table, br, &m, errmsg, errmsg_size);
+    if (r == 0 && m.capture_count > 0)
+        r = k8s_role_name_check(m.capture[0].ptr, m.capture[0].len, name,
+                                errmsg, errmsg_size);
     if (r != 0)
         return r;
+    route = &k8s_routes[m.index];
     call = (struct k8s_call){
         .br = br,
         .state = state,
@@ -142,15 +94,14 @@ static int k8s_existence(const struct backend_request *br, bool *ret_exists)
 {
     char name[K8S_ROLE_NAME_BYTES_MAX + 1] = "";
     char msg[KH_ERRMSG_SIZE];
+    struct backend_route_match m;
     struct k8s_call call;
-    const char *cap = NULL;
-    size_t cap_len = 0;
-    bool is_role;
 
-    is_role = path_match("role/*", br->subpath, strlen(br->subpath), &cap,
-                         &cap_len) &&
-              k8s_role_name_check(cap, cap_len, name, msg, sizeof(msg)) == 0;
-    if (!is_role && strcmp(br->subpath, "config") != 0) {
+    if (backend_route_match(&k8s_table, br->subpath, KH_OP_UPDATE, &m) != 0 ||
+        (m.route->flags & BACKEND_ROUTE_EXISTENCE) == 0 ||
+        (m.capture_count > 0 &&
+         k8s_role_name_check(m.capture[0].ptr, m.capture[0].len, name, msg,
+                             sizeof(msg)) != 0)) {
         *ret_exists = true;
         return 0;
     }
@@ -161,14 +112,14 @@ static int k8s_existence(const struct backend_request *br, bool *ret_exists)
         .errmsg = msg,
         .errmsg_size = sizeof(msg),
     };
-    return is_role ? k8s_role_exists(&call, ret_exists)
-                   : k8s_config_exists(&call, ret_exists);
+    return m.capture_count > 0 ? k8s_role_exists(&call, ret_exists)
+                               : k8s_config_exists(&call, ret_exists);
 }
 
 static bool k8s_unauthenticated(const char *subpath, enum kh_operation op)
 {
-    return strcmp(subpath, "login") == 0 &&
-           (op == KH_OP_UPDATE || op == KH_OP_CREATE);
+    return backend_route_flagged(&k8s_table, subpath, OP(op),
+                                 BACKEND_ROUTE_UNAUTH);
 }
 
 /* SHA-256 over the PEM texts of c (each followed by its NUL). */

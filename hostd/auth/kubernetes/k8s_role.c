@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/authutil.h"
 #include "common/err.h"
 
 #define ALIAS_UID  "serviceaccount_uid"
@@ -359,28 +360,11 @@ out:
 
 int k8s_role_list(const struct k8s_call *call)
 {
-    struct kh_storage_list list = {0};
-    json_t *keys = NULL;
-    size_t i;
+    json_t *data = NULL;
     int r;
 
-    r = view_list(call->br->view, "role/", &list);
-    if (r == 0 && list.count == 0)
-        r = KH_ENOTFOUND;
-    if (r != 0)
-        goto out;
-    r = KH_ENOMEM;
-    keys = json_array();
-    for (i = 0; keys != NULL && i < list.count; i++) {
-        if (json_array_append_new(keys, json_string(list.keys[i])) != 0)
-            goto out;
-    }
-    if (keys != NULL)
-        r = k8s_respond(call, json_pack("{s:O}", "keys", keys));
-out:
-    json_decref(keys);
-    kh_storage_list_free(&list);
-    return r;
+    r = auth_list_keys(call->br->view, "role/", &data);
+    return r != 0 ? r : k8s_respond(call, data);
 }
 
 int k8s_role_read(const struct k8s_call *call)

@@ -191,6 +191,13 @@ struct db_call
 
 typedef int (*db_handler_fn)(const struct db_call *call);
 
+/* A LIST handler's answer: the names stored under kind as Vault's
+ * {"keys": [...]}; KH_ENOTFOUND without a message when there are none. */
+int db_call_list(const struct db_call *call, const char *kind) KH_MUST_CHECK;
+/* Remove kind/call->name with lock held (the lock guarding that kind). */
+int db_call_delete(const struct db_call *call, pthread_mutex_t *lock,
+                   const char *kind) KH_MUST_CHECK;
+
 /* Handlers, one per route and operation. */
 int db_config_read(const struct db_call *call);
 int db_config_write(const struct db_call *call);

@@ -211,11 +211,7 @@ int db_config_delete(const struct db_call *call)
 {
     int r;
 
-    KH_ASSERT(call->state != NULL);
-    KH_ASSERT(db_name_valid(call->name));
-    pthread_mutex_lock(&call->state->records_lock);
-    r = db_record_delete(&call->state->view, "config", call->name);
-    pthread_mutex_unlock(&call->state->records_lock);
+    r = db_call_delete(call, &call->state->records_lock, "config");
     if (r != 0)
         return r;
     db_pool_invalidate(call->state, call->name);
@@ -225,21 +221,8 @@ int db_config_delete(const struct db_call *call)
 
 int db_config_list(const struct db_call *call)
 {
-    json_t *keys = NULL;
-    int r;
-
-    KH_ASSERT(call->state != NULL);
     KH_ASSERT(call->br->req->op == KH_OP_LIST);
-    r = db_record_list(&call->state->view, "config", &keys);
-    if (r != 0)
-        return r;
-    if (json_array_size(keys) == 0) {
-        json_decref(keys);
-        return kh_errmsg(call->errmsg, call->errmsg_size, KH_ENOTFOUND, "%s",
-                         "");
-    }
-    return kh_response_envelope(call->resp, call->br->req,
-                                json_pack("{s:o}", "keys", keys));
+    return db_call_list(call, "config");
 }
 
 int db_reset_write(const struct db_call *call)

@@ -228,11 +228,7 @@ int db_static_delete(const struct db_call *call)
 {
     int r;
 
-    KH_ASSERT(call->state != NULL);
-    KH_ASSERT(db_name_valid(call->name));
-    pthread_mutex_lock(&call->state->static_lock);
-    r = db_record_delete(&call->state->view, "static-role", call->name);
-    pthread_mutex_unlock(&call->state->static_lock);
+    r = db_call_delete(call, &call->state->static_lock, "static-role");
     if (r == 0)
         kh_response_no_content(call->resp);
     return r;
@@ -240,21 +236,8 @@ int db_static_delete(const struct db_call *call)
 
 int db_static_list(const struct db_call *call)
 {
-    json_t *keys = NULL;
-    int r;
-
-    KH_ASSERT(call->state != NULL);
     KH_ASSERT(call->br->req->op == KH_OP_LIST);
-    r = db_record_list(&call->state->view, "static-role", &keys);
-    if (r != 0)
-        return r;
-    if (json_array_size(keys) == 0) {
-        json_decref(keys);
-        return kh_errmsg(call->errmsg, call->errmsg_size, KH_ENOTFOUND, "%s",
-                         "");
-    }
-    return kh_response_envelope(call->resp, call->br->req,
-                                json_pack("{s:o}", "keys", keys));
+    return db_call_list(call, "static-role");
 }
 
 /* Load a static role for a request; static_lock held. */

@@ -4,8 +4,10 @@
  * encoding.
  *
  * Owns the record layout and the checks a loaded record must pass before
- * anything uses it. Never touches PostgreSQL. Records may hold passwords:
- * every serialised buffer and loaded value is wiped before it is freed.
+ * anything uses it, and the LIST and DELETE steps the config, role and
+ * static-role handlers share. Never touches PostgreSQL. Records may hold
+ * passwords: every serialised buffer and loaded value is wiped before it
+ * is freed.
  */
 #include "engines/database/database.h"
 
@@ -375,4 +377,35 @@ int db_record_list(const struct barrier_view *view, const char *kind,
         return KH_ENOMEM;
     *ret_keys = keys;
     return 0;
+}
+
+int db_call_list(const struct db_call *call, const char *kind)
+{
+    json_t *keys = NULL;
+    int r;
+
+    KH_ASSERT(call->state != NULL);
+    r = db_record_list(&call->state->view, kind, &keys);
+    if (r != 0)
+        return r;
+    if (json_array_size(keys) == 0) {
+        json_decref(keys);
+        return kh_errmsg(call->errmsg, call->errmsg_size, KH_ENOTFOUND, "%s",
+                         "");
+    }
+    return kh_response_envelope(call->resp, call->br->req,
+                                json_pack("{s:o}", "keys", keys));
+}
+
+int db_call_delete(const struct db_call *call, pthread_mutex_t *lock,
+                   const char *kind)
+{
+    int r;
+
+    KH_ASSERT(call->state != NULL);
+    KH_ASSERT(db_name_valid(call->name));
+    pthread_mutex_lock(lock);
+    r = db_record_delete(&call->state->view, kind, call->name);
+    pthread_mutex_unlock(lock);
+    return r;
 }

@@ -69,11 +69,13 @@ static int check_encryption(const struct transit_call *call,
     return 0;
 }
 
-/* Encrypt with version v (software or HSM) into *ret_blob. */
-static int seal_with(const struct transit_call *call,
+/* Seal (seal true) or open in[0..len) with version v's AEAD key under
+ * the item's associated_data: in the HSM for a managed key, else in
+ * software with the version's (or the per-context derived) key. */
+static int aead_with(const struct transit_call *call,
                      struct transit_policy *pol, struct transit_version *v,
-                     const json_t *item, const uint8_t *plain, size_t len,
-                     uint8_t **ret_blob, size_t *ret_len)
+                     const json_t *item, bool seal, const uint8_t *in,
+                     size_t len, uint8_t **ret_out, size_t *ret_len)
 {
     uint8_t derived[TRANSIT_AEAD_KEY_BYTES];
     const uint8_t *key = NULL;
@@ -81,28 +83,46 @@ static int seal_with(const struct transit_call *call,
     size_t aad_len = 0;
     int r;
 
-    if (pol->type == TRANSIT_RSA_2048 || pol->type == TRANSIT_RSA_4096) {
-        r = transit_crypto_rsa_encrypt(v, plain, len, ret_blob, ret_len);
-        if (r == KH_EINVAL)
-            r = kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
-                          "plaintext is too long for RSA-OAEP with this key");
-        return r;
-    }
     r = transit_field_b64(item, "associated_data", TRANSIT_AAD_BYTES_MAX,
                           false, &aad, &aad_len, call->errmsg,
                           call->errmsg_size);
     if (r != 0)
         return r;
-    if (pol->managed)
-        r = transit_managed_seal(call, pol, v, aad, aad_len, plain, len,
-                                 ret_blob, ret_len);
+    if (pol->managed && seal)
+        r = transit_managed_seal(call, pol, v, aad, aad_len, in, len, ret_out,
+                                 ret_len);
+    else if (pol->managed)
+        r = transit_managed_open(call, pol, v, aad, aad_len, in, len, ret_out,
+                                 ret_len);
     else
         r = item_key(call, pol, v, item, derived, &key);
-    if (r == 0 && !pol->managed)
-        r = transit_crypto_seal(pol->type, key, aad, aad_len, plain, len,
-                                ret_blob, ret_len);
+    if (r == 0 && !pol->managed && seal)
+        r = transit_crypto_seal(pol->type, key, aad, aad_len, in, len, ret_out,
+                                ret_len);
+    else if (r == 0 && !pol->managed)
+        r = transit_crypto_open(pol->type, key, aad, aad_len, in, len, ret_out,
+                                ret_len);
     kh_wipe(derived, sizeof(derived));
     kh_free_secret(aad, aad_len);
+    return r;
+}
+
+/* Encrypt with version v (RSA-OAEP, software AEAD or HSM) into
+ * *ret_blob. */
+static int seal_with(const struct transit_call *call,
+                     struct transit_policy *pol, struct transit_version *v,
+                     const json_t *item, const uint8_t *plain, size_t len,
+                     uint8_t **ret_blob, size_t *ret_len)
+{
+    int r;
+
+    if (pol->type != TRANSIT_RSA_2048 && pol->type != TRANSIT_RSA_4096)
+        return aead_with(call, pol, v, item, true, plain, len, ret_blob,
+                         ret_len);
+    r = transit_crypto_rsa_encrypt(v, plain, len, ret_blob, ret_len);
+    if (r == KH_EINVAL)
+        r = kh_errmsg(call->errmsg, call->errmsg_size, KH_EINVAL,
+                      "plaintext is too long for RSA-OAEP with this key");
     return r;
 }
 
@@ -145,38 +165,17 @@ int transit_encrypt_bytes(const struct transit_call *call,
     return 0;
 }
 
-/* Decrypt blob with version v (software or HSM). */
+/* Decrypt blob with version v (RSA-OAEP, software AEAD or HSM). */
 static int open_with(const struct transit_call *call,
-                     const struct transit_policy *pol,
-                     const struct transit_version *v, const json_t *item,
-                     const uint8_t *blob, size_t blob_len,
+                     struct transit_policy *pol, struct transit_version *v,
+                     const json_t *item, const uint8_t *blob, size_t blob_len,
                      uint8_t **ret_plain, size_t *ret_len)
 {
-    uint8_t derived[TRANSIT_AEAD_KEY_BYTES];
-    const uint8_t *key = NULL;
-    uint8_t *aad = NULL;
-    size_t aad_len = 0;
-    int r;
-
     if (pol->type == TRANSIT_RSA_2048 || pol->type == TRANSIT_RSA_4096)
         return transit_crypto_rsa_decrypt(v, blob, blob_len, ret_plain,
                                           ret_len);
-    r = transit_field_b64(item, "associated_data", TRANSIT_AAD_BYTES_MAX,
-                          false, &aad, &aad_len, call->errmsg,
-                          call->errmsg_size);
-    if (r != 0)
-        return r;
-    if (pol->managed)
-        r = transit_managed_open(call, pol, v, aad, aad_len, blob, blob_len,
-                                 ret_plain, ret_len);
-    else
-        r = item_key(call, pol, v, item, derived, &key);
-    if (r == 0 && !pol->managed)
-        r = transit_crypto_open(pol->type, key, aad, aad_len, blob, blob_len,
-                                ret_plain, ret_len);
-    kh_wipe(derived, sizeof(derived));
-    kh_free_secret(aad, aad_len);
-    return r;
+    return aead_with(call, pol, v, item, false, blob, blob_len, ret_plain,
+                     ret_len);
 }
 
 int transit_decrypt_text(const struct transit_call *call,
@@ -184,7 +183,7 @@ int transit_decrypt_text(const struct transit_call *call,
                          const char *text, uint8_t **ret_plain,
                          size_t *ret_len)
 {
-    const struct transit_version *v;
+    struct transit_version *v;
     uint32_t version = 0;
     uint8_t *blob = NULL;
     size_t blob_len = 0;
@@ -221,6 +220,15 @@ out:
 
 /* ---- items ---- */
 
+/* result's "ciphertext" and "key_version" (encrypt and rewrap). */
+static int set_ciphertext(json_t *result, const char *text, uint32_t used)
+{
+    if (json_object_set_new(result, "ciphertext", json_string(text)) != 0 ||
+        json_object_set_new(result, "key_version", json_integer(used)) != 0)
+        return KH_ENOMEM;
+    return 0;
+}
+
 int transit_item_encrypt(const struct transit_call *call,
                          struct transit_policy *pol, const json_t *item,
                          json_t *result)
@@ -243,11 +251,8 @@ int transit_item_encrypt(const struct transit_call *call,
     if (r == 0)
         r = transit_encrypt_bytes(call, pol, item, version, plain, len, &text,
                                   &used);
-    if (r == 0 && (json_object_set_new(result, "ciphertext",
-                                       json_string(text)) != 0 ||
-                   json_object_set_new(result, "key_version",
-                                       json_integer(used)) != 0))
-        r = KH_ENOMEM;
+    if (r == 0)
+        r = set_ciphertext(result, text, used);
     free(text);
     kh_free_secret(plain, len);
     return r;
@@ -300,10 +305,8 @@ int transit_item_rewrap(const struct transit_call *call,
     if (r == 0)
         r = transit_encrypt_bytes(call, pol, item, version, plain, len, &out,
                                   &used);
-    if (r == 0 &&
-        (json_object_set_new(result, "ciphertext", json_string(out)) != 0 ||
-         json_object_set_new(result, "key_version", json_integer(used)) != 0))
-        r = KH_ENOMEM;
+    if (r == 0)
+        r = set_ciphertext(result, out, used);
     free(out);
     kh_free_secret(plain, len);
     return r;
