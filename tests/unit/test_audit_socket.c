@@ -525,8 +525,9 @@ static uint64_t p99_us(struct fx *f, int n, uint64_t *ret_p50)
 }
 
 /* A blackholed peer (accepts, never reads) costs requests no deadline:
- * the file confirms them. When the peer reads again, the spool is
- * replayed and nothing is missing. */
+ * the file confirms them. When the peer reads again, the stalled
+ * connection resumes mid-line, the spool follows, nothing is missing and
+ * nothing comes twice. */
 static void test_blackholed_peer_does_not_stall(void **state)
 {
     struct fx *f = *state;
@@ -554,6 +555,9 @@ static void test_blackholed_peer_does_not_stall(void **state)
     verify_peer(f, &v);
     assert_int_equal(v.records, stat_of(f, "sock", 1));
     assert_int_equal(stat_of(f, "sock", 2), 0);
+    /* The stalled connection was kept and resumed: no line came twice. */
+    assert_int_equal(v.duplicates, 0);
+    assert_int_equal(peer_lines(f->peer), v.records);
 }
 
 /* The peer stops and restarts: records in between are spooled and

@@ -1,8 +1,10 @@
 /*
  * test_response.c - the one mapping from KH_E* codes to HTTP statuses and
  * Vault's {"errors":[...]} bodies (vault-api.md §1.6), response rendering
- * (200/204 and explicit statuses, §1.5) and the standard envelope with its
- * top-level injection for sys paths (request_util.c).
+ * (200/204 and explicit statuses, §1.5; the compact writer byte for byte
+ * against json_dumps on crafted, declined and random documents) and the
+ * standard envelope with its top-level injection for sys paths
+ * (request_util.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -265,6 +268,192 @@ static void test_render_error(void **state)
     kh_response_clear(&resp);
 }
 
+/* ---- the compact writer against json_dumps(JSON_COMPACT) ---- */
+
+/* Render body (stolen) and check the bytes are json_dumps()'s: the same
+ * text and length, or the same refusal (KH_ENOMEM for NULL). */
+static void assert_renders_as_jansson(json_t *body)
+{
+    struct kh_response resp = {0};
+    char *want = json_dumps(body, JSON_COMPACT);
+    char *text = NULL;
+    size_t len = 0;
+    unsigned status = 0;
+    int r;
+
+    resp.body = body;
+    r = http_response_render(&resp, &text, &len, &status);
+    if (want == NULL) {
+        assert_int_equal(r, KH_ENOMEM);
+    } else {
+        assert_int_equal(r, 0);
+        assert_non_null(text);
+        assert_int_equal(len, strlen(want));
+        assert_memory_equal(text, want, len + 1);
+        assert_int_equal(status, 200);
+    }
+    free(text);
+    free(want);
+    kh_response_clear(&resp);
+}
+
+/* Escapes of every control byte, quote, backslash, DEL, slash, NUL
+ * inside a string and a key, 2/3/4-byte UTF-8, extreme integers, empty
+ * containers, booleans and null: byte for byte as json_dumps. */
+static void test_render_matches_jansson(void **state)
+{
+    char controls[40];
+    json_t *doc = json_object();
+    json_t *list = json_array();
+    size_t i;
+
+    for (i = 0; i < 0x20; i++)
+        controls[i] = (char)i;
+    memcpy(controls + 0x20, "\"\\/\x7f" "ab", 6);
+    json_object_set_new(doc, "controls", json_stringn(controls, 0x26));
+    json_object_set_new(doc, "utf8", json_string("\xc3\xa9\xe2\x82\xac"
+                                                 "\xf0\x9f\x94\x91 k\xc3\xa9y"));
+    json_object_setn_new(doc, "k\0\"ey\n", 6, json_string(""));
+    json_object_set_new(doc, "\xe2\x82\xac", json_integer(INT64_MIN));
+    json_array_append_new(list, json_integer(INT64_MAX));
+    json_array_append_new(list, json_integer(0));
+    json_array_append_new(list, json_integer(-1));
+    json_array_append_new(list, json_true());
+    json_array_append_new(list, json_false());
+    json_array_append_new(list, json_null());
+    json_array_append_new(list, json_object());
+    json_array_append_new(list, json_array());
+    json_array_append_new(list, json_pack("{s:[{s:{}}]}", "a", "b"));
+    json_object_set_new(doc, "list", list);
+    json_object_set_new(doc, "later", json_string("insertion order"));
+    json_object_set_new(doc, "a", json_string("kept after later"));
+    assert_renders_as_jansson(doc);
+    assert_renders_as_jansson(json_array());
+    assert_renders_as_jansson(json_object());
+}
+
+/* What the writer declines still renders exactly as json_dumps: reals,
+ * invalid UTF-8 (refused: KH_ENOMEM as before), nesting deeper than the
+ * writer's stack, a scalar body (refused). */
+static void test_render_declined_as_jansson(void **state)
+{
+    json_t *deep = json_array();
+    json_t *inner = deep;
+    size_t i;
+
+    assert_renders_as_jansson(json_pack("{s:f, s:[f, f, f]}", "pi", 3.14159,
+                                        "list", 1e300, -0.0, 100.0));
+    assert_renders_as_jansson(
+        json_pack("{s:o}", "bad", json_stringn_nocheck("a\xff" "b", 3)));
+    assert_renders_as_jansson(
+        json_pack("{s:o}", "surrogate", json_stringn_nocheck("\xed\xa0\x80",
+                                                             3)));
+    assert_renders_as_jansson(
+        json_pack("{s:o}", "overlong", json_stringn_nocheck("\xc0\xaf", 2)));
+    for (i = 0; i < 300; i++) {
+        json_t *next = json_array();
+        json_array_append_new(inner, next);
+        inner = next;
+    }
+    json_array_append_new(inner, json_string("bottom"));
+    assert_renders_as_jansson(deep);
+    assert_renders_as_jansson(json_string("scalar"));
+    assert_renders_as_jansson(json_integer(7));
+}
+
+/* A deterministic generator (xorshift) of random documents. */
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A random valid UTF-8 string of up to 40 code points, any plane. */
+static json_t *random_string(uint64_t *s)
+{
+    char buf[40 * 4];
+    size_t len = 0, n = rng_next(s) % 41, i;
+
+    for (i = 0; i < n; i++) {
+        uint32_t cp = (uint32_t)rng_next(s);
+        cp = (cp & 3) == 0 ? cp % 0x80 : (cp & 3) == 1 ? cp % 0x800
+                                                       : cp % 0x110000;
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            cp = '\\';
+        if (cp < 0x80) {
+            buf[len++] = (char)cp;
+        } else if (cp < 0x800) {
+            buf[len++] = (char)(0xC0 | (cp >> 6));
+            buf[len++] = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            buf[len++] = (char)(0xE0 | (cp >> 12));
+            buf[len++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            buf[len++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            buf[len++] = (char)(0xF0 | (cp >> 18));
+            buf[len++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+            buf[len++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            buf[len++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    return json_stringn(buf, len);
+}
+
+/* A random scalar, or (while depth allows) a container of up to 6. */
+static json_t *random_value(uint64_t *s, unsigned depth)
+{
+    unsigned kind = (unsigned)(rng_next(s) % (depth > 0 ? 8 : 6));
+    json_t *c;
+    size_t i, n;
+
+    switch (kind) {
+    case 0:
+        return random_string(s);
+    case 1:
+        return json_integer((json_int_t)rng_next(s));
+    case 2:
+        return json_boolean(rng_next(s) & 1);
+    case 3:
+        return json_null();
+    case 4:
+        return json_integer((json_int_t)(rng_next(s) % 1000));
+    case 5:
+        return random_string(s);
+    default:
+        c = kind == 6 ? json_object() : json_array();
+        n = rng_next(s) % 7;
+        for (i = 0; i < n; i++) {
+            json_t *key = random_string(s);
+            if (kind == 6)
+                json_object_setn_new(c, json_string_value(key),
+                                     json_string_length(key),
+                                     random_value(s, depth - 1));
+            else
+                json_array_append_new(c, random_value(s, depth - 1));
+            json_decref(key);
+        }
+        return c;
+    }
+}
+
+/* 2000 random documents (strings of any plane, keys with escapes and
+ * NULs, nesting up to 6, bodies past the writer's first buffer): each
+ * renders byte for byte as json_dumps. */
+static void test_render_random_as_jansson(void **state)
+{
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    int i;
+
+    for (i = 0; i < 2000; i++) {
+        json_t *doc = json_object();
+        json_object_set_new(doc, "data", random_value(&seed, 6));
+        json_object_set_new(doc, "more", random_value(&seed, 3));
+        assert_renders_as_jansson(doc);
+    }
+}
+
 static void request_with_id(struct kh_request *req)
 {
     memset(req, 0, sizeof(*req));
@@ -419,6 +608,9 @@ int main(void)
         cmocka_unit_test(test_render_statuses),
         cmocka_unit_test(test_render_text),
         cmocka_unit_test(test_render_error),
+        cmocka_unit_test(test_render_matches_jansson),
+        cmocka_unit_test(test_render_declined_as_jansson),
+        cmocka_unit_test(test_render_random_as_jansson),
         cmocka_unit_test(test_envelope_keys),
         cmocka_unit_test(test_envelope_null_data),
         cmocka_unit_test(test_envelope_inject),
