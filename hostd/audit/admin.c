@@ -133,12 +133,13 @@ static json_t *stats_json(struct audit_dev *d)
     pthread_mutex_lock(&d->lock);
     s = d->stats;
     pthread_mutex_unlock(&d->lock);
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:s}", "written",
-                     (json_int_t)s.written, "failed", (json_int_t)s.failed,
-                     "spooled", (json_int_t)s.spooled, "lost",
-                     (json_int_t)s.lost, "checkpoints",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:s}",
+                     "written", (json_int_t)s.written, "failed",
+                     (json_int_t)s.failed, "spooled", (json_int_t)s.spooled,
+                     "lost", (json_int_t)s.lost, "checkpoints",
                      (json_int_t)s.checkpoints, "seq", (json_int_t)s.seq,
-                     "recording", d->thread_running, "error", d->error);
+                     "queued", (json_int_t)s.queued, "recording",
+                     d->thread_running, "error", d->error);
 }
 
 int audit_broker_describe(struct audit_broker *b, json_t **ret)

@@ -9,7 +9,10 @@
  * queue; request threads wait on a ticket with a deadline (the device's
  * write_timeout) until at least one device confirmed the record: written
  * (file: write returned; socket: send returned), and for responses that
- * carry a secret on a device with sync_secrets, also fdatasync'ed.
+ * carry a secret on a device with sync_secrets, also fdatasync'ed. A
+ * stream socket delivers at least once: after a reconnect it sends its
+ * recent lines again (socket.c), which the verifier skips as exact
+ * duplicates.
  *
  * Records are Vault's JSON (one line each) with every string of request
  * and response data replaced by "hmac-sha256:<hex>" under a per-device
@@ -79,6 +82,8 @@ struct audit_device_stats
     uint64_t lost;          /* records the spool or queue could not hold */
     uint64_t checkpoints;
     uint64_t seq;           /* last chain sequence number written */
+    uint64_t queued;        /* records given to the writer and not yet
+                             * chained (or counted lost) and tried */
 };
 
 /* Create an idle broker (no devices until audit_broker_load). core is not

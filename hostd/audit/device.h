@@ -50,7 +50,12 @@ struct audit_device_ops
     int (*open)(const struct audit_device_params *params, void **ret_impl,
                 char *errmsg, size_t errmsg_size);
     /* Deliver count lines (each ends in '\n') in order. *ret_done: how
-     * many whole lines were delivered, also on failure. */
+     * many whole lines were delivered, also on failure. A spooling
+     * device may deliver lines again (the socket device re-sends its
+     * in-flight window after a reconnect: at least once) and may keep a
+     * line it delivered in part, to finish it in the next call, whose
+     * first line is then that one (the writer retries its spool from
+     * the head). */
     int (*write)(void *impl, const struct iovec *lines, size_t count,
                  const struct timespec *deadline, size_t *ret_done);
     /* Make written lines durable (NULL: nothing to do). */

@@ -22,15 +22,17 @@
  * So the device keeps the newest sent lines in an in-flight window
  * (window.h) of at least replay_window_bytes (default 1 MiB, at least
  * 4 * SOCKET_SNDBUF_BYTES, at most 16 MiB), and after any connection that
- * carried bytes ends (send error, deadline, reset, or EOF: TCP cannot
- * tell whether the peer's application read what its kernel acknowledged)
- * it sends the whole window again on the next connection, before the
- * spool, in order. Nothing is lost as long as what was in flight fits in
- * the window: our send buffer (the kernel doubles SO_SNDBUF, so 128 KiB)
- * plus the peer's receive buffer; the 1 MiB default leaves 896 KiB for
- * the latter. The peer sees the replayed lines twice, byte for byte;
- * keyhold-audit verify skips them as duplicates (verify.h). UDP has no
- * window: a datagram is gone once sent. Never logs.
+ * carried bytes ends (send error, reset, EOF, or a stall abandoned: TCP
+ * cannot tell whether the peer's application read what its kernel
+ * acknowledged) it sends the whole window again on the next connection,
+ * before the spool, in order. Nothing is lost as long as what was in
+ * flight fits in the window: our send buffer (the kernel doubles
+ * SO_SNDBUF, so 128 KiB) plus the peer's receive buffer; the 1 MiB
+ * default leaves 896 KiB for the latter (raise replay_window_bytes for a
+ * peer with larger receive buffers). The cost: up to the window's bytes
+ * sent twice per reconnect. The peer sees the replayed lines twice, byte
+ * for byte; keyhold-audit verify skips them as duplicates (verify.h).
+ * UDP has no window: a datagram is gone once sent. Never logs.
  */
 #include <errno.h>
 #include <fcntl.h>

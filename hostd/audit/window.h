@@ -21,16 +21,15 @@
 
 struct audit_window
 {
-    char *buf;                  /* malloc'ed; NULL until init */
-    size_t alloc;               /* bytes of buf */
-    size_t off, len;            /* the held lines are buf[off, off + len) */
+    char *buf;       /* malloc'ed; NULL until init */
+    size_t alloc;    /* bytes of buf */
+    size_t off, len; /* the held lines are buf[off, off + len) */
     size_t lines;
     size_t bound_bytes;
 };
 
 /* Allocate a window for bound_bytes (> 0). 0 or KH_ENOMEM. */
-int audit_window_init(struct audit_window *w,
-                      size_t bound_bytes) KH_MUST_CHECK;
+int audit_window_init(struct audit_window *w, size_t bound_bytes) KH_MUST_CHECK;
 /* Free the buffer; accepts a zeroed or already released window. */
 void audit_window_release(struct audit_window *w);
 /* Append one line (len >= 1, ending in '\n', no other '\n'), dropping the

@@ -566,6 +566,10 @@ static void *writer_main(void *arg)
         if (reopen && dev->ops->reopen != NULL &&
             dev->ops->reopen(dev->impl) != 0)
             log_error("audit: device %s: cannot reopen its file", dev->path);
+        /* Only now: a checkpoint the batch triggered is chained too. */
+        pthread_mutex_lock(&dev->lock);
+        dev->stats.queued -= n;
+        pthread_mutex_unlock(&dev->lock);
     }
     if ((dev->since_checkpoint > 0 || dev->seq == 0) &&
         audit_checkpoint_write(dev) != 0)
@@ -611,6 +615,7 @@ int audit_dev_enqueue(struct audit_dev *dev, char *body, size_t len,
     dev->queue[tail] = (struct audit_record){
         .body = body, .len = len, .ticket = ticket, .secret = secret};
     dev->queue_count++;
+    dev->stats.queued++;
     pthread_cond_signal(&dev->cond);
     pthread_mutex_unlock(&dev->lock);
     return 0;

@@ -5,13 +5,14 @@
  * device, and wraps/unwraps small secrets (the barrier root key) with it.
  * Backends, one file each behind a const vtable: pkcs11 (SoftHSM2 or any
  * PKCS#11 token), tpm2 (a TPM 2.0 chip or swtpm: the secret is sealed to
- * the TPM, optionally bound to PCR values), device (the Keyhold firmware,
- * later).
+ * the TPM, optionally bound to PCR values), device (the Keyhold firmware
+ * over its framed protocol, firmware/include/fw_proto.h).
  * hostd/seal/ calls this header for the KEK; hostd/engines/transit/ for
  * named keys (through the seal's handle).
  *
  * Thread safety: a handle serialises its own calls with an internal lock
- * (PKCS#11 sessions and TPM connections are single-user).
+ * (PKCS#11 sessions, TPM connections and the device link are
+ * single-user).
  *
  * Errors: KH_EAUTH (the PIN was refused: retrying with the same PIN
  * could lock it, so callers must not retry), KH_EHSM (the device refused; errmsg says what: wrong PIN, missing
@@ -122,6 +123,59 @@ struct hsm_tpm2_params
 int hsm_tpm2_open(const struct hsm_tpm2_params *params, struct hsm **ret_hsm,
                   char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 
+/* ---- device ----------------------------------------------------------
+ *
+ * A handle on one Keyhold device (firmware/: a board on a serial line,
+ * QEMU's UART chardev, or keyhold-fw-sim) speaking the framed protocol of
+ * firmware/include/fw_proto.h over one connection, logged in with the
+ * user PIN. Its KEK is the device's AES-256 wrapping key with the label
+ * key_label (one of FW_WRAP_SLOTS slots), found with WRAP_LIST or, with
+ * generate_key, created inside the device with GEN_WRAP; it never leaves
+ * the device. hsm_wrap draws a fresh random 12-byte IV for every call and
+ * seals the secret with AES-256-GCM in the device; the blob is
+ * version(1) | iv(12) | ciphertext | tag(16), and the AAD the device
+ * authenticates is version | SHA-256(caller's aad), so an aad of any
+ * length fits the device's 64-byte AAD bound.
+ *
+ * Every exchange has a deadline (HSM_DEVICE_CALL_TIMEOUT_MS for a call,
+ * HSM_DEVICE_PING_TIMEOUT_MS for hsm_ping, covering any reconnection), so
+ * a dead or hung device never blocks a caller past it. A broken link (a
+ * hang-up, an I/O error, a timeout, or a device that forgot the login) is
+ * closed; the call reconnects and logs in again once with the kept PIN and
+ * repeats the command (a wrap with a fresh IV), else returns KH_EUNAVAIL;
+ * the next call tries again. A PIN the device refuses is KH_EAUTH and is
+ * never offered again by the handle (each refusal spends a PIN try): all
+ * later calls return KH_EAUTH. No named keys (hsm_key_*: KH_EHSM). */
+#define HSM_DEVICE_CALL_TIMEOUT_MS     5000
+#define HSM_DEVICE_PING_TIMEOUT_MS     1000
+#define HSM_DEVICE_OPEN_TIMEOUT_MS     10000
+#define HSM_DEVICE_ADDRESS_BYTES_MAX   255
+#define HSM_DEVICE_PIN_BYTES_MIN       4  /* FW_PIN_MIN */
+#define HSM_DEVICE_PIN_BYTES_MAX       32 /* FW_PIN_MAX */
+#define HSM_DEVICE_KEY_LABEL_BYTES_MAX 32 /* FW_LABEL_MAX */
+
+struct hsm_device_params
+{
+    /* "unix:/path" (keyhold-fw-sim, QEMU chardev), "tcp:host:port"
+     * (TCP_NODELAY), or "serial:/dev/ttyACM0" (raw, 115200 8N1). */
+    const char *address;
+    const char *pin;       /* the device's user PIN */
+    const char *key_label; /* label of the device wrapping key */
+    bool generate_key;     /* GEN_WRAP in a free slot if no key has it */
+};
+
+/* Connect, log in, find (or generate) the KEK; the whole open is bounded
+ * by HSM_DEVICE_OPEN_TIMEOUT_MS (name resolution of a tcp host aside).
+ * An unreachable device is KH_EUNAVAIL, a refused or locked PIN KH_EAUTH,
+ * a device without a PIN (factory state), a missing key or no free slot
+ * KH_EHSM, bad params KH_EINVAL; errmsg says which and never holds the
+ * PIN. params is not referenced after return; a copy of the PIN is kept
+ * in locked memory (kh_secure_alloc) to log in again after a lost link,
+ * and is wiped by hsm_close. */
+int hsm_device_open(const struct hsm_device_params *params,
+                    struct hsm **ret_hsm, char *errmsg,
+                    size_t errmsg_size) KH_MUST_CHECK;
+
 /* Wrap secret (len <= HSM_SECRET_BYTES_MAX; tpm2: at most
  * HSM_TPM2_SECRET_BYTES_MAX, else KH_EINVAL) under the KEK, binding aad
  * (may be empty). *ret_blob is malloc'ed (caller frees), at most len +
@@ -195,11 +249,12 @@ int hsm_key_attributes_by_label(struct hsm *hsm, const char *label,
 /* Destroy the named key (C_DestroyObject). KH_ENOTFOUND when none. */
 int hsm_key_destroy(struct hsm *hsm, const char *label) KH_MUST_CHECK;
 
-/* A cheap liveness probe (C_GetSessionInfo, TPM2_GetCapability). 0 when
- * reachable. tpm2: reconnects first when the connection was lost. */
+/* A cheap liveness probe (C_GetSessionInfo, TPM2_GetCapability, the
+ * device's INFO). 0 when reachable. tpm2 and device: reconnect first when
+ * the connection was lost. */
 int hsm_ping(struct hsm *hsm);
 
-/* Backend name: "pkcs11", "tpm2". */
+/* Backend name: "pkcs11", "tpm2", "device". */
 const char *hsm_backend_name(const struct hsm *hsm);
 
 /* Log out, close the session, unload the module; accepts NULL. */

@@ -394,7 +394,8 @@ static uint64_t stat_of(struct fx *f, const char *path, int which)
     struct audit_device_stats s;
 
     assert_int_equal(audit_broker_stats(f->b, path, &s), 0);
-    return which == 0 ? s.spooled : which == 1 ? s.seq : s.lost;
+    return which == 0 ? s.spooled : which == 1 ? s.seq
+           : which == 2 ? s.lost : s.queued;
 }
 
 /* The writers run behind the requests (a request waits for the first
@@ -408,14 +409,17 @@ static void wait_stat(struct fx *f, const char *path, int which,
         usleep(10000);
 }
 
-/* Wait (bounded) until the spool is empty and the peer's last line is
- * the last record the device chained (replayed lines come before it). */
+/* Wait (bounded) until the device's writer has taken every record, its
+ * spool is empty and the peer's last line is the last record the device
+ * chained (replayed lines come before it). */
 static void wait_delivered(struct fx *f, size_t extra_ms)
 {
     int i;
 
     for (i = 0; i < 1000; i++) {
-        if (stat_of(f, "sock", 0) == 0 &&
+        /* Read in this order: nothing queued, nothing spooled, so seq is
+         * final and the peer must have it. */
+        if (stat_of(f, "sock", 3) == 0 && stat_of(f, "sock", 0) == 0 &&
             peer_last_seq(f->peer) == stat_of(f, "sock", 1))
             break;
         if (i % 100 == 0 && getenv("KH_DEBUG_PEER") != NULL)
