@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ int audit_verify_init(struct audit_verify *v, size_t ring_records)
     snprintf(v->file, sizeof(v->file), "-");
     v->ring_records = ring_records > 0 ? ring_records
                                        : AUDIT_VERIFY_RING_RECORDS;
+    if (v->ring_records > SIZE_MAX / sizeof(*v->ring))
+        return KH_ENOMEM;
     /* Entries are read only once written (see verify.h): no zeroing. */
     v->ring = malloc(v->ring_records * sizeof(*v->ring));
     if (v->ring == NULL)

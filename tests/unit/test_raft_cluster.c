@@ -31,11 +31,11 @@
 #include "lib/fixture.h"
 
 #define NODES 3
-#define ELECTION_MS 200
-#define HEARTBEAT_MS 40
+#define ELECTION_MS 500
+#define HEARTBEAT_MS 100
 #define SNAPSHOT_THRESHOLD 64
 #define SNAPSHOT_TRAILING 16
-#define WAIT_MS 10000
+#define WAIT_MS 30000
 #define KEYS_MAX 4096
 
 _Static_assert(SNAPSHOT_THRESHOLD + SNAPSHOT_TRAILING <
