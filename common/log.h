@@ -3,8 +3,8 @@
  *
  * Formats: "standard" (time [LEVEL] message) and "json" (one object per
  * line). The level may change at run time (SIGHUP reload); reads and writes
- * of it are atomic. Only the caller that owns an outcome logs (CONVENTIONS
- * 17): library code returns errors instead. Never pass a secret here.
+ * of it are atomic. Only the caller that owns an outcome logs (house style):
+ * library code returns errors instead. Never pass a secret here.
  */
 #ifndef KH_COMMON_LOG_H
 #define KH_COMMON_LOG_H

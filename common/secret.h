@@ -2,7 +2,7 @@
  * secret.h - handling of secret bytes: wiping, locked allocations,
  * constant-time comparison, randomness, process hardening.
  *
- * Rules (CONVENTIONS 6): a secret is wiped where it dies, visibly, in the
+ * Rules (house style): a secret is wiped where it dies, visibly, in the
  * out: block of the function that owns it. Long-lived keys live in pages
  * from kh_secure_alloc(): mlock'ed, excluded from core dumps, wiped on free.
  */

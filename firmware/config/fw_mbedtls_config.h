@@ -68,7 +68,7 @@ void fw_panic(int code) __attribute__((noreturn)); /* core/fw_board.h */
 /* ecdsa.c references ASN.1 helpers for DER signatures. */
 #define MBEDTLS_ASN1_WRITE_C
 
-/* --- Tuning (RAM vs speed, measured in shared/firmware.md) --- */
+/* --- Tuning (RAM vs speed, measured on this project's QEMU boards) --- */
 /* Largest MPI: 256-bit scalars only. */
 #define MBEDTLS_MPI_MAX_SIZE 32
 /* Small modular-exponentiation window: RAM over speed (no RSA anyway). */

@@ -1,5 +1,5 @@
 /*
- * audit.h - the audit broker (DESIGN: "Audit"): every request and every
+ * audit.h - the audit broker (hostd/README.md): every request and every
  * response is written to each enabled audit device before the client gets
  * an answer, and no request is served that no device recorded.
  *

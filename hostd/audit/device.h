@@ -1,5 +1,5 @@
 /*
- * device.h - the audit device interface (CONVENTIONS 12): one const
+ * device.h - the audit device interface (house style): one const
  * vtable per device type, one file each (file.c, socket.c, syslog.c).
  *
  * A device only moves bytes: it never formats, hashes or chains records

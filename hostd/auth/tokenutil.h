@@ -1,6 +1,6 @@
 /*
  * tokenutil.h - the token-shaping fields every auth method role or user
- * carries (vault-api.md §5 intro, Vault's sdk/helper/tokenutil), the lenient
+ * carries (Vault API: auth methods, Vault's sdk/helper/tokenutil), the lenient
  * field parsers the auth methods share, and CIDR lists.
  *
  * Fields and their deprecated aliases (the token_* name wins when a request
@@ -35,7 +35,7 @@
 #include "common/assert.h"
 #include "token/token_store.h"
 
-/* ---- limits (CONVENTIONS 9) ---- */
+/* ---- limits (house style) ---- */
 
 /* Policies of a role or user; one slot stays free for "default". */
 #define TOKENUTIL_POLICIES_MAX     (TOKEN_POLICIES_MAX - 1)
@@ -102,7 +102,7 @@ int tokenutil_describe(const struct tokenutil *t, json_t *obj) KH_MUST_CHECK;
  * outlive params). meta, display_name, path and renewable stay as set. */
 void tokenutil_params(const struct tokenutil *t, struct token_params *params);
 
-/* ---- lenient field parsers over a JSON object (vault-api.md §1.4) ----
+/* ---- lenient field parsers over a JSON object (Vault API: request body rules) ----
  * Absent and JSON null are "not supplied": *ret_present false, the output
  * untouched. Malformed or above max: KH_EINVAL/KH_ELIMIT with errmsg. */
 

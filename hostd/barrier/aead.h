@@ -1,6 +1,6 @@
 /*
  * aead.h - AES-256-GCM records with a key term, for the barrier and the
- * seal (DESIGN: "Storage, barrier and seal").
+ * seal (hostd/README.md).
  *
  * A record is
  *

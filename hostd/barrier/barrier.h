@@ -1,6 +1,6 @@
 /*
  * barrier.h - the storage barrier: nothing reaches physical storage in
- * clear (DESIGN: "Storage, barrier and seal").
+ * clear (hostd/README.md).
  *
  * Every value is sealed with AES-256-GCM before storage_put:
  *

@@ -1,5 +1,5 @@
 /*
- * limits.h - every limit of keyholdd in one place (CONVENTIONS 9).
+ * limits.h - every limit of keyholdd in one place (house style).
  *
  * Each limit is enforced where the data first enters and is tested at max
  * and max + 1. Raising one is a design decision: say why next to it.
@@ -7,7 +7,7 @@
 #ifndef KH_CONFIG_LIMITS_H
 #define KH_CONFIG_LIMITS_H
 
-/* HTTP (vault-api.md §1): Vault's default body cap is 32 MiB. */
+/* HTTP (Vault API: wire rules): Vault's default body cap is 32 MiB. */
 #define KH_HTTP_BODY_BYTES_DEFAULT (32u * 1024u * 1024u)
 #define KH_HTTP_BODY_BYTES_MAX (256u * 1024u * 1024u)
 #define KH_HTTP_HEADER_COUNT_MAX 100

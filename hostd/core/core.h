@@ -151,7 +151,7 @@ int kh_core_seal(struct kh_core *core) KH_MUST_CHECK;
 
 /* sys/generate-root: status, start (otp NULL or "": the server makes one
  * and returns it once), cancel, update with one share. *ret is the status
- * object of vault-api.md §3.9. */
+ * object of Vault API: sys/generate-root. */
 int kh_core_generate_root_status(struct kh_core *core, json_t **ret);
 int kh_core_generate_root_start(struct kh_core *core, const char *otp,
                                 json_t **ret, char *errmsg,

@@ -1,5 +1,5 @@
 /*
- * core_generate_root.c - sys/generate-root (vault-api.md §3.9): operators
+ * core_generate_root.c - sys/generate-root (Vault API: sys/generate-root): operators
  * who hold a quorum of unseal (or recovery) key shares mint a new root
  * token, delivered encrypted with a one-time pad the initiator chose.
  *

@@ -1,7 +1,7 @@
 /*
  * core_init.c - sys/init: create the root key, the barrier keyring, the
  * root token and the cluster identity, protect the root key with the seal,
- * and hand the operator their key shares (vault-api.md §2.1).
+ * and hand the operator their key shares (Vault API: sys/init).
  *
  * The order makes a crash at any point safe: the seal configuration, which
  * is what marks the store initialised, is written last. A crashed

@@ -1,7 +1,7 @@
 /*
  * core_unseal.c - sys/unseal: collect key shares from operators until the
  * threshold is reached, then reconstruct the key and open the barrier
- * (vault-api.md §2.2).
+ * (Vault API: sys/unseal).
  *
  * With the shamir seal the shares are unseal key shares: the reconstructed
  * key decrypts the root key. With an auto seal (pkcs11) they are recovery

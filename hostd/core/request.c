@@ -1,6 +1,6 @@
 /*
  * request.c - request_handle(): the ordered gates every API request passes
- * (DESIGN: "The request path"; vault-api.md §7):
+ * (hostd/README.md; Vault API: the request pipeline):
  *
  *   1. route    - a row of the sys route table, or the mount whose path is
  *                 the longest prefix (auth methods under auth/)
@@ -83,7 +83,7 @@ static int gate_route(struct kh_core *core, const struct kh_request *req,
 }
 
 /* The operation the ACL sees: a POST/PUT to something that does not
- * exist yet needs "create", otherwise "update" (vault-api.md §8.2). */
+ * exist yet needs "create", otherwise "update" (Vault API: capabilities). */
 static enum kh_operation acl_operation(struct kh_core *core,
                                        const struct kh_request *req,
                                        const struct route_target *t)

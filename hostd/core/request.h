@@ -1,6 +1,6 @@
 /*
  * request.h - one API request and its response, as they travel the
- * request path (DESIGN: "The request path").
+ * request path (hostd/README.md).
  *
  * http/ builds a struct kh_request from the wire (method, decoded path,
  * query, JSON body, token, remote address) and hands it to
@@ -95,7 +95,7 @@ int kh_response_raw(struct kh_response *resp, json_t *body);
 /* Set resp to 204 No Content. */
 void kh_response_no_content(struct kh_response *resp);
 
-/* Lenient typed fields (vault-api.md §1.4): absent or null gives the
+/* Lenient typed fields (Vault API: request body rules): absent or null gives the
  * default; ints accept numbers and numeric strings; bools accept JSON
  * booleans and Go-style strings. KH_EINVAL with errmsg when malformed or
  * above max. */
@@ -120,7 +120,7 @@ int kh_request_duration(const struct kh_request *req, const char *name,
                         char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 
 /* Envelope whose data keys are also copied to the top level (the sys
- * paths of vault-api.md §1.5). data is stolen. */
+ * paths of Vault API: response envelope). data is stolen. */
 int kh_response_envelope_inject(struct kh_response *resp,
                                 const struct kh_request *req, json_t *data);
 #endif

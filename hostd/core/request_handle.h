@@ -1,5 +1,5 @@
 /*
- * request_handle.h - the request path in one function (CONVENTIONS 15).
+ * request_handle.h - the request path in one function (house style).
  */
 #ifndef KH_CORE_REQUEST_HANDLE_H
 #define KH_CORE_REQUEST_HANDLE_H

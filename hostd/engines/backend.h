@@ -1,6 +1,6 @@
 /*
  * backend.h - the interface every secrets engine and auth method
- * implements (CONVENTIONS 12): one const struct backend_ops per type, in
+ * implements (house style): one const struct backend_ops per type, in
  * its own folder (engines/kv, auth/approle, ...), listed in
  * engines/registry.c and chosen when a mount is enabled.
  *

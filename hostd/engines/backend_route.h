@@ -1,6 +1,6 @@
 /*
  * backend_route.h - the declarative route table a backend uses to map its
- * sub-path and operation to a handler (CONVENTIONS 13), shared by every
+ * sub-path and operation to a handler (house style), shared by every
  * engine and auth method so that path matching and Vault's answers for a
  * path outside the table live in one place.
  *

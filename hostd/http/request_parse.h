@@ -1,6 +1,6 @@
 /*
  * request_parse.h - turn the pieces of an HTTP request into a struct
- * kh_request (vault-api.md §1): method -> operation, "/v1/" path checks,
+ * kh_request (Vault API: wire rules): method -> operation, "/v1/" path checks,
  * query and body -> request fields, token headers. Pure functions with no
  * I/O, so the fuzz target drives exactly what the server runs.
  *

@@ -3,7 +3,7 @@
  *
  * The table below is the only mapping from KH_E* codes to HTTP statuses in
  * the project. Error texts go to the client as given: callers never put
- * secrets in them (CONVENTIONS 6).
+ * secrets in them (house style).
  *
  * Bodies are rendered by a compact writer that produces exactly the bytes
  * of jansson's json_dumps(JSON_COMPACT) for the documents it accepts

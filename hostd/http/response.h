@@ -1,6 +1,6 @@
 /*
  * response.h - the one place an error becomes an HTTP status and Vault's
- * {"errors":[...]} body (vault-api.md §1.6), and where a response is
+ * {"errors":[...]} body (Vault API: errors and statuses), and where a response is
  * rendered to bytes.
  */
 #ifndef KH_HTTP_RESPONSE_H

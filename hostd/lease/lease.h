@@ -1,7 +1,7 @@
 /*
  * lease.h - the lease manager: every dynamic secret has a lease with a
  * TTL; when it expires or is revoked, the backend that issued the secret
- * revokes it (vault-api.md §3.10).
+ * revokes it (Vault API: sys/leases).
  *
  * Revocation never gives up: a backend that fails to revoke (a database
  * that is down) is retried with capped exponential backoff for as long as

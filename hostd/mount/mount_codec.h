@@ -20,7 +20,7 @@ int mount_codec_decode(const char *text, size_t len,
                        struct mount_entry **entries, size_t max,
                        size_t *count) KH_MUST_CHECK;
 
-/* The API view of one entry (vault-api.md §3.1 shape). */
+/* The API view of one entry (Vault API: sys/mounts shape). */
 json_t *mount_codec_describe(const struct mount_entry *m);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * mount_table.h - the tables of mounted secrets engines and auth methods
- * (vault-api.md §3.1-3.2), stored through the barrier at core/mounts and
+ * (Vault API: sys/mounts and sys/auth), stored through the barrier at core/mounts and
  * core/auth, loaded at unseal, dropped at seal.
  *
  * A mount entry has a path ("secret/", or "auth/approle/" for auth

@@ -1,6 +1,6 @@
 /*
  * acl.c - merge a token's compiled policies into one ACL and evaluate a
- * request path against it (acl.h; vault-api.md §8.3).
+ * request path against it (acl.h; Vault API: policy matching).
  *
  * Owns path matching (exact, prefix, '+' segments) and the parameter
  * constraints of the winning rule. It must never allocate while

@@ -1,6 +1,6 @@
 /*
  * acl.h - the ACL of one token: its policies merged, and the decision for
- * one request path (vault-api.md §8.2-8.3).
+ * one request path (Vault API: capabilities and policy matching).
  *
  * Evaluation for a path P: the exact rule for P (for LIST also P without
  * its trailing '/'); otherwise the single highest-priority glob or '+'

@@ -1,5 +1,5 @@
 /*
- * policy.c - parse one ACL policy (HCL or JSON, vault-api.md §8.1) and
+ * policy.c - parse one ACL policy (HCL or JSON, Vault API: policy syntax) and
  * compile it into a struct policy_ruleset (policy.h).
  *
  * Owns the policy schema: top-level keys `path` and `name`; per-path keys

@@ -1,5 +1,5 @@
 /*
- * policy.h - one ACL policy (vault-api.md §8): its text parsed with the
+ * policy.h - one ACL policy (Vault API: ACL policies): its text parsed with the
  * project's HCL/JSON parser (config/hcl.h) and compiled into rules that
  * evaluate without re-parsing and without allocation.
  *
@@ -32,7 +32,7 @@
 #include "common/assert.h"
 #include "config/limits.h"
 
-/* Limits (CONVENTIONS 9; candidates for config/limits.h). The text cap is
+/* Limits (house style). The text cap is
  * the HCL parser's own file cap. */
 #define POLICY_TEXT_BYTES_MAX       KH_CONFIG_FILE_BYTES_MAX /* 1 MiB */
 #define POLICY_RULES_MAX            10000 /* path blocks in one policy */

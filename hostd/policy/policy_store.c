@@ -1,7 +1,7 @@
 /*
  * policy_store.c - ACL policies through the barrier, a cache of compiled
  * policies, the built-in `default` policy and the implicit `root`
- * (policy_store.h; vault-api.md §3.3, §8.4).
+ * (policy_store.h; Vault API: sys/policy, §8.4).
  *
  * Owns the storage records under "sys/policy/", the cache of compiled
  * policies and the cache of ACLs per sequence of names. It must never
@@ -27,7 +27,7 @@
 #define POLICY_STORE_KEY_BYTES                                                 \
     (sizeof(POLICY_STORE_PREFIX) + POLICY_NAME_BYTES_MAX)
 
-/* vault-api.md §8.4: the stock `default` policy, minus the identity and
+/* Vault API: built-in policies: the stock `default` policy, minus the identity and
  * control-group paths Keyhold does not serve. */
 static const char default_policy_text[] =
     "# Allow tokens to look up their own properties\n"

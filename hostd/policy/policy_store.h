@@ -1,6 +1,6 @@
 /*
  * policy_store.h - ACL policies stored through the barrier, and a cache of
- * their compiled form (vault-api.md §3.3, §8.4).
+ * their compiled form (Vault API: sys/policy, §8.4).
  *
  *     sys/policy/<name>   {"version":1,"name":"<name>","policy":"<text>"}
  *

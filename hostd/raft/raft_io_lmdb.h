@@ -1,7 +1,7 @@
 /*
  * raft_io_lmdb.h - Keyhold's struct raft_io (libraft 0.15): durable state
  * in raft_log.h's LMDB log and node-to-node messages over TCP, all on one
- * libuv loop (DESIGN "Replication", dependencies.md §3).
+ * libuv loop (hostd/README.md).
  *
  * Writes (append, truncate, snapshot_put) are queued in the order raft
  * issues them and committed by one worker on libuv's thread pool: every

@@ -1,6 +1,6 @@
 /*
  * raft_log.h - the durable state of one raft server in its own LMDB
- * environment (DESIGN "Replication"): current term, voted-for, the log
+ * environment (hostd/README.md): current term, voted-for, the log
  * entries (index -> term, type, data) and the latest snapshot (metadata
  * and data).
  *

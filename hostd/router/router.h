@@ -1,5 +1,5 @@
 /*
- * router.h - declarative route tables (CONVENTIONS 13). A route row names
+ * router.h - declarative route tables (house style). A route row names
  * a path pattern, the operations it answers, the gates it passes through
  * (flags) and its handler; permissions are never decided ad hoc inside a
  * handler.

@@ -1,5 +1,5 @@
 /*
- * seal.h - protection of the root key (DESIGN: "Seal").
+ * seal.h - protection of the root key (hostd/README.md).
  *
  * The root key (KH_ROOT_KEY_BYTES) decrypts the barrier keyring. A seal
  * decides how the root key is kept at rest, in storage outside the barrier

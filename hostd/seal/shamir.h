@@ -2,7 +2,7 @@
  * shamir.h - Shamir's secret sharing over GF(2^8), as Vault splits its
  * unseal and recovery keys.
  *
- * Share layout (vault-api.md §2.1): each share is secret_len + 1 bytes: the
+ * Share layout (Vault API: sys/init): each share is secret_len + 1 bytes: the
  * y-values of a random polynomial of degree threshold-1 per secret byte,
  * followed by one trailing byte holding the share's x-coordinate (1..255,
  * distinct, never 0). Field arithmetic is constant time: no table lookups

@@ -1,5 +1,5 @@
 /*
- * storage.h - the physical storage interface (DESIGN: "Storage").
+ * storage.h - the physical storage interface (hostd/README.md).
  *
  * A flat, ordered map from keys (UTF-8 paths such as "core/keyring" or
  * "logical/<uuid>/foo", at most KH_STORAGE_KEY_BYTES_MAX bytes) to opaque

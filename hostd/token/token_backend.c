@@ -1,5 +1,5 @@
 /*
- * token_backend.c - the `token` auth method (vault-api.md §4): the ops
+ * token_backend.c - the `token` auth method (Vault API: token auth): the ops
  * table, the route table of auth/token/ sub-paths with the operations and
  * sudo flag of each, and the lookup, renew, revoke, accessors and tidy
  * handlers. create* lives in token_create_request.c, roles in
@@ -401,7 +401,7 @@ static const struct token_route token_routes[] = {
 static const struct backend_route_table token_table =
     BACKEND_ROUTE_TABLE(token_routes, route, false);
 
-/* Root-protected paths of the token store (vault-api.md §8.2), for every
+/* Root-protected paths of the token store (Vault API: capabilities), for every
  * operation. */
 static bool token_sudo(const char *subpath, enum kh_operation op)
 {

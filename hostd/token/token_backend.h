@@ -1,6 +1,6 @@
 /*
  * token_backend.h - the built-in `token` auth method mounted at
- * auth/token/ (vault-api.md §4): create, create-orphan, create/:role,
+ * auth/token/ (Vault API: token auth): create, create-orphan, create/:role,
  * lookup, lookup-self, lookup-accessor, renew, renew-self,
  * renew-accessor, revoke, revoke-self, revoke-accessor, revoke-orphan,
  * accessors, roles, roles/:name and tidy.

@@ -1,5 +1,5 @@
 /*
- * token_cidr.c - bound CIDRs of a token (token_bound_cidrs, vault-api.md
+ * token_cidr.c - bound CIDRs of a token (token_bound_cidrs, the Vault HTTP API
  * §5): parsing "10.0.0.0/8", "192.168.1.7", "fd00::/8" and "::1", and
  * deciding whether a client address lies in one of them.
  *

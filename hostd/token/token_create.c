@@ -1,5 +1,5 @@
 /*
- * token_create.c - making tokens (vault-api.md §4.1, and the logins of
+ * token_create.c - making tokens (Vault API: token create, and the logins of
  * §5 through token_store_issue): the entry's policies (sorted, unique,
  * "default" added unless declined or root), display name, TTL, limits,
  * a fresh random ID and accessor, and the atomic insert under the

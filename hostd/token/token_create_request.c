@@ -1,6 +1,6 @@
 /*
  * token_create_request.c - auth/token/create, create-orphan and
- * create/:role (vault-api.md §4.1): the request fields, the rules that
+ * create/:role (Vault API: token create): the request fields, the rules that
  * depend on the caller, and the response.
  *
  * Caller rules (Vault's handleCreateCommon, with sudo = root for now):

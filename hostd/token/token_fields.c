@@ -1,6 +1,6 @@
 /*
  * token_fields.c - the lenient request fields of the token endpoints
- * (vault-api.md §1.4): durations as seconds or duration strings (TDS),
+ * (Vault API: request body rules): durations as seconds or duration strings (TDS),
  * lists as arrays or comma strings (CSL), metadata maps and policy names.
  *
  * Owns validation at the point where client data enters the token module:

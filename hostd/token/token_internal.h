@@ -224,12 +224,12 @@ int token_renew(struct token_store *store, const char *hash,
 /* Seconds until expiry at now; 0 for tokens that never expire. */
 uint64_t token_ttl_remaining(const struct token_entry *e, int64_t now);
 
-/* The auth block of vault-api.md §1.5; client_token may be "" (renew by
+/* The auth block of Vault API: response envelope; client_token may be "" (renew by
  * accessor). NULL on allocation failure. */
 json_t *token_auth_json(const struct token_entry *e, const char *client_token,
                         int64_t now);
 
-/* The lookup data of vault-api.md §4.2; id "" for lookup-accessor. */
+/* The lookup data of Vault API: token lookup, renew, revoke; id "" for lookup-accessor. */
 json_t *token_lookup_json(const struct token_entry *e, const char *id,
                           int64_t now);
 
@@ -238,7 +238,7 @@ int token_respond_auth(struct kh_response *resp, const struct kh_request *req,
                        const struct token_entry *e,
                        const char *client_token) KH_MUST_CHECK;
 
-/* ---- token_fields.c: lenient request fields (vault-api.md §1.4) ---- */
+/* ---- token_fields.c: lenient request fields (Vault API: request body rules) ---- */
 
 /* A TDS field: seconds as a number or a numeric/duration string; absent
  * or null: *ret_present false and *ret 0. KH_EINVAL with errmsg. */
@@ -276,7 +276,7 @@ int token_role_load(struct token_store *store, const char *name,
 int token_role_name_ok(const char *name, char out[TOKEN_ROLE_NAME_MAX + 1],
                        char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 
-/* Apply a role to a create request (vault-api.md §4.3): orphan, period,
+/* Apply a role to a create request (Vault API: token roles): orphan, period,
  * explicit max TTL, token type, bound CIDRs, path, renewable, default
  * policy, and the policy rules: without policies in the request the
  * role's allowed_policies (else the caller's); with allowed lists every

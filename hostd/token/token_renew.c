@@ -1,5 +1,5 @@
 /*
- * token_renew.c - renewal of a token's TTL (vault-api.md §4.2 renew,
+ * token_renew.c - renewal of a token's TTL (Vault API: token lookup, renew, revoke renew,
  * renew-self, renew-accessor), as Vault's framework.LeaseExtend and
  * CalculateTTL do it:
  *

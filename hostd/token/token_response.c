@@ -1,6 +1,6 @@
 /*
  * token_response.c - the JSON a client sees of a token: the "auth" block
- * of a create/login/renew response (vault-api.md §1.5) and the "data" of
+ * of a create/login/renew response (Vault API: response envelope) and the "data" of
  * a lookup (§4.2).
  *
  * Owns the field names and shapes only. It never reads storage, and the

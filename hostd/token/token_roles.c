@@ -1,5 +1,5 @@
 /*
- * token_roles.c - token roles (vault-api.md §4.3): auth/token/roles,
+ * token_roles.c - token roles (Vault API: token roles): auth/token/roles,
  * roles/:name, and what a role does to auth/token/create/:name.
  *
  * A role is stored as one normalised JSON object at

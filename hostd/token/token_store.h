@@ -1,5 +1,5 @@
 /*
- * token_store.h - the token store (vault-api.md §4), stored through the
+ * token_store.h - the token store (Vault API: token auth), stored through the
  * barrier. Only salted hashes of token IDs and accessors are stored:
  *
  *     sys/token/salt                      32 random bytes (created at init)
@@ -49,7 +49,7 @@
 
 #include <jansson.h>
 
-/* ---- formats and limits (CONVENTIONS 9) ---- */
+/* ---- formats and limits (house style) ---- */
 
 #define TOKEN_PREFIX               "hvs." /* service and root tokens */
 #define TOKEN_BATCH_PREFIX         "hvb." /* batch tokens */
@@ -148,7 +148,7 @@ int token_store_create_root(struct token_store *store, const char *id,
                             char *out, size_t out_size) KH_MUST_CHECK;
 
 /* What an auth method asks for when it issues a token after a login
- * (token_store_issue) - the "tokenutil" fields of vault-api.md §5 after
+ * (token_store_issue) - the "tokenutil" fields of Vault API: auth methods after
  * the method has resolved its role. */
 struct token_params
 {
@@ -172,7 +172,7 @@ struct token_params
 };
 
 /* Issue a new orphan token for a login and fill resp with the envelope
- * and its "auth" block (vault-api.md §1.5). The caller (an auth method's
+ * and its "auth" block (Vault API: response envelope). The caller (an auth method's
  * login handler) has already authenticated the client. TTLs: ttl_s or the
  * mount's default_lease_ttl_s, the configured default, 768h; capped by
  * max_ttl_s, the mount's max, the configured max, and explicit_max_ttl_s.

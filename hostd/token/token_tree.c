@@ -1,5 +1,5 @@
 /*
- * token_tree.c - the parent/child index and revocation (vault-api.md
+ * token_tree.c - the parent/child index and revocation (the Vault HTTP API
  * §4.2): revoking a token revokes all its descendants; revoke-orphan
  * removes one token and turns its children into orphans.
  *

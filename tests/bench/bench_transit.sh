@@ -13,7 +13,7 @@
 # and the median per-round ratios soft/KV, hsm/soft, hsm/KV, with the
 # references: vault-benchmark's published transit encrypt 1,785 req/s
 # (other hardware) and SoftHSM2's raw AES-GCM rate on this kind of
-# machine (132k/s, ../shared/PERFORMANCE.md). Fails only if a server does
+# machine (about 132k/s measured here). Fails only if a server does
 # not start or a target answers anything but 2xx.
 #
 # Environment: SECONDS (wrk duration per run, default 10; read from the

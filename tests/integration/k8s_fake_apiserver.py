@@ -2,7 +2,7 @@
 """A test Kubernetes API server that answers TokenReviews, over TLS.
 
 It speaks the real authentication.k8s.io/v1 wire format
-(vault-api.md §5.3): POST /apis/authentication.k8s.io/v1/tokenreviews with
+(Vault API: Kubernetes auth): POST /apis/authentication.k8s.io/v1/tokenreviews with
 `Authorization: Bearer <token>` and a TokenReview body; 201 Created with
 the TokenReview echoed and `status.{authenticated,user,audiences}` filled
 in; 401 with a metav1.Status "Failure" when the bearer token is not valid;

@@ -4,8 +4,9 @@ initdb runs as the postgres user (it refuses root) into a fresh temporary
 directory owned by postgres; the server listens on 127.0.0.1 and a free
 port, with its unix socket inside that directory, fsync off. The test talks
 to it with psql (PGPASSWORD in the environment, never on the command line)
-and stops it by the PID in postmaster.pid. See ../../shared notes in
-dependencies.md §8 for the PostgreSQL 15 details this relies on.
+and stops it by the PID in postmaster.pid. PostgreSQL 15 details this
+relies on: initdb refuses root (so it runs as postgres via runuser), and
+CREATE DATABASE cannot run inside a multi-statement psql -c.
 """
 import os
 import shutil

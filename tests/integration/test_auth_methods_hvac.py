@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The approle and userpass auth methods (vault-api.md §5.1, §5.2, §9)
+"""The approle and userpass auth methods (Vault API: AppRole, §5.2, §9)
 against a real `keyholdd -dev -dev-root-token-id=root`, driven by
 python3-hvac 0.11.2 exactly as applications use it, plus raw requests for
 status codes and bodies hvac hides.

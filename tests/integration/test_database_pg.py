@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The database secrets engine (vault-api.md §6.3, §3.10) against a real,
+"""The database secrets engine (Vault API: database engine, §3.10) against a real,
 private PostgreSQL 15 and a real `keyholdd -dev`.
 
 Covers: the operator runbook of issue 9 (config, role, creds) with the
@@ -304,7 +304,7 @@ def test_static_role():
 
 
 def test_hvac():
-    """hvac 0.11.2 secrets.database.* (vault-api.md §9)."""
+    """hvac 0.11.2 secrets.database.* (Vault API: hvac calls)."""
     client = hvac.Client(url=SRV.url, token=ROOT)
     PG.sql("CREATE ROLE hv_admin WITH LOGIN CREATEROLE PASSWORD 'hv-initial'")
     PG.sql("GRANT CONNECT ON DATABASE orders TO hv_admin")

@@ -1,4 +1,4 @@
-"""sys/generate-root: key holders mint a new root token (vault-api.md §3.9).
+"""sys/generate-root: key holders mint a new root token (Vault API: sys/generate-root).
 
 Real keyholdd processes: a shamir node (unseal key shares) and a pkcs11
 node on SoftHSM2 (recovery key shares); hvac drives the wire calls.

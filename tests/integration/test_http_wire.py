@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The HTTP wire contract of keyholdd (vault-api.md §1, §2.3-2.6) against
+"""The HTTP wire contract of keyholdd (Vault API: wire rules, §2.3-2.6) against
 real processes: urllib for ordinary requests, http.client and raw sockets
 where urllib would normalise or refuse what we want to send.
 
@@ -622,7 +622,7 @@ def test_many_query_args_answered():
 
 
 # Query-string integers are strict: " 200" (a decoded "+200" or "%20200")
-# is not an integer (Go's strconv.Atoi refuses it; vault-api.md §2.5: bad
+# is not an integer (Go's strconv.Atoi refuses it; Vault API: sys/health: bad
 # integer -> 400).
 def test_health_code_whitespace():
     with dev_server() as srv:

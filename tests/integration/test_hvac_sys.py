@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """hvac 0.11.2 (Debian python3-hvac) against a real keyholdd in dev mode:
 the sys/ calls the client makes and the exceptions it maps status codes to
-(vault-api.md §1.10, §9).
+(Vault API: client behaviour, §9).
 
 Run with /usr/bin/python3 (it has hvac):
 KH_BIN=/path/to/build/bin /usr/bin/python3 test_hvac_sys.py

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The kubernetes auth method (vault-api.md §5.3) against a real
+"""The kubernetes auth method (Vault API: Kubernetes auth) against a real
 `keyholdd -dev -dev-root-token-id=root` and a TokenReview test server
 (k8s_fake_apiserver.py: TLS with a CA generated per run, the real
 authentication.k8s.io/v1 wire format). Service-account JWTs are really

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The KV secrets engine through python3-hvac 0.11.2 (vault-api.md §6.1,
+"""The KV secrets engine through python3-hvac 0.11.2 (Vault API: KV v2,
 §6.2, §9) against a real `keyholdd -dev`, which mounts secret/ as KV v2.
 
 Covers hvac's secrets.kv.v2 calls (configure, create_or_update_secret with

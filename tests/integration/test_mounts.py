@@ -1,4 +1,4 @@
-"""sys/mounts and sys/auth (vault-api.md §3.1-3.2) against a real keyholdd:
+"""sys/mounts and sys/auth (Vault API: sys/mounts and sys/auth) against a real keyholdd:
 enable, list, read, tune, conflicts, reserved paths, and that disabling a
 mount removes its data (a mount re-enabled at the same path is empty).
 """

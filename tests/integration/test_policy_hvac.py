@@ -1,4 +1,4 @@
-"""ACL policies end to end (vault-api.md §3.3-3.4, §8): written with hvac in
+"""ACL policies end to end (Vault API: sys/policy and sys/capabilities, §8): written with hvac in
 HCL and in the JSON form hvac sends for a dict, read back, listed, deleted,
 and enforced on real requests by tokens that carry them.
 """

@@ -1,6 +1,6 @@
 """Integration tests of the shamir seal: sys/init, sys/unseal, sys/seal,
 sys/seal-status, restart, and the hvac client, against real keyholdd
-processes (vault-api.md sections 2.1-2.5).
+processes (Vault API: sys/init and sys/health).
 
 Run: KH_BIN=<build>/bin /usr/bin/python3 tests/integration/test_seal_shamir.py
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The token store and the `token` auth method (vault-api.md §4, §9, §10)
+"""The token store and the `token` auth method (Vault API: token auth, §9, §10)
 through python3-hvac 0.11.2 and node-vault 0.12.0 against a real
 `keyholdd -dev -dev-root-token-id=root`.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The transit secrets engine through python3-hvac 0.11.2 (vault-api.md
+"""The transit secrets engine through python3-hvac 0.11.2 (the Vault HTTP API
 §6.4, §9) against a real `keyholdd -dev`, whose dev seal is pkcs11 on a
 private SoftHSM2 token, so managed (HSM-resident) keys work there.
 

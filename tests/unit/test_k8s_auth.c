@@ -831,7 +831,7 @@ static void test_review_body(void **state)
     "\"user\":{\"username\":\"system:serviceaccount:default:app\","            \
     "\"uid\":\"u-1\",\"groups\":[\"system:serviceaccounts\"]}"
 
-/* Every rejection case of vault-api.md §5.3 is KH_EPERM; the real API
+/* Every rejection case of Vault API: Kubernetes auth is KH_EPERM; the real API
  * server's 201 answer is accepted with its user. */
 static const struct review_case
 {

@@ -1,6 +1,6 @@
 /*
  * test_kv.c - the KV secrets engine (hostd/engines/kv/): every v2 endpoint
- * of vault-api.md §6.1 and the v1 engine of §6.2, driven through
+ * of Vault API: KV v2 and the v1 engine of §6.2, driven through
  * kv_backend_ops with requests built by http_request_build as the server
  * builds them, over a real barrier on LMDB in a temporary directory.
  * Covers the 404 envelopes, check-and-set (including an 8-thread race),
@@ -736,7 +736,7 @@ static void test_versions_field(void **state)
 
 /* ---- metadata ---- */
 
-/* GET metadata/:path reports every field of vault-api.md §6.1. */
+/* GET metadata/:path reports every field of Vault API: KV v2. */
 static void test_metadata_read(void **state)
 {
     struct fixture *f = *state;

@@ -1,7 +1,7 @@
 /*
  * test_policy.c - the ACL policy language (hostd/policy/policy.c) and its
  * evaluation (acl.c), table-driven: each row of acl_cases names one
- * behaviour of vault-api.md §8, the policies that set it up, one request
+ * behaviour of Vault API: ACL policies, the policies that set it up, one request
  * and the expected decision. Further tables cover capability lists
  * (sys/capabilities-self), parse errors with their exact line:col, and
  * limits at max and max + 1.

@@ -1,6 +1,6 @@
 /*
  * test_request_fields.c - the lenient typed request fields of
- * vault-api.md §1.4 (core/request_util.c): kh_request_uint (numbers and
+ * Vault API: request body rules (core/request_util.c): kh_request_uint (numbers and
  * numeric strings, null and absent as the default, malformed and over-max
  * refused), kh_request_bool (JSON booleans and Go's ParseBool strings) and
  * kh_request_string.

@@ -1,5 +1,5 @@
 /*
- * test_request_parse.c - the wire rules of vault-api.md §1 as the server
+ * test_request_parse.c - the wire rules of Vault API: wire rules as the server
  * parses them: method mapping, LIST, paths, query, body, tokens, limits at
  * max and max + 1.
  */

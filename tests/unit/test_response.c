@@ -1,6 +1,6 @@
 /*
  * test_response.c - the one mapping from KH_E* codes to HTTP statuses and
- * Vault's {"errors":[...]} bodies (vault-api.md §1.6), response rendering
+ * Vault's {"errors":[...]} bodies (Vault API: errors and statuses), response rendering
  * (200/204 and explicit statuses, §1.5; the compact writer byte for byte
  * against json_dumps on crafted, declined and random documents) and the
  * standard envelope with its top-level injection for sys paths
@@ -460,7 +460,7 @@ static void request_with_id(struct kh_request *req)
     memcpy(req->request_id, TEST_REQUEST_ID, sizeof(TEST_REQUEST_ID));
 }
 
-/* The envelope has exactly the keys of vault-api.md §1.5. */
+/* The envelope has exactly the keys of Vault API: response envelope. */
 static void test_envelope_keys(void **state)
 {
     struct kh_request req;

@@ -22,7 +22,7 @@
 
 #include "common/assert.h"
 
-/* Limits (CONVENTIONS 9). Token and URL sizes match hostd/config/limits.h
+/* Limits (house style). Token and URL sizes match hostd/config/limits.h
  * (KH_HTTP_TOKEN_BYTES_MAX, KH_HTTP_URL_BYTES_MAX): a longer one could never
  * be accepted by keyholdd, so the client refuses it before sending. */
 #define CLI_ADDRESS_BYTES_MAX  2048

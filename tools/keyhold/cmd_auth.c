@@ -1,6 +1,6 @@
 /*
  * cmd_auth.c - `keyhold auth enable|disable|list`: auth methods through
- * sys/auth (vault-api.md 3.2).
+ * sys/auth (Vault API: sys/auth).
  *
  * Owns the auth verbs' request bodies and messages, which are Vault's
  * ("Success! Enabled userpass auth method at: userpass/"). Must never send

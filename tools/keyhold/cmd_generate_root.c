@@ -1,6 +1,6 @@
 /*
  * cmd_generate_root.c - `keyhold operator generate-root`: minting a new
- * root token from a quorum of unseal keys (vault-api.md 3.9).
+ * root token from a quorum of unseal keys (Vault API: sys/generate-root).
  *
  * Owns the generate-root modes, which are Vault's flags: -generate-otp,
  * -init [-otp=X], -status, -cancel, -decode=ENCODED -otp=OTP, and the

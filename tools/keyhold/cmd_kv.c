@@ -1,6 +1,6 @@
 /*
  * cmd_kv.c - `keyhold kv put|get|patch|list|delete|undelete|destroy|
- * rollback` on KV version 1 and 2 mounts (vault-api.md 6.1-6.2); the
+ * rollback` on KV version 1 and 2 mounts (Vault API: KV v2 and KV v1); the
  * `kv metadata` group is in kv_metadata.c.
  *
  * Owns the kv verbs' requests and Vault's output for them: "== Secret

@@ -1,6 +1,6 @@
 /*
  * cmd_lease.c - `keyhold lease renew|revoke|lookup`: leases through
- * sys/leases/... (vault-api.md 3.10).
+ * sys/leases/... (Vault API: sys/leases).
  *
  * Owns the lease verbs, which behave as Vault's: renew prints the renewed
  * secret, revoke prints a Success line (-prefix for a whole prefix, with

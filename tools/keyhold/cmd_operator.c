@@ -1,7 +1,7 @@
 /*
  * cmd_operator.c - `keyhold operator init|unseal|seal|rotate|key-status`:
  * the server's lifecycle through sys/init, sys/unseal, sys/seal,
- * sys/rotate and sys/key-status (vault-api.md 2.1-2.4, 3.7).
+ * sys/rotate and sys/key-status (Vault API: sys/init and sys/seal, 3.7).
  *
  * Owns those verbs' requests and Vault's output for them: init's "Unseal
  * Key N:" / "Initial Root Token:" lines, unseal's seal status table,

@@ -1,6 +1,6 @@
 /*
  * cmd_policy.c - `keyhold policy write|read|list|delete`: ACL policies
- * through sys/policies/acl (vault-api.md 3.3).
+ * through sys/policies/acl (Vault API: sys/policy).
  *
  * Owns the policy verbs, which behave as Vault's: names are lowercased,
  * the policy text is sent verbatim as {"policy": TEXT}, `policy read`

@@ -1,6 +1,6 @@
 /*
  * cmd_secrets.c - `keyhold secrets enable|disable|list|tune`: secrets
- * engines through sys/mounts (vault-api.md 3.1), and the mount tables
+ * engines through sys/mounts (Vault API: sys/mounts), and the mount tables
  * that `secrets list` and `auth list` print.
  *
  * Owns the secrets verbs' request bodies and messages, which are Vault's

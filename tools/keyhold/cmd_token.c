@@ -1,6 +1,6 @@
 /*
  * cmd_token.c - `keyhold token create|lookup|renew|revoke`: the token
- * store at auth/token/... (vault-api.md 4).
+ * store at auth/token/... (Vault API: token auth).
  *
  * Owns the token verbs, which choose the endpoint as Vault's CLI does
  * (lookup-self / lookup / lookup-accessor, create / create-orphan /

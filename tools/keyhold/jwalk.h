@@ -2,7 +2,7 @@
  * jwalk.h - iterative, depth-bounded traversal of a JSON document.
  *
  * The server's responses are untrusted input, so nothing in the client
- * recurses over them (CONVENTIONS: no recursion over untrusted input): the
+ * recurses over them (the house style: no recursion over untrusted input): the
  * renderers (YAML, Go-style %v values) are callbacks driven by this walker,
  * which keeps an explicit stack of at most CLI_JSON_DEPTH_MAX containers.
  * Object members are visited in byte order of their keys, as Go's fmt and

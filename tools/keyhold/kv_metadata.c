@@ -1,6 +1,6 @@
 /*
  * kv_metadata.c - `keyhold kv metadata get|put|delete` on KV v2 mounts
- * (MOUNT/metadata/KEY, vault-api.md 6.1).
+ * (MOUNT/metadata/KEY, Vault API: KV v2).
  *
  * Owns the metadata verbs and Vault's output for them: "== Metadata Path
  * ==", the key's metadata table, then one "== Version N ==" table per

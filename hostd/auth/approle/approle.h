@@ -1,5 +1,5 @@
 /*
- * approle.h - the AppRole auth method (vault-api.md §5.1): roles with a
+ * approle.h - the AppRole auth method (Vault API: AppRole): roles with a
  * role ID, secret IDs issued against them, and a login that trades the
  * pair for a token. The public part is the ops table (type "approle");
  * the rest is the internal API shared by the files of auth/approle/:
@@ -43,7 +43,7 @@
 #include "config/limits.h"
 #include "engines/backend.h"
 
-/* ---- limits (CONVENTIONS 9), each tested at max and max + 1 ---- */
+/* ---- limits (house style), each tested at max and max + 1 ---- */
 
 /* Role names: 1..128 bytes of [a-z0-9_.-] (lowercased on the way in),
  * first and last character alphanumeric or '_' (Vault's \w([\w-.]*\w)?). */

@@ -1,7 +1,7 @@
 /*
  * approle_backend.c - the AppRole ops table: per-mount state, which paths
  * need no token, and the dispatch of a sub-path to its handler through one
- * declarative table (CONVENTIONS 13).
+ * declarative table (house style).
  *
  * Owns the mount's mutex: every handler runs with it held. It must never
  * decide permissions (the request gate does) beyond declaring login

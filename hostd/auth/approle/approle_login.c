@@ -1,6 +1,6 @@
 /*
  * approle_login.c - POST auth/<mount>/login {role_id, secret_id}
- * (vault-api.md §5.1): resolve the role by the salted hash of its role ID,
+ * (Vault API: AppRole): resolve the role by the salted hash of its role ID,
  * check and consume the secret ID, issue a token.
  *
  * Owns the login decision. It must never tell a wrong role ID from a wrong

@@ -1,5 +1,5 @@
 /*
- * approle_role.c - AppRole roles (vault-api.md §5.1): role/:role create,
+ * approle_role.c - AppRole roles (Vault API: AppRole): role/:role create,
  * update, read, delete, LIST role, and role/:role/role-id.
  *
  * Owns the role_id index: a role ID maps to exactly one role, checked and

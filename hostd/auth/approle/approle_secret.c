@@ -1,5 +1,5 @@
 /*
- * approle_secret.c - AppRole secret IDs (vault-api.md §5.1):
+ * approle_secret.c - AppRole secret IDs (Vault API: AppRole):
  * role/:role/secret-id (generate, LIST), custom-secret-id,
  * secret-id/lookup, secret-id/destroy, secret-id-accessor/lookup and
  * secret-id-accessor/destroy.

@@ -1,7 +1,7 @@
 /*
  * k8s_backend.c - the Kubernetes auth method's ops table: per-mount state,
  * which paths need no token, and the dispatch of a sub-path to its handler
- * through one declarative table (CONVENTIONS 13).
+ * through one declarative table (house style).
  *
  * Owns the per-mount state: the mutex that rows marked locked (the
  * writes) run with - reads and logins run without it, so a login waiting

@@ -1,5 +1,5 @@
 /*
- * k8s_config.c - auth/<mount>/config (vault-api.md §5.3 "Config"): write
+ * k8s_config.c - auth/<mount>/config (Vault API: Kubernetes auth "Config"): write
  * (replaces the whole config, Vault's semantics), read, and the stored
  * record the login loads.
  *

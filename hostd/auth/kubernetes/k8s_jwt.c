@@ -1,7 +1,7 @@
 /*
  * k8s_jwt.c - service-account JWTs: compact-JWS parsing, signature checks
  * with OpenSSL EVP, claim checks and the service-account identity
- * (vault-api.md §5.3 steps 3-4).
+ * (Vault API: Kubernetes auth steps 3-4).
  *
  * Owns the decision "is this signature good". The algorithm is pinned by
  * the key (RSA -> RS256, P-256 -> ES256) and a token's "alg" only selects

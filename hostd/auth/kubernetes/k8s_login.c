@@ -1,5 +1,5 @@
 /*
- * k8s_login.c - POST auth/<mount>/login {role, jwt} (vault-api.md §5.3
+ * k8s_login.c - POST auth/<mount>/login {role, jwt} (Vault API: Kubernetes auth
  * "Login"): the decision, in Vault's order - role, bound CIDRs, JWT
  * (algorithm, claims, signature when pem_keys are set), service account
  * binding, TokenReview (when no pem_keys), review identity = JWT

@@ -1,5 +1,5 @@
 /*
- * k8s_review.c - the TokenReview client (vault-api.md §5.3, "TokenReview
+ * k8s_review.c - the TokenReview client (Vault API: Kubernetes auth, "TokenReview
  * (authentication.k8s.io/v1)"): one POST to
  * <kubernetes_host>/apis/authentication.k8s.io/v1/tokenreviews over
  * verified TLS, and the interpretation of the answer.

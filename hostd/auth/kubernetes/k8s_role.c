@@ -1,5 +1,5 @@
 /*
- * k8s_role.c - Kubernetes roles (vault-api.md §5.3 "Roles"): role/:name
+ * k8s_role.c - Kubernetes roles (Vault API: Kubernetes auth "Roles"): role/:name
  * create, update, read, delete, LIST role; the stored role record; and
  * the binding of a service account name and namespace to a role ("*" and
  * '*' globs).

@@ -1,5 +1,5 @@
 /*
- * kubernetes.h - the Kubernetes auth method (vault-api.md §5.3): a
+ * kubernetes.h - the Kubernetes auth method (Vault API: Kubernetes auth): a
  * workload presents its service-account JWT, the method validates it and
  * a role bound to the service account and namespace decides the policies.
  * The public part is the ops table (type "kubernetes"); the rest is the
@@ -46,7 +46,7 @@
 #include "config/limits.h"
 #include "engines/backend.h"
 
-/* ---- limits (CONVENTIONS 9), each tested at max and max + 1 ---- */
+/* ---- limits (house style), each tested at max and max + 1 ---- */
 
 /* Role names: 1..128 bytes of [a-z0-9_.-], lowercased on the way in. */
 #define K8S_ROLE_NAME_BYTES_MAX 128

@@ -1,5 +1,5 @@
 /*
- * userpass.h - the userpass auth method (vault-api.md §5.2): users with a
+ * userpass.h - the userpass auth method (Vault API: userpass): users with a
  * password and token fields, and a login that trades the password for a
  * token. The public part is the ops table (type "userpass"); the rest is
  * the internal API shared by the files of auth/userpass/:
@@ -36,7 +36,7 @@
 #include "auth/tokenutil.h"
 #include "engines/backend.h"
 
-/* ---- limits (CONVENTIONS 9), each tested at max and max + 1 ---- */
+/* ---- limits (house style), each tested at max and max + 1 ---- */
 
 /* Usernames: 1..128 bytes of [a-z0-9_.@-] (lowercased on the way in),
  * first and last character alphanumeric or '_'. */

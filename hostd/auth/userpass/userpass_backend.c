@@ -1,7 +1,7 @@
 /*
  * userpass_backend.c - the userpass ops table: per-mount state, which
  * paths need no token, and the dispatch of a sub-path to its handler
- * through one declarative table (CONVENTIONS 13).
+ * through one declarative table (house style).
  *
  * Owns the mount's mutex: rows marked locked (the writes) run with it
  * held; reads and logins run without it. It must never decide permissions

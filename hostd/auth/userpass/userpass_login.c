@@ -1,6 +1,6 @@
 /*
  * userpass_login.c - POST auth/<mount>/login/:username {password}
- * (vault-api.md §5.2): verify the password, issue a token.
+ * (Vault API: userpass): verify the password, issue a token.
  *
  * Owns the login decision. It must never reveal whether a user exists: an
  * unknown user costs the same scrypt run (against a dummy hash) and gets

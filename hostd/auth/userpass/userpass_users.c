@@ -1,5 +1,5 @@
 /*
- * userpass_users.c - userpass users (vault-api.md §5.2): users/:username
+ * userpass_users.c - userpass users (Vault API: userpass): users/:username
  * create, update, read, delete, LIST users, users/:username/password and
  * users/:username/policies; the stored user record.
  *

@@ -1,6 +1,6 @@
 /*
  * sys_audit.h - handlers of sys/audit, sys/audit-hash and
- * sys/audit/verify-checkpoint (vault-api.md §3: audit devices), over
+ * sys/audit/verify-checkpoint (Vault API: system backend: audit devices), over
  * core->audit (hostd/audit/audit.h). Each follows kh_handler_fn.
  *
  * Route rows (exact rows win over prefix rows):

@@ -1,6 +1,6 @@
 /*
  * sys_generate_root.c - sys/generate-root/attempt and /update
- * (vault-api.md §3.9). Unauthenticated by design: the key shares are the
+ * (Vault API: sys/generate-root). Unauthenticated by design: the key shares are the
  * credential. PGP delivery is not offered (400), only the OTP scheme.
  */
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * sys_handlers.h - handlers of the system backend (vault-api.md §2-3),
+ * sys_handlers.h - handlers of the system backend (Vault API: lifecycle endpoints and system backend),
  * one file per group. Each follows kh_handler_fn: fill resp and return 0,
  * or return a KH_E* code with errmsg for the client.
  */

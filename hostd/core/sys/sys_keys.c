@@ -1,5 +1,5 @@
 /*
- * sys_keys.c - sys/rotate and sys/key-status (vault-api.md §3.7): the
+ * sys_keys.c - sys/rotate and sys/key-status (Vault API: sys/rotate and sys/key-status): the
  * barrier's keyring terms. Reveals counts and times, never key material.
  */
 #include "barrier/barrier.h"

@@ -1,7 +1,7 @@
 /*
  * sys_leases.c - the sys/leases endpoints and the legacy sys/renew,
  * sys/revoke, sys/revoke-prefix and sys/revoke-force aliases
- * (vault-api.md §3.10).
+ * (Vault API: sys/leases).
  * The lease ID may come in the body or as the rest of the path.
  */
 #include <string.h>

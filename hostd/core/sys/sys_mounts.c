@@ -1,5 +1,5 @@
 /*
- * sys_mounts.c - sys/mounts and sys/auth (vault-api.md §3.1-3.2): list,
+ * sys_mounts.c - sys/mounts and sys/auth (Vault API: sys/mounts and sys/auth): list,
  * read, enable, disable, tune. Both share one set of handlers; the route
  * row says which table (auth when the path starts with sys/auth).
  */
@@ -64,7 +64,7 @@ int sys_mounts_list(struct kh_core *core, const struct kh_request *req,
 }
 
 /* The tune view shows effective TTLs: 0 ("system") becomes the server's
- * default and maximum (vault-api.md §3.1). */
+ * default and maximum (Vault API: sys/mounts). */
 static void tune_substitute_defaults(struct kh_core *core, json_t *config)
 {
     uint64_t max = core->config->max_lease_ttl_s ? core->config->max_lease_ttl_s

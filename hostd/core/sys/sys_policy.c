@@ -1,6 +1,6 @@
 /*
  * sys_policy.c - sys/policy (legacy), sys/policies/acl and
- * sys/capabilities* (vault-api.md §3.3, §3.4): the HTTP face of the
+ * sys/capabilities* (Vault API: sys/policy, §3.4): the HTTP face of the
  * policy store (policy/policy_store.h) and of ACL evaluation (acl.h).
  *
  * Owns the request and response shapes: the "policy"/"rules" keys, name
@@ -427,7 +427,7 @@ static int entry_acl(struct kh_core *core, const struct token_entry *entry,
     return policy_store_acl_for(core->policies, names, count, ret);
 }
 
-/* The capabilities response of vault-api.md §3.4 for a token entry. */
+/* The capabilities response of Vault API: sys/capabilities for a token entry. */
 static int capabilities_reply(struct kh_core *core,
                               const struct kh_request *req,
                               const struct token_entry *entry,

@@ -1,6 +1,6 @@
 /*
  * sys_policy.h - handlers of sys/policy, sys/policies/acl and
- * sys/capabilities* (vault-api.md §3.3, §3.4), over core->policies (the
+ * sys/capabilities* (Vault API: sys/policy, §3.4), over core->policies (the
  * policy store) and the token store. Each follows kh_handler_fn.
  *
  * Paths (the route table maps them; LIST arrives with a trailing '/'):

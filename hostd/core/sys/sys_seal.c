@@ -1,6 +1,6 @@
 /*
  * sys_seal.c - sys/init, sys/unseal, sys/seal, sys/step-down
- * (vault-api.md §2.1, §2.2, §2.4). Key shares pass through here decoded in
+ * (Vault API: sys/init, §2.2, §2.4). Key shares pass through here decoded in
  * a stack buffer that is wiped before return.
  */
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
  * sys_status.c - sys/health, sys/seal-status, sys/leader: answered from a
- * consistent snapshot of the core state (vault-api.md §2.3, §2.5, §2.6).
+ * consistent snapshot of the core state (Vault API: sys/seal-status, §2.5, §2.6).
  * Unauthenticated and reachable in every state; they reveal no secret.
  * Besides Vault's fields, seal-status and health carry "seal_healthy"
  * (the seal device answers and, for tpm2, the PCRs still match the sealed

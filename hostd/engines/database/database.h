@@ -1,5 +1,5 @@
 /*
- * database.h - the database secrets engine for PostgreSQL (vault-api.md
+ * database.h - the database secrets engine for PostgreSQL (the Vault HTTP API
  * §6.3): dynamic users with a lease, static users rotated on a period,
  * root credential rotation.
  *
@@ -66,7 +66,7 @@
 
 #include "engines/backend.h"
 
-/* ---- limits (CONVENTIONS 9) ---- */
+/* ---- limits (house style) ---- */
 
 #define DB_NAME_BYTES_MAX           128 /* connection, role, static role */
 #define DB_STATEMENTS_MAX           64  /* items in one statements list */

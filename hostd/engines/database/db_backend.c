@@ -2,7 +2,7 @@
  * db_backend.c - the database engine's backend_ops (engines/backend.h):
  * per-mount state, the existence check, the lease callbacks and dispatch
  * of a sub-path and operation to one handler through the route table
- * below (vault-api.md §6.3).
+ * below (Vault API: database engine).
  *
  * Owns the route table and the mount lifecycle (pools, rotation thread).
  * It never decides permissions (the request gate does) and never touches

@@ -1,6 +1,6 @@
 /*
  * db_config.c - database/config/:name (connections) and database/reset/:name
- * (vault-api.md §6.3): create and update with Vault's merge of absent
+ * (Vault API: database engine): create and update with Vault's merge of absent
  * fields, verify_connection, read without the password, list, delete.
  *
  * Owns the mapping between request fields and struct db_config. The root

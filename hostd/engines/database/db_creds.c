@@ -1,6 +1,6 @@
 /*
  * db_creds.c - database/creds/:role (a new PostgreSQL user with a lease)
- * and the lease's revoke and renew (vault-api.md §6.3, §3.10).
+ * and the lease's revoke and renew (Vault API: database engine, §3.10).
  *
  * Issuing: the creation statements run in one transaction with the user's
  * name, a fresh password and VALID UNTIL = the lease's expiry; the admin is

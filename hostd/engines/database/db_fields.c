@@ -1,6 +1,6 @@
 /*
  * db_fields.c - request fields of the database engine with Vault's lenient
- * typing (vault-api.md §1.4, §6.3): statement lists in their four
+ * typing (Vault API: request body rules, §6.3): statement lists in their four
  * accepted shapes, comma-separated lists, TDS durations, names, the
  * allowed_roles check and the validation of a connection's settings.
  *

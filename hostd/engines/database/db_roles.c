@@ -1,6 +1,6 @@
 /*
  * db_roles.c - database/roles/:name, the definitions of dynamic users
- * (vault-api.md §6.3): which connection, the statements that create,
+ * (Vault API: database engine): which connection, the statements that create,
  * revoke, roll back and renew a user, and the TTLs of its leases.
  *
  * Owns the mapping between request fields and struct db_role. It never

@@ -1,5 +1,5 @@
 /*
- * db_root.c - database/rotate-root/:name (vault-api.md §6.3): a new random
+ * db_root.c - database/rotate-root/:name (Vault API: database engine): a new random
  * password for the connection's admin user, set in PostgreSQL with the
  * root rotation statements and then known only to Keyhold.
  *

@@ -1,5 +1,5 @@
 /*
- * db_static.c - static roles (vault-api.md §6.3): an existing PostgreSQL
+ * db_static.c - static roles (Vault API: database engine): an existing PostgreSQL
  * user whose password Keyhold rotates every rotation_period.
  * database/static-roles/:name defines one (and rotates at once),
  * database/static-creds/:name returns the current password,

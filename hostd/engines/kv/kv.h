@@ -1,5 +1,5 @@
 /*
- * kv.h - the KV secrets engine, versions 1 and 2 (vault-api.md §6.1, §6.2).
+ * kv.h - the KV secrets engine, versions 1 and 2 (Vault API: KV v2, §6.2).
  *
  * One backend type, "kv" (registry alias "kv-v2"): the mount option
  * "version" picks the flavour on every request ("2" = versioned, "1" or
@@ -49,7 +49,7 @@
 #include "config/limits.h"
 #include "engines/backend.h"
 
-/* ---- limits (CONVENTIONS 9), each tested at max and max + 1 ---- */
+/* ---- limits (house style), each tested at max and max + 1 ---- */
 
 /* Serialised (compact JSON) size of one secret's data. A mount may lower
  * or raise it with the option "max_secret_bytes", up to the ceiling. */

@@ -1,7 +1,7 @@
 /*
  * kv_backend.c - the KV engine's backend_ops (engines/backend.h): per-mount
  * state, the existence check, and dispatch of a sub-path and operation to
- * one handler through the route table below (vault-api.md §6.1, §6.2).
+ * one handler through the route table below (Vault API: KV v2, §6.2).
  *
  * Owns the v2 route table and Vault's answers for what matches no row: a
  * sub-path outside the table is a 404 envelope with the "Invalid path for

@@ -1,5 +1,5 @@
 /*
- * kv_config.c - <mount>/config of KV v2 (vault-api.md §6.1): max_versions
+ * kv_config.c - <mount>/config of KV v2 (Vault API: KV v2): max_versions
  * (0 means KV_MAX_VERSIONS_DEFAULT), cas_required and
  * delete_version_after ("0s" = off).
  *

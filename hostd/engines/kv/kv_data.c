@@ -1,5 +1,5 @@
 /*
- * kv_data.c - <mount>/data/:path of KV v2 (vault-api.md §6.1): read a
+ * kv_data.c - <mount>/data/:path of KV v2 (Vault API: KV v2): read a
  * version, write a new one (with check-and-set), merge-patch the current
  * one, soft-delete the current one.
  *
@@ -68,7 +68,7 @@ out:
     return r;
 }
 
-/* Check-and-set (vault-api.md §6.1): cas must equal the current version
+/* Check-and-set (Vault API: KV v2): cas must equal the current version
  * (0 = no version yet); without cas, refuse when config or key require
  * it. */
 static int cas_check(const struct kv_call *call, const struct kv_config *config,

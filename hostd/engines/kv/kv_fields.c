@@ -1,5 +1,5 @@
 /*
- * kv_fields.c - the KV engine's request fields (vault-api.md §1.4 lenient
+ * kv_fields.c - the KV engine's request fields (Vault API: request body rules lenient
  * typing), secret paths, times and Go-style durations.
  *
  * Owns input validation for the engine: every limit of kv.h that applies

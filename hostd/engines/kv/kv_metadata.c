@@ -1,5 +1,5 @@
 /*
- * kv_metadata.c - <mount>/metadata/:path of KV v2 (vault-api.md §6.1) and
+ * kv_metadata.c - <mount>/metadata/:path of KV v2 (Vault API: KV v2) and
  * the JSON views of metadata that data/ reads and writes answer with.
  *
  * Owns: reading, writing, patching, deleting and listing metadata. It
@@ -61,7 +61,7 @@ int kv_respond_version_gone(const struct kv_call *call,
     return r;
 }
 
-/* 200 with data.keys (vault-api.md §1.7); list must not be empty. */
+/* 200 with data.keys (Vault API: LIST); list must not be empty. */
 int kv_respond_keys(const struct kv_call *call,
                     const struct kh_storage_list *list)
 {

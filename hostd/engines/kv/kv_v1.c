@@ -1,5 +1,5 @@
 /*
- * kv_v1.c - KV version 1 (vault-api.md §6.2): one JSON map per path,
+ * kv_v1.c - KV version 1 (Vault API: KV v1): one JSON map per path,
  * stored at "d/<path>" in the mount's view. GET -> 200 with the map as
  * data (lease_duration from a "ttl" key or the mount default), POST/PUT
  * -> 204, DELETE -> 204, LIST -> keys; missing -> 404 {"errors":[]}.

@@ -1,6 +1,6 @@
 /*
  * kv_versions.c - <mount>/delete/:path, undelete/:path and destroy/:path
- * of KV v2 (vault-api.md §6.1): {"versions": [...]} -> 204.
+ * of KV v2 (Vault API: KV v2): {"versions": [...]} -> 204.
  *
  * Owns the three state changes of listed versions: soft delete (deletion
  * time = now), undelete (deletion time cleared) and destroy (data removed

@@ -1,6 +1,6 @@
 /*
  * transit.h - the transit secrets engine: encryption as a service and
- * envelope encryption (vault-api.md §6.4), with keys in software (sealed
+ * envelope encryption (Vault API: transit), with keys in software (sealed
  * by the barrier) or inside the seal's PKCS#11 token ("managed" keys).
  *
  * This header is the ops table plus the internal API shared by the files
@@ -70,7 +70,7 @@
 #include "engines/backend.h"
 #include "hsm.h"
 
-/* ---- limits (CONVENTIONS 9), each tested at max and max + 1 ---- */
+/* ---- limits (house style), each tested at max and max + 1 ---- */
 
 /* Decoded plaintext of one encrypt item, hash or hmac input. */
 #define TRANSIT_PLAINTEXT_BYTES_MAX (1024u * 1024u)

@@ -1,7 +1,7 @@
 /*
  * transit_backend.c - the transit engine's backend_ops (engines/backend.h):
  * per-mount state, the existence check, and dispatch of a sub-path and
- * operation to one handler through the route table below (vault-api.md
+ * operation to one handler through the route table below (the Vault HTTP API
  * §6.4).
  *
  * Owns the route table, the split of a sub-path into route word, name and

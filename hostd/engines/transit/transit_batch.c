@@ -1,6 +1,6 @@
 /*
  * transit_batch.c - one request's items: the request fields themselves,
- * or each object of batch_input (vault-api.md §6.4 "Batch").
+ * or each object of batch_input (Vault API: transit "Batch").
  *
  * Owns the batch rules: batch_input is a list of at most
  * TRANSIT_BATCH_ITEMS_MAX objects and, when present, the top-level item

@@ -1,6 +1,6 @@
 /*
  * transit_ciphertext.c - the "vault:v<N>:<base64>" text that carries
- * transit ciphertexts, signatures and HMACs (vault-api.md §6.4).
+ * transit ciphertexts, signatures and HMACs (Vault API: transit).
  *
  * Owns formatting and parsing only: the version is a decimal number in
  * 1..UINT32_MAX without sign or leading zeros, the payload standard

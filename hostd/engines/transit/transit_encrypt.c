@@ -1,6 +1,6 @@
 /*
  * transit_encrypt.c - encrypt/:name, decrypt/:name, rewrap/:name and
- * datakey/{plaintext,wrapped}/:name (vault-api.md §6.4): envelope
+ * datakey/{plaintext,wrapped}/:name (Vault API: transit): envelope
  * encryption's server side.
  *
  * Owns the version rules (encrypt at latest or key_version, never below

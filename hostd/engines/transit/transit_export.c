@@ -1,5 +1,5 @@
 /*
- * transit_export.c - export/:type/:name[/:version] (vault-api.md §6.4):
+ * transit_export.c - export/:type/:name[/:version] (Vault API: transit):
  * the one way software key material leaves the engine.
  *
  * Owns the export rules: only keys created (or configured) exportable,

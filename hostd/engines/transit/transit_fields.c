@@ -1,7 +1,7 @@
 /*
  * transit_fields.c - typed request fields for the transit engine, read
  * from any JSON object (the request's fields or one batch_input item), with
- * Vault's lenient typing (vault-api.md §1.4).
+ * Vault's lenient typing (Vault API: request body rules).
  *
  * Owns base64 decoding of client input into wiped buffers, key name
  * checks, and base64 output. It never logs and never copies field values

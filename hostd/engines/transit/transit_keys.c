@@ -1,7 +1,7 @@
 /*
  * transit_keys.c - key management: keys/ (list), keys/:name (create,
  * read, delete), keys/:name/rotate, keys/:name/config, and export/
- * (vault-api.md §6.4).
+ * (Vault API: transit).
  *
  * Owns the creation rules (types, derived only for AEAD keys, managed
  * keys are aes256-gcm96, never derived and never exportable), the config

@@ -1,6 +1,6 @@
 /*
  * transit_misc.c - the key-less endpoints random[/:source][/:bytes] and
- * hash[/:algorithm] (vault-api.md §6.4).
+ * hash[/:algorithm] (Vault API: transit).
  *
  * Owns their field rules: random bytes from the kernel CSPRNG (sources
  * "platform", "all" and "seal" all draw from it), at most

@@ -1,6 +1,6 @@
 /*
  * transit_sign.c - sign/:name, verify/:name (signatures and HMACs) and
- * hmac/:name (vault-api.md §6.4) with the primitives behind them.
+ * hmac/:name (Vault API: transit) with the primitives behind them.
  *
  * Owns the hash algorithm names (sha2-224/256/384/512, sha3-224/256/384/
  * 512), prehashed input, RSA's pss (default; maximum salt to sign, any

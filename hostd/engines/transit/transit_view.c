@@ -1,6 +1,6 @@
 /*
  * transit_view.c - the JSON description of a transit key that GET
- * keys/:name (and create, rotate, config) answer (vault-api.md §6.4 "Key
+ * keys/:name (and create, rotate, config) answer (Vault API: transit "Key
  * info").
  *
  * Owns the field names and their Vault forms: "keys" maps each version
