@@ -15,6 +15,7 @@ PACKAGES="
   libmicrohttpd-dev libjansson-dev libssl-dev libmbedtls-dev
   libcurl4-openssl-dev libpq-dev postgresql
   libcmocka-dev wrk python3-hvac python3-requests gnutls-bin
+  python3-jwt python3-cryptography jq xxd iproute2 bsdutils
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dpkg-dev
 "
 
