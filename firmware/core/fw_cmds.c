@@ -174,7 +174,7 @@ static int h_gen_wrap(const uint8_t *in, size_t n, uint8_t *out,
     r = fw_random(g_fw_state.wrap_key[slot], FW_AES_KEY_LEN);
     if (r != 0)
         return r;
-    g_fw_state.wrap_used[slot] = 1;
+    g_fw_state.wrap_used[slot] = FW_WRAP_GENERATED;
     memset(g_fw_state.wrap_label[slot], 0, FW_LABEL_MAX);
     memcpy(g_fw_state.wrap_label[slot], in + 1, n - 1);
     g_fw_state.wrap_label_len[slot] = (uint8_t)(n - 1);
@@ -261,6 +261,50 @@ static int h_unwrap(const uint8_t *in, size_t n, uint8_t *out,
     return r;
 }
 
+/* dst, label_len, label, then UNWRAP's request (slot, aad_len, aad, iv,
+ * ct, tag) whose ciphertext is exactly one AES-256 key: the key is
+ * decrypted into a local buffer, stored in the free slot dst as an
+ * imported key and wiped; no reply byte depends on it. */
+static int h_unwrap_key(const uint8_t *in, size_t n, uint8_t *out,
+                        size_t *ret_len)
+{
+    uint8_t key[FW_AES_KEY_LEN], dst = in[0];
+    const uint8_t *wkey = NULL, *w, *iv;
+    size_t label_len = in[1], aad_len = 0, wn;
+    int r;
+
+    if (label_len > FW_LABEL_MAX || n < 2 + label_len + 3)
+        return -FW_ST_BADLEN;
+    w = in + 2 + label_len;
+    wn = n - 2 - label_len;
+    r = wrap_args(w, wn, &wkey, &aad_len);
+    if (r != 0)
+        return r;
+    if (wn - 3 - aad_len != FW_GCM_IV_LEN + FW_AES_KEY_LEN + FW_GCM_TAG_LEN)
+        return -FW_ST_BADLEN;
+    if (dst >= FW_WRAP_SLOTS)
+        return -FW_ST_BADARG;
+    if (g_fw_state.wrap_used[dst])
+        return -FW_ST_EXISTS;
+    iv = w + 3 + aad_len;
+    r = fw_gcm_open(wkey, iv, w + 3, aad_len, iv + FW_GCM_IV_LEN,
+                    FW_AES_KEY_LEN, iv + FW_GCM_IV_LEN + FW_AES_KEY_LEN, key);
+    if (r == 0)
+        memcpy(g_fw_state.wrap_key[dst], key, FW_AES_KEY_LEN);
+    fw_wipe(key, sizeof(key));
+    if (r == -FW_ST_AUTH) {
+        int r2 = save_logged(FW_EV_UNWRAP_FAIL, w[0]);
+        return r2 != 0 ? r2 : r;
+    }
+    if (r != 0)
+        return r;
+    g_fw_state.wrap_used[dst] = FW_WRAP_IMPORTED;
+    memset(g_fw_state.wrap_label[dst], 0, FW_LABEL_MAX);
+    memcpy(g_fw_state.wrap_label[dst], in + 2, label_len);
+    g_fw_state.wrap_label_len[dst] = (uint8_t)label_len;
+    return save_logged(FW_EV_UNWRAP_KEY, dst);
+}
+
 /* slot, then an optional label (not secret, kept for PKCS#11 search). */
 static int h_gen_ec(const uint8_t *in, size_t n, uint8_t *out,
                     size_t *ret_len)
@@ -326,6 +370,20 @@ static int h_sign(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
         r = fw_ec_sign(g_fw_state.ec_priv[in[0]], in + 1, out);
     if (r == 0)
         *ret_len = FW_EC_SIG_LEN;
+    return r;
+}
+
+/* slot, hash, r||s: checked against the slot's public key. */
+static int h_verify(const uint8_t *in, size_t n, uint8_t *out,
+                    size_t *ret_len)
+{
+    uint8_t pub[FW_EC_PUB_LEN];
+    int r = ec_slot(in[0]);
+
+    if (r == 0)
+        r = fw_ec_public(g_fw_state.ec_priv[in[0]], pub);
+    if (r == 0)
+        r = fw_ec_verify(pub, in + 1, in + 1 + FW_HASH_LEN);
     return r;
 }
 
@@ -427,6 +485,11 @@ static int h_reset(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
     return r;
 }
 
+/* UNWRAP_KEY: dst, label_len, label, slot, aad_len, aad, iv, key, tag. */
+#define UNWRAP_KEY_MIN \
+    (2u + 3u + FW_GCM_IV_LEN + FW_AES_KEY_LEN + FW_GCM_TAG_LEN)
+#define UNWRAP_KEY_MAX (UNWRAP_KEY_MIN + FW_LABEL_MAX + FW_AAD_MAX)
+
 static const struct fw_cmd_desc g_cmds[] = {
     {FW_CMD_INFO, 0, 0, S_ALL, h_info},
     {FW_CMD_ATTEST, 0, FW_NONCE_MAX, S_ALL, h_attest},
@@ -440,10 +503,13 @@ static const struct fw_cmd_desc g_cmds[] = {
      3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX + FW_GCM_TAG_LEN, S_U,
      h_unwrap},
     {FW_CMD_WRAP_LIST, 0, 0, S_U, h_wrap_list},
+    {FW_CMD_UNWRAP_KEY, UNWRAP_KEY_MIN, UNWRAP_KEY_MAX, S_U, h_unwrap_key},
     {FW_CMD_GEN_EC, 1, 1 + FW_LABEL_MAX, S_U, h_gen_ec},
     {FW_CMD_GET_PUB, 1, 1, S_U, h_get_pub},
     {FW_CMD_EC_LIST, 0, 0, S_U, h_ec_list},
     {FW_CMD_SIGN, 1 + FW_HASH_LEN, 1 + FW_HASH_LEN, S_U, h_sign},
+    {FW_CMD_VERIFY, 1 + FW_HASH_LEN + FW_EC_SIG_LEN,
+     1 + FW_HASH_LEN + FW_EC_SIG_LEN, S_U, h_verify},
     {FW_CMD_RANDOM, 2, 2, S_I | S_U, h_random},
     {FW_CMD_COUNTER_INC, 0, 0, S_U, h_counter_inc},
     {FW_CMD_COUNTER_GET, 0, 0, S_ALL, h_counter_get},
@@ -456,6 +522,8 @@ static const struct fw_cmd_desc g_cmds[] = {
 _Static_assert(3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX +
                        FW_GCM_TAG_LEN <= FW_MAX_PAYLOAD,
                "unwrap request exceeds the frame payload");
+_Static_assert(UNWRAP_KEY_MAX <= FW_MAX_PAYLOAD,
+               "unwrap-key request exceeds the frame payload");
 _Static_assert(FW_WRAP_SLOTS * FW_WRAP_LIST_ENTRY <= FW_MAX_PAYLOAD,
                "wrap list exceeds the frame payload");
 _Static_assert(FW_EC_SLOTS * FW_EC_LIST_ENTRY <= FW_MAX_PAYLOAD,

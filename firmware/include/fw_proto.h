@@ -4,6 +4,8 @@
  *
  * Version 3 (this one): GEN_EC takes a label and EC_LIST reads the P-256
  * slots back (PKCS#11 key pairs); STATS reads the last handler's time.
+ * Firmware 0.3.1 added UNWRAP_KEY and VERIFY (PKCS#11 C_UnwrapKey into a
+ * token object, C_Verify); an older device answers them BADCMD.
  * Version 2 added the caller's IV to WRAP, a label to GEN_WRAP and
  * WRAP_LIST. Older frames get BADVERSION.
  *
@@ -37,7 +39,7 @@
 #define FW_MAGIC1 0x48u /* 'H' */
 #define FW_PROTO_VERSION 3u
 #define FW_REPLY_BIT 0x80u
-#define FW_FIRMWARE_VERSION "keyhold-fw 0.3.0"
+#define FW_FIRMWARE_VERSION "keyhold-fw 0.3.1"
 
 /* Commands. Payloads (request -> reply):
  *  INFO        -      -> ver u8, state u8, tries u8, flags u8, counter u64,
@@ -54,13 +56,20 @@
  *              the caller must never offer one IV twice under a key)
  *  UNWRAP      slot, aad_len u16, aad, iv ct tag -> pt
  *  WRAP_LIST   -      -> FW_WRAP_SLOTS x (used u8, label_len u8,
- *                        label[FW_LABEL_MAX], zero padded)
+ *                        label[FW_LABEL_MAX], zero padded); used is
+ *                        FW_WRAP_GENERATED or FW_WRAP_IMPORTED (0: free)
+ *  UNWRAP_KEY  dst u8, label_len u8, label, then UNWRAP's request with a
+ *              ciphertext of FW_AES_KEY_LEN bytes -> -
+ *              (the decrypted key goes into the free slot dst as an
+ *              imported wrapping key; it never appears in a reply)
  *  GEN_EC      slot, label (0..FW_LABEL_MAX bytes) -> pub[65]
  *  GET_PUB     slot   -> pub[65]
  *  EC_LIST     -      -> FW_EC_SLOTS x (used u8, label_len u8,
  *                        label[FW_LABEL_MAX], zero padded)
  *  SIGN        slot, hash[32] -> r||s [64] (RFC 6979 deterministic; the
  *              caller hashes: the device signs the 32-byte digest as is)
+ *  VERIFY      slot, hash[32], r||s [64] -> - | AUTH (the signature does
+ *              not verify under the slot's public key)
  *  RANDOM      n u16  -> n bytes
  *  COUNTER_INC -      -> value u64 (persisted before the reply)
  *  COUNTER_GET -      -> value u64
@@ -82,10 +91,12 @@ enum fw_cmd
     FW_CMD_WRAP = 0x11,
     FW_CMD_UNWRAP = 0x12,
     FW_CMD_WRAP_LIST = 0x13,
+    FW_CMD_UNWRAP_KEY = 0x14,
     FW_CMD_GEN_EC = 0x20,
     FW_CMD_GET_PUB = 0x21,
     FW_CMD_SIGN = 0x22,
     FW_CMD_EC_LIST = 0x23,
+    FW_CMD_VERIFY = 0x24,
     FW_CMD_RANDOM = 0x30,
     FW_CMD_COUNTER_INC = 0x31,
     FW_CMD_COUNTER_GET = 0x32,
@@ -139,7 +150,12 @@ enum fw_event
     FW_EV_UNWRAP_FAIL = 7,
     FW_EV_RESET = 8,
     FW_EV_PIN_SET = 9,
+    FW_EV_UNWRAP_KEY = 10,
 };
+
+/* WRAP_LIST used byte: how a wrapping key came to be in its slot. */
+#define FW_WRAP_GENERATED 1u /* GEN_WRAP: made by the device's DRBG */
+#define FW_WRAP_IMPORTED 2u  /* UNWRAP_KEY: decrypted into the device */
 
 #define FW_RESET_CONFIRM "ZEROISE"
 

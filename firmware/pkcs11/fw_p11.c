@@ -59,6 +59,7 @@ static void fwp11_lost(void)
 {
     fwp11_dev_close(&g_fwp11.dev);
     explicit_bzero(g_fwp11.sessions, sizeof(g_fwp11.sessions));
+    fwp11_sobj_drop(0);
     g_fwp11.logged_in = 0;
 }
 
@@ -77,8 +78,10 @@ ck_rv_t fwp11_call(uint8_t cmd, const uint8_t *req, size_t n, uint8_t *rep,
         fwp11_lost();
         return CKR_DEVICE_REMOVED;
     }
-    if (st == FW_ST_STATE && g_fwp11.logged_in && cmd != FW_CMD_LOGIN)
+    if (st == FW_ST_STATE && g_fwp11.logged_in && cmd != FW_CMD_LOGIN) {
         g_fwp11.logged_in = 0; /* the device forgot us: log in again */
+        fwp11_sobj_drop(0);    /* a logout destroys private objects */
+    }
     *ret_len = len;
     *ret_st = st;
     return CKR_OK;
@@ -103,6 +106,8 @@ ck_rv_t fwp11_status_rv(int st)
         return CKR_DATA_LEN_RANGE;
     case FW_ST_NV:
         return CKR_DEVICE_MEMORY;
+    case FW_ST_BADCMD: /* firmware older than the command */
+        return CKR_FUNCTION_NOT_SUPPORTED;
     default:
         return CKR_DEVICE_ERROR;
     }
@@ -145,6 +150,7 @@ ck_rv_t C_Initialize(void *init_args)
         rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
     } else {
         memset(g_fwp11.sessions, 0, sizeof(g_fwp11.sessions));
+        memset(g_fwp11.sobjs, 0, sizeof(g_fwp11.sobjs));
         memset(&g_fwp11.dev, 0, sizeof(g_fwp11.dev));
         g_fwp11.dev.fd = -1;
         memcpy(g_fwp11.dev.spec, spec, strlen(spec) + 1);
@@ -186,7 +192,7 @@ ck_rv_t C_GetInfo(struct ck_info *info)
     fwp11_pad(info->library_description, sizeof(info->library_description),
               "Keyhold device PKCS#11 module");
     info->library_version.major = 0;
-    info->library_version.minor = 2;
+    info->library_version.minor = 3;
     fwp11_leave();
     return CKR_OK;
 }
@@ -376,11 +382,12 @@ ck_rv_t C_GetMechanismInfo(ck_slot_id_t slot_id, ck_mechanism_type_t type,
     if (type == CKM_AES_KEY_GEN)
         info->flags = CKF_HW | CKF_GENERATE;
     else if (type == CKM_AES_GCM)
-        info->flags = CKF_HW | CKF_ENCRYPT | CKF_DECRYPT;
+        info->flags = CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP |
+                      CKF_UNWRAP;
     else if (type == CKM_EC_KEY_PAIR_GEN)
         info->flags = CKF_HW | CKF_GENERATE_KEY_PAIR | FWP11_EC_FLAGS;
     else if (type == CKM_ECDSA)
-        info->flags = CKF_HW | CKF_SIGN | FWP11_EC_FLAGS;
+        info->flags = CKF_HW | CKF_SIGN | CKF_VERIFY | FWP11_EC_FLAGS;
     else
         rv = CKR_MECHANISM_INVALID;
     fwp11_leave();
@@ -448,6 +455,7 @@ ck_rv_t C_CloseSession(ck_session_handle_t session)
         rv = CKR_SESSION_HANDLE_INVALID;
     } else {
         explicit_bzero(s, sizeof(*s));
+        fwp11_sobj_drop(session);
         logout_if_last();
     }
     fwp11_leave();
@@ -464,6 +472,7 @@ ck_rv_t C_CloseAllSessions(ck_slot_id_t slot_id)
     if (rv != CKR_OK)
         return rv;
     explicit_bzero(g_fwp11.sessions, sizeof(g_fwp11.sessions));
+    fwp11_sobj_drop(0);
     logout_if_last();
     fwp11_leave();
     return CKR_OK;
@@ -559,6 +568,7 @@ ck_rv_t C_Logout(ck_session_handle_t session)
         rv = fwp11_call(FW_CMD_LOGOUT, NULL, 0, rep, sizeof(rep), &len, &st);
     if (rv == CKR_OK) {
         g_fwp11.logged_in = 0;
+        fwp11_sobj_drop(0); /* every session object is private (v2.40 5.6) */
         for (size_t i = 0; i < FWP11_SESSIONS_MAX; i++)
             explicit_bzero(&g_fwp11.sessions[i].op,
                            sizeof(g_fwp11.sessions[i].op));

@@ -1,12 +1,22 @@
 /*
- * fw_p11_crypt.c - key generation, CKM_AES_GCM and random numbers of the
- * Keyhold device's PKCS#11 face (fw_p11.h). C_GenerateKey(CKM_AES_KEY_GEN)
- * makes a wrapping key inside the device, in its first free slot, with the
- * template's label; C_Encrypt/C_Decrypt are single-part AES-256-GCM run by
- * the device's WRAP (with the caller's IV, protocol 2) and UNWRAP; the key
- * never leaves the device. It must never let a plaintext outlive the call
- * (request and reply buffers are wiped) nor accept a template asking for
- * an extractable, non-sensitive or session key.
+ * fw_p11_crypt.c - key generation, CKM_AES_GCM, key wrapping and random
+ * numbers of the Keyhold device's PKCS#11 face (fw_p11.h).
+ * C_GenerateKey(CKM_AES_KEY_GEN) makes a wrapping key inside the device,
+ * in its first free slot, with the template's label; C_Encrypt/C_Decrypt
+ * are single-part AES-256-GCM run by the device's WRAP (with the caller's
+ * IV, protocol 2) and UNWRAP; the key never leaves the device.
+ *
+ * C_WrapKey(CKM_AES_GCM) wraps an extractable session object under a
+ * device key (the device's WRAP: ciphertext || tag, the IV is the
+ * caller's). C_UnwrapKey(CKM_AES_GCM) with CKA_TOKEN true sends the blob
+ * to the device's UNWRAP_KEY, which decrypts it inside and stores it as
+ * an imported wrapping key (AES-256 only; the template obeys the rules of
+ * C_GenerateKey); without CKA_TOKEN it is the device's UNWRAP into a new
+ * session object. A bad tag answers CKR_WRAPPED_KEY_INVALID.
+ *
+ * It must never let a plaintext outlive the call (request and reply
+ * buffers are wiped) other than into a session object, nor accept a
+ * token template asking for an extractable or session key.
  */
 #include "pkcs11/fw_p11.h"
 
@@ -170,35 +180,48 @@ out:
 
 /* ---- AES-GCM -------------------------------------------------------- */
 
+ck_rv_t fwp11_gcm_params(const struct ck_mechanism *mech,
+                         struct fwp11_op *op)
+{
+    const struct ck_gcm_params *p = mech->parameter;
+
+    if (mech->mechanism != CKM_AES_GCM)
+        return CKR_MECHANISM_INVALID;
+    if (p == NULL || mech->parameter_len != sizeof(*p) || p->iv_ptr == NULL ||
+        p->iv_len != FW_GCM_IV_LEN || p->tag_bits != GCM_TAG_BITS ||
+        p->aad_len > FW_AAD_MAX || (p->aad_ptr == NULL && p->aad_len > 0))
+        return CKR_MECHANISM_PARAM_INVALID;
+    memcpy(op->iv, p->iv_ptr, FW_GCM_IV_LEN);
+    if (p->aad_len > 0)
+        memcpy(op->aad, p->aad_ptr, p->aad_len);
+    op->aad_len = p->aad_len;
+    return CKR_OK;
+}
+
 /* Validate the mechanism and key, and remember them in the session. */
 static ck_rv_t gcm_init(ck_session_handle_t session,
                         const struct ck_mechanism *mech, ck_object_handle_t key,
                         enum fwp11_op_kind kind)
 {
     struct fwp11_session *s = fwp11_session_get(session);
-    const struct ck_gcm_params *p;
+    struct fwp11_op op;
+    ck_rv_t rv;
 
     if (s == NULL)
         return CKR_SESSION_HANDLE_INVALID;
     if (s->op.kind != FWP11_OP_NONE)
         return CKR_OPERATION_ACTIVE;
-    if (mech->mechanism != CKM_AES_GCM)
-        return CKR_MECHANISM_INVALID;
-    p = mech->parameter;
-    if (p == NULL || mech->parameter_len != sizeof(*p) || p->iv_ptr == NULL ||
-        p->iv_len != FW_GCM_IV_LEN || p->tag_bits != GCM_TAG_BITS ||
-        p->aad_len > FW_AAD_MAX || (p->aad_ptr == NULL && p->aad_len > 0))
-        return CKR_MECHANISM_PARAM_INVALID;
+    memset(&op, 0, sizeof(op));
+    rv = fwp11_gcm_params(mech, &op);
+    if (rv != CKR_OK)
+        return rv;
     if (!g_fwp11.logged_in)
         return CKR_USER_NOT_LOGGED_IN;
     if (key == 0 || key > FW_WRAP_SLOTS)
         return CKR_KEY_HANDLE_INVALID;
-    s->op.kind = kind;
-    s->op.slot = (uint8_t)(key - 1);
-    memcpy(s->op.iv, p->iv_ptr, FW_GCM_IV_LEN);
-    if (p->aad_len > 0)
-        memcpy(s->op.aad, p->aad_ptr, p->aad_len);
-    s->op.aad_len = p->aad_len;
+    op.kind = kind;
+    op.slot = (uint8_t)(key - 1);
+    s->op = op;
     return CKR_OK;
 }
 
@@ -244,14 +267,15 @@ static size_t gcm_request(const struct fwp11_op *op, const uint8_t *data,
     return 3 + op->aad_len + FW_GCM_IV_LEN + len;
 }
 
-/* Run the session's operation on in (in_len bytes, already bounded) into
- * out: the device reply minus the IV it echoes (WRAP) or all of it. */
-static ck_rv_t gcm_run(struct fwp11_op *op, const uint8_t *in, size_t in_len,
-                       uint8_t *out, unsigned long *out_len)
+/* Run op on in (in_len bytes, already bounded) into out: the device
+ * reply minus the IV it echoes (WRAP) or all of it (UNWRAP), which must
+ * be as long as the input says. */
+ck_rv_t fwp11_gcm_run(struct fwp11_op *op, const uint8_t *in, size_t in_len,
+                      uint8_t *out, unsigned long *out_len)
 {
     static uint8_t req[FW_MAX_PAYLOAD], rep[FW_MAX_PAYLOAD];
     int enc = op->kind == FWP11_OP_ENCRYPT;
-    size_t n = gcm_request(op, in, in_len, req), len = 0, skip;
+    size_t n = gcm_request(op, in, in_len, req), len = 0, skip, want;
     int st = 0;
     ck_rv_t rv;
 
@@ -260,7 +284,9 @@ static ck_rv_t gcm_run(struct fwp11_op *op, const uint8_t *in, size_t in_len,
     if (rv == CKR_OK)
         rv = fwp11_status_rv(st);
     skip = enc ? FW_GCM_IV_LEN : 0;
-    if (rv == CKR_OK && len < skip)
+    want = enc ? FW_GCM_IV_LEN + in_len + FW_GCM_TAG_LEN
+               : in_len - FW_GCM_TAG_LEN;
+    if (rv == CKR_OK && len != want)
         rv = CKR_DEVICE_ERROR;
     if (rv == CKR_OK) {
         memcpy(out, rep + skip, len - skip);
@@ -303,7 +329,7 @@ static ck_rv_t gcm_call(ck_session_handle_t session, enum fwp11_op_kind kind,
         return CKR_BUFFER_TOO_SMALL;
     }
     if (rv == CKR_OK)
-        rv = gcm_run(&s->op, in, in_len, out, out_len);
+        rv = fwp11_gcm_run(&s->op, in, in_len, out, out_len);
     s = fwp11_session_get(session); /* a lost link drops the session */
     if (s != NULL)
         explicit_bzero(&s->op, sizeof(s->op));
@@ -340,6 +366,203 @@ ck_rv_t C_Decrypt(ck_session_handle_t session, unsigned char *encrypted_data,
         return rv;
     rv = gcm_call(session, FWP11_OP_DECRYPT, encrypted_data, encrypted_data_len,
                   data, data_len);
+    fwp11_leave();
+    return rv;
+}
+
+/* ---- C_WrapKey / C_UnwrapKey (CKM_AES_GCM) -------------------------- */
+
+/* The key to wrap: an extractable session object. The device's keys
+ * never leave it (a handle in their ranges is answered as such without
+ * a round trip to see whether its slot is used). */
+static ck_rv_t wrap_target(ck_object_handle_t key,
+                           const struct fwp11_sobj **ret)
+{
+    const struct fwp11_sobj *so = fwp11_sobj_get(key);
+
+    if (so != NULL) {
+        if (!so->extractable)
+            return CKR_KEY_UNEXTRACTABLE;
+        *ret = so;
+        return CKR_OK;
+    }
+    if ((key >= 1 && key <= FW_WRAP_SLOTS) ||
+        (key >= FWP11_H_EC_PRIV && key < FWP11_H_EC_PRIV + FW_EC_SLOTS))
+        return CKR_KEY_UNEXTRACTABLE;
+    if (key >= FWP11_H_EC_PUB && key < FWP11_H_EC_PUB + FW_EC_SLOTS)
+        return CKR_KEY_NOT_WRAPPABLE;
+    return CKR_KEY_HANDLE_INVALID;
+}
+
+/* Session, mechanism, login and the device key of a wrap or unwrap
+ * (kind ENCRYPT: wrap, DECRYPT: unwrap) into op. */
+static ck_rv_t wrap_op(ck_session_handle_t session,
+                       const struct ck_mechanism *mech, ck_object_handle_t dk,
+                       enum fwp11_op_kind kind, struct fwp11_op *op)
+{
+    ck_rv_t rv;
+
+    if (fwp11_session_get(session) == NULL)
+        return CKR_SESSION_HANDLE_INVALID;
+    memset(op, 0, sizeof(*op));
+    rv = fwp11_gcm_params(mech, op);
+    if (rv != CKR_OK)
+        return rv;
+    if (!g_fwp11.logged_in)
+        return CKR_USER_NOT_LOGGED_IN;
+    if (dk == 0 || dk > FW_WRAP_SLOTS)
+        return kind == FWP11_OP_ENCRYPT ? CKR_WRAPPING_KEY_HANDLE_INVALID
+                                        : CKR_UNWRAPPING_KEY_HANDLE_INVALID;
+    op->kind = kind;
+    op->slot = (uint8_t)(dk - 1);
+    return CKR_OK;
+}
+
+/* A device status of a wrap or unwrap as its CKR_*. */
+static ck_rv_t wrap_rv(ck_rv_t rv, enum fwp11_op_kind kind)
+{
+    if (rv == CKR_KEY_HANDLE_INVALID) /* NOKEY: the device key's slot */
+        return kind == FWP11_OP_ENCRYPT ? CKR_WRAPPING_KEY_HANDLE_INVALID
+                                        : CKR_UNWRAPPING_KEY_HANDLE_INVALID;
+    if (rv == CKR_ENCRYPTED_DATA_INVALID) /* AUTH: the tag */
+        return CKR_WRAPPED_KEY_INVALID;
+    return rv;
+}
+
+/* Output: ciphertext || tag (v2.40 GCM); a size query or a buffer too
+ * small answers the length (5.2). */
+ck_rv_t C_WrapKey(ck_session_handle_t session, struct ck_mechanism *mechanism,
+                  ck_object_handle_t wrapping_key, ck_object_handle_t key,
+                  unsigned char *wrapped_key, unsigned long *wrapped_key_len)
+{
+    const struct fwp11_sobj *so = NULL;
+    struct fwp11_op op;
+    unsigned long need;
+    ck_rv_t rv;
+
+    if (mechanism == NULL || wrapped_key_len == NULL)
+        return CKR_ARGUMENTS_BAD;
+    rv = fwp11_enter();
+    if (rv != CKR_OK)
+        return rv;
+    rv = wrap_op(session, mechanism, wrapping_key, FWP11_OP_ENCRYPT, &op);
+    if (rv == CKR_OK)
+        rv = wrap_target(key, &so);
+    if (rv != CKR_OK)
+        goto out;
+    need = so->value_len + FW_GCM_TAG_LEN;
+    if (wrapped_key == NULL || *wrapped_key_len < need) {
+        rv = wrapped_key == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
+        *wrapped_key_len = need;
+        goto out;
+    }
+    rv = wrap_rv(fwp11_gcm_run(&op, so->value, so->value_len, wrapped_key,
+                               wrapped_key_len),
+                 FWP11_OP_ENCRYPT);
+out:
+    explicit_bzero(&op, sizeof(op));
+    fwp11_leave();
+    return rv;
+}
+
+/* CKA_TOKEN true in the template: the key goes into the device. */
+static int templ_token(const struct ck_attribute *templ, unsigned long count)
+{
+    int token = 0;
+
+    for (unsigned long i = 0; i < count; i++)
+        if (templ[i].type == CKA_TOKEN &&
+            fwp11_attr_bool(&templ[i], &token) != 0)
+            token = 0;
+    return token;
+}
+
+/* UNWRAP_KEY into the device's first free slot: an AES-256 key, the
+ * template checked as C_GenerateKey's. */
+static ck_rv_t unwrap_token(ck_session_handle_t session, struct fwp11_op *op,
+                            const uint8_t *blob, size_t blob_len,
+                            const struct ck_attribute *templ,
+                            unsigned long count, ck_object_handle_t *ret)
+{
+    uint8_t req[2 + FW_LABEL_MAX + 3 + FW_AAD_MAX + FW_GCM_IV_LEN +
+                FW_AES_KEY_LEN + FW_GCM_TAG_LEN],
+        rep[8], slot = 0;
+    const uint8_t *label = NULL;
+    size_t label_len = 0, n, len = 0;
+    int st = 0;
+    ck_rv_t rv = CKR_OK;
+
+    if (!(fwp11_session_get(session)->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    for (unsigned long i = 0; rv == CKR_OK && i < count; i++)
+        rv = keygen_attr(&templ[i], &label, &label_len);
+    if (rv == CKR_OK && blob_len != FW_AES_KEY_LEN + FW_GCM_TAG_LEN)
+        rv = CKR_WRAPPED_KEY_LEN_RANGE;
+    if (rv == CKR_OK)
+        rv = free_slot(&slot);
+    if (rv != CKR_OK)
+        return rv;
+    req[0] = slot;
+    req[1] = (uint8_t)label_len;
+    if (label_len > 0)
+        memcpy(req + 2, label, label_len);
+    n = 2 + label_len + gcm_request(op, blob, blob_len, req + 2 + label_len);
+    rv = fwp11_call(FW_CMD_UNWRAP_KEY, req, n, rep, sizeof(rep), &len, &st);
+    if (rv == CKR_OK)
+        rv = wrap_rv(fwp11_status_rv(st), FWP11_OP_DECRYPT);
+    if (rv == CKR_OK)
+        *ret = (ck_object_handle_t)slot + 1;
+    explicit_bzero(req, sizeof(req));
+    return rv;
+}
+
+/* UNWRAP into a session object of 16, 24 or 32 bytes. */
+static ck_rv_t unwrap_session(ck_session_handle_t session, struct fwp11_op *op,
+                              const uint8_t *blob, size_t blob_len,
+                              const struct ck_attribute *templ,
+                              unsigned long count, ck_object_handle_t *ret)
+{
+    uint8_t pt[FW_AES_KEY_LEN] = {0};
+    unsigned long pt_len = 0;
+    ck_rv_t rv = CKR_WRAPPED_KEY_LEN_RANGE;
+
+    /* the template and a free entry first: pt only stands for the value */
+    if (blob_len >= FW_GCM_TAG_LEN)
+        rv = fwp11_sobj_new(session, templ, count, pt,
+                            blob_len - FW_GCM_TAG_LEN, NULL);
+    if (rv == CKR_OK)
+        rv = wrap_rv(fwp11_gcm_run(op, blob, blob_len, pt, &pt_len),
+                     FWP11_OP_DECRYPT);
+    if (rv == CKR_OK)
+        rv = fwp11_sobj_new(session, templ, count, pt, pt_len, ret);
+    explicit_bzero(pt, sizeof(pt));
+    return rv;
+}
+
+ck_rv_t C_UnwrapKey(ck_session_handle_t session, struct ck_mechanism *mechanism,
+                    ck_object_handle_t unwrapping_key,
+                    unsigned char *wrapped_key, unsigned long wrapped_key_len,
+                    struct ck_attribute *templ, unsigned long attribute_count,
+                    ck_object_handle_t *key)
+{
+    struct fwp11_op op;
+    ck_rv_t rv;
+
+    if (mechanism == NULL || key == NULL ||
+        (wrapped_key == NULL && wrapped_key_len > 0) ||
+        (templ == NULL && attribute_count > 0))
+        return CKR_ARGUMENTS_BAD;
+    rv = fwp11_enter();
+    if (rv != CKR_OK)
+        return rv;
+    rv = wrap_op(session, mechanism, unwrapping_key, FWP11_OP_DECRYPT, &op);
+    if (rv == CKR_OK && templ_token(templ, attribute_count))
+        rv = unwrap_token(session, &op, wrapped_key, wrapped_key_len, templ,
+                          attribute_count, key);
+    else if (rv == CKR_OK)
+        rv = unwrap_session(session, &op, wrapped_key, wrapped_key_len, templ,
+                            attribute_count, key);
+    explicit_bzero(&op, sizeof(op));
     fwp11_leave();
     return rv;
 }

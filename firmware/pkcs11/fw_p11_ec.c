@@ -7,7 +7,10 @@
  * a 32-byte digest: a longer input keeps its leftmost 32 bytes and a
  * shorter one is left-padded with zeros, which is what ECDSA does with a
  * hash of another size (SEC 1 4.1.3 step 5), so any verifier agrees. The
- * signature is r || s, 64 bytes (PKCS#11 ECDSA format).
+ * signature is r || s, 64 bytes (PKCS#11 ECDSA format). C_VerifyInit/
+ * C_Verify with CKM_ECDSA and a public-key object check such a signature
+ * with the device's VERIFY (the same digest rule, the slot's public key),
+ * so the module needs no crypto library of its own.
  *
  * It must never accept a template asking for an extractable, non-token
  * or non-P-256 key, and never hold a private key byte (the device has
@@ -218,18 +221,28 @@ ck_rv_t C_SignInit(ck_session_handle_t session, struct ck_mechanism *mechanism,
     return rv;
 }
 
+/* in (1..FWP11_ECDSA_IN_MAX bytes) as the 32-byte digest the device
+ * signs: its leftmost 32 bytes, left-padded with zeros. */
+static void ecdsa_digest(const uint8_t *in, size_t in_len,
+                         uint8_t out[FW_HASH_LEN])
+{
+    size_t take = in_len < FW_HASH_LEN ? in_len : FW_HASH_LEN;
+
+    memset(out, 0, FW_HASH_LEN);
+    memcpy(out + FW_HASH_LEN - take, in, take);
+}
+
 /* SIGN of in (1..FWP11_ECDSA_IN_MAX bytes) as a 32-byte digest. */
 static ck_rv_t ecdsa_run(uint8_t slot, const uint8_t *in, size_t in_len,
                          uint8_t *sig, unsigned long *sig_len)
 {
     uint8_t req[1 + FW_HASH_LEN], rep[FW_EC_SIG_LEN];
-    size_t take = in_len < FW_HASH_LEN ? in_len : FW_HASH_LEN, len = 0;
+    size_t len = 0;
     int st = 0;
     ck_rv_t rv;
 
-    memset(req, 0, sizeof(req));
     req[0] = slot;
-    memcpy(req + 1 + FW_HASH_LEN - take, in, take);
+    ecdsa_digest(in, in_len, req + 1);
     rv = fwp11_call(FW_CMD_SIGN, req, sizeof(req), rep, sizeof(rep), &len,
                     &st);
     if (rv == CKR_OK)
@@ -275,6 +288,98 @@ ck_rv_t C_Sign(ck_session_handle_t session, unsigned char *data,
     } else {
         rv = ecdsa_run(s->op.slot, data, data_len, signature, signature_len);
     }
+    s = fwp11_session_get(session); /* a lost link drops the session */
+    if (s != NULL)
+        explicit_bzero(&s->op, sizeof(s->op));
+out:
+    fwp11_leave();
+    return rv;
+}
+
+/* ---- CKM_ECDSA verification ----------------------------------------- */
+
+ck_rv_t C_VerifyInit(ck_session_handle_t session,
+                     struct ck_mechanism *mechanism, ck_object_handle_t key)
+{
+    struct fwp11_session *s;
+    ck_rv_t rv;
+
+    if (mechanism == NULL)
+        return CKR_ARGUMENTS_BAD;
+    rv = fwp11_enter();
+    if (rv != CKR_OK)
+        return rv;
+    s = fwp11_session_get(session);
+    if (s == NULL)
+        rv = CKR_SESSION_HANDLE_INVALID;
+    else if (s->op.kind != FWP11_OP_NONE)
+        rv = CKR_OPERATION_ACTIVE;
+    else if (mechanism->mechanism != CKM_ECDSA)
+        rv = CKR_MECHANISM_INVALID;
+    else if (mechanism->parameter != NULL || mechanism->parameter_len != 0)
+        rv = CKR_MECHANISM_PARAM_INVALID;
+    else if (!g_fwp11.logged_in)
+        rv = CKR_USER_NOT_LOGGED_IN;
+    else if (key < FWP11_H_EC_PUB || key >= FWP11_H_EC_PUB + FW_EC_SLOTS)
+        rv = CKR_KEY_HANDLE_INVALID;
+    if (rv == CKR_OK) {
+        s->op.kind = FWP11_OP_VERIFY;
+        s->op.slot = (uint8_t)(key - FWP11_H_EC_PUB);
+    }
+    fwp11_leave();
+    return rv;
+}
+
+/* VERIFY of sig over in (1..FWP11_ECDSA_IN_MAX bytes) as a digest. */
+static ck_rv_t ecdsa_check(uint8_t slot, const uint8_t *in, size_t in_len,
+                           const uint8_t *sig)
+{
+    uint8_t req[1 + FW_HASH_LEN + FW_EC_SIG_LEN], rep[8];
+    size_t len = 0;
+    int st = 0;
+    ck_rv_t rv;
+
+    req[0] = slot;
+    ecdsa_digest(in, in_len, req + 1);
+    memcpy(req + 1 + FW_HASH_LEN, sig, FW_EC_SIG_LEN);
+    rv = fwp11_call(FW_CMD_VERIFY, req, sizeof(req), rep, sizeof(rep), &len,
+                    &st);
+    if (rv == CKR_OK && st == FW_ST_AUTH)
+        rv = CKR_SIGNATURE_INVALID;
+    else if (rv == CKR_OK)
+        rv = fwp11_status_rv(st);
+    return rv;
+}
+
+/* Single-part verify of r || s; every outcome ends the operation. */
+ck_rv_t C_Verify(ck_session_handle_t session, unsigned char *data,
+                 unsigned long data_len, unsigned char *signature,
+                 unsigned long signature_len)
+{
+    struct fwp11_session *s;
+    ck_rv_t rv;
+
+    if ((data == NULL && data_len > 0) ||
+        (signature == NULL && signature_len > 0))
+        return CKR_ARGUMENTS_BAD;
+    rv = fwp11_enter();
+    if (rv != CKR_OK)
+        return rv;
+    s = fwp11_session_get(session);
+    if (s == NULL) {
+        rv = CKR_SESSION_HANDLE_INVALID;
+        goto out;
+    }
+    if (s->op.kind != FWP11_OP_VERIFY) {
+        rv = CKR_OPERATION_NOT_INITIALIZED;
+        goto out;
+    }
+    if (data_len == 0 || data_len > FWP11_ECDSA_IN_MAX)
+        rv = CKR_DATA_LEN_RANGE;
+    else if (signature_len != FW_EC_SIG_LEN)
+        rv = CKR_SIGNATURE_LEN_RANGE;
+    else
+        rv = ecdsa_check(s->op.slot, data, data_len, signature);
     s = fwp11_session_get(session); /* a lost link drops the session */
     if (s != NULL)
         explicit_bzero(&s->op, sizeof(s->op));

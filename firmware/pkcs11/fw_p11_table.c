@@ -43,20 +43,9 @@ ck_rv_t C_SetOperationState(ck_session_handle_t session,
     return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-ck_rv_t C_CreateObject(ck_session_handle_t session, struct ck_attribute *templ,
-                       unsigned long count, ck_object_handle_t *object)
-{
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
 ck_rv_t C_CopyObject(ck_session_handle_t session, ck_object_handle_t object,
                      struct ck_attribute *templ, unsigned long count,
                      ck_object_handle_t *new_object)
-{
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
-ck_rv_t C_DestroyObject(ck_session_handle_t session, ck_object_handle_t object)
 {
     return CKR_FUNCTION_NOT_SUPPORTED;
 }
@@ -158,19 +147,6 @@ ck_rv_t C_SignRecover(ck_session_handle_t session, unsigned char *data,
     return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-ck_rv_t C_VerifyInit(ck_session_handle_t session,
-                     struct ck_mechanism *mechanism, ck_object_handle_t key)
-{
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
-ck_rv_t C_Verify(ck_session_handle_t session, unsigned char *data,
-                 unsigned long data_len, unsigned char *signature,
-                 unsigned long signature_len)
-{
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
 ck_rv_t C_VerifyUpdate(ck_session_handle_t session, unsigned char *part,
                        unsigned long part_len)
 {
@@ -225,22 +201,6 @@ ck_rv_t C_DecryptVerifyUpdate(ck_session_handle_t session,
                               unsigned char *encrypted_part,
                               unsigned long encrypted_part_len,
                               unsigned char *part, unsigned long *part_len)
-{
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
-ck_rv_t C_WrapKey(ck_session_handle_t session, struct ck_mechanism *mechanism,
-                  ck_object_handle_t wrapping_key, ck_object_handle_t key,
-                  unsigned char *wrapped_key, unsigned long *wrapped_key_len)
-{
-    return CKR_FUNCTION_NOT_SUPPORTED;
-}
-
-ck_rv_t C_UnwrapKey(ck_session_handle_t session, struct ck_mechanism *mechanism,
-                    ck_object_handle_t unwrapping_key,
-                    unsigned char *wrapped_key, unsigned long wrapped_key_len,
-                    struct ck_attribute *templ, unsigned long attribute_count,
-                    ck_object_handle_t *key)
 {
     return CKR_FUNCTION_NOT_SUPPORTED;
 }

@@ -380,6 +380,50 @@ out:
     return r;
 }
 
+int barrier_keyring_opens(struct barrier *b, struct kh_storage *other)
+{
+    struct keyring *kr = NULL;
+    int r = KH_ESEALED;
+
+    KH_ASSERT(b != NULL);
+    lock_read(b);
+    if (b->keyring != NULL)
+        r = keyring_load(other, b->root_key, &kr);
+    unlock(b);
+    keyring_free(kr);
+    return r;
+}
+
+int barrier_reload(struct barrier *b)
+{
+    uint8_t root_key[KH_ROOT_KEY_BYTES];
+    struct keyring *kr = NULL;
+    int r = KH_ESEALED;
+
+    KH_ASSERT(b != NULL);
+    lock_write(b);
+    if (b->keyring == NULL)
+        goto out;
+    r = keyring_load(b->storage, b->root_key, &kr);
+    if (r != 0)
+        goto out;
+    memcpy(root_key, b->root_key, KH_ROOT_KEY_BYTES);
+    keyring_free(b->keyring);
+    b->keyring = NULL;
+    kh_secure_free(b->root_key, KH_ROOT_KEY_BYTES);
+    b->root_key = NULL;
+    r = barrier_install(b, kr, root_key);
+    kh_wipe(root_key, sizeof(root_key));
+    if (r != 0)
+        goto out;
+    kr = NULL;
+    r = 0; /* success */
+out:
+    unlock(b);
+    keyring_free(kr);
+    return r;
+}
+
 void barrier_seal(struct barrier *b)
 {
     if (b == NULL)

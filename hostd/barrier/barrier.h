@@ -99,6 +99,16 @@ int barrier_unseal(struct barrier *b,
 
 /* Store the exact encryption counters (best effort), then wipe every key
  * and the root key copy from memory. Idempotent. */
+/* Read the keyring again from storage with the root key held (a raft
+ * standby becoming active: the active node may have rotated it). On
+ * failure the barrier stays sealed if it was reset, else unchanged:
+ * KH_ESEALED, KH_ECORRUPT (the stored keyring does not open with this root
+ * key: seal and unseal again), KH_EIO. */
+int barrier_reload(struct barrier *b) KH_MUST_CHECK;
+/* Does the keyring stored in other open with this barrier's root key?
+ * 0, KH_ECORRUPT, KH_ENOTFOUND, KH_ESEALED. */
+int barrier_keyring_opens(struct barrier *b,
+                          struct kh_storage *other) KH_MUST_CHECK;
 void barrier_seal(struct barrier *b);
 
 bool barrier_sealed(struct barrier *b);

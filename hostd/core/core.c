@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/secret.h"
 #include "core/core_internal.h"
+#include "raft/raft_node.h"
 
 #define AUTOUNSEAL_BACKOFF_MIN_S 1
 #define AUTOUNSEAL_BACKOFF_MAX_S 30
@@ -44,7 +45,7 @@ static int core_open_seal(struct kh_core *core, char *errmsg,
     return 0;
 }
 
-static int core_load_state(struct kh_core *core, char *errmsg,
+int core_load_state_locked(struct kh_core *core, char *errmsg,
                            size_t errmsg_size)
 {
     int r;
@@ -114,8 +115,12 @@ static int core_open_parts(struct kh_core *core, char *errmsg,
 {
     int r;
 
-    r = kh_storage_open(&core->config->storage, &core->storage, errmsg,
-                        errmsg_size);
+    if (core->config->storage.type != NULL &&
+        strcmp(core->config->storage.type, "raft") == 0)
+        r = core_raft_open(core, errmsg, errmsg_size);
+    else
+        r = kh_storage_open(&core->config->storage, &core->storage, errmsg,
+                            errmsg_size);
     if (r != 0)
         return r;
     snprintf(core->storage_type, sizeof(core->storage_type), "%s",
@@ -147,7 +152,7 @@ static int core_open_parts(struct kh_core *core, char *errmsg,
         return KH_ENOMEM;
     r = core_open_seal(core, errmsg, errmsg_size);
     if (r == 0)
-        r = core_load_state(core, errmsg, errmsg_size);
+        r = core_load_state_locked(core, errmsg, errmsg_size);
     return r;
 }
 
@@ -176,6 +181,9 @@ int kh_core_open(const struct kh_core_options *options,
                 core->autounseal_running = true;
         }
     }
+    r = core_raft_start_watcher(core);
+    if (r != 0)
+        goto out;
     *ret_core = core;
     core = NULL;
     r = 0; /* success */
@@ -194,6 +202,9 @@ void kh_core_close(struct kh_core *core)
     pthread_mutex_unlock(&core->lock);
     if (core->autounseal_running)
         pthread_join(core->autounseal_thread, NULL);
+    if (core->ha_running)
+        pthread_join(core->ha_thread, NULL);
+    core->ha_running = false;
     if (core->barrier != NULL)
         core_seal_locked(core);
     audit_broker_free(core->audit);
@@ -203,7 +214,10 @@ void kh_core_close(struct kh_core *core)
     mount_table_free(core->mounts);
     barrier_free(core->barrier);
     seal_close(core->seal);
-    kh_storage_close(core->storage);
+    if (core->raft != NULL)
+        core_raft_close(core);
+    else
+        kh_storage_close(core->storage);
     kh_secure_free(core->progress_shares,
                    KH_SHAMIR_SHARES_MAX * KH_SHARE_BYTES_MAX);
     kh_secure_free(core->root_generation.shares,
@@ -255,6 +269,8 @@ void kh_core_status(struct kh_core *core, struct kh_core_status *ret)
     s.active_time = core->active_time;
     memcpy(s.seal_error, core->seal_error, sizeof(s.seal_error));
     s.seal_healthy = core_seal_healthy_locked(core);
+    s.ha_enabled = core->raft != NULL;
+    s.standby = core->raft != NULL && !s.sealed && !core->active;
     pthread_mutex_unlock(&core->lock);
     *ret = s;
 }
@@ -284,8 +300,21 @@ int core_after_unseal_locked(struct kh_core *core)
     }
     json_decref(doc);
     kh_free_secret(value, len);
-    if (r == 0)
-        r = mount_table_load(core->mounts);
+    core_progress_reset_locked(core);
+    core->operator_sealed = false;
+    if (r != 0)
+        return r;
+    /* On integrated storage only the raft leader becomes active; the
+     * watcher promotes a standby when its node leads. */
+    if (core->raft != NULL) {
+        if (!kh_raft_node_is_leader(core->raft)) {
+            core->active = false;
+            log_info("core: unsealed as a standby");
+            return 0;
+        }
+        return core_raft_promote_locked(core);
+    }
+    r = mount_table_load(core->mounts);
     if (r == 0)
         r = policy_store_setup(core->policies);
     if (r == 0)
@@ -295,7 +324,7 @@ int core_after_unseal_locked(struct kh_core *core)
     if (r == 0 && audit_broker_load(core->audit, msg, sizeof(msg)) != 0)
         log_error("audit: %s", msg);
     clock_gettime(CLOCK_REALTIME, &core->active_time);
-    core_progress_reset_locked(core);
+    core->active = r == 0;
     return r;
 }
 
@@ -350,6 +379,15 @@ out:
 
 void core_seal_locked(struct kh_core *core)
 {
+    core_unload_locked(core);
+    core->active = false;
+    barrier_seal(core->barrier);
+    if (core->progress_shares != NULL)
+        core_progress_reset_locked(core);
+}
+
+void core_unload_locked(struct kh_core *core)
+{
     /* Audit first: it writes its chain heads through the barrier. Each
      * part may be missing when kh_core_open failed half way. */
     if (core->audit != NULL)
@@ -362,16 +400,18 @@ void core_seal_locked(struct kh_core *core)
         mount_table_unload(core->mounts);
     if (core->tokens != NULL)
         token_store_seal(core->tokens);
-    barrier_seal(core->barrier);
-    if (core->progress_shares != NULL)
-        core_progress_reset_locked(core);
 }
 
 int kh_core_seal(struct kh_core *core)
 {
     pthread_mutex_lock(&core->lock);
     core_seal_locked(core);
+    core->operator_sealed = true;
     pthread_mutex_unlock(&core->lock);
+    /* A sealed raft leader hands the cluster to a node that can serve. */
+    if (core->raft != NULL &&
+        kh_raft_node_step_down(core->raft, KH_RAFT_CHANGE_TIMEOUT_MS) == 0)
+        log_info("core: sealed; leadership handed to another node");
     log_info("core: sealed");
     return 0;
 }

@@ -34,6 +34,8 @@
 #include "storage/storage.h"
 #include "token/token_store.h"
 
+struct kh_raft_node;
+
 #define KH_SERVER_VERSION "1.15.0+keyhold-" KH_VERSION
 #define KH_SHARE_BYTES_MAX (KH_ROOT_KEY_BYTES + 1)
 
@@ -87,6 +89,16 @@ struct kh_core
                                            retrying could lock the PIN */
     struct kh_root_generation root_generation;
 
+    /* Integrated storage: the raft node (NULL with other storage), the
+     * HA watcher thread, and whether this node is the active one (guarded
+     * by lock; always true on a single unsealed node). */
+    struct kh_raft_node *raft;
+    pthread_t ha_thread;
+    bool ha_running;
+    bool active;
+    bool operator_sealed;               /* sys/seal: no auto-unseal */
+    bool restoring;                     /* a snapshot restore runs */
+
     /* The auto-unseal retry thread. */
     pthread_t autounseal_thread;
     bool autounseal_running;
@@ -111,6 +123,8 @@ struct kh_core_status
     struct timespec active_time;
     bool seal_healthy;
     char seal_error[KH_ERRMSG_SIZE];
+    bool ha_enabled;                    /* raft storage */
+    bool standby;                       /* unsealed, not active */
 };
 
 struct kh_init_request
@@ -133,6 +147,27 @@ int kh_core_open(const struct kh_core_options *options,
 void kh_core_close(struct kh_core *core);
 
 void kh_core_status(struct kh_core *core, struct kh_core_status *ret);
+
+/* Join the raft cluster whose active node answers at leader (an http(s)
+ * URL; ca_file may be NULL), proving membership (core_join.c). Success
+ * when already a member. */
+int kh_core_raft_join(struct kh_core *core, const char *leader,
+                      const char *ca_file, char *errmsg,
+                      size_t errmsg_size) KH_MUST_CHECK;
+/* The active node's side of a join: issue a challenge for server_id, and
+ * check its answer and add the server. */
+int kh_core_join_challenge(struct kh_core *core, const char *server_id,
+                           json_t **ret_body, char *errmsg,
+                           size_t errmsg_size) KH_MUST_CHECK;
+int kh_core_join_answer(struct kh_core *core, const char *server_id,
+                        const char *answer_b64, const char *cluster_addr,
+                        bool non_voter, char *errmsg,
+                        size_t errmsg_size) KH_MUST_CHECK;
+
+/* For a request arriving at a standby: 1 with the active node's api_addr
+ * in out (forward the request there), 0 to handle it here (not a raft
+ * standby), KH_EUNAVAIL when no active node is known. */
+int kh_core_active_addr(struct kh_core *core, char *out, size_t size);
 
 /* sys/init. *ret_result receives the raw response object (keys,
  * keys_base64, recovery_keys..., root_token). */

@@ -146,10 +146,14 @@ static int init_locked(struct kh_core *core, struct kh_init_request *init,
     config.recovery_shares = auto_seal ? init->recovery_shares : 0;
     config.recovery_threshold = auto_seal ? init->recovery_threshold : 0;
 
+    r = core_raft_prepare_init_locked(core, errmsg, errmsg_size);
+    if (r != 0)
+        return r;
     r = kh_random_bytes(root_key, sizeof(root_key));
     if (r == 0)
         r = kh_random_bytes(unseal_key, sizeof(unseal_key));
-    if (r == 0)
+    /* A new raft cluster holds only its own server name: keep it. */
+    if (r == 0 && core->raft == NULL)
         r = kh_storage_delete_prefix(core->storage, "");
     if (r == 0)
         r = barrier_initialize(core->barrier, root_key);

@@ -8,11 +8,39 @@
 #include "core/core.h"
 
 #define CORE_CLUSTER_PATH "core/cluster"
+/* Where the active node of a raft cluster advertises itself (plain JSON:
+ * api_addr, cluster_addr, node_id). */
+#define CORE_LEADER_PATH "core/leader"
 
 int core_after_unseal_locked(struct kh_core *core);
 void core_progress_reset_locked(struct kh_core *core);
 /* Unload mounts, forget cached secrets, wipe the keyring. */
 void core_seal_locked(struct kh_core *core);
+/* Unload audit, leases, policies, mounts and cached tokens; the barrier
+ * stays as it is (a demoted raft node keeps it unsealed). */
+void core_unload_locked(struct kh_core *core);
+/* Read the seal configuration; initialized stays false without one. */
+int core_load_state_locked(struct kh_core *core, char *errmsg,
+                           size_t errmsg_size);
+
+/* Integrated storage (core_raft.c, core_join.c). */
+int core_raft_open(struct kh_core *core, char *errmsg, size_t errmsg_size);
+int core_raft_start_watcher(struct kh_core *core);
+void core_raft_close(struct kh_core *core);
+int core_raft_prepare_init_locked(struct kh_core *core, char *errmsg,
+                                  size_t errmsg_size);
+bool core_raft_standby_locked(const struct kh_core *core);
+int core_raft_promote_locked(struct kh_core *core);
+void core_raft_demote_locked(struct kh_core *core);
+/* Does the snapshot file's keyring open with this cluster's root key? */
+int core_snapshot_keys_match(struct kh_core *core, const uint8_t *file,
+                             size_t len);
+/* Replace the store with a snapshot file on the active node: demote,
+ * restore, promote again (or seal when the keys changed). */
+int core_raft_restore(struct kh_core *core, const uint8_t *file, size_t len,
+                      char *errmsg, size_t errmsg_size);
+/* Try each retry_join block once (watcher thread, core lock not held). */
+void core_raft_retry_join(struct kh_core *core);
 
 /* Shares: the threshold the operator must reach (unseal or recovery). */
 unsigned core_threshold(const struct kh_core *core);

@@ -74,6 +74,7 @@ struct kh_response
     struct kh_response_lease lease;
     json_t *body;               /* the complete JSON body; owned */
     char *text;                 /* a non-JSON body (e.g. metrics); owned */
+    size_t text_len;            /* its bytes when binary (0: strlen) */
     const char *content_type;   /* for text; static string */
 };
 

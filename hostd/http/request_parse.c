@@ -242,6 +242,9 @@ static int parse_body(const struct http_raw_request *raw,
                          raw->body_bytes_max);
     if (raw->body_len == 0)
         return 0; /* an empty body means no fields */
+    /* A raft snapshot upload is a binary file, not fields. */
+    if (strncmp(req->path, "sys/storage/raft/snapshot", 25) == 0)
+        return 0;
     if (body_is_form(raw))
         return parse_form(raw, req->data) == 0
                    ? 0

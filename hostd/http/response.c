@@ -323,10 +323,12 @@ int http_response_render(const struct kh_response *resp, char **ret_text,
     size_t len = 0;
 
     if (resp->text != NULL) {
-        text = strdup(resp->text);
+        len = resp->text_len != 0 ? resp->text_len : strlen(resp->text);
+        text = malloc(len + 1);
         if (text == NULL)
             return KH_ENOMEM;
-        len = strlen(text);
+        memcpy(text, resp->text, len);
+        text[len] = '\0';
         *ret_status = resp->status != 0 ? (unsigned)resp->status : 200;
     } else if (resp->body != NULL) {
         text = render_json(resp->body, &len);

@@ -25,9 +25,11 @@
 #include "common/log.h"
 #include "common/secret.h"
 #include "core/request_handle.h"
+#include "http/forward.h"
 #include "http/request_parse.h"
 #include "http/response.h"
 #include "http/tls_files.h"
+#include "raft/raft_node.h"
 
 struct http_listener
 {
@@ -152,6 +154,69 @@ static void remote_address(struct MHD_Connection *c, char *out, size_t size)
                   out, (socklen_t)size);
 }
 
+static uint64_t body_limit(const struct http_listener *l, const char *url);
+
+/* Paths a standby answers itself: its own state, and joining. */
+static bool forward_local(const char *url)
+{
+    static const char *const local[] = {
+        "/v1/sys/health",  "/v1/sys/seal-status",
+        "/v1/sys/leader",  "/v1/sys/unseal",
+        "/v1/sys/storage/raft/join",
+    };
+    size_t i;
+
+    for (i = 0; i < KH_ARRAY_LEN(local); i++)
+        if (strcmp(url, local[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A raft standby hands the request to the active node and relays the
+ * answer (http/forward.h). False when this node answers itself. */
+static bool dispatch_forward(struct http_listener *l, struct MHD_Connection *c,
+                             const struct http_raw_request *raw,
+                             enum MHD_Result *ret)
+{
+    char active[512], errmsg[KH_ERRMSG_SIZE] = "";
+    struct http_forward_result fr;
+    struct kh_response resp;
+    int r;
+
+    if (forward_local(raw->url))
+        return false;
+    r = kh_core_active_addr(l->server->core, active, sizeof(active));
+    if (r == 0)
+        return false;
+    memset(&resp, 0, sizeof(resp));
+    memset(&fr, 0, sizeof(fr));
+    if (r < 0)
+        r = kh_errmsg(errmsg, sizeof(errmsg), KH_EUNAVAIL,
+                      "local node not active but active cluster node not "
+                      "found");
+    else
+        r = http_forward(raw, active, NULL, &fr, errmsg, sizeof(errmsg));
+    if (r != 0) {
+        http_response_error(&resp, r, errmsg);
+    } else {
+        resp.status = (int)fr.status;
+        resp.text = fr.body_len > 0 ? (char *)fr.body : strdup("");
+        resp.text_len = fr.body_len;
+        if (fr.body_len > 0) {
+            fr.body = NULL; /* resp's now */
+            fr.body_len = 0;
+        }
+        resp.content_type =
+            fr.content_type[0] ? fr.content_type : "application/json";
+        if (resp.text == NULL)
+            http_response_error(&resp, KH_ENOMEM, "");
+    }
+    *ret = send_response(c, &resp);
+    kh_response_clear(&resp);
+    http_forward_result_free(&fr);
+    return true;
+}
+
 /* The whole request has arrived: parse, run the request path, answer. */
 static enum MHD_Result dispatch(struct http_listener *l,
                                 struct MHD_Connection *c, const char *url,
@@ -185,9 +250,11 @@ static enum MHD_Result dispatch(struct http_listener *l,
             c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
         .body = ctx->body != NULL ? ctx->body : (const uint8_t *)"",
         .body_len = ctx->len,
-        .body_bytes_max = l->config->max_request_size,
+        .body_bytes_max = body_limit(l, url),
         .remote_addr = addr,
     };
+    if (dispatch_forward(l, c, &raw, &ret))
+        return ret;
     r = http_request_build(&raw, &req, errmsg, sizeof(errmsg));
     if (r != 0)
         http_response_error(&resp, r, errmsg);
@@ -199,9 +266,24 @@ static enum MHD_Result dispatch(struct http_listener *l,
     return ret;
 }
 
+/* The body limit of a request: the listener's, or room for a whole raft
+ * snapshot file on the snapshot restore paths. */
+static uint64_t body_limit(const struct http_listener *l, const char *url)
+{
+    uint64_t max = l->config->max_request_size;
+
+    if (url != NULL &&
+        (strcmp(url, "/v1/sys/storage/raft/snapshot") == 0 ||
+         strcmp(url, "/v1/sys/storage/raft/snapshot-force") == 0) &&
+        max < KH_RAFT_SNAPSHOT_FILE_BYTES_MAX)
+        max = KH_RAFT_SNAPSHOT_FILE_BYTES_MAX;
+    return max;
+}
+
 /* Reject before reading the body when headers already break a limit. */
 static int check_headers(struct http_listener *l, struct MHD_Connection *c,
-                         size_t ctx_uri_len, char *errmsg, size_t errmsg_size)
+                         const char *url, size_t ctx_uri_len, char *errmsg,
+                         size_t errmsg_size)
 {
     const char *length_text = MHD_lookup_connection_value(
         c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -217,10 +299,10 @@ static int check_headers(struct http_listener *l, struct MHD_Connection *c,
                          "request URL too long (limit %d bytes)",
                          KH_HTTP_URL_BYTES_MAX);
     if (length_text != NULL &&
-        strtoull(length_text, NULL, 10) > l->config->max_request_size)
+        strtoull(length_text, NULL, 10) > body_limit(l, url))
         return kh_errmsg(errmsg, errmsg_size, KH_ETOOBIG,
                          "request body too large (limit %llu bytes)",
-                         (unsigned long long)l->config->max_request_size);
+                         (unsigned long long)body_limit(l, url));
     return 0;
 }
 
@@ -269,7 +351,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         ctx->uri_len = strlen(url);
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg_length,
                                   &ctx->uri_len);
-        r = check_headers(l, c, ctx->uri_len, errmsg, sizeof(errmsg));
+        r = check_headers(l, c, url, ctx->uri_len, errmsg, sizeof(errmsg));
         if (r != 0) {
             ctx->rejected = true;
             return send_error(c, r, errmsg);
@@ -278,8 +360,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     if (*upload_size > 0) {
         if (!ctx->rejected && ctx->late_error == 0) {
-            r = body_append(ctx, upload, *upload_size,
-                            l->config->max_request_size);
+            r = body_append(ctx, upload, *upload_size, body_limit(l, url));
             if (r != 0) {
                 ctx->late_error = r;
                 kh_free_secret(ctx->body, ctx->cap);

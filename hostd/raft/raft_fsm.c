@@ -13,8 +13,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,8 +28,8 @@
 #include "storage/lmdb_internal.h"
 
 #define FSM_BATCH_VERSION 1u
-#define FSM_SNAP_MAGIC 0x4b48534eu /* "KHSN" */
-#define FSM_SNAP_VERSION 1u
+#define FSM_SNAP_MAGIC KH_RAFT_FSM_SNAP_MAGIC
+#define FSM_SNAP_VERSION KH_RAFT_FSM_SNAP_VERSION
 #define FSM_SNAP_HEADER_BYTES 16u
 #define FSM_RESTORE_BATCH_BYTES (8u * 1024u * 1024u)
 #define FSM_WALK_FOLDERS_MAX 1000000u
@@ -41,7 +43,32 @@ struct kh_raft_fsm
     uint64_t applied;
     bool failed;
     char dir[PATH_MAX];
+    pthread_rwlock_t lock; /* readers against the swap of a restore */
+    bool lock_ready;
 };
+
+/* The store is opened without fsync (kh_storage_lmdb_open_nosync): the
+ * raft log is the durable record, the applied index commits with every
+ * batch, and a store a power loss damaged is rebuilt from the log's
+ * snapshot and entries (moved aside here, then refilled by raft). */
+static int fsm_store_open(const char *dir, struct kh_storage **ret,
+                          char *errmsg, size_t errmsg_size)
+{
+    char aside[PATH_MAX];
+    int r;
+
+    r = kh_storage_lmdb_open_nosync(dir, ret, errmsg, errmsg_size);
+    if (r != KH_EIO || errmsg == NULL ||
+        strstr(errmsg, "not a valid LMDB file") == NULL)
+        return r;
+    (void)snprintf(aside, sizeof(aside), "%.*s.damaged-%lld", PATH_MAX - 40,
+                   dir, (long long)time(NULL));
+    if (rename(dir, aside) != 0)
+        return r;
+    log_error("raft: the store in %s was damaged (moved to %s); rebuilding "
+              "it from the raft log", dir, aside);
+    return kh_storage_lmdb_open_nosync(dir, ret, errmsg, errmsg_size);
+}
 
 int kh_raft_batch_encode(const struct kh_storage_op *ops, size_t count,
                          struct raft_buffer *ret_buf)
@@ -295,30 +322,41 @@ static int snap_folder(struct kh_storage *st, const char *prefix,
     return r;
 }
 
+int kh_raft_fsm_dump(struct kh_raft_fsm *fsm, struct kh_raft_wbuf *w)
+{
+    struct fsm_walk wk = {NULL, 0, 0};
+    char *prefix;
+    int r;
+
+    kh_raft_wbuf_init(w, KH_RAFT_SNAPSHOT_BYTES_MAX);
+    if (fsm->failed)
+        return KH_EIO;
+    kh_raft_wbuf_put_u32(w, FSM_SNAP_MAGIC);
+    kh_raft_wbuf_put_u32(w, FSM_SNAP_VERSION);
+    kh_raft_wbuf_put_u64(w, raft_last_applied(fsm->raft));
+    r = walk_push(&wk, "", "");
+    while (r == 0 && wk.count > 0) {
+        prefix = wk.folders[--wk.count];
+        r = snap_folder(fsm->storage, prefix, &wk, w);
+        free(prefix);
+    }
+    if (r == 0)
+        r = kh_raft_wbuf_error(w);
+    while (wk.count > 0)
+        free(wk.folders[--wk.count]);
+    free(wk.folders);
+    return r;
+}
+
 static int fsm_snapshot(struct raft_fsm *vt, struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
     struct kh_raft_fsm *fsm = vt->data;
-    struct fsm_walk wk = {NULL, 0, 0};
     struct kh_raft_wbuf w;
     struct raft_buffer *out = NULL;
-    char *prefix;
     int r;
 
-    if (fsm->failed)
-        return RAFT_IOERR;
-    kh_raft_wbuf_init(&w, KH_RAFT_SNAPSHOT_BYTES_MAX);
-    kh_raft_wbuf_put_u32(&w, FSM_SNAP_MAGIC);
-    kh_raft_wbuf_put_u32(&w, FSM_SNAP_VERSION);
-    kh_raft_wbuf_put_u64(&w, raft_last_applied(fsm->raft));
-    r = walk_push(&wk, "", "");
-    while (r == 0 && wk.count > 0) {
-        prefix = wk.folders[--wk.count];
-        r = snap_folder(fsm->storage, prefix, &wk, &w);
-        free(prefix);
-    }
-    if (r == 0)
-        r = kh_raft_wbuf_error(&w);
+    r = kh_raft_fsm_dump(fsm, &w);
     if (r == 0) {
         out = raft_calloc(1, sizeof(*out));
         if (out != NULL)
@@ -336,9 +374,6 @@ static int fsm_snapshot(struct raft_fsm *vt, struct raft_buffer *bufs[],
     if (out != NULL)
         raft_free(out->base);
     raft_free(out);
-    while (wk.count > 0)
-        free(wk.folders[--wk.count]);
-    free(wk.folders);
     kh_raft_wbuf_free(&w);
     return r == 0 ? 0 : (r == KH_ENOMEM ? RAFT_NOMEM : RAFT_IOERR);
 }
@@ -437,17 +472,20 @@ static int fsm_restore_swap(struct kh_raft_fsm *fsm, struct kh_raft_rbuf *r,
     /* Crash points: before the first rename the old store stands; between
      * the renames kh_raft_fsm_open() puts "<dir>.old" back; after the
      * second only "<dir>.old" is left to remove. */
+    pthread_rwlock_wrlock(&fsm->lock);
     kh_storage_close(fsm->storage);
     fsm->storage = NULL;
-    if (rename(fsm->dir, old) != 0 || rename(staging, fsm->dir) != 0)
+    if (rename(fsm->dir, old) != 0 || rename(staging, fsm->dir) != 0) {
+        pthread_rwlock_unlock(&fsm->lock);
         return KH_EIO;
+    }
     if (fsm_dir_remove(old) != 0)
         log_warn("raft: cannot remove %s after a restore", old);
-    rc = kh_storage_lmdb_open(fsm->dir, 0, &fsm->storage, errmsg,
-                              sizeof(errmsg));
+    rc = fsm_store_open(fsm->dir, &fsm->storage, errmsg, sizeof(errmsg));
     if (rc == 0)
         rc = kh_storage_lmdb_batch_applied(fsm->storage, NULL, 0, 0,
                                            &fsm->applied);
+    pthread_rwlock_unlock(&fsm->lock);
     return rc;
 }
 
@@ -523,7 +561,9 @@ int kh_raft_fsm_open(const char *dir, struct kh_raft_fsm **ret_fsm,
     if (fsm == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_ENOMEM, "raft: out of memory");
     memcpy(fsm->dir, dir, strlen(dir) + 1);
-    r = kh_storage_lmdb_open(dir, 0, &fsm->storage, errmsg, errmsg_size);
+    pthread_rwlock_init(&fsm->lock, NULL);
+    fsm->lock_ready = true;
+    r = fsm_store_open(dir, &fsm->storage, errmsg, errmsg_size);
     if (r != 0)
         goto out;
     r = kh_storage_lmdb_batch_applied(fsm->storage, NULL, 0, 0, &fsm->applied);
@@ -549,8 +589,22 @@ void kh_raft_fsm_close(struct kh_raft_fsm *fsm)
 {
     if (fsm == NULL)
         return;
+    if (fsm->storage != NULL)
+        (void)kh_storage_lmdb_sync(fsm->storage);
     kh_storage_close(fsm->storage);
+    if (fsm->lock_ready)
+        pthread_rwlock_destroy(&fsm->lock);
     free(fsm);
+}
+
+void kh_raft_fsm_read_lock(struct kh_raft_fsm *fsm)
+{
+    pthread_rwlock_rdlock(&fsm->lock);
+}
+
+void kh_raft_fsm_read_unlock(struct kh_raft_fsm *fsm)
+{
+    pthread_rwlock_unlock(&fsm->lock);
 }
 
 struct raft_fsm *kh_raft_fsm_vtable(struct kh_raft_fsm *fsm)

@@ -17,8 +17,8 @@
  * old one and swaps the directories.
  *
  * Threading: apply, snapshot and restore run on the raft loop thread;
- * kh_raft_fsm_storage() may be read from any thread (never written: only
- * the FSM writes).
+ * kh_raft_fsm_storage() may be read from any thread under the read lock
+ * (never written: only the FSM writes).
  */
 #ifndef KH_RAFT_RAFT_FSM_H
 #define KH_RAFT_RAFT_FSM_H
@@ -30,6 +30,10 @@
 
 #include "common/assert.h"
 #include "storage/storage.h"
+
+#define KH_RAFT_FSM_SNAP_MAGIC 0x4b48534eu /* "KHSN" */
+#define KH_RAFT_FSM_SNAP_VERSION 1u
+#define KH_RAFT_FSM_SNAP_HEADER_BYTES 16u
 
 struct kh_raft_fsm;
 
@@ -64,8 +68,17 @@ void kh_raft_fsm_close(struct kh_raft_fsm *fsm);
 struct raft_fsm *kh_raft_fsm_vtable(struct kh_raft_fsm *fsm);
 void kh_raft_fsm_attach(struct kh_raft_fsm *fsm, struct raft *raft);
 
-/* The store, for reads. */
+/* The store, for reads: between kh_raft_fsm_read_lock() and
+ * kh_raft_fsm_read_unlock(), which hold off the swap of a restore. */
 struct kh_storage *kh_raft_fsm_storage(struct kh_raft_fsm *fsm);
+void kh_raft_fsm_read_lock(struct kh_raft_fsm *fsm);
+void kh_raft_fsm_read_unlock(struct kh_raft_fsm *fsm);
+
+/* The snapshot data of the store as it is now, into *w (initialised
+ * here; the caller frees it whatever the result). Loop thread only. */
+struct kh_raft_wbuf;
+int kh_raft_fsm_dump(struct kh_raft_fsm *fsm,
+                     struct kh_raft_wbuf *w) KH_MUST_CHECK;
 
 /* The index of the last entry applied to the store. */
 uint64_t kh_raft_fsm_applied(const struct kh_raft_fsm *fsm);

@@ -1,15 +1,20 @@
 /*
- * raft_io_lmdb.c - struct raft_io over raft_log.c and libuv TCP.
+ * raft_io_lmdb.c - struct raft_io over raft_log.c and libuv TCP, inside
+ * mutual TLS (raft_tls.c) when configured.
  *
  * Owns the log handle, the queue of durable writes and its one worker,
- * the tick timer, the listener, the incoming connections and the outgoing
- * peer connections. Must never report an append, truncate or snapshot as
- * done before the LMDB transaction holding it committed (this closes the
+ * the tick timer, the listener, the incoming connections, the outgoing
+ * peer connections and, with TLS, the SSL_CTX and one TLS engine per
+ * connection. Must never report an append, truncate or snapshot as done
+ * before the LMDB transaction holding it committed (this closes the
  * window behind raft_uv 0.15's split-brain fix, canonical/raft #429: raft
  * never sees an index that is not on disk), never run two writers or
  * reorder writes, never call a raft callback from inside the raft call
  * that started it, and never allocate from a peer's length before checking
- * it against raft_limits.h.
+ * it against raft_limits.h (with TLS: the decrypted length). With TLS it
+ * must never write a raft byte outside a TLS record or before the server
+ * verified, nor read one before the client verified; TLS bytes move
+ * between memory BIOs and libuv on the loop thread, never blocking.
  *
  * raft_uv's truncate and close assertion crashes (#450, #471, #291, #324)
  * have no counterpart here: a truncate is one more ordered operation in
@@ -18,6 +23,10 @@
  */
 #include "raft/raft_io_lmdb.h"
 
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,12 +35,17 @@
 #include "raft/raft_codec.h"
 #include "raft/raft_limits.h"
 #include "raft/raft_log.h"
+#include "raft/raft_tls.h"
 
 #define IO_HANDSHAKE_MAGIC 0x4b485246u /* "KHRF" */
 #define IO_HANDSHAKE_VERSION 1u
 #define IO_HANDSHAKE_BYTES_MAX (4u + 4u + 8u + 2u + KH_RAFT_ADDRESS_BYTES_MAX)
 #define IO_FRAME_HEADER_BYTES 4u
 #define IO_READ_CHUNK_BYTES (64u * 1024u)
+#define IO_PEER_READ_BYTES (16u * 1024u) /* TLS handshake flights */
+#define IO_REMOTE_BYTES 64u              /* "[v6 address]:port" */
+#define IO_WHY_BYTES 256u
+#define IO_TLS_WARN_INTERVAL_MS 1000u
 #define IO_BACKLOG 64
 
 enum io_op_kind
@@ -75,6 +89,15 @@ struct io_send
     uv_write_t write;
     uint8_t header[IO_FRAME_HEADER_BYTES];
     struct kh_raft_wbuf body;
+    uint8_t *wire; /* TLS: the records of header and body, malloc'ed */
+};
+
+/* TLS bytes that are not a message (handshake flights, alerts) on their
+ * way to the socket. */
+struct io_wire
+{
+    uv_write_t write;
+    uint8_t data[];
 };
 
 enum io_peer_state
@@ -98,7 +121,8 @@ struct io_peer
     unsigned queued;
     uint8_t handshake[IO_FRAME_HEADER_BYTES + IO_HANDSHAKE_BYTES_MAX];
     uv_write_t handshake_write;
-    uint8_t discard[64];
+    struct kh_raft_tls_conn *tls; /* with TLS, from connect to close */
+    uint8_t chunk[IO_PEER_READ_BYTES];
 };
 
 /* An incoming connection. */
@@ -107,6 +131,8 @@ struct io_conn
     struct io_conn *next;
     struct io_impl *io;
     uv_tcp_t tcp;
+    struct kh_raft_tls_conn *tls; /* with TLS, from accept to close */
+    char remote[IO_REMOTE_BYTES]; /* the peer's address, for logs */
     bool greeted; /* the handshake frame was read */
     raft_id peer_id;
     char peer_address[KH_RAFT_ADDRESS_BYTES_MAX + 1];
@@ -116,6 +142,7 @@ struct io_conn
     size_t frame_len;
     size_t frame_got;
     char chunk[IO_READ_CHUNK_BYTES];
+    uint8_t plain[IO_READ_CHUNK_BYTES]; /* TLS: decrypted */
 };
 
 struct io_impl
@@ -132,6 +159,10 @@ struct io_impl
     unsigned tick_ms;
     raft_io_tick_cb tick;
     raft_io_recv_cb recv;
+    struct kh_raft_tls_ctx *tls; /* NULL: plain TCP */
+    uint64_t tls_warn_ms;        /* when the last TLS warning was logged */
+    unsigned tls_warn_suppressed;
+    bool tls_warned;
     bool listening;
     uv_tcp_t listener;
     struct io_peer *peers;
@@ -690,17 +721,77 @@ static int io_random(struct raft_io *raft_io, int min, int max)
                        (uint64_t)((int64_t)max - min));
 }
 
+/* ---- TLS bytes on the wire ---- */
+
+/* One warning line per failed TLS connection, at most one a second per
+ * io: a node with the wrong certificate retries at every heartbeat. */
+static void io_tls_warn(struct io_impl *io, const char *direction,
+                        const char *address, const char *why)
+{
+    uint64_t now = uv_now(io->loop);
+
+    if (io->tls_warned && now - io->tls_warn_ms < IO_TLS_WARN_INTERVAL_MS) {
+        io->tls_warn_suppressed++;
+        return;
+    }
+    if (io->tls_warn_suppressed > 0)
+        log_warn("raft: TLS connection %s %s closed: %s (and %u more "
+                 "TLS failures in the last %u ms)",
+                 direction, address, why, io->tls_warn_suppressed,
+                 (unsigned)(now - io->tls_warn_ms));
+    else
+        log_warn("raft: TLS connection %s %s closed: %s", direction, address,
+                 why);
+    io->tls_warned = true;
+    io->tls_warn_ms = now;
+    io->tls_warn_suppressed = 0;
+}
+
+static void io_wire_written(uv_write_t *w, int status)
+{
+    (void)status; /* a broken connection shows in its reads and writes */
+    free(w->data); /* the struct io_wire that holds w */
+}
+
+/* Write what the TLS engine holds for the socket (handshake flights,
+ * alerts, key updates) after everything written before it. */
+static int io_wire_flush(struct kh_raft_tls_conn *tls, uv_tcp_t *tcp)
+{
+    size_t n = kh_raft_tls_conn_pending(tls);
+    struct io_wire *w;
+    uv_buf_t buf;
+
+    if (n == 0)
+        return 0;
+    if (n > UINT_MAX - sizeof(*w))
+        return KH_ETOOBIG;
+    w = malloc(sizeof(*w) + n);
+    if (w == NULL)
+        return KH_ENOMEM;
+    kh_raft_tls_conn_take(tls, w->data, n);
+    w->write.data = w;
+    buf = uv_buf_init((char *)w->data, (unsigned)n);
+    if (uv_write(&w->write, (uv_stream_t *)tcp, &buf, 1, io_wire_written) !=
+        0) {
+        free(w);
+        return KH_EIO;
+    }
+    return 0;
+}
+
 /* ---- outgoing messages ---- */
 
 static void io_send_free(struct io_send *s)
 {
     kh_raft_wbuf_free(&s->body);
+    free(s->wire);
     free(s);
 }
 
 static void io_send_fail(struct io_send *s, int status)
 {
-    s->cb(s->req, status);
+    if (s->cb != NULL)
+        s->cb(s->req, status);
     io_send_free(s);
 }
 
@@ -723,17 +814,60 @@ static void io_peer_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct io_peer *peer = h->data;
 
     (void)suggested;
-    *buf = uv_buf_init((char *)peer->discard, sizeof(peer->discard));
+    *buf = uv_buf_init((char *)peer->chunk, sizeof(peer->chunk));
 }
 
-/* Peers never send on this connection: any byte or EOF ends it. */
+static void io_peer_established(struct io_peer *peer);
+
+/* Bytes from the server: handshake flights until it verified, then
+ * nothing but the end, since peers never send on this connection. */
+static int io_peer_tls_input(struct io_peer *peer, const uint8_t *p, size_t n)
+{
+    char why[IO_WHY_BYTES] = "";
+    size_t got = 0;
+    bool done = false;
+    int r;
+
+    r = kh_raft_tls_conn_recv(peer->tls, p, n); /* p is peer->chunk */
+    if (r != 0)
+        return r;
+    if (!kh_raft_tls_conn_established(peer->tls)) {
+        r = kh_raft_tls_conn_handshake(peer->tls, &done, why, sizeof(why));
+        if (io_wire_flush(peer->tls, &peer->tcp) != 0 && r == 0)
+            r = KH_EIO;
+        if (r == KH_EAUTH || r == KH_EINVAL)
+            io_tls_warn(peer->io, "to", peer->address, why);
+        if (r != 0 || !done)
+            return r;
+        io_peer_established(peer);
+        if (peer->state != IO_PEER_CONNECTED)
+            return 0; /* reset already */
+    }
+    r = kh_raft_tls_conn_read(peer->tls, peer->chunk, sizeof(peer->chunk),
+                              &got, why, sizeof(why));
+    if (r == KH_EAUTH || r == KH_EINVAL)
+        io_tls_warn(peer->io, "to", peer->address, why);
+    if (r == 0 && got != 0)
+        r = KH_EINVAL;
+    return r;
+}
+
+/* Plain TCP: any byte or EOF ends the connection. TLS: see above. */
 static void io_peer_read(uv_stream_t *stream, ssize_t nread,
                          const uv_buf_t *buf)
 {
     struct io_peer *peer = stream->data;
 
-    (void)buf;
-    if (nread != 0 && peer->state == IO_PEER_CONNECTED)
+    if (nread == 0 || (peer->state != IO_PEER_CONNECTING &&
+                       peer->state != IO_PEER_CONNECTED))
+        return;
+    if (nread < 0 && peer->tls != NULL &&
+        !kh_raft_tls_conn_established(peer->tls))
+        io_tls_warn(peer->io, "to", peer->address,
+                    "closed by the peer during the handshake");
+    if (nread < 0 || peer->tls == NULL ||
+        io_peer_tls_input(peer, (const uint8_t *)buf->base, (size_t)nread) !=
+            0)
         io_peer_reset(peer);
 }
 
@@ -742,6 +876,8 @@ static void io_peer_closed(uv_handle_t *h)
     struct io_peer *peer = h->data;
 
     peer->state = IO_PEER_IDLE;
+    kh_raft_tls_conn_free(peer->tls);
+    peer->tls = NULL;
     KH_ASSERT(peer->io->handles > 0);
     peer->io->handles--;
     io_maybe_finish(peer->io);
@@ -764,18 +900,46 @@ static void io_peer_reset(struct io_peer *peer)
     }
 }
 
+/* TLS: the frame becomes records, written as one buffer; the plaintext
+ * goes at once. */
+static int io_send_write_tls(struct io_peer *peer, struct io_send *s)
+{
+    uv_buf_t buf;
+    size_t n;
+
+    KH_ASSERT(peer->tls != NULL && kh_raft_tls_conn_established(peer->tls));
+    if (kh_raft_tls_conn_write(peer->tls, s->header, sizeof(s->header)) !=
+            0 ||
+        kh_raft_tls_conn_write(peer->tls, s->body.data, s->body.len) != 0)
+        return KH_ENOMEM;
+    kh_raft_wbuf_free(&s->body);
+    n = kh_raft_tls_conn_pending(peer->tls);
+    if (n == 0 || n > UINT_MAX)
+        return KH_ETOOBIG;
+    s->wire = malloc(n);
+    if (s->wire == NULL)
+        return KH_ENOMEM;
+    kh_raft_tls_conn_take(peer->tls, s->wire, n);
+    buf = uv_buf_init((char *)s->wire, (unsigned)n);
+    return uv_write(&s->write, (uv_stream_t *)&peer->tcp, &buf, 1,
+                    io_send_written);
+}
+
 static int io_send_write(struct io_peer *peer, struct io_send *s)
 {
     uv_buf_t bufs[2];
     uint32_t len = (uint32_t)s->body.len;
 
+    KH_ASSERT(peer->state == IO_PEER_CONNECTED);
     s->header[0] = (uint8_t)(len >> 24);
     s->header[1] = (uint8_t)(len >> 16);
     s->header[2] = (uint8_t)(len >> 8);
     s->header[3] = (uint8_t)len;
+    s->write.data = s;
+    if (peer->io->tls != NULL)
+        return io_send_write_tls(peer, s);
     bufs[0] = uv_buf_init((char *)s->header, sizeof(s->header));
     bufs[1] = uv_buf_init((char *)s->body.data, (unsigned)s->body.len);
-    s->write.data = s;
     return uv_write(&s->write, (uv_stream_t *)&peer->tcp, bufs, 2,
                     io_send_written);
 }
@@ -786,18 +950,14 @@ static void io_handshake_written(uv_write_t *w, int status)
     (void)status; /* a failed connection shows in the writes after it */
 }
 
-static void io_peer_connected(uv_connect_t *c, int status)
+/* Write the frame naming this node (id, address): in the clear or as TLS
+ * records. */
+static int io_peer_hello(struct io_peer *peer)
 {
-    struct io_peer *peer = c->data;
     struct kh_raft_wbuf hs;
-    struct io_send *s;
     uv_buf_t buf;
+    size_t len;
 
-    if (status != 0 || peer->io->closing) {
-        io_peer_reset(peer);
-        return;
-    }
-    peer->state = IO_PEER_CONNECTED;
     kh_raft_wbuf_init(&hs, IO_HANDSHAKE_BYTES_MAX);
     kh_raft_wbuf_put_u32(&hs, IO_HANDSHAKE_MAGIC);
     kh_raft_wbuf_put_u32(&hs, IO_HANDSHAKE_VERSION);
@@ -806,19 +966,60 @@ static void io_peer_connected(uv_connect_t *c, int status)
     kh_raft_wbuf_put(&hs, peer->io->address, strlen(peer->io->address));
     if (kh_raft_wbuf_error(&hs) != 0) {
         kh_raft_wbuf_free(&hs);
-        io_peer_reset(peer);
-        return;
+        return KH_ENOMEM;
     }
     peer->handshake[0] = (uint8_t)(hs.len >> 24);
     peer->handshake[1] = (uint8_t)(hs.len >> 16);
     peer->handshake[2] = (uint8_t)(hs.len >> 8);
     peer->handshake[3] = (uint8_t)hs.len;
     memcpy(peer->handshake + IO_FRAME_HEADER_BYTES, hs.data, hs.len);
-    hs.len += IO_FRAME_HEADER_BYTES;
-    buf = uv_buf_init((char *)peer->handshake, (unsigned)hs.len);
+    len = hs.len + IO_FRAME_HEADER_BYTES;
     kh_raft_wbuf_free(&hs);
+    if (peer->io->tls != NULL) {
+        KH_ASSERT(peer->tls != NULL &&
+                  kh_raft_tls_conn_established(peer->tls));
+        if (kh_raft_tls_conn_write(peer->tls, peer->handshake, len) != 0)
+            return KH_ENOMEM;
+        return io_wire_flush(peer->tls, &peer->tcp);
+    }
+    buf = uv_buf_init((char *)peer->handshake, (unsigned)len);
     if (uv_write(&peer->handshake_write, (uv_stream_t *)&peer->tcp, &buf, 1,
-                 io_handshake_written) != 0) {
+                 io_handshake_written) != 0)
+        return KH_EIO;
+    return 0;
+}
+
+/* The connection carries raft now (TCP up, or TLS verified): name this
+ * node, then send what waited, in order. */
+static void io_peer_established(struct io_peer *peer)
+{
+    struct io_send *s;
+
+    peer->state = IO_PEER_CONNECTED;
+    if (io_peer_hello(peer) != 0) {
+        io_peer_reset(peer);
+        return;
+    }
+    while ((s = peer->queue) != NULL) {
+        peer->queue = s->next;
+        peer->queued--;
+        if (io_send_write(peer, s) != 0) {
+            /* A frame cut short leaves the stream unusable. */
+            io_send_fail(s, RAFT_NOCONNECTION);
+            io_peer_reset(peer);
+            return;
+        }
+    }
+}
+
+static void io_peer_connected(uv_connect_t *c, int status)
+{
+    struct io_peer *peer = c->data;
+    struct io_impl *io = peer->io;
+    bool done = false;
+    char why[IO_WHY_BYTES] = "";
+
+    if (status != 0 || io->closing) {
         io_peer_reset(peer);
         return;
     }
@@ -827,12 +1028,17 @@ static void io_peer_connected(uv_connect_t *c, int status)
         io_peer_reset(peer);
         return;
     }
-    while ((s = peer->queue) != NULL) {
-        peer->queue = s->next;
-        peer->queued--;
-        if (io_send_write(peer, s) != 0)
-            io_send_fail(s, RAFT_NOCONNECTION);
+    if (io->tls == NULL) {
+        io_peer_established(peer);
+        return;
     }
+    /* TLS: messages keep waiting (CONNECTING) until the server verified;
+     * this step only produces the ClientHello. */
+    KH_ASSERT(peer->tls == NULL);
+    if (kh_raft_tls_conn_new(io->tls, false, &peer->tls) != 0 ||
+        kh_raft_tls_conn_handshake(peer->tls, &done, why, sizeof(why)) != 0 ||
+        io_wire_flush(peer->tls, &peer->tcp) != 0)
+        io_peer_reset(peer);
 }
 
 static int io_peer_connect(struct io_peer *peer)
@@ -909,7 +1115,7 @@ static int io_send(struct raft_io *raft_io, struct raft_io_send *req,
     int r;
 
     KH_ASSERT(message != NULL);
-    KH_ASSERT(cb != NULL);
+    /* cb may be NULL: libraft sends TimeoutNow without one. */
     if (io->closing)
         return RAFT_CANCELED;
     peer = io_peer_get(io, message->server_id, message->server_address);
@@ -962,6 +1168,7 @@ static void io_conn_closed(uv_handle_t *h)
             *p = conn->next;
             break;
         }
+    kh_raft_tls_conn_free(conn->tls);
     free(conn->frame);
     free(conn);
     KH_ASSERT(io->handles > 0);
@@ -1077,16 +1284,80 @@ static void io_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(conn->chunk, sizeof(conn->chunk));
 }
 
+/* TLS bytes from a client: handshake flights until it verified, then
+ * records whose plaintext goes through io_conn_feed() and its limits. */
+static int io_conn_tls_input(struct io_conn *conn, const uint8_t *p, size_t n)
+{
+    char why[IO_WHY_BYTES] = "";
+    size_t got = 0;
+    bool done = false;
+    int r;
+
+    r = kh_raft_tls_conn_recv(conn->tls, p, n);
+    if (r != 0)
+        return r;
+    if (!kh_raft_tls_conn_established(conn->tls)) {
+        r = kh_raft_tls_conn_handshake(conn->tls, &done, why, sizeof(why));
+        /* On failure this carries the alert that tells the client why. */
+        if (io_wire_flush(conn->tls, &conn->tcp) != 0 && r == 0)
+            r = KH_EIO;
+        if (r == KH_EAUTH || r == KH_EINVAL)
+            io_tls_warn(conn->io, "from", conn->remote, why);
+        if (r != 0 || !done)
+            return r;
+    }
+    do {
+        r = kh_raft_tls_conn_read(conn->tls, conn->plain, sizeof(conn->plain),
+                                  &got, why, sizeof(why));
+        if (r == KH_EAUTH || r == KH_EINVAL)
+            io_tls_warn(conn->io, "from", conn->remote, why);
+        if (r == 0 && got > 0)
+            r = io_conn_feed(conn, conn->plain, got);
+    } while (r == 0 && got > 0);
+    if (r == 0)
+        r = io_wire_flush(conn->tls, &conn->tcp); /* a key update */
+    return r;
+}
+
 static void io_conn_read(uv_stream_t *stream, ssize_t nread,
                          const uv_buf_t *buf)
 {
     struct io_conn *conn = stream->data;
+    const uint8_t *p = (const uint8_t *)buf->base;
+    int r;
 
     if (nread == 0)
         return;
-    if (nread < 0 || conn->io->closing ||
-        io_conn_feed(conn, (const uint8_t *)buf->base, (size_t)nread) != 0)
+    if (nread < 0 || conn->io->closing) {
         io_conn_close(conn);
+        return;
+    }
+    if (conn->io->tls != NULL)
+        r = io_conn_tls_input(conn, p, (size_t)nread);
+    else
+        r = io_conn_feed(conn, p, (size_t)nread);
+    if (r != 0)
+        io_conn_close(conn);
+}
+
+/* "address:port" of the client, for logs. */
+static void io_conn_remote(struct io_conn *conn)
+{
+    struct sockaddr_storage sa;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int len = (int)sizeof(sa), port = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&sa, &len) == 0) {
+        if (sa.ss_family == AF_INET) {
+            (void)uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+        } else if (sa.ss_family == AF_INET6) {
+            (void)uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+        }
+    }
+    snprintf(conn->remote, sizeof(conn->remote), "%s:%d", host, port);
 }
 
 static void io_accept(uv_stream_t *server, int status)
@@ -1108,7 +1379,13 @@ static void io_accept(uv_stream_t *server, int status)
     conn->tcp.data = conn;
     conn->next = io->conns;
     io->conns = conn;
-    if (uv_accept(server, (uv_stream_t *)&conn->tcp) != 0 ||
+    if (uv_accept(server, (uv_stream_t *)&conn->tcp) != 0) {
+        io_conn_close(conn);
+        return;
+    }
+    io_conn_remote(conn);
+    if ((io->tls != NULL &&
+         kh_raft_tls_conn_new(io->tls, true, &conn->tls) != 0) ||
         uv_read_start((uv_stream_t *)&conn->tcp, io_conn_alloc,
                       io_conn_read) != 0)
         io_conn_close(conn);
@@ -1207,6 +1484,7 @@ static void io_maybe_finish(struct io_impl *io)
     cb = io->close_cb;
     raft_io = io->raft_io;
     kh_raft_log_close(io->log);
+    kh_raft_tls_ctx_free(io->tls);
     free(io);
     raft_io->impl = NULL;
     if (cb != NULL)
@@ -1232,7 +1510,8 @@ static void io_close(struct raft_io *raft_io, raft_io_close_cb cb)
 }
 
 int kh_raft_io_init(struct raft_io *raft_io, uv_loop_t *loop,
-                    const char *log_dir, char *errmsg, size_t errmsg_size)
+                    const char *log_dir, const struct kh_raft_tls *tls,
+                    char *errmsg, size_t errmsg_size)
 {
     struct io_impl *io;
     int r;
@@ -1243,8 +1522,13 @@ int kh_raft_io_init(struct raft_io *raft_io, uv_loop_t *loop,
     io = calloc(1, sizeof(*io));
     if (io == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_ENOMEM, "raft: out of memory");
-    r = kh_raft_log_open(log_dir, &io->log, errmsg, errmsg_size);
+    /* The files first: a bad one fails before the log is opened. */
+    r = tls != NULL ? kh_raft_tls_ctx_new(tls, &io->tls, errmsg, errmsg_size)
+                    : 0;
+    if (r == 0)
+        r = kh_raft_log_open(log_dir, &io->log, errmsg, errmsg_size);
     if (r != 0) {
+        kh_raft_tls_ctx_free(io->tls);
         free(io);
         return r;
     }

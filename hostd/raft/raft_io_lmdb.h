@@ -1,7 +1,7 @@
 /*
  * raft_io_lmdb.h - Keyhold's struct raft_io (libraft 0.15): durable state
- * in raft_log.h's LMDB log and node-to-node messages over TCP, all on one
- * libuv loop (hostd/README.md).
+ * in raft_log.h's LMDB log and node-to-node messages over mutual TLS on
+ * TCP, all on one libuv loop (hostd/README.md).
  *
  * Writes (append, truncate, snapshot_put) are queued in the order raft
  * issues them and committed by one worker on libuv's thread pool: every
@@ -13,9 +13,13 @@
  *
  * Transport: one outgoing TCP connection per peer, which starts with a
  * handshake naming the sender (id, address) and then carries frames of a
- * 32-bit length and a raft_codec.h message. This first layer speaks plain
- * TCP and is meant for loopback tests only: mutual TLS on the cluster port
- * comes before the backend is wired into keyholdd.
+ * 32-bit length and a raft_codec.h message. With struct kh_raft_tls, all
+ * of it runs inside mutual TLS 1.3 (raft_tls.h): each side presents its
+ * certificate and verifies the other's against the cluster CA before a
+ * single raft byte is written or accepted, and a connection whose
+ * handshake or verify fails is closed and logged (log_warn, at most one
+ * line a second per io). Without it (NULL) the transport is plain TCP,
+ * for loopback tests only.
  *
  * Threading: every function and callback runs on the loop thread, as
  * libraft requires, except the LMDB worker, which touches only the log and
@@ -30,11 +34,24 @@
 
 #include "common/assert.h"
 
+/* The cluster port's mutual TLS: PEM file names, read at init only. */
+struct kh_raft_tls
+{
+    const char *cert_file; /* this node's certificate chain, PEM */
+    const char *key_file;  /* its private key, PEM */
+    const char *ca_file;   /* peers must present a certificate it signed */
+};
+
 /* Fill io (zeroed first) with the vtable and open the log in log_dir
- * (created when missing). Then raft_init(&raft, io, ...) as usual; the io
- * releases everything itself when raft_close() closes it. If raft_init()
- * fails or is never called, release it with kh_raft_io_discard(). */
+ * (created when missing). With tls, load and check its three files first
+ * (KH_ECONFIG with an errmsg naming the file that is missing, unreadable
+ * or whose key does not match the certificate) and speak only mutual TLS
+ * on the cluster port; NULL: plain TCP. Then raft_init(&raft, io, ...) as
+ * usual; the io releases everything itself when raft_close() closes it.
+ * If raft_init() fails or is never called, release it with
+ * kh_raft_io_discard(). */
 int kh_raft_io_init(struct raft_io *io, uv_loop_t *loop, const char *log_dir,
+                    const struct kh_raft_tls *tls, /* NULL: plain TCP */
                     char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 
 /* Release an io that raft never started (after a failed raft_init()).

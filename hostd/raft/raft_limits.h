@@ -43,4 +43,27 @@
 /* Outgoing messages queued to one peer while it connects. */
 #define KH_RAFT_PEER_QUEUE_MAX 256u
 
+/* Timing defaults of a node (Vault's raft defaults at
+ * performance_multiplier 1): the election timeout is randomised by libraft
+ * between 1x and 2x; leaders send heartbeats every tenth of it. */
+#define KH_RAFT_ELECTION_MS_DEFAULT 1000u
+#define KH_RAFT_ELECTION_MS_MIN 50u
+#define KH_RAFT_ELECTION_MS_MAX 60000u
+
+/* A snapshot every THRESHOLD applied entries, keeping TRAILING entries
+ * behind it for followers that lag a little; their sum stays below
+ * KH_RAFT_APPEND_ENTRIES_MAX (libraft 0.15 sends a lagging follower every
+ * entry after its next index at once). */
+#define KH_RAFT_SNAPSHOT_THRESHOLD_DEFAULT 2048u
+#define KH_RAFT_SNAPSHOT_TRAILING_DEFAULT 1024u
+_Static_assert(KH_RAFT_SNAPSHOT_THRESHOLD_DEFAULT +
+                       KH_RAFT_SNAPSHOT_TRAILING_DEFAULT <
+                   KH_RAFT_APPEND_ENTRIES_MAX,
+               "a lagging follower's entries fit one message");
+
+/* How long a write waits for its entry to commit and apply, and how long
+ * a membership change or a leadership transfer may take. */
+#define KH_RAFT_APPLY_TIMEOUT_MS 30000u
+#define KH_RAFT_CHANGE_TIMEOUT_MS 60000u
+
 #endif

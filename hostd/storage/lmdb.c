@@ -6,7 +6,9 @@
  * Owns the MDB_env and the process-wide list of open directories (LMDB
  * forbids opening one environment twice in a process: its locks are
  * per-process). Must never commit without fsync (no MDB_NOSYNC: this is
- * the only copy of a secrets server's data), never return a pointer into
+ * the only copy of a secrets server's data) - except a store opened with
+ * kh_storage_lmdb_open_nosync(), the raft FSM's, whose durable copy is the
+ * raft log -, never return a pointer into
  * the map (values are copied out inside the read transaction), and never
  * work on after LMDB reported MDB_PANIC or corruption.
  *
@@ -71,6 +73,7 @@ struct lmdb_store
     bool locks_ready;
     uint64_t map_bytes; /* current map size; under map_lock */
     uint64_t map_bytes_max;
+    bool nosync; /* MDB_NOSYNC: the raft FSM's store only */
     int failed; /* atomic; set once, never cleared */
     char dir[PATH_MAX];
 };
@@ -862,7 +865,8 @@ static int lmdb_env_start(struct lmdb_store *s, uint64_t map_bytes,
     if (rc == 0)
         rc = mdb_env_set_mapsize(s->env, map_bytes);
     if (rc == 0)
-        rc = mdb_env_open(s->env, s->dir, MDB_NOTLS, 0600);
+        rc = mdb_env_open(s->env, s->dir,
+                          MDB_NOTLS | (s->nosync ? MDB_NOSYNC : 0), 0600);
     if (rc == 0)
         (void)mdb_reader_check(s->env, &dead); /* crashed readers */
     if (rc == 0)
@@ -924,10 +928,10 @@ static int lmdb_open_check(const char *dir, uint64_t map_bytes,
     return 0;
 }
 
-int kh_storage_lmdb_open_with_max(const char *dir, uint64_t map_bytes,
-                                  uint64_t map_bytes_max,
-                                  struct kh_storage **ret_storage, char *errmsg,
-                                  size_t errmsg_size)
+static int lmdb_open_full(const char *dir, uint64_t map_bytes,
+                          uint64_t map_bytes_max, bool nosync,
+                          struct kh_storage **ret_storage, char *errmsg,
+                          size_t errmsg_size)
 {
     struct kh_storage *storage = NULL;
     struct lmdb_store *s = NULL;
@@ -951,6 +955,7 @@ int kh_storage_lmdb_open_with_max(const char *dir, uint64_t map_bytes,
     }
     memcpy(s->dir, dir, strlen(dir) + 1);
     s->map_bytes_max = map_bytes_max;
+    s->nosync = nosync;
     KH_ASSERT(pthread_rwlockattr_init(&attr) == 0);
     KH_ASSERT(pthread_rwlockattr_setkind_np(
                   &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP) == 0);
@@ -977,6 +982,34 @@ out:
     lmdb_store_free(s);
     free(storage);
     return r;
+}
+
+int kh_storage_lmdb_open_with_max(const char *dir, uint64_t map_bytes,
+                                  uint64_t map_bytes_max,
+                                  struct kh_storage **ret_storage, char *errmsg,
+                                  size_t errmsg_size)
+{
+    return lmdb_open_full(dir, map_bytes, map_bytes_max, false, ret_storage,
+                          errmsg, errmsg_size);
+}
+
+int kh_storage_lmdb_open_nosync(const char *dir,
+                                struct kh_storage **ret_storage, char *errmsg,
+                                size_t errmsg_size)
+{
+    return lmdb_open_full(dir, 0, KH_LMDB_MAP_BYTES_MAX, true, ret_storage,
+                          errmsg, errmsg_size);
+}
+
+int kh_storage_lmdb_sync(struct kh_storage *storage)
+{
+    struct lmdb_store *s;
+
+    KH_ASSERT(storage != NULL);
+    s = storage->impl;
+    if (s->env == NULL)
+        return KH_EIO;
+    return mdb_env_sync(s->env, 1) == 0 ? 0 : KH_EIO;
 }
 
 int kh_storage_lmdb_open(const char *dir, uint64_t map_bytes,

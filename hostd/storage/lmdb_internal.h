@@ -24,6 +24,14 @@ int kh_storage_lmdb_open_with_max(const char *dir, uint64_t map_bytes,
                                   struct kh_storage **ret_storage, char *errmsg,
                                   size_t errmsg_size) KH_MUST_CHECK;
 
+/* Open without fsync at commit (MDB_NOSYNC), for the raft FSM's store,
+ * whose durable record is the raft log: a commit survives a crash of the
+ * process, and kh_storage_lmdb_sync() flushes. */
+int kh_storage_lmdb_open_nosync(const char *dir,
+                                struct kh_storage **ret_storage, char *errmsg,
+                                size_t errmsg_size) KH_MUST_CHECK;
+int kh_storage_lmdb_sync(struct kh_storage *storage) KH_MUST_CHECK;
+
 /* The current map size in bytes (grows on demand). */
 uint64_t kh_storage_lmdb_map_bytes(const struct kh_storage *storage);
 

@@ -9,7 +9,10 @@
 #      sensitive and never extractable, cannot read its value, and is
 #      refused with a wrong PIN; generates a P-256 key pair "sig" in the
 #      device and signs a SHA-256 hash with CKM_ECDSA, which openssl
-#      verifies with the module's CKA_EC_POINT;
+#      verifies with the module's CKA_EC_POINT and pkcs11-tool --verify
+#      accepts through the module (C_Verify, the device's VERIFY), while
+#      a signature with a flipped byte or over another hash is reported
+#      invalid; --list-mechanisms shows wrap, unwrap and verify;
 #   2. keyholdd with seal "pkcs11" on the module (generate_key = false,
 #      the key from step 1) initialises with recovery keys, restarts and
 #      auto-unseals through the device (the start-to-unsealed time is
@@ -241,6 +244,45 @@ grep -q 'Access: *sensitive, always sensitive, never extractable' \
     "$TMP/kpgen.txt" || fail "the EC private key is not sensitive"
 echo "fw_p11_ecdsa_sign_ms=$(( (t1 - t0) / 1000000 )) (pkcs11-tool process, login included)"
 pass "--keypairgen EC:prime256v1, --sign ECDSA verified by openssl"
+
+# C_Verify through the module: the public key "sig", the same signature
+# (DER, as openssl has it, and raw r || s), then a flipped byte and
+# another hash, which pkcs11-tool reports as invalid.
+verify() { # HASH SIGFILE [pkcs11-tool options]
+    local h=$1 f=$2
+    shift 2
+    p11 --login --pin "$PIN" --verify --mechanism ECDSA --label sig \
+        -i "$h" --signature-file "$f" "$@" 2>&1
+}
+t0=$(date +%s%N)
+verify "$TMP/hash.bin" "$TMP/sig.der" --signature-format openssl \
+    >"$TMP/verify.txt" || { cat "$TMP/verify.txt"; fail "--verify ECDSA"; }
+t1=$(date +%s%N)
+grep -q 'Signature is valid' "$TMP/verify.txt" ||
+    { cat "$TMP/verify.txt"; fail "--verify rejected the device's signature"; }
+p11 --login --pin "$PIN" --sign --mechanism ECDSA --label sig \
+    -i "$TMP/hash.bin" -o "$TMP/sig.raw" >"$TMP/sign2.txt" 2>&1 ||
+    { cat "$TMP/sign2.txt"; fail "--sign ECDSA (raw)"; }
+[ "$(stat -c %s "$TMP/sig.raw")" = 64 ] || fail "raw signature is not r || s"
+verify "$TMP/hash.bin" "$TMP/sig.raw" | grep -q 'Signature is valid' ||
+    fail "--verify rejected the raw signature"
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read())
+b[40] ^= 1; open(sys.argv[2], "wb").write(b)' "$TMP/sig.raw" "$TMP/sig.bad"
+verify "$TMP/hash.bin" "$TMP/sig.bad" >"$TMP/verify-bad.txt"
+grep -q 'Invalid signature' "$TMP/verify-bad.txt" ||
+    { cat "$TMP/verify-bad.txt"; fail "--verify accepted a flipped byte"; }
+verify "$TMP/hash2.bin" "$TMP/sig.raw" >"$TMP/verify-bad.txt"
+grep -q 'Invalid signature' "$TMP/verify-bad.txt" ||
+    { cat "$TMP/verify-bad.txt"; fail "--verify accepted another hash"; }
+p11 --list-mechanisms >"$TMP/mechs.txt" 2>&1 || fail "--list-mechanisms"
+grep -q 'AES-GCM.*encrypt, decrypt, wrap, unwrap' "$TMP/mechs.txt" &&
+    grep -q 'ECDSA,.*sign, verify' "$TMP/mechs.txt" ||
+    { cat "$TMP/mechs.txt"; fail "mechanism flags"; }
+echo "fw_p11_ecdsa_verify_ms=$(( (t1 - t0) / 1000000 )) (pkcs11-tool process, login included)"
+pass "--verify ECDSA: the device's signature valid; flipped byte, other hash not"
+if grep -l 'Sanitizer' "$TMP"/*.txt; then
+    fail "sanitizer report in pkcs11-tool"
+fi
 
 # === 2. keyholdd: init, restart, auto-unseal ==========================
 write_config kek false

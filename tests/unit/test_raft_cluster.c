@@ -1,11 +1,13 @@
 /*
  * test_raft_cluster.c - three raft servers in one process on one libuv
- * loop, each with Keyhold's raft_io (LMDB log, loopback TCP) and the LMDB
- * FSM in its own temporary directory: election, 100 batches applied alike
+ * loop, each with Keyhold's raft_io (LMDB log, loopback TCP inside mutual
+ * TLS, with a CA and node certificates made here) and the LMDB FSM in its
+ * own temporary directory: election, 100 batches applied alike
  * everywhere, a stopped follower catching up through a snapshot, a new
  * leader after the leader stops with no acknowledged write lost, and a
  * restart of every node rebuilding the same state from disk. Also
- * measures durable commits per second with 1 and 64 applies in flight.
+ * measures durable commits per second with 1 and 64 applies in flight,
+ * over plain TCP and over TLS.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +23,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "common/err.h"
 #include "raft/raft_fsm.h"
@@ -50,6 +57,9 @@ struct node
     struct raft raft;
     struct raft_io io;
     struct kh_raft_fsm *fsm;
+    char cert_file[PATH_MAX];
+    char key_file[PATH_MAX];
+    struct kh_raft_tls tls;
     bool running;
     bool closed;
 };
@@ -60,6 +70,8 @@ struct cluster
     uv_loop_t loop;
     uv_timer_t wake;
     struct node nodes[NODES];
+    bool tls;             /* mutual TLS between the nodes */
+    char ca_file[PATH_MAX];
     bool acked[KEYS_MAX]; /* acknowledged writes, by key number */
     unsigned keys;        /* writes attempted */
 };
@@ -72,6 +84,15 @@ struct apply_req
     bool done;
     int status;
 };
+
+/* dir + "/" + name into out, which must hold it. */
+static void path_join(char *out, size_t size, const char *dir,
+                      const char *name)
+{
+    int n = snprintf(out, size, "%s/%s", dir, name);
+
+    assert_true(n > 0 && (size_t)n < size);
+}
 
 static void wake_cb(uv_timer_t *t)
 {
@@ -98,11 +119,12 @@ static void node_start(struct cluster *c, struct node *n, bool bootstrap)
     char path[PATH_MAX], errmsg[KH_ERRMSG_SIZE] = "";
     int i, rv;
 
-    snprintf(path, sizeof(path), "%s/raft", n->dir);
-    assert_int_equal(kh_raft_io_init(&n->io, &c->loop, path, errmsg,
+    path_join(path, sizeof(path), n->dir, "raft");
+    assert_int_equal(kh_raft_io_init(&n->io, &c->loop, path,
+                                     c->tls ? &n->tls : NULL, errmsg,
                                      sizeof(errmsg)),
                      0);
-    snprintf(path, sizeof(path), "%s/fsm", n->dir);
+    path_join(path, sizeof(path), n->dir, "fsm");
     assert_int_equal(kh_raft_fsm_open(path, &n->fsm, errmsg, sizeof(errmsg)),
                      0);
     assert_int_equal(raft_init(&n->raft, &n->io, kh_raft_fsm_vtable(n->fsm),
@@ -313,7 +335,100 @@ static void assert_identical(struct cluster *c)
     kh_storage_list_free(&ref);
 }
 
-static int setup(void **state)
+/* ---- certificates, made with the OpenSSL API ---- */
+
+static void cert_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+    assert_non_null(ext);
+    assert_int_equal(X509_add_ext(x, ext, -1), 1);
+    X509_EXTENSION_free(ext);
+}
+
+/* A certificate for key named cn, valid for a day: a self-signed CA when
+ * issuer is NULL, else a node certificate for TLS servers and clients. */
+static X509 *cert_make(const char *cn, EVP_PKEY *key, X509 *issuer,
+                       EVP_PKEY *issuer_key, long serial)
+{
+    X509 *x = X509_new();
+    X509_NAME *name;
+    bool ca = issuer == NULL;
+
+    assert_non_null(x);
+    assert_int_equal(X509_set_version(x, 2), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial), 1);
+    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+    assert_int_equal(X509_set_pubkey(x, key), 1);
+    name = X509_get_subject_name(x);
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                                (const unsigned char *)cn,
+                                                -1, -1, 0),
+                     1);
+    assert_int_equal(
+        X509_set_issuer_name(x, ca ? name : X509_get_subject_name(issuer)),
+        1);
+    cert_ext(x, ca ? x : issuer, NID_basic_constraints,
+             ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    cert_ext(x, ca ? x : issuer, NID_key_usage,
+             ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+    if (!ca)
+        cert_ext(x, issuer, NID_ext_key_usage, "serverAuth,clientAuth");
+    assert_true(X509_sign(x, ca ? key : issuer_key, EVP_sha256()) > 0);
+    return x;
+}
+
+static void pem_write(const char *path, X509 *cert, EVP_PKEY *key)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    if (cert != NULL)
+        assert_int_equal(PEM_write_X509(f, cert), 1);
+    if (key != NULL)
+        assert_int_equal(
+            PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A CA in c->ca_file and, per node, a certificate it signed and the key
+ * in the node's directory. */
+static void certs_make(struct cluster *c)
+{
+    EVP_PKEY *ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), *key;
+    X509 *ca, *cert;
+    struct node *n;
+    char cn[32];
+    int i;
+
+    assert_non_null(ca_key);
+    ca = cert_make("keyhold raft test CA", ca_key, NULL, NULL, 1);
+    path_join(c->ca_file, sizeof(c->ca_file), c->tmp, "ca.pem");
+    pem_write(c->ca_file, ca, NULL);
+    for (i = 0; i < NODES; i++) {
+        n = &c->nodes[i];
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        assert_non_null(key);
+        snprintf(cn, sizeof(cn), "node%d", i + 1);
+        cert = cert_make(cn, key, ca, ca_key, 2 + i);
+        path_join(n->cert_file, sizeof(n->cert_file), n->dir, "cert.pem");
+        path_join(n->key_file, sizeof(n->key_file), n->dir, "key.pem");
+        pem_write(n->cert_file, cert, NULL);
+        pem_write(n->key_file, NULL, key);
+        n->tls = (struct kh_raft_tls){n->cert_file, n->key_file, c->ca_file};
+        X509_free(cert);
+        EVP_PKEY_free(key);
+    }
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+}
+
+static int setup(void **state, bool tls)
 {
     struct cluster *c = calloc(1, sizeof(*c));
     int i, base = 21000 + (int)(getpid() % 20000);
@@ -332,8 +447,21 @@ static int setup(void **state)
                  c->tmp, i + 1);
         assert_int_equal(mkdir(c->nodes[i].dir, 0700), 0);
     }
+    c->tls = tls;
+    if (tls)
+        certs_make(c);
     *state = c;
     return 0;
+}
+
+static int setup_tcp(void **state)
+{
+    return setup(state, false);
+}
+
+static int setup_tls(void **state)
+{
+    return setup(state, true);
 }
 
 static int teardown(void **state)
@@ -364,8 +492,9 @@ static struct node *a_follower(struct cluster *c)
     return NULL;
 }
 
-/* Election, replication, catch-up through a snapshot, leader loss with
- * no acknowledged write lost, and a full restart from disk. */
+/* Over mutual TLS: election, replication, catch-up through a snapshot,
+ * leader loss with no acknowledged write lost, and a full restart from
+ * disk. */
 static void test_cluster(void **state)
 {
     struct cluster *c = *state;
@@ -412,7 +541,8 @@ static void test_cluster(void **state)
         assert_true(kh_raft_fsm_applied(c->nodes[i].fsm) > 300);
 }
 
-/* Durable commits per second with 1 and with 64 applies in flight. */
+/* Durable commits per second with 1 and with 64 applies in flight (once
+ * over plain TCP, once over TLS). */
 static void test_throughput(void **state)
 {
     struct cluster *c = *state;
@@ -449,8 +579,9 @@ static void test_throughput(void **state)
             free(inflight[slot]);
         }
         ms = now_ms(c) - start;
-        fprintf(stderr, "raft: %u durable commits with %u in flight: %llu ms "
-                "(%.0f/s)\n", done, depth, (unsigned long long)ms,
+        fprintf(stderr, "raft (%s): %u durable commits with %u in flight: "
+                "%llu ms (%.0f/s)\n", c->tls ? "tls" : "tcp", done, depth,
+                (unsigned long long)ms,
                 ms > 0 ? done * 1000.0 / (double)ms : 0.0);
     }
     c->keys = k;
@@ -459,8 +590,9 @@ static void test_throughput(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_cluster, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster, setup_tls, teardown),
+        cmocka_unit_test_setup_teardown(test_throughput, setup_tcp, teardown),
+        cmocka_unit_test_setup_teardown(test_throughput, setup_tls, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -183,5 +183,10 @@ extern const struct cli_command cli_cmd_read;
 extern const struct cli_command cli_cmd_write;
 extern const struct cli_command cli_cmd_list;
 extern const struct cli_command cli_cmd_delete;
+/* cmd_raft.c: `operator raft` and `operator step-down`; cmd_raft_snapshot.c:
+ * `operator raft snapshot`. */
+extern const struct cli_command cli_cmd_raft;
+extern const struct cli_command cli_cmd_raft_snapshot;
+extern const struct cli_command cli_cmd_step_down;
 
 #endif

@@ -6,8 +6,8 @@
  * Owns those verbs' requests and Vault's output for them: init's "Unseal
  * Key N:" / "Initial Root Token:" lines, unseal's seal status table,
  * key-status' "Key Term" rows. generate-root lives in
- * cmd_generate_root.c. Must never print an unseal key except init's
- * answer, and never echo a prompted key.
+ * cmd_generate_root.c, raft and step-down in cmd_raft.c. Must never print
+ * an unseal key except init's answer, and never echo a prompted key.
  */
 #include <stdio.h>
 #include <string.h>
@@ -400,9 +400,11 @@ static const struct cli_command *const operator_subs[] = {
     &cli_cmd_generate_root,
     &operator_init,
     &operator_key_status,
+    &cli_cmd_raft,
     &operator_rotate,
     &operator_seal,
     &cli_cmd_seal_rebind,
+    &cli_cmd_step_down,
     &operator_unseal,
     NULL};
 
@@ -411,8 +413,8 @@ const struct cli_command cli_cmd_operator = {
     .synopsis = "Perform operator-specific tasks",
     .usage = "Usage: keyhold operator <subcommand> [options] [args]\n"
              "\n"
-             "  Initializes, unseals, seals and rotates the server, and "
+             "  Initializes, unseals, seals and rotates the server, "
              "generates\n"
-             "  new root tokens.\n",
+             "  new root tokens and manages the raft cluster.\n",
     .subs = operator_subs,
 };

@@ -90,4 +90,33 @@ int sys_leases_tidy(struct kh_core *core, const struct kh_request *req,
 /* The seal-status object (also the answer of sys/unseal). */
 json_t *sys_seal_status_json(struct kh_core *core);
 
+/* sys_raft.c */
+int sys_raft_configuration(struct kh_core *core, const struct kh_request *req,
+                           struct kh_response *resp, char *errmsg,
+                           size_t errmsg_size);
+int sys_raft_remove_peer(struct kh_core *core, const struct kh_request *req,
+                         struct kh_response *resp, char *errmsg,
+                         size_t errmsg_size);
+int sys_raft_autopilot_state(struct kh_core *core,
+                             const struct kh_request *req,
+                             struct kh_response *resp, char *errmsg,
+                             size_t errmsg_size);
+int sys_raft_snapshot_read(struct kh_core *core, const struct kh_request *req,
+                           struct kh_response *resp, char *errmsg,
+                           size_t errmsg_size);
+int sys_raft_snapshot_write(struct kh_core *core, const struct kh_request *req,
+                            struct kh_response *resp, char *errmsg,
+                            size_t errmsg_size);
+int sys_raft_snapshot_force(struct kh_core *core, const struct kh_request *req,
+                            struct kh_response *resp, char *errmsg,
+                            size_t errmsg_size);
+int sys_raft_join(struct kh_core *core, const struct kh_request *req,
+                  struct kh_response *resp, char *errmsg, size_t errmsg_size);
+int sys_raft_challenge(struct kh_core *core, const struct kh_request *req,
+                       struct kh_response *resp, char *errmsg,
+                       size_t errmsg_size);
+int sys_raft_answer(struct kh_core *core, const struct kh_request *req,
+                    struct kh_response *resp, char *errmsg,
+                    size_t errmsg_size);
+
 #endif

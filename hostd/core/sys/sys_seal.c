@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "raft/raft_node.h"
 #include "common/secret.h"
 #include "core/core.h"
 #include "core/sys/sys_handlers.h"
@@ -144,7 +145,16 @@ int sys_seal(struct kh_core *core, const struct kh_request *req,
 int sys_step_down(struct kh_core *core, const struct kh_request *req,
                   struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
+    int r;
+
+    (void)req;
     /* A single node is always the active node: nothing to step down to. */
+    if (core->raft != NULL) {
+        r = kh_raft_node_step_down(core->raft, KH_RAFT_CHANGE_TIMEOUT_MS);
+        if (r != 0)
+            return kh_errmsg(errmsg, errmsg_size, r, "cannot step down: %s",
+                             kh_strerror(r));
+    }
     kh_response_no_content(resp);
     return 0;
 }

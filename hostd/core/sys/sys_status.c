@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "raft/raft_node.h"
 #include "core/core.h"
 #include "core/sys/sys_handlers.h"
 #include "http/request_parse.h"
@@ -96,7 +97,8 @@ static int health_status(const struct kh_request *req,
                          char *errmsg, size_t errmsg_size)
 {
     unsigned uninit = 501, sealed = 503, active = 200, unused = 0;
-    bool flag = false;
+    unsigned standby = 429;
+    bool flag = false, standby_ok = false;
     int r;
 
     r = health_code(req, "uninitcode", 501, &uninit, errmsg, errmsg_size);
@@ -105,24 +107,27 @@ static int health_status(const struct kh_request *req,
     if (r == 0)
         r = health_code(req, "activecode", 200, &active, errmsg, errmsg_size);
     if (r == 0)
-        r = health_code(req, "standbycode", 429, &unused, errmsg,
-                        errmsg_size);
-    if (r == 0)
         r = health_code(req, "drsecondarycode", 472, &unused, errmsg,
                         errmsg_size);
     if (r == 0)
         r = health_code(req, "performancestandbycode", 473, &unused, errmsg,
                         errmsg_size);
     if (r == 0)
-        r = kh_request_bool(req, "standbyok", false, &flag, errmsg,
+        r = kh_request_bool(req, "perfstandbyok", false, &flag, errmsg,
                             errmsg_size);
     if (r == 0)
-        r = kh_request_bool(req, "perfstandbyok", false, &flag, errmsg,
+        r = health_code(req, "standbycode", 429, &standby, errmsg,
+                        errmsg_size);
+    if (r == 0)
+        r = kh_request_bool(req, "standbyok", false, &standby_ok, errmsg,
                             errmsg_size);
     if (r != 0)
         return r;
-    /* A single node is never a standby: first match of §2.5 wins. */
-    *ret = !s->initialized ? uninit : s->sealed ? sealed : active;
+    /* First match wins (Vault API: sys/health). */
+    *ret = !s->initialized ? uninit
+           : s->sealed     ? sealed
+           : s->standby    ? (standby_ok ? active : standby)
+                           : active;
     return 0;
 }
 
@@ -140,7 +145,7 @@ int sys_health(struct kh_core *core, const struct kh_request *req,
         return r;
     body = json_pack("{s:b, s:b, s:b, s:b, s:s, s:s, s:I, s:s}",
                      "initialized", s.initialized, "sealed", s.sealed,
-                     "standby", 0, "performance_standby", 0,
+                     "standby", s.standby, "performance_standby", 0,
                      "replication_performance_mode", "disabled",
                      "replication_dr_mode", "disabled", "server_time_utc",
                      (json_int_t)time(NULL), "version", KH_SERVER_VERSION);
@@ -162,14 +167,42 @@ int sys_leader(struct kh_core *core, const struct kh_request *req,
                struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
     struct kh_core_status s;
+    struct kh_raft_status rs;
+    char active_time[KH_TIME_STR_SIZE] = "0001-01-01T00:00:00Z";
+    char leader[512] = "";
+    json_t *body;
 
+    (void)req;
+    (void)errmsg;
+    (void)errmsg_size;
     kh_core_status(core, &s);
     if (s.sealed)
         return KH_ESEALED;
-    return kh_response_raw(
-        resp, json_pack("{s:b, s:b, s:s, s:s, s:s, s:b, s:i}", "ha_enabled",
-                        0, "is_self", 0, "active_time",
-                        "0001-01-01T00:00:00Z", "leader_address", "",
-                        "leader_cluster_address", "", "performance_standby",
-                        0, "performance_standby_last_remote_wal", 0));
+    if (core->raft == NULL)
+        return kh_response_raw(
+            resp,
+            json_pack("{s:b, s:b, s:s, s:s, s:s, s:b, s:i}", "ha_enabled", 0,
+                      "is_self", 0, "active_time", "0001-01-01T00:00:00Z",
+                      "leader_address", "", "leader_cluster_address", "",
+                      "performance_standby", 0,
+                      "performance_standby_last_remote_wal", 0));
+    kh_raft_node_status(core->raft, &rs);
+    if (!s.standby) {
+        snprintf(leader, sizeof(leader), "%s",
+                 core->config->api_addr ? core->config->api_addr : "");
+        if (s.active_time.tv_sec != 0)
+            kh_time_format(&s.active_time, active_time);
+    } else if (kh_core_active_addr(core, leader, sizeof(leader)) != 1) {
+        leader[0] = '\0';
+    }
+    body = json_pack("{s:b, s:b, s:s, s:s, s:s, s:b, s:i, s:I, s:I}",
+                     "ha_enabled", 1, "is_self", !s.standby, "active_time",
+                     active_time, "leader_address", leader,
+                     "leader_cluster_address",
+                     rs.leader_address[0] ? rs.leader_address : "",
+                     "performance_standby", 0,
+                     "performance_standby_last_remote_wal", 0,
+                     "raft_committed_index", (json_int_t)rs.commit_index,
+                     "raft_applied_index", (json_int_t)rs.applied_index);
+    return kh_response_raw(resp, body);
 }

@@ -1,0 +1,440 @@
+/*
+ * core_join.c - joining a raft cluster (Vault API: sys/storage/raft/join
+ * and the bootstrap challenge).
+ *
+ * A joining node proves it belongs before it is added: the active node
+ * stores a random answer through its barrier and hands out the record (a
+ * ciphertext under the cluster keyring) with the sealed keyring and the
+ * sealed root key. Only a node whose seal opens that root key - the same
+ * HSM or TPM-bound key, as with auto-unseal - can open the keyring, read
+ * the answer and send it back; then the active node adds it as a voter.
+ *
+ * Owns the pending challenges (a small table, each valid for
+ * JOIN_CHALLENGE_TTL_S, compared in constant time). Must never add a
+ * server whose answer did not match, never keep a root key beyond one
+ * call, and never leave the temporary store behind.
+ */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/encoding.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/secret.h"
+#include "core/core_internal.h"
+#include "raft/raft_node.h"
+
+#define JOIN_ANSWER_BYTES 32
+#define JOIN_CHALLENGE_TTL_S 120
+#define JOIN_PENDING_MAX 16
+#define JOIN_RESPONSE_BYTES_MAX (1024u * 1024u)
+#define JOIN_HTTP_TIMEOUT_S 15L
+#define JOIN_CHALLENGE_PATH "core/raft/challenge"
+
+struct join_pending
+{
+    char server_id[KH_RAFT_NODE_ID_BYTES_MAX + 1];
+    uint8_t answer[JOIN_ANSWER_BYTES];
+    time_t expires;
+};
+
+static struct join_pending join_pending[JOIN_PENDING_MAX];
+static pthread_mutex_t join_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- the active node's side ---- */
+
+static void pending_put(const char *server_id,
+                        const uint8_t answer[JOIN_ANSWER_BYTES])
+{
+    time_t now = time(NULL);
+    size_t i, slot = 0;
+
+    pthread_mutex_lock(&join_lock);
+    for (i = 0; i < JOIN_PENDING_MAX; i++) {
+        if (strcmp(join_pending[i].server_id, server_id) == 0 ||
+            join_pending[i].expires < now) {
+            slot = i;
+            break;
+        }
+        if (join_pending[i].expires < join_pending[slot].expires)
+            slot = i;
+    }
+    snprintf(join_pending[slot].server_id,
+             sizeof(join_pending[slot].server_id), "%s", server_id);
+    memcpy(join_pending[slot].answer, answer, JOIN_ANSWER_BYTES);
+    join_pending[slot].expires = now + JOIN_CHALLENGE_TTL_S;
+    pthread_mutex_unlock(&join_lock);
+}
+
+/* True (and the challenge consumed) when answer matches. */
+static bool pending_take(const char *server_id, const uint8_t *answer,
+                         size_t len)
+{
+    time_t now = time(NULL);
+    bool ok = false;
+    size_t i;
+
+    pthread_mutex_lock(&join_lock);
+    for (i = 0; i < JOIN_PENDING_MAX; i++) {
+        struct join_pending *p = &join_pending[i];
+        if (p->expires < now || strcmp(p->server_id, server_id) != 0)
+            continue;
+        ok = len == JOIN_ANSWER_BYTES &&
+             kh_ct_equal(p->answer, answer, JOIN_ANSWER_BYTES);
+        if (ok)
+            memset(p, 0, sizeof(*p));
+        break;
+    }
+    pthread_mutex_unlock(&join_lock);
+    return ok;
+}
+
+/* Base64 of a stored record, as it lies in storage. */
+static int stored_b64(struct kh_core *core, const char *path, json_t *obj,
+                      const char *name)
+{
+    uint8_t *value = NULL;
+    size_t len = 0;
+    char *text;
+    int r;
+
+    r = kh_storage_get(core->storage, path, &value, &len);
+    if (r != 0)
+        return r;
+    text = malloc(kh_base64_encoded_len(len) + 1);
+    r = KH_ENOMEM;
+    if (text != NULL) {
+        kh_base64_encode(value, len, true, text);
+        r = json_object_set_new(obj, name, json_string(text)) == 0 ? 0
+                                                                    : KH_ENOMEM;
+    }
+    free(text);
+    free(value);
+    return r;
+}
+
+int kh_core_join_challenge(struct kh_core *core, const char *server_id,
+                           json_t **ret_body, char *errmsg,
+                           size_t errmsg_size)
+{
+    uint8_t answer[JOIN_ANSWER_BYTES];
+    char path[sizeof(JOIN_CHALLENGE_PATH) + KH_RAFT_NODE_ID_BYTES_MAX + 2];
+    json_t *body = NULL;
+    int r;
+
+    if (core->raft == NULL)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "this node does not use raft storage");
+    if (server_id == NULL || strlen(server_id) == 0 ||
+        strlen(server_id) > KH_RAFT_NODE_ID_BYTES_MAX)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "server_id is required");
+    if (!core->seal->ops->auto_unseal)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "joining needs a shared auto-unseal key (seal "
+                         "\"pkcs11\" or \"tpm2\"): this cluster uses "
+                         "\"%s\"", core->seal->ops->type);
+    snprintf(path, sizeof(path), "%s/%s", JOIN_CHALLENGE_PATH, server_id);
+    r = kh_random_bytes(answer, sizeof(answer));
+    if (r == 0)
+        r = barrier_put(core->barrier, path, answer, sizeof(answer));
+    body = json_object();
+    if (r == 0 && body == NULL)
+        r = KH_ENOMEM;
+    if (r == 0)
+        r = stored_b64(core, path, body, "challenge");
+    if (r == 0)
+        r = stored_b64(core, BARRIER_KEYRING_PATH, body, "keyring");
+    if (r == 0)
+        r = stored_b64(core, SEAL_ROOT_KEY_PATH, body, "root_key");
+    if (r == 0 && json_object_set_new(body, "seal_type",
+                                      json_string(core->seal->ops->type)) != 0)
+        r = KH_ENOMEM;
+    if (r != 0) {
+        json_decref(body);
+        kh_wipe(answer, sizeof(answer));
+        return kh_errmsg(errmsg, errmsg_size, r, "cannot issue a challenge: "
+                         "%s", kh_strerror(r));
+    }
+    pending_put(server_id, answer);
+    kh_wipe(answer, sizeof(answer));
+    *ret_body = body;
+    return 0;
+}
+
+int kh_core_join_answer(struct kh_core *core, const char *server_id,
+                        const char *answer_b64, const char *cluster_addr,
+                        bool non_voter, char *errmsg, size_t errmsg_size)
+{
+    uint8_t answer[JOIN_ANSWER_BYTES + 4];
+    size_t len = 0;
+    int r;
+
+    if (core->raft == NULL)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "this node does not use raft storage");
+    if (server_id == NULL || answer_b64 == NULL || cluster_addr == NULL)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "server_id, answer and cluster_addr are required");
+    if (kh_base64_decode(answer_b64, strlen(answer_b64), answer,
+                         sizeof(answer), &len) != 0 ||
+        !pending_take(server_id, answer, len)) {
+        kh_wipe(answer, sizeof(answer));
+        log_warn("raft: refused to add \"%.64s\": wrong or expired answer",
+                 server_id);
+        return kh_errmsg(errmsg, errmsg_size, KH_EPERM,
+                         "the challenge answer is wrong or expired");
+    }
+    kh_wipe(answer, sizeof(answer));
+    r = kh_raft_node_add_server(core->raft, server_id,
+                                cluster_addr[0] && strstr(cluster_addr, "://")
+                                    ? strstr(cluster_addr, "://") + 3
+                                    : cluster_addr,
+                                !non_voter, KH_RAFT_CHANGE_TIMEOUT_MS);
+    if (r != 0)
+        return kh_errmsg(errmsg, errmsg_size, r, "cannot add \"%s\": %s",
+                         server_id, kh_strerror(r));
+    log_info("raft: added \"%s\" at %s as a %s", server_id, cluster_addr,
+             non_voter ? "non-voter" : "voter");
+    return 0;
+}
+
+/* ---- the joining node's side ---- */
+
+struct join_buf
+{
+    char *data;
+    size_t len;
+    bool too_big;
+};
+
+static size_t join_write(char *p, size_t size, size_t n, void *arg)
+{
+    struct join_buf *b = arg;
+    size_t add = size * n;
+    char *grown;
+
+    if (b->len + add > JOIN_RESPONSE_BYTES_MAX) {
+        b->too_big = true;
+        return 0;
+    }
+    grown = realloc(b->data, b->len + add + 1);
+    if (grown == NULL)
+        return 0;
+    memcpy(grown + b->len, p, add);
+    b->data = grown;
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
+}
+
+/* POST body to leader + path; *ret the JSON answer of a 2xx. */
+static int join_post(const char *leader, const char *ca_file,
+                     const char *path, json_t *body, json_t **ret,
+                     char *errmsg, size_t errmsg_size)
+{
+    struct join_buf buf = {NULL, 0, false};
+    struct curl_slist *headers = NULL;
+    char url[512];
+    char *text = json_dumps(body, JSON_COMPACT);
+    long status = 0;
+    CURL *curl = curl_easy_init();
+    CURLcode code = CURLE_FAILED_INIT;
+    int r = KH_EUNAVAIL;
+
+    snprintf(url, sizeof(url), "%s/v1/%s", leader, path);
+    headers = curl_slist_append(NULL, "Content-Type: application/json");
+    if (curl != NULL && text != NULL && headers != NULL) {
+        curl_easy_setopt(curl, CURLOPT_URL, url);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT, JOIN_HTTP_TIMEOUT_S);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, join_write);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
+        if (ca_file != NULL)
+            curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+        code = curl_easy_perform(curl);
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    }
+    if (code != CURLE_OK)
+        r = kh_errmsg(errmsg, errmsg_size, KH_EUNAVAIL, "%s: %s", url,
+                      curl_easy_strerror(code));
+    else if (status < 200 || status > 299)
+        r = kh_errmsg(errmsg, errmsg_size, KH_EUNAVAIL, "%s: HTTP %ld: %.200s",
+                      url, status, buf.data ? buf.data : "");
+    else if ((*ret = buf.len ? json_loads(buf.data, 0, NULL) : json_object()) ==
+             NULL)
+        r = kh_errmsg(errmsg, errmsg_size, KH_EUNAVAIL, "%s: not JSON", url);
+    else
+        r = 0;
+    curl_easy_cleanup(curl);
+    curl_slist_free_all(headers);
+    free(text);
+    free(buf.data);
+    return r;
+}
+
+/* Store a base64 field of the challenge at path in st. */
+static int put_b64(struct kh_storage *st, json_t *doc, const char *name,
+                   const char *path)
+{
+    const char *text = json_string_value(json_object_get(doc, name));
+    uint8_t *bytes;
+    size_t len = 0;
+    int r;
+
+    if (text == NULL || strlen(text) > JOIN_RESPONSE_BYTES_MAX)
+        return KH_EINVAL;
+    bytes = malloc(strlen(text) + 1);
+    if (bytes == NULL)
+        return KH_ENOMEM;
+    r = kh_base64_decode(text, strlen(text), bytes, strlen(text) + 1, &len);
+    if (r == 0)
+        r = kh_storage_put(st, path, bytes, len);
+    free(bytes);
+    return r;
+}
+
+static void tmp_remove(const char *dir)
+{
+    char path[4200];
+
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    (void)unlink(path);
+    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+    (void)unlink(path);
+    (void)rmdir(dir);
+}
+
+/* Open the challenge with this node's seal, in a scratch store. */
+static int join_solve(struct kh_core *core, json_t *doc, const char *server_id,
+                      uint8_t answer[JOIN_ANSWER_BYTES], char *errmsg,
+                      size_t errmsg_size)
+{
+    char dir[4100], path[sizeof(JOIN_CHALLENGE_PATH) + 130];
+    uint8_t root_key[KH_ROOT_KEY_BYTES];
+    struct kh_storage *st = NULL;
+    struct barrier *b = NULL;
+    uint8_t *value = NULL;
+    size_t len = 0;
+    int r;
+
+    snprintf(dir, sizeof(dir), "%s/join.tmp",
+             kh_config_param(&core->config->storage, "path"));
+    snprintf(path, sizeof(path), "%s/%s", JOIN_CHALLENGE_PATH, server_id);
+    tmp_remove(dir);
+    r = kh_storage_lmdb_open(dir, 0, &st, errmsg, errmsg_size);
+    if (r != 0)
+        return r;
+    r = put_b64(st, doc, "challenge", path);
+    if (r == 0)
+        r = put_b64(st, doc, "keyring", BARRIER_KEYRING_PATH);
+    if (r == 0)
+        r = put_b64(st, doc, "root_key", SEAL_ROOT_KEY_PATH);
+    if (r != 0) {
+        kh_errmsg(errmsg, errmsg_size, r, "the challenge is malformed");
+        goto out;
+    }
+    pthread_mutex_lock(&core->lock);
+    if (!seal_ready(core->seal))
+        (void)seal_connect(core->seal, core->seal_error,
+                           sizeof(core->seal_error));
+    r = seal_recover_key(core->seal, st, NULL, SEAL_ROOT_KEY_PATH, root_key);
+    pthread_mutex_unlock(&core->lock);
+    if (r == 0)
+        r = barrier_create(st, &b);
+    if (r == 0)
+        r = barrier_unseal(b, root_key);
+    if (r == 0)
+        r = barrier_get(b, path, &value, &len);
+    if (r != 0 || len != JOIN_ANSWER_BYTES) {
+        r = kh_errmsg(errmsg, errmsg_size, KH_EPERM,
+                      "this node's seal cannot open the cluster's keys: it "
+                      "does not share the cluster's seal key");
+        goto out;
+    }
+    memcpy(answer, value, JOIN_ANSWER_BYTES);
+    r = 0; /* success */
+out:
+    kh_wipe(root_key, sizeof(root_key));
+    kh_free_secret(value, len);
+    barrier_free(b);
+    kh_storage_close(st);
+    tmp_remove(dir);
+    return r;
+}
+
+int kh_core_raft_join(struct kh_core *core, const char *leader,
+                      const char *ca_file, char *errmsg, size_t errmsg_size)
+{
+    const char *node_id = kh_config_param(&core->config->storage, "node_id");
+    uint8_t answer[JOIN_ANSWER_BYTES];
+    char answer_b64[64];
+    struct kh_raft_status st;
+    json_t *req = NULL, *doc = NULL, *done = NULL;
+    int r;
+
+    if (core->raft == NULL)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "this node does not use raft storage");
+    kh_raft_node_status(core->raft, &st);
+    if (st.configured)
+        return 0; /* already a member */
+    if (leader == NULL || strncmp(leader, "http", 4) != 0 ||
+        strlen(leader) > 400)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "leader_api_addr must be an http(s) URL");
+    req = json_pack("{s:s}", "server_id", node_id);
+    r = req ? join_post(leader, ca_file, "sys/storage/raft/bootstrap/challenge",
+                        req, &doc, errmsg, errmsg_size)
+            : KH_ENOMEM;
+    json_decref(req);
+    if (r == 0)
+        r = join_solve(core, doc, node_id, answer, errmsg, errmsg_size);
+    json_decref(doc);
+    if (r == 0)
+        r = kh_raft_node_start_joining(core->raft);
+    if (r != 0)
+        goto out;
+    kh_base64_encode(answer, sizeof(answer), true, answer_b64);
+    req = json_pack("{s:s, s:s, s:s}", "server_id", node_id, "answer",
+                    answer_b64, "cluster_addr", core->config->cluster_addr);
+    r = req ? join_post(leader, ca_file, "sys/storage/raft/bootstrap/answer",
+                        req, &done, errmsg, errmsg_size)
+            : KH_ENOMEM;
+    json_decref(req);
+    json_decref(done);
+    if (r == 0)
+        log_info("raft: joined the cluster of %s", leader);
+out:
+    kh_wipe(answer, sizeof(answer));
+    kh_wipe(answer_b64, sizeof(answer_b64));
+    return r;
+}
+
+void core_raft_retry_join(struct kh_core *core)
+{
+    const struct kh_config_stanza *s = &core->config->storage;
+    char name[64], ca_name[64], msg[KH_ERRMSG_SIZE];
+    const char *leader;
+    unsigned i;
+
+    for (i = 0; i < KH_CONFIG_PARAMS_MAX; i++) {
+        snprintf(name, sizeof(name), "retry_join.%u.leader_api_addr", i);
+        snprintf(ca_name, sizeof(ca_name), "retry_join.%u.leader_ca_cert_file",
+                 i);
+        leader = kh_config_param(s, name);
+        if (leader == NULL)
+            return;
+        if (kh_core_raft_join(core, leader, kh_config_param(s, ca_name), msg,
+                              sizeof(msg)) == 0)
+            return;
+        log_warn("raft: retry_join: %s", msg);
+    }
+}

@@ -1,0 +1,163 @@
+"""A keyholdd raft cluster of real processes on loopback for the tests:
+every node its own directory, API port and cluster port, one shared
+SoftHSM2 token (the shared seal key), mutual TLS on the cluster ports with
+a CA and node certificates made by openssl, and helpers to find the
+active node, wait for convergence, and check a write log."""
+
+import json
+import os
+import subprocess
+import time
+
+from khtest import Server, SoftHSM, free_port
+
+
+def make_cluster_certs(tmp, names):
+    """A CA and one certificate per node name (EC P-256), as files."""
+    d = tmp.join("pki")
+    os.makedirs(d, exist_ok=True)
+    run = lambda *a: subprocess.run(a, check=True, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+    ca_key, ca_crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.crt")
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-nodes", "-keyout", ca_key, "-out", ca_crt,
+        "-days", "2", "-subj", "/CN=keyhold-test-cluster-ca")
+    out = {}
+    for n in names:
+        key, csr, crt = (os.path.join(d, n + ext) for ext in (".key", ".csr", ".crt"))
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + n)
+        run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+            "-CAcreateserial", "-out", crt, "-days", "2")
+        out[n] = (crt, key)
+    return ca_crt, out
+
+
+class Node(Server):
+    """One raft node: Server with a raft storage stanza."""
+
+    def __init__(self, tmp, hsm, name, cluster_port, join_url=None, tls=None,
+                 election_ms=None):
+        super().__init__(tmp, seal_stanza=hsm.seal_stanza(), env=hsm.env, name=name)
+        self.name = name
+        self.cluster_port = cluster_port
+        self.raft_dir = tmp.join(name + "-raft")
+        stanza = ['storage "raft" {', '  path = "%s"' % self.raft_dir,
+                  '  node_id = "%s"' % name]
+        if tls:
+            ca, (crt, key) = tls
+            stanza += ['  tls_cert_file = "%s"' % crt, '  tls_key_file = "%s"' % key,
+                       '  tls_ca_file = "%s"' % ca]
+        else:
+            stanza.append('  tls_disable = "true"')
+        if election_ms:
+            stanza.append('  election_ms = "%d"' % election_ms)
+        if join_url:
+            stanza.append('  retry_join { leader_api_addr = "%s" }' % join_url)
+        stanza.append("}")
+        with open(self.config_path) as f:
+            text = f.read()
+        start = text.index('storage "lmdb"')
+        end = text.index("}\n", start) + 2
+        text = text[:start] + "\n".join(stanza) + "\n" + text[end:]
+        text += 'api_addr = "%s"\ncluster_addr = "https://127.0.0.1:%d"\n' % (
+            self.url, cluster_port)
+        with open(self.config_path, "w") as f:
+            f.write(text)
+
+    def health(self):
+        try:
+            st, body, _ = self.request("GET", "sys/health")
+            return st, body
+        except OSError:
+            return None, None
+
+
+class Cluster:
+    def __init__(self, tmp, names, tls=True, election_ms=500):
+        self.tmp = tmp
+        self.hsm = SoftHSM(tmp)
+        certs = make_cluster_certs(tmp, names) if tls else None
+        self.nodes = []
+        first_url = None
+        for i, n in enumerate(names):
+            node = Node(tmp, self.hsm, n, free_port(),
+                        join_url=first_url if i > 0 else None,
+                        tls=(certs[0], certs[1][n]) if certs else None,
+                        election_ms=election_ms)
+            if i == 0:
+                first_url = node.url
+            self.nodes.append(node)
+        self.token = None
+
+    def start_first(self):
+        n = self.nodes[0]
+        n.start()
+        st, body, _ = n.request("PUT", "sys/init",
+                                {"recovery_shares": 1, "recovery_threshold": 1})
+        if st != 200:
+            raise RuntimeError("init: %s %r\n%s" % (st, body, n.read_log()[-3000:]))
+        self.token = body["root_token"]
+        self.wait_active([n], timeout=30)
+        return body
+
+    def start_rest(self, timeout=60):
+        for n in self.nodes[1:]:
+            n.start()
+        self.wait_members(len(self.nodes), timeout)
+
+    def running(self):
+        return [n for n in self.nodes if n.proc is not None]
+
+    def active(self, among=None):
+        for n in (among or self.running()):
+            st, body = n.health()
+            if st == 200 and body and not body.get("standby"):
+                return n
+        return None
+
+    def wait_active(self, among=None, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            a = self.active(among)
+            if a is not None:
+                return a
+            time.sleep(0.1)
+        raise RuntimeError("no active node within %ss:\n%s" % (
+            timeout, "\n".join(n.name + ":\n" + n.read_log()[-2000:] for n in self.running())))
+
+    def wait_members(self, count, timeout=60):
+        """Until the configuration holds count voters and every running
+        node is unsealed (active or standby)."""
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            a = self.active()
+            if a is not None:
+                st, body, _ = a.request("GET", "sys/storage/raft/configuration",
+                                        token=self.token)
+                last = body
+                if st == 200:
+                    servers = body["data"]["config"]["servers"]
+                    voters = [s for s in servers if s["voter"]]
+                    healthy = all(n.health()[0] in (200, 429) for n in self.running())
+                    if len(voters) == count and healthy:
+                        return servers
+            time.sleep(0.2)
+        raise RuntimeError("cluster did not reach %d voters: %r\n%s" % (
+            count, last, "\n".join(n.name + ":\n" + n.read_log()[-2000:] for n in self.running())))
+
+    def stop_all(self):
+        for n in self.nodes:
+            if n.proc is not None:
+                n.stop()
+
+    def put(self, node, key, value, timeout=10):
+        return node.request("POST", "secret/data/" + key, {"data": {"v": value}},
+                            token=self.token)
+
+    def get(self, node, key):
+        st, body, _ = node.request("GET", "secret/data/" + key, token=self.token)
+        if st != 200:
+            return st, None
+        return st, body["data"]["data"]["v"]
