@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Integrated Raft HA with real keyholdd processes on loopback, mutual TLS
+on the cluster ports and one shared SoftHSM2 token: a 3-node cluster forms
+by retry_join, standbys answer 429 and forward requests, the leader is
+killed with SIGKILL while a client writes through a standby and no
+acknowledged write is lost, the killed node catches up after restart;
+then a 5-node cluster keeps writing with 2 nodes down, refuses writes
+(never acknowledging them) with 3 down and resumes when one returns."""
+
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from khtest import TestDir, check, run_tests  # noqa: E402
+from raftcluster import Cluster  # noqa: E402
+
+ELECTION_MS = 300
+
+
+def bring_up(tmp, names):
+    c = Cluster(tmp, names, tls=os.environ.get("KH_RAFT_TLS") == "1",
+                election_ms=ELECTION_MS)
+    c.start_first()
+    st, _, _ = c.nodes[0].request("POST", "sys/mounts/secret",
+                                  {"type": "kv", "options": {"version": "2"}},
+                                  token=c.token)
+    check(st == 204, "mount secret/: %s" % st)
+    c.start_rest()
+    return c
+
+
+def writer(c, nodes, acked, stop, prefix):
+    """Write keys through the given nodes in turn; record acknowledged."""
+    i = 0
+    while not stop.is_set():
+        n = nodes[i % len(nodes)]
+        key = "%s-%05d" % (prefix, i)
+        try:
+            st, _, _ = c.put(n, key, key)
+            if st == 200:
+                acked.append(key)
+        except OSError:
+            pass
+        i += 1
+
+
+def all_present(c, node, keys):
+    missing = [k for k in keys if c.get(node, k) != (200, k)]
+    return missing
+
+
+def test_three_nodes():
+    tmp = TestDir()
+    c = bring_up(tmp, ["n1", "n2", "n3"])
+    try:
+        active = c.wait_active()
+        standbys = [n for n in c.nodes if n is not active]
+        # Standbys: 429, 200 with standbyok, and forwarding of writes/reads.
+        st, body = standbys[0].health()
+        check(st == 429 and body["standby"], "standby health %s %r" % (st, body))
+        st, _, _ = standbys[0].request("GET", "sys/health?standbyok=true")
+        check(st == 200, "standbyok gives 200, got %s" % st)
+        st, body, _ = standbys[1].request("GET", "sys/leader")
+        check(st == 200 and body["ha_enabled"] and not body["is_self"] and
+              body["leader_address"] == active.url, "sys/leader %r" % body)
+        check(c.put(standbys[0], "fwd", "via-standby")[0] == 200, "forwarded write")
+        for n in c.nodes:
+            check(c.get(n, "fwd") == (200, "via-standby"), "read through %s" % n.name)
+        # An unauthenticated write through a standby is refused by the active.
+        st, _, _ = standbys[0].request("POST", "secret/data/x", {"data": {"v": 1}})
+        check(st == 403, "no token through a standby: %s" % st)
+        # Kill -9 the leader under write load through the standbys.
+        acked, stop = [], threading.Event()
+        t = threading.Thread(target=writer, args=(c, standbys, acked, stop, "w"))
+        t.start()
+        time.sleep(1.0)
+        t_kill = time.time()
+        active.kill9()
+        new = c.wait_active(standbys, timeout=20)
+        failover = time.time() - t_kill
+        time.sleep(1.0)
+        stop.set()
+        t.join(60)
+        check(len(acked) > 5, "writes acknowledged: %d" % len(acked))
+        missing = all_present(c, new, acked)
+        check(not missing, "acknowledged writes lost after failover: %r" % missing[:5])
+        print("# failover to %s in %.2fs, %d acknowledged writes, none lost"
+              % (new.name, failover, len(acked)))
+        # The killed node restarts from its disk and catches up.
+        active.start()
+        deadline = time.time() + 30
+        while time.time() < deadline and active.health()[0] not in (200, 429):
+            time.sleep(0.2)
+        check(active.health()[0] in (200, 429), "restarted node unsealed")
+        check(c.put(new, "after", "restart")[0] == 200, "write after restart")
+        deadline = time.time() + 30
+        missing = all_present(c, active, acked)
+        while missing and time.time() < deadline:
+            time.sleep(0.5)
+            missing = all_present(c, active, missing)
+        check(not missing, "read through the restarted node: missing %r" % missing[:5])
+        # Snapshot, a later write, restore: the later write is gone.
+        import urllib.request
+        req = urllib.request.Request(new.url + "/v1/sys/storage/raft/snapshot",
+                                     headers={"X-Vault-Token": c.token})
+        snap = urllib.request.urlopen(req, timeout=30).read()
+        check(snap[:8] == b"KHSNAP01", "snapshot magic")
+        check(c.put(new, "later", "x")[0] == 200, "later write")
+        st, body, _ = new.request("POST", "sys/storage/raft/snapshot", raw=snap,
+                                  token=c.token)
+        check(st == 204, "restore: %s %r" % (st, body))
+        a = c.wait_active(timeout=20)
+        check(c.get(a, "later")[0] == 404, "restored state lacks the later write")
+        check(c.get(a, "fwd") == (200, "via-standby"), "restored state keeps earlier data")
+        bad = bytearray(snap)
+        bad[len(bad) // 2] ^= 1
+        st, _, _ = a.request("POST", "sys/storage/raft/snapshot", raw=bytes(bad),
+                             token=c.token)
+        check(st == 400, "damaged snapshot refused: %s" % st)
+        # remove-peer shrinks the configuration.
+        victim = [n for n in c.nodes if n is not a][0]
+        st, body, _ = a.request("POST", "sys/storage/raft/remove-peer",
+                                {"server_id": victim.name}, token=c.token)
+        check(st == 204, "remove-peer: %s %r" % (st, body))
+        deadline = time.time() + 10
+        while True:
+            st, body, _ = a.request("GET", "sys/storage/raft/configuration",
+                                    token=c.token)
+            names = [s["node_id"] for s in body["data"]["config"]["servers"]]
+            if victim.name not in names or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        check(victim.name not in names and len(names) == 2, "configuration %r" % names)
+    finally:
+        c.stop_all()
+        tmp.cleanup()
+
+
+def test_five_nodes_quorum():
+    tmp = TestDir()
+    c = bring_up(tmp, ["m1", "m2", "m3", "m4", "m5"])
+    try:
+        a = c.wait_active()
+        st, body, _ = a.request("GET", "sys/storage/raft/autopilot/state", token=c.token)
+        check(st == 200 and body["data"]["failure_tolerance"] == 2,
+              "autopilot: %r" % (body and body.get("data")))
+        others = [n for n in c.nodes if n is not a]
+        # Lose 2 (the leader among them): writes continue.
+        a.kill9()
+        others[0].kill9()
+        alive = others[1:]
+        a2 = c.wait_active(alive, timeout=20)
+        check(c.put(a2, "two-down", "ok")[0] == 200, "write with 2 of 5 down")
+        # Lose a third: no quorum, writes are refused, never acknowledged.
+        victim = [n for n in alive if n is not a2][0]
+        victim.kill9()
+        rest = [n for n in alive if n is not victim]
+        refused = []
+        for i in range(3):
+            try:
+                st, _, _ = c.put(rest[i % 2], "no-quorum-%d" % i, "x")
+            except OSError:
+                st = None
+            refused.append(st)
+        check(all(s != 200 for s in refused), "writes without quorum: %r" % refused)
+        # One returns: writes resume; nothing refused shows up acknowledged.
+        victim.start()
+        deadline = time.time() + 30
+        ok = False
+        while time.time() < deadline and not ok:
+            a3 = c.active(rest + [victim])
+            ok = a3 is not None and c.put(a3, "resumed", "yes")[0] == 200
+            time.sleep(0.3)
+        check(ok, "writes resume when a third node returns")
+        check(c.get(a3, "two-down") == (200, "ok"), "earlier write kept")
+    finally:
+        c.stop_all()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    run_tests([test_three_nodes, test_five_nodes_quorum])
