@@ -162,7 +162,7 @@ static bool forward_local(const char *url)
     static const char *const local[] = {
         "/v1/sys/health",  "/v1/sys/seal-status",
         "/v1/sys/leader",  "/v1/sys/unseal",
-        "/v1/sys/storage/raft/join",
+        "/v1/sys/storage/raft/join", "/v1/sys/storage/raft/digest",
     };
     size_t i;
 

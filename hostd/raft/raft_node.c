@@ -310,6 +310,12 @@ static int run_req(struct kh_raft_node *node, struct node_req *req)
         return run_bootstrap(node);
     if (req->kind == REQ_START)
         return run_start(node);
+    if (req->kind == REQ_DUMP) {
+        req->dump_index = raft_last_applied(&node->raft);
+        req->dump_term = node->raft.current_term;
+        req_finish(req, kh_raft_fsm_dump(node->fsm, &req->dump));
+        return 1;
+    }
     if (raft_state(&node->raft) != RAFT_LEADER)
         return KH_EUNAVAIL;
     switch (req->kind) {
@@ -331,11 +337,7 @@ static int run_req(struct kh_raft_node *node, struct node_req *req)
         req->u.transfer.data = req;
         return status_from_raft(
             raft_transfer(&node->raft, &req->u.transfer, 0, transfer_cb));
-    case REQ_DUMP:
-        req->dump_index = raft_last_applied(&node->raft);
-        req->dump_term = node->raft.current_term;
-        req_finish(req, kh_raft_fsm_dump(node->fsm, &req->dump));
-        return 1;
+
     default:
         return KH_EINTERNAL;
     }
@@ -976,12 +978,19 @@ uint64_t kh_raft_node_self_id(const struct kh_raft_node *node)
 int kh_raft_node_dump(struct kh_raft_node *node, struct kh_raft_wbuf *ret_dump,
                       uint64_t *ret_index, uint64_t *ret_term)
 {
+    if (!kh_raft_node_is_leader(node))
+        return KH_EUNAVAIL;
+    return kh_raft_node_dump_local(node, ret_dump, ret_index, ret_term);
+}
+
+int kh_raft_node_dump_local(struct kh_raft_node *node,
+                            struct kh_raft_wbuf *ret_dump,
+                            uint64_t *ret_index, uint64_t *ret_term)
+{
     struct node_req *req;
     bool owned;
     int r;
 
-    if (!kh_raft_node_is_leader(node))
-        return KH_EUNAVAIL;
     req = req_new(REQ_DUMP);
     if (req == NULL)
         return KH_ENOMEM;

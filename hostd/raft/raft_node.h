@@ -168,6 +168,13 @@ int kh_raft_node_snapshot_restore(struct kh_raft_node *node,
                                   const uint8_t *file, size_t len)
     KH_MUST_CHECK;
 
+/* This node's own store: the applied index and the SHA-256 of its keys
+ * and values (the snapshot data after its header), so tests and operators
+ * can check that nodes hold the same state. */
+int kh_raft_node_local_digest(struct kh_raft_node *node,
+                              uint64_t *ret_applied,
+                              uint8_t ret_digest[32]) KH_MUST_CHECK;
+
 /* Apply ops as one entry and wait until it is committed and applied here
  * (KH_RAFT_APPLY_TIMEOUT_MS at most). KH_EUNAVAIL when this node does not
  * lead or loses leadership first, KH_ETOOBIG above the entry limit. */

@@ -28,6 +28,12 @@ struct kh_raft_wbuf;
 int kh_raft_node_dump(struct kh_raft_node *node, struct kh_raft_wbuf *ret,
                       uint64_t *ret_index, uint64_t *ret_term) KH_MUST_CHECK;
 
+/* The same on any node (its own store, as applied so far). */
+int kh_raft_node_dump_local(struct kh_raft_node *node,
+                            struct kh_raft_wbuf *ret,
+                            uint64_t *ret_index,
+                            uint64_t *ret_term) KH_MUST_CHECK;
+
 /* The kh_storage face of a node (raft_storage.c). */
 int kh_raft_storage_create(struct kh_raft_node *node,
                            struct kh_storage **ret_storage) KH_MUST_CHECK;

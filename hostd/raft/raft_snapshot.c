@@ -72,6 +72,25 @@ out:
     return r;
 }
 
+int kh_raft_node_local_digest(struct kh_raft_node *node,
+                              uint64_t *ret_applied, uint8_t ret_digest[32])
+{
+    struct kh_raft_wbuf dump;
+    uint64_t index = 0, term = 0;
+    int r;
+
+    r = kh_raft_node_dump_local(node, &dump, &index, &term);
+    if (r == 0 && dump.len < KH_RAFT_FSM_SNAP_HEADER_BYTES)
+        r = KH_EIO;
+    if (r == 0)
+        r = sha256(dump.data + KH_RAFT_FSM_SNAP_HEADER_BYTES,
+                   dump.len - KH_RAFT_FSM_SNAP_HEADER_BYTES, ret_digest);
+    if (r == 0)
+        *ret_applied = kh_raft_be64_get(dump.data + 8);
+    kh_raft_wbuf_free(&dump);
+    return r;
+}
+
 /* One record of the store data: key (NUL-free, not terminated) and
  * value. Returns 1 when there is none left, 0 for a record, KH_EINVAL. */
 static int record_next(struct kh_raft_rbuf *r, const uint8_t **key,

@@ -43,6 +43,8 @@ static const struct kh_route sys_routes[] = {
      sys_raft_snapshot_write},
     {"sys/storage/raft/snapshot-force", OPS_WRITE, ROUTE_SUDO,
      sys_raft_snapshot_force},
+    {"sys/storage/raft/digest", OPS_READ, ROUTE_UNAUTHENTICATED,
+     sys_raft_digest},
     {"sys/storage/raft/join", OPS_WRITE, UNAUTH_ANY_STATE, sys_raft_join},
     {"sys/storage/raft/bootstrap/challenge", OPS_WRITE,
      ROUTE_UNAUTHENTICATED, sys_raft_challenge},

@@ -33,7 +33,8 @@
 # temporary directory is removed on exit.
 #
 # Environment: SECONDS (per measured run, default 10), ROUNDS (default 3),
-# WARMUP (default 2), KH_BUILD (build directory; else KH_BUILD_DIR; default
+# WARMUP (default 2), SYSTEMS (the names above to run, default all four),
+# KH_BUILD (build directory; else KH_BUILD_DIR; default
 # <repo>/build), ETCD (default /usr/bin/etcd), KH_TEST_TMP.
 set -euo pipefail
 
@@ -156,6 +157,8 @@ wait_code() {
         sleep 0.1
     done
     REASON="$url answered $code, not $want, within ${BRINGUP_S} s"
+    code=$(last_line "$log")
+    [ -z "$code" ] || REASON+="; $(basename "$log"): $code"
     return 1
 }
 
@@ -508,7 +511,8 @@ measure() {
 
 # ------------------------------------------------------------------- main
 
-SYSTEMS=(keyhold-lmdb keyhold-raft-tls keyhold-raft-plain etcd)
+ALL_SYSTEMS="keyhold-lmdb keyhold-raft-tls keyhold-raft-plain etcd"
+read -r -a SYSTEMS <<<"${SYSTEMS:-$ALL_SYSTEMS}"
 make_certs "$TMP/certs"
 echo "$BENCH: wrk -t2 -c32 -d${DURATION}s --latency (after ${WARMUP} s" \
      "warm-up), $ROUNDS rounds, a new key per write, 64-byte values"

@@ -101,6 +101,9 @@ int sys_raft_autopilot_state(struct kh_core *core,
                              const struct kh_request *req,
                              struct kh_response *resp, char *errmsg,
                              size_t errmsg_size);
+int sys_raft_digest(struct kh_core *core, const struct kh_request *req,
+                    struct kh_response *resp, char *errmsg,
+                    size_t errmsg_size);
 int sys_raft_snapshot_read(struct kh_core *core, const struct kh_request *req,
                            struct kh_response *resp, char *errmsg,
                            size_t errmsg_size);

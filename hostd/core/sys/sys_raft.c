@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/encoding.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "core/core_internal.h"
@@ -148,6 +149,34 @@ int sys_raft_autopilot_state(struct kh_core *core,
                                    : 0),
                   "leader", st.leader_id, "voters", voters, "servers",
                   servers));
+}
+
+/* Keyhold's own: this node's applied index and store digest, answered
+ * by each node itself (never forwarded). */
+int sys_raft_digest(struct kh_core *core, const struct kh_request *req,
+                    struct kh_response *resp, char *errmsg,
+                    size_t errmsg_size)
+{
+    uint8_t digest[32];
+    char hex[65];
+    uint64_t applied = 0;
+    int r = need_raft(core, errmsg, errmsg_size);
+
+    (void)req;
+    if (r != 0)
+        return r;
+    r = kh_raft_node_local_digest(core->raft, &applied, digest);
+    if (r != 0)
+        return kh_errmsg(errmsg, errmsg_size, r, "cannot read the store: %s",
+                         kh_strerror(r));
+    kh_hex_encode(digest, sizeof(digest), hex);
+    return kh_response_raw(resp, json_pack("{s:s, s:I, s:s}", "node_id",
+                                           kh_config_param(
+                                               &core->config->storage,
+                                               "node_id"),
+                                           "applied_index",
+                                           (json_int_t)applied, "sha256",
+                                           hex));
 }
 
 int sys_raft_snapshot_read(struct kh_core *core, const struct kh_request *req,
