@@ -254,10 +254,15 @@ static int run_bootstrap(struct kh_raft_node *node)
     raft_configuration_close(&conf);
     if (rv == RAFT_CANTBOOTSTRAP)
         return KH_ESTATE;
-    if (rv == 0)
-        rv = raft_start(&node->raft);
     if (rv != 0) {
-        log_error("raft: cannot bootstrap: %s", raft_errmsg(&node->raft));
+        log_error("raft: cannot bootstrap: %s (%s)", raft_strerror(rv),
+                  raft_errmsg(&node->raft));
+        return KH_EIO;
+    }
+    rv = raft_start(&node->raft);
+    if (rv != 0) {
+        log_error("raft: cannot start: %s (%s)", raft_strerror(rv),
+                  raft_errmsg(&node->raft));
         return KH_EIO;
     }
     node->raft_started = true;
@@ -268,8 +273,11 @@ static int run_start(struct kh_raft_node *node)
 {
     if (node->raft_started)
         return 0;
-    if (raft_start(&node->raft) != 0) {
-        log_error("raft: cannot start: %s", raft_errmsg(&node->raft));
+    int rv = raft_start(&node->raft);
+
+    if (rv != 0) {
+        log_error("raft: cannot start: %s (%s)", raft_strerror(rv),
+                  raft_errmsg(&node->raft));
         return KH_EIO;
     }
     node->raft_started = true;

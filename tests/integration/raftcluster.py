@@ -9,7 +9,24 @@ import os
 import subprocess
 import time
 
-from khtest import Server, SoftHSM, free_port
+from khtest import Server, SoftHSM
+
+
+def cluster_port():
+    """A free port below the kernel's ephemeral range: raft binds it only at
+    bootstrap or join, long after it was picked, and an ephemeral port may
+    meanwhile be taken by any outgoing connection on the machine."""
+    import random
+    import socket
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in 20000..32000")
 
 
 def make_cluster_certs(tmp, names):
@@ -81,7 +98,7 @@ class Cluster:
         self.nodes = []
         first_url = None
         for i, n in enumerate(names):
-            node = Node(tmp, self.hsm, n, free_port(),
+            node = Node(tmp, self.hsm, n, cluster_port(),
                         join_url=first_url if i > 0 else None,
                         tls=(certs[0], certs[1][n]) if certs else None,
                         election_ms=election_ms)

@@ -63,7 +63,9 @@ def wait_identical(nodes, timeout=30):
         if len(values) == 1 and first[0] == 200:
             return first[1]
         time.sleep(0.3)
-    raise AssertionError("nodes differ: %r" % seen)
+    logs = "\n".join(n.name + ":\n" + n.read_log()[-3000:] for n in nodes
+                     if seen.get(n.name, (0,))[0] != 200)
+    raise AssertionError("nodes differ: %r\n%s" % (seen, logs))
 
 
 def all_present(c, node, keys):
@@ -86,6 +88,15 @@ def test_three_nodes():
         check(st == 200 and body["ha_enabled"] and not body["is_self"] and
               body["leader_address"] == active.url, "sys/leader %r" % body)
         check(c.put(standbys[0], "fwd", "via-standby")[0] == 200, "forwarded write")
+        # hvac, unchanged, against a standby.
+        import hvac
+        client = hvac.Client(url=standbys[0].url, token=c.token)
+        conf = client.sys.read_raft_config()["data"]["config"]["servers"]
+        check(sorted(s["node_id"] for s in conf) == ["n1", "n2", "n3"] and
+              sum(s["leader"] for s in conf) == 1, "hvac read_raft_config %r" % conf)
+        snap = client.sys.take_raft_snapshot()
+        check(snap.status_code == 200 and snap.content[:8] == b"KHSNAP01",
+              "hvac take_raft_snapshot through a standby")
         for n in c.nodes:
             check(c.get(n, "fwd") == (200, "via-standby"), "read through %s" % n.name)
         # An unauthenticated write through a standby is refused by the active.
@@ -136,7 +147,8 @@ def test_three_nodes():
         # A follower whose disk is wiped joins again and is rebuilt from a
         # snapshot of the leader.
         new = c.wait_active()
-        wiped = [n for n in c.nodes if n is not new][0]
+        # (nodes[0] bootstrapped the cluster and has no retry_join block)
+        wiped = [n for n in c.nodes[1:] if n is not new][0]
         wiped.stop()
         import shutil
         shutil.rmtree(wiped.raft_dir)
