@@ -14,7 +14,7 @@ PACKAGES="
   libraft-dev libuv1-dev liblmdb-dev lmdb-utils
   libmicrohttpd-dev libjansson-dev libssl-dev libmbedtls-dev
   libcurl4-openssl-dev libpq-dev postgresql
-  libcmocka-dev wrk python3-hvac python3-requests gnutls-bin
+  libcmocka-dev wrk python3-hvac python3-requests gnutls-bin etcd-server
   python3-jwt python3-cryptography jq xxd iproute2 bsdutils
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dpkg-dev
 "
