@@ -54,6 +54,7 @@ class Ledger:
         self.ack_times = []    # acknowledgement times of the current run
         self.run_refused = 0   # refusals in the current run
         self.reasons = {}      # (status, first error) -> count
+        self.run_reasons = {}  # the same for the current run
 
     def record(self, key, value, run, node, status, body=None):
         now = time.time()
@@ -69,6 +70,8 @@ class Ledger:
             why = (status, str(errs[0] if isinstance(errs, list) and errs
                                else errs)[:80])
             self.reasons[why] = self.reasons.get(why, 0) + 1
+            why = (node,) + why
+            self.run_reasons[why] = self.run_reasons.get(why, 0) + 1
 
 
 def writer(c, live, ledger, stop, run, rng):
@@ -167,6 +170,7 @@ def one_run(c, ledger, live, run, rng, figures):
     with ledger.lock:
         ledger.ack_times = []
         ledger.run_refused = 0
+        ledger.run_reasons = {}
     wrng = random.Random(rng.getrandbits(64))
     t = threading.Thread(target=writer, args=(c, live, ledger, stop, run, wrng))
     t.start()
@@ -201,12 +205,16 @@ def one_run(c, ledger, live, run, rng, figures):
     with ledger.lock:
         times = sorted(ledger.ack_times)
         refused = ledger.run_refused
+        reasons = dict(ledger.run_reasons)
     gap = max((b - a for a, b in zip(times, times[1:])), default=0.0)
     figures["worst_gap"] = max(figures["worst_gap"], gap)
     print("# run %3d: killed %-8s %s after, new active %s in %.2fs, keep %.2fs,"
           " %d acked, %d refused, longest ack gap %.2fs"
           % (run, ("leader" if kill_leader else "follower"), victim.name,
              new.name, to_active, keep, len(times), refused, gap), flush=True)
+    if gap > 1.0:   # say why writes stalled
+        for (node, st, why), n in sorted(reasons.items(), key=lambda x: -x[1]):
+            print("#          %4d x via %s: %s %s" % (n, node, st, why))
 
 
 def test_kill9_soak():
