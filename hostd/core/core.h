@@ -98,6 +98,13 @@ struct kh_core
     bool active;
     bool operator_sealed;               /* sys/seal: no auto-unseal */
     bool restoring;                     /* a snapshot restore runs */
+    /* A Shamir-sealed node joining a cluster: the challenge waits for the
+     * operator's unseal key shares (join_doc), then the root key they
+     * opened waits for the replicated keyring (join_root_key). */
+    json_t *join_doc;
+    char *join_leader;
+    char *join_ca;
+    uint8_t *join_root_key;             /* kh_secure_alloc */
 
     /* The auto-unseal retry thread. */
     pthread_t autounseal_thread;

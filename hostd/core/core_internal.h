@@ -39,6 +39,11 @@ int core_snapshot_keys_match(struct kh_core *core, const uint8_t *file,
  * restore, promote again (or seal when the keys changed). */
 int core_raft_restore(struct kh_core *core, const uint8_t *file, size_t len,
                       char *errmsg, size_t errmsg_size);
+/* A Shamir joiner's unseal: key opens the challenge's root key; the
+ * answer goes to the leader and the root key waits for the keyring. */
+int core_join_unseal_locked(struct kh_core *core,
+                            const uint8_t key[KH_ROOT_KEY_BYTES],
+                            char *errmsg, size_t errmsg_size);
 /* Try each retry_join block once (watcher thread, core lock not held). */
 void core_raft_retry_join(struct kh_core *core);
 

@@ -28,6 +28,7 @@
 #include "common/secret.h"
 #include "core/core_internal.h"
 #include "raft/raft_node.h"
+#include "seal/shamir.h"
 
 #define JOIN_ANSWER_BYTES 32
 #define JOIN_CHALLENGE_TTL_S 120
@@ -134,11 +135,6 @@ int kh_core_join_challenge(struct kh_core *core, const char *server_id,
         strlen(server_id) > KH_RAFT_NODE_ID_BYTES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "server_id is required");
-    if (!core->seal->ops->auto_unseal)
-        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "joining needs a shared auto-unseal key (seal "
-                         "\"pkcs11\" or \"tpm2\"): this cluster uses "
-                         "\"%s\"", core->seal->ops->type);
     snprintf(path, sizeof(path), "%s/%s", JOIN_CHALLENGE_PATH, server_id);
     r = kh_random_bytes(answer, sizeof(answer));
     if (r == 0)
@@ -152,8 +148,15 @@ int kh_core_join_challenge(struct kh_core *core, const char *server_id,
         r = stored_b64(core, BARRIER_KEYRING_PATH, body, "keyring");
     if (r == 0)
         r = stored_b64(core, SEAL_ROOT_KEY_PATH, body, "root_key");
-    if (r == 0 && json_object_set_new(body, "seal_type",
-                                      json_string(core->seal->ops->type)) != 0)
+    if (r == 0 &&
+        (json_object_set_new(body, "seal_type",
+                             json_string(core->seal->ops->type)) != 0 ||
+         json_object_set_new(
+             body, "seal_config",
+             json_pack("{s:i, s:i}", "secret_shares",
+                       (int)core->seal_config.secret_shares,
+                       "secret_threshold",
+                       (int)core->seal_config.secret_threshold)) != 0))
         r = KH_ENOMEM;
     if (r != 0) {
         json_decref(body);
@@ -314,7 +317,9 @@ static void tmp_remove(const char *dir)
 
 /* Open the challenge with this node's seal, in a scratch store. */
 static int join_solve(struct kh_core *core, json_t *doc, const char *server_id,
-                      uint8_t answer[JOIN_ANSWER_BYTES], char *errmsg,
+                      const uint8_t *unseal_key,
+                      uint8_t answer[JOIN_ANSWER_BYTES],
+                      uint8_t ret_root_key[KH_ROOT_KEY_BYTES], char *errmsg,
                       size_t errmsg_size)
 {
     char dir[4100], path[sizeof(JOIN_CHALLENGE_PATH) + 130];
@@ -341,12 +346,11 @@ static int join_solve(struct kh_core *core, json_t *doc, const char *server_id,
         kh_errmsg(errmsg, errmsg_size, r, "the challenge is malformed");
         goto out;
     }
-    pthread_mutex_lock(&core->lock);
-    if (!seal_ready(core->seal))
+    if (unseal_key == NULL && !seal_ready(core->seal))
         (void)seal_connect(core->seal, core->seal_error,
                            sizeof(core->seal_error));
-    r = seal_recover_key(core->seal, st, NULL, SEAL_ROOT_KEY_PATH, root_key);
-    pthread_mutex_unlock(&core->lock);
+    r = seal_recover_key(core->seal, st, unseal_key, SEAL_ROOT_KEY_PATH,
+                         root_key);
     if (r == 0)
         r = barrier_create(st, &b);
     if (r == 0)
@@ -360,6 +364,8 @@ static int join_solve(struct kh_core *core, json_t *doc, const char *server_id,
         goto out;
     }
     memcpy(answer, value, JOIN_ANSWER_BYTES);
+    if (ret_root_key != NULL)
+        memcpy(ret_root_key, root_key, KH_ROOT_KEY_BYTES);
     r = 0; /* success */
 out:
     kh_wipe(root_key, sizeof(root_key));
@@ -370,14 +376,106 @@ out:
     return r;
 }
 
+/* Answer the challenge and start raft so the leader can add this node. */
+static int join_answer(struct kh_core *core, const char *leader,
+                       const char *ca_file,
+                       const uint8_t answer[JOIN_ANSWER_BYTES], char *errmsg,
+                       size_t errmsg_size)
+{
+    const char *node_id = kh_config_param(&core->config->storage, "node_id");
+    char answer_b64[64];
+    json_t *req, *done = NULL;
+    int r;
+
+    r = kh_raft_node_start_joining(core->raft);
+    if (r != 0)
+        return kh_errmsg(errmsg, errmsg_size, r, "raft: cannot start");
+    kh_base64_encode(answer, JOIN_ANSWER_BYTES, true, answer_b64);
+    req = json_pack("{s:s, s:s, s:s}", "server_id", node_id, "answer",
+                    answer_b64, "cluster_addr", core->config->cluster_addr);
+    r = req ? join_post(leader, ca_file, "sys/storage/raft/bootstrap/answer",
+                        req, &done, errmsg, errmsg_size)
+            : KH_ENOMEM;
+    json_decref(req);
+    json_decref(done);
+    kh_wipe(answer_b64, sizeof(answer_b64));
+    if (r == 0)
+        log_info("raft: joined the cluster of %s", leader);
+    return r;
+}
+
+/* A Shamir-sealed joiner keeps the challenge until the operator's unseal
+ * key shares arrive (core_unseal.c calls core_join_unseal_locked). */
+static int join_wait_shares_locked(struct kh_core *core, json_t *doc,
+                                   const char *leader, const char *ca_file,
+                                   char *errmsg, size_t errmsg_size)
+{
+    json_t *conf = json_object_get(doc, "seal_config");
+    int shares = 0, threshold = 0;
+
+    if (json_unpack(conf, "{s:i, s:i}", "secret_shares", &shares,
+                    "secret_threshold", &threshold) != 0 || shares < 1 ||
+        threshold < 1 || threshold > shares ||
+        shares > KH_SHAMIR_SHARES_MAX)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "the challenge has no usable seal configuration");
+    json_decref(core->join_doc);
+    free(core->join_leader);
+    free(core->join_ca);
+    core->join_doc = json_incref(doc);
+    core->join_leader = strdup(leader);
+    core->join_ca = ca_file ? strdup(ca_file) : NULL;
+    memset(&core->seal_config, 0, sizeof(core->seal_config));
+    snprintf(core->seal_config.type, sizeof(core->seal_config.type), "%s",
+             core->seal->ops->type);
+    core->seal_config.secret_shares = (unsigned)shares;
+    core->seal_config.secret_threshold = (unsigned)threshold;
+    core->initialized = true; /* sys/unseal takes the shares now */
+    core_progress_reset_locked(core);
+    log_info("raft: join pending: unseal this node with the cluster's "
+             "unseal key shares");
+    return core->join_leader != NULL ? 0 : KH_ENOMEM;
+}
+
+int core_join_unseal_locked(struct kh_core *core,
+                            const uint8_t key[KH_ROOT_KEY_BYTES],
+                            char *errmsg, size_t errmsg_size)
+{
+    const char *node_id = kh_config_param(&core->config->storage, "node_id");
+    uint8_t answer[JOIN_ANSWER_BYTES];
+    uint8_t *root_key = kh_secure_alloc(KH_ROOT_KEY_BYTES);
+    int r;
+
+    if (root_key == NULL)
+        return KH_ENOMEM;
+    r = join_solve(core, core->join_doc, node_id, key, answer, root_key,
+                   errmsg, errmsg_size);
+    if (r == KH_EPERM)
+        r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                      "unseal failed: the key shares do not open the "
+                      "cluster's root key");
+    if (r == 0)
+        r = join_answer(core, core->join_leader, core->join_ca, answer,
+                        errmsg, errmsg_size);
+    kh_wipe(answer, sizeof(answer));
+    if (r != 0) {
+        kh_secure_free(root_key, KH_ROOT_KEY_BYTES);
+        return r;
+    }
+    kh_secure_free(core->join_root_key, KH_ROOT_KEY_BYTES);
+    core->join_root_key = root_key;
+    json_decref(core->join_doc);
+    core->join_doc = NULL;
+    return 0;
+}
+
 int kh_core_raft_join(struct kh_core *core, const char *leader,
                       const char *ca_file, char *errmsg, size_t errmsg_size)
 {
     const char *node_id = kh_config_param(&core->config->storage, "node_id");
     uint8_t answer[JOIN_ANSWER_BYTES];
-    char answer_b64[64];
     struct kh_raft_status st;
-    json_t *req = NULL, *doc = NULL, *done = NULL;
+    json_t *req = NULL, *doc = NULL;
     int r;
 
     if (core->raft == NULL)
@@ -395,26 +493,24 @@ int kh_core_raft_join(struct kh_core *core, const char *leader,
                         req, &doc, errmsg, errmsg_size)
             : KH_ENOMEM;
     json_decref(req);
-    if (r == 0)
-        r = join_solve(core, doc, node_id, answer, errmsg, errmsg_size);
+    if (r == 0 && !core->seal->ops->auto_unseal) {
+        pthread_mutex_lock(&core->lock);
+        r = join_wait_shares_locked(core, doc, leader, ca_file, errmsg,
+                                    errmsg_size);
+        pthread_mutex_unlock(&core->lock);
+        json_decref(doc);
+        return r;
+    }
+    if (r == 0) {
+        pthread_mutex_lock(&core->lock);
+        r = join_solve(core, doc, node_id, NULL, answer, NULL, errmsg,
+                       errmsg_size);
+        pthread_mutex_unlock(&core->lock);
+    }
     json_decref(doc);
     if (r == 0)
-        r = kh_raft_node_start_joining(core->raft);
-    if (r != 0)
-        goto out;
-    kh_base64_encode(answer, sizeof(answer), true, answer_b64);
-    req = json_pack("{s:s, s:s, s:s}", "server_id", node_id, "answer",
-                    answer_b64, "cluster_addr", core->config->cluster_addr);
-    r = req ? join_post(leader, ca_file, "sys/storage/raft/bootstrap/answer",
-                        req, &done, errmsg, errmsg_size)
-            : KH_ENOMEM;
-    json_decref(req);
-    json_decref(done);
-    if (r == 0)
-        log_info("raft: joined the cluster of %s", leader);
-out:
+        r = join_answer(core, leader, ca_file, answer, errmsg, errmsg_size);
     kh_wipe(answer, sizeof(answer));
-    kh_wipe(answer_b64, sizeof(answer_b64));
     return r;
 }
 

@@ -25,6 +25,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/secret.h"
 #include "core/core_internal.h"
 #include "raft/raft_fsm.h"
 #include "raft/raft_io_lmdb.h"
@@ -210,6 +211,31 @@ static void ha_leadership_locked(struct kh_core *core, bool *autounseal)
     }
 }
 
+/* A Shamir joiner holds the root key its shares opened until the keyring
+ * has been replicated to it; then it unseals like any node. */
+static void ha_join_unseal_locked(struct kh_core *core)
+{
+    char msg[KH_ERRMSG_SIZE];
+    int r;
+
+    r = barrier_unseal(core->barrier, core->join_root_key);
+    if (r == KH_ENOTFOUND)
+        return; /* not replicated yet */
+    if (r == 0)
+        r = core_load_state_locked(core, msg, sizeof(msg));
+    if (r == 0)
+        r = core_after_unseal_locked(core);
+    kh_secure_free(core->join_root_key, KH_ROOT_KEY_BYTES);
+    core->join_root_key = NULL;
+    if (r != 0) {
+        core_seal_locked(core);
+        log_error("core: unsealing after the join failed: %s",
+                  kh_strerror(r));
+        return;
+    }
+    log_info("core: joined and unsealed");
+}
+
 static void ha_step(struct kh_core *core, time_t *next_join)
 {
     struct kh_raft_status st;
@@ -228,6 +254,8 @@ static void ha_step(struct kh_core *core, time_t *next_join)
         autounseal = core->initialized && core->seal->ops->auto_unseal;
     } else if (!barrier_sealed(core->barrier)) {
         ha_leadership_locked(core, &autounseal);
+    } else if (core->join_root_key != NULL) {
+        ha_join_unseal_locked(core);
     } else {
         autounseal = core->seal->ops->auto_unseal && !core->seal_refused &&
                      !core->operator_sealed && now >= *next_join;
@@ -287,6 +315,12 @@ void core_raft_close(struct kh_core *core)
     if (core->ha_running)
         pthread_join(core->ha_thread, NULL);
     core->ha_running = false;
+    json_decref(core->join_doc);
+    core->join_doc = NULL;
+    free(core->join_leader);
+    free(core->join_ca);
+    kh_secure_free(core->join_root_key, KH_ROOT_KEY_BYTES);
+    core->join_root_key = NULL;
     kh_raft_node_close(core->raft);
     core->raft = NULL;
     core->storage = NULL;

@@ -103,6 +103,12 @@ static int open_locked(struct kh_core *core, char *errmsg, size_t errmsg_size)
 
     r = core_shares_combine(core->progress_shares, core->progress,
                             core->progress_share_len, key);
+    if (r == 0 && core->join_doc != NULL) {
+        /* A joining node: the shares answer the cluster's challenge. */
+        r = core_join_unseal_locked(core, key, errmsg, errmsg_size);
+        kh_wipe(key, sizeof(key));
+        return r;
+    }
     if (r == 0)
         r = core_root_key_from_shares_locked(core, key, root_key, errmsg,
                                              errmsg_size);

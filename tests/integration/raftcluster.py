@@ -54,8 +54,9 @@ class Node(Server):
     """One raft node: Server with a raft storage stanza."""
 
     def __init__(self, tmp, hsm, name, cluster_port, join_url=None, tls=None,
-                 election_ms=None):
-        super().__init__(tmp, seal_stanza=hsm.seal_stanza(), env=hsm.env, name=name)
+                 election_ms=None, shamir=False):
+        super().__init__(tmp, seal_stanza="" if shamir else hsm.seal_stanza(),
+                         env=hsm.env, name=name)
         self.name = name
         self.cluster_port = cluster_port
         self.raft_dir = tmp.join(name + "-raft")
@@ -91,7 +92,7 @@ class Node(Server):
 
 
 class Cluster:
-    def __init__(self, tmp, names, tls=True, election_ms=500):
+    def __init__(self, tmp, names, tls=True, election_ms=500, shamir=False):
         self.tmp = tmp
         self.hsm = SoftHSM(tmp)
         certs = make_cluster_certs(tmp, names) if tls else None
@@ -101,20 +102,31 @@ class Cluster:
             node = Node(tmp, self.hsm, n, cluster_port(),
                         join_url=first_url if i > 0 else None,
                         tls=(certs[0], certs[1][n]) if certs else None,
-                        election_ms=election_ms)
+                        election_ms=election_ms, shamir=shamir)
             if i == 0:
                 first_url = node.url
             self.nodes.append(node)
         self.token = None
+        self.shamir = shamir
+        self.keys = []
+
+    def unseal(self, node, keys):
+        for k in keys:
+            st, body, _ = node.request("PUT", "sys/unseal", {"key": k})
+        return st, body
 
     def start_first(self):
         n = self.nodes[0]
         n.start()
-        st, body, _ = n.request("PUT", "sys/init",
-                                {"recovery_shares": 1, "recovery_threshold": 1})
+        init = ({"secret_shares": 3, "secret_threshold": 2} if self.shamir else
+                {"recovery_shares": 1, "recovery_threshold": 1})
+        st, body, _ = n.request("PUT", "sys/init", init)
         if st != 200:
             raise RuntimeError("init: %s %r\n%s" % (st, body, n.read_log()[-3000:]))
         self.token = body["root_token"]
+        self.keys = body["keys"]
+        if self.shamir:
+            self.unseal(n, self.keys[:2])
         self.wait_active([n], timeout=30)
         return body
 

@@ -243,5 +243,52 @@ def test_five_nodes_quorum():
         tmp.cleanup()
 
 
+def test_shamir_join():
+    """A Shamir-sealed node joins by answering the challenge with the
+    cluster's unseal key shares (wrong shares are refused)."""
+    tmp = TestDir()
+    c = Cluster(tmp, ["s1", "s2"], tls=os.environ.get("KH_RAFT_TLS") == "1",
+                election_ms=ELECTION_MS, shamir=True)
+    try:
+        c.start_first()
+        a = c.wait_active(timeout=20)
+        st, _, _ = a.request("POST", "sys/mounts/secret",
+                             {"type": "kv", "options": {"version": "2"}},
+                             token=c.token)
+        check(st == 204, "mount: %s" % st)
+        check(c.put(a, "before-join", "b")[0] == 200, "write")
+        j = c.nodes[1]
+        j.start()
+        deadline = time.time() + 20
+        body = None
+        while time.time() < deadline:
+            st, body, _ = j.request("GET", "sys/seal-status")
+            if body and body.get("initialized") and body.get("t") == 2:
+                break
+            time.sleep(0.2)
+        check(body and body["sealed"] and body["t"] == 2 and body["n"] == 3,
+              "pending join shows the cluster's threshold: %r" % body)
+        # Shares of another secret are refused; the node stays out.
+        import secrets
+        bogus = [secrets.token_hex(33), secrets.token_hex(33)]
+        st, body = c.unseal(j, bogus)
+        check(st == 400, "bogus shares refused: %s %r" % (st, body))
+        st, _, _ = a.request("GET", "sys/storage/raft/configuration", token=c.token)
+        # The right shares: joined, unsealed as a standby, data replicated.
+        st, body = c.unseal(j, c.keys[1:3])
+        check(st == 200, "unseal with the cluster's shares: %s %r" % (st, body))
+        c.wait_members(2, timeout=30)
+        deadline = time.time() + 15
+        got = j.request("GET", "secret/data/before-join", token=c.token)
+        while got[0] != 200 and time.time() < deadline:
+            time.sleep(0.3)
+            got = j.request("GET", "secret/data/before-join", token=c.token)
+        check(got[0] == 200 and got[1]["data"]["data"]["v"] == "b",
+              "read through the joined node: %r\n%s" % (got[:2], j.read_log()[-2000:]))
+    finally:
+        c.stop_all()
+        tmp.cleanup()
+
+
 if __name__ == "__main__":
-    run_tests([test_three_nodes, test_five_nodes_quorum])
+    run_tests([test_three_nodes, test_five_nodes_quorum, test_shamir_join])
