@@ -20,6 +20,10 @@
 #define KH_HTTP_CONNECTIONS_MAX 4096
 #define KH_HTTP_CONNECTION_TIMEOUT_S 60
 #define KH_HTTP_THREADS_DEFAULT 2
+/* On raft storage a write waits for a majority's fsync and a standby waits
+ * for the active node: more workers keep more writes in flight, which the
+ * raft io commits together. */
+#define KH_HTTP_THREADS_RAFT 32
 
 /* JSON request bodies. */
 #define KH_JSON_DEPTH_MAX 64

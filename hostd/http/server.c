@@ -485,8 +485,11 @@ static struct MHD_Daemon *daemon_start(struct http_listener *l,
     /* The logger first, so MHD's option parsing can already use it. */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER,
                                         (intptr_t)mhd_log, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
-                                        KH_HTTP_THREADS_DEFAULT, NULL};
+    opts[n++] = (struct MHD_OptionItem){
+        MHD_OPTION_THREAD_POOL_SIZE,
+        l->server->core->raft != NULL ? KH_HTTP_THREADS_RAFT
+                                      : KH_HTTP_THREADS_DEFAULT,
+        NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
                                         KH_HTTP_CONNECTIONS_MAX, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,

@@ -162,7 +162,7 @@ int kh_raft_tls_ctx_new(const struct kh_raft_tls *tls,
     r = tls_ctx_load(s, tls, errmsg, errmsg_size);
     if (r != 0)
         goto out;
-    SSL_CTX_set_verify(s, SSL_VERIFY_NONE,
+    SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                        NULL);
     SSL_CTX_set_verify_depth(s, TLS_VERIFY_DEPTH);
     /* Every connection authenticates in full: nothing to resume from. */

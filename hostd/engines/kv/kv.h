@@ -29,10 +29,13 @@
  * Reading metadata never decrypts version data; a write of a version is
  * one atomic view_batch (data + metadata + trimmed versions).
  *
- * Concurrency: a per-mount rwlock in struct kv_state. Every v2
- * read-modify-write holds the write lock from reading the metadata to the
- * commit, so check-and-set is exact; reads hold the read lock so a read
- * never sees metadata and data from different commits.
+ * Concurrency: a per-mount rwlock in struct kv_state and KV_LOCK_STRIPES
+ * key locks under it. Every v2 read-modify-write of one secret holds the
+ * mount lock for reading and its key's stripe for writing from reading the
+ * metadata to the commit, so check-and-set is exact while writes to other
+ * secrets proceed (on raft storage they then commit together); reads hold
+ * both for reading, so a read never sees metadata and data from different
+ * commits. Changing the mount's config takes the mount lock for writing.
  */
 #ifndef KH_ENGINES_KV_KV_H
 #define KH_ENGINES_KV_KV_H
@@ -91,9 +94,13 @@ extern const struct backend_ops kv_backend_ops;
 
 /* ---- per-mount state and one call ---- */
 
+#define KV_LOCK_STRIPES 64
+
 struct kv_state
 {
     pthread_rwlock_t lock;
+    pthread_rwlock_t stripes[KV_LOCK_STRIPES];
+    size_t stripes_ready;
     size_t secret_bytes_max;
 };
 
@@ -283,9 +290,13 @@ int kv_metadata_list(const struct kv_call *call) KH_MUST_CHECK;
 int kv_v1_handle(const struct kv_call *call) KH_MUST_CHECK;
 int kv_v1_exists(const struct kv_call *call, bool *ret_exists) KH_MUST_CHECK;
 
-/* The lock of the mount, as the handlers take it. */
+/* The lock of the whole mount (config), as the handlers take it. */
 void kv_lock_read(struct kv_state *state);
 void kv_lock_write(struct kv_state *state);
 void kv_unlock(struct kv_state *state);
+/* The lock of one secret (path), under the mount lock held for reading. */
+void kv_lock_key_read(struct kv_state *state, const char *path);
+void kv_lock_key_write(struct kv_state *state, const char *path);
+void kv_unlock_key(struct kv_state *state, const char *path);
 
 #endif

@@ -81,6 +81,37 @@ void kv_unlock(struct kv_state *state)
     KH_ASSERT(rc == 0);
 }
 
+static void kv_cleanup(void *state);
+
+/* FNV-1a of the path picks its stripe. */
+static pthread_rwlock_t *key_stripe(struct kv_state *state, const char *path)
+{
+    uint32_t h = 2166136261u;
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)path; *p != '\0'; p++)
+        h = (h ^ *p) * 16777619u;
+    return &state->stripes[h % KV_LOCK_STRIPES];
+}
+
+void kv_lock_key_read(struct kv_state *state, const char *path)
+{
+    kv_lock_read(state);
+    KH_ASSERT(pthread_rwlock_rdlock(key_stripe(state, path)) == 0);
+}
+
+void kv_lock_key_write(struct kv_state *state, const char *path)
+{
+    kv_lock_read(state);
+    KH_ASSERT(pthread_rwlock_wrlock(key_stripe(state, path)) == 0);
+}
+
+void kv_unlock_key(struct kv_state *state, const char *path)
+{
+    KH_ASSERT(pthread_rwlock_unlock(key_stripe(state, path)) == 0);
+    kv_unlock(state);
+}
+
 /* The mount option "max_secret_bytes" (a decimal string or number), or
  * the default. KH_EINVAL when malformed or outside 1..ceiling. */
 static int option_secret_bytes(const json_t *options, size_t *ret)
@@ -134,6 +165,13 @@ static int kv_init(const struct mount_entry *mount, void **ret_state)
         free(state);
         return KH_ENOMEM;
     }
+    for (; state->stripes_ready < KV_LOCK_STRIPES; state->stripes_ready++) {
+        if (pthread_rwlock_init(&state->stripes[state->stripes_ready],
+                                NULL) != 0) {
+            kv_cleanup(state);
+            return KH_ENOMEM;
+        }
+    }
     state->secret_bytes_max = bytes_max;
     *ret_state = state;
     return 0;
@@ -145,6 +183,8 @@ static void kv_cleanup(void *state)
 
     if (s == NULL)
         return;
+    while (s->stripes_ready > 0)
+        pthread_rwlock_destroy(&s->stripes[--s->stripes_ready]);
     pthread_rwlock_destroy(&s->lock);
     free(s);
 }
@@ -243,9 +283,9 @@ static int kv_existence(const struct backend_request *br, bool *ret_exists)
         *ret_exists = false;
         return 0;
     }
-    kv_lock_read(call.state);
+    kv_lock_key_read(call.state, call.path);
     r = kv_metadata_load(br->view, call.path, &meta);
-    kv_unlock(call.state);
+    kv_unlock_key(call.state, call.path);
     if (r != 0 && r != KH_ENOTFOUND)
         return r;
     *ret_exists = r == 0 && (is_metadata || meta->current_version > 0);

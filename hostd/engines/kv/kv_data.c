@@ -37,7 +37,7 @@ int kv_data_read(const struct kv_call *call)
                             call->errmsg, call->errmsg_size);
     if (r != 0)
         return r;
-    kv_lock_read(call->state);
+    kv_lock_key_read(call->state, call->path);
     r = kv_metadata_load(call->br->view, call->path, &meta);
     if (r != 0)
         goto out;
@@ -62,7 +62,7 @@ int kv_data_read(const struct kv_call *call)
             ? kh_response_envelope(call->resp, call->br->req, out_data)
             : KH_ENOMEM;
 out:
-    kv_unlock(call->state);
+    kv_unlock_key(call->state, call->path);
     json_decref(data);
     kv_metadata_free(meta);
     return r;
@@ -209,7 +209,7 @@ int kv_data_write(const struct kv_call *call)
                               call->errmsg_size);
     if (r != 0)
         return r;
-    kv_lock_write(call->state);
+    kv_lock_key_write(call->state, call->path);
     r = kv_config_load(call->br->view, &config);
     if (r == 0)
         r = kv_metadata_load(call->br->view, call->path, &meta);
@@ -219,7 +219,7 @@ int kv_data_write(const struct kv_call *call)
         r = cas_check(call, &config, meta);
     if (r == 0)
         r = version_write(call, &config, meta, text, len);
-    kv_unlock(call->state);
+    kv_unlock_key(call->state, call->path);
     kv_metadata_free(meta);
     kh_free_secret(text, len);
     return r;
@@ -271,7 +271,7 @@ int kv_data_patch(const struct kv_call *call)
                       "data must be a JSON object");
     if (r != 0)
         return r;
-    kv_lock_write(call->state);
+    kv_lock_key_write(call->state, call->path);
     r = kv_config_load(call->br->view, &config);
     if (r == 0)
         r = kv_metadata_load(call->br->view, call->path, &meta);
@@ -281,7 +281,7 @@ int kv_data_patch(const struct kv_call *call)
         r = patch_apply(call, meta, patch, &text, &len);
     if (r == 0 && text != NULL)
         r = version_write(call, &config, meta, text, len);
-    kv_unlock(call->state);
+    kv_unlock_key(call->state, call->path);
     kv_metadata_free(meta);
     kh_free_secret(text, len);
     return r;
@@ -298,7 +298,7 @@ int kv_data_delete(const struct kv_call *call)
     r = kv_path_check(call->path, false, call->errmsg, call->errmsg_size);
     if (r != 0)
         return r;
-    kv_lock_write(call->state);
+    kv_lock_key_write(call->state, call->path);
     r = kv_metadata_load(call->br->view, call->path, &meta);
     if (r == KH_ENOTFOUND)
         goto done;
@@ -316,7 +316,7 @@ done:
     kh_response_no_content(call->resp);
     r = 0; /* success */
 out:
-    kv_unlock(call->state);
+    kv_unlock_key(call->state, call->path);
     kv_metadata_free(meta);
     return r;
 }

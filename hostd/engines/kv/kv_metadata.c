@@ -142,9 +142,9 @@ int kv_metadata_read(const struct kv_call *call)
     r = kv_path_check(call->path, false, call->errmsg, call->errmsg_size);
     if (r != 0)
         return r;
-    kv_lock_read(call->state);
+    kv_lock_key_read(call->state, call->path);
     r = kv_metadata_load(call->br->view, call->path, &meta);
-    kv_unlock(call->state);
+    kv_unlock_key(call->state, call->path);
     if (r != 0)
         goto out;
     view = metadata_view(meta);
@@ -237,7 +237,7 @@ static int metadata_update(const struct kv_call *call, bool patch)
         r = update_parse(call, patch, &u);
     if (r != 0)
         return r;
-    kv_lock_write(call->state);
+    kv_lock_key_write(call->state, call->path);
     r = kv_metadata_load(call->br->view, call->path, &meta);
     if (r == KH_ENOTFOUND && !patch)
         r = kv_metadata_new(&meta);
@@ -253,7 +253,7 @@ static int metadata_update(const struct kv_call *call, bool patch)
     kh_response_no_content(call->resp);
     r = 0; /* success */
 out:
-    kv_unlock(call->state);
+    kv_unlock_key(call->state, call->path);
     kv_metadata_free(meta);
     return r;
 }
@@ -281,7 +281,7 @@ int kv_metadata_delete(const struct kv_call *call)
     r = kv_path_check(call->path, false, call->errmsg, call->errmsg_size);
     if (r != 0)
         return r;
-    kv_lock_write(call->state);
+    kv_lock_key_write(call->state, call->path);
     r = kv_metadata_load(call->br->view, call->path, &meta);
     if (r == KH_ENOTFOUND)
         goto done;
@@ -303,7 +303,7 @@ done:
     kh_response_no_content(call->resp);
     r = 0; /* success */
 out:
-    kv_unlock(call->state);
+    kv_unlock_key(call->state, call->path);
     free(numbers);
     kv_metadata_free(meta);
     return r;

@@ -69,7 +69,7 @@ static int versions_change(const struct kv_call *call,
         free(numbers);
         return KH_ENOMEM;
     }
-    kv_lock_write(call->state);
+    kv_lock_key_write(call->state, call->path);
     r = kv_metadata_load(call->br->view, call->path, &meta);
     if (r == KH_ENOTFOUND)
         goto done;
@@ -93,7 +93,7 @@ done:
     kh_response_no_content(call->resp);
     r = 0; /* success */
 out:
-    kv_unlock(call->state);
+    kv_unlock_key(call->state, call->path);
     kv_metadata_free(meta);
     free(destroyed);
     free(numbers);
