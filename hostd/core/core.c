@@ -308,7 +308,7 @@ int core_after_unseal_locked(struct kh_core *core)
      * watcher promotes a standby when its node leads. */
     if (core->raft != NULL) {
         if (!kh_raft_node_is_leader(core->raft)) {
-            core->active = false;
+            __atomic_store_n(&core->active, false, __ATOMIC_RELEASE);
             log_info("core: unsealed as a standby");
             return 0;
         }
@@ -324,7 +324,7 @@ int core_after_unseal_locked(struct kh_core *core)
     if (r == 0 && audit_broker_load(core->audit, msg, sizeof(msg)) != 0)
         log_error("audit: %s", msg);
     clock_gettime(CLOCK_REALTIME, &core->active_time);
-    core->active = r == 0;
+    __atomic_store_n(&core->active, r == 0, __ATOMIC_RELEASE);
     return r;
 }
 
@@ -380,7 +380,7 @@ out:
 void core_seal_locked(struct kh_core *core)
 {
     core_unload_locked(core);
-    core->active = false;
+    __atomic_store_n(&core->active, false, __ATOMIC_RELEASE);
     barrier_seal(core->barrier);
     if (core->progress_shares != NULL)
         core_progress_reset_locked(core);

@@ -174,7 +174,7 @@ int core_raft_promote_locked(struct kh_core *core)
     }
     if (audit_broker_load(core->audit, msg, sizeof(msg)) != 0)
         log_error("audit: %s", msg);
-    core->active = true;
+    __atomic_store_n(&core->active, true, __ATOMIC_RELEASE);
     clock_gettime(CLOCK_REALTIME, &core->active_time);
     log_info("core: this node is now the active node");
     return 0;
@@ -183,7 +183,7 @@ int core_raft_promote_locked(struct kh_core *core)
 void core_raft_demote_locked(struct kh_core *core)
 {
     core_unload_locked(core);
-    core->active = false;
+    __atomic_store_n(&core->active, false, __ATOMIC_RELEASE);
     memset(&core->active_time, 0, sizeof(core->active_time));
     log_info("core: this node is now a standby");
 }
@@ -337,7 +337,7 @@ int kh_core_active_addr(struct kh_core *core, char *out, size_t size)
     const char *api = NULL, *node_id = NULL;
     int r;
 
-    if (core->raft == NULL)
+    if (core->raft == NULL || __atomic_load_n(&core->active, __ATOMIC_ACQUIRE))
         return 0;
     pthread_mutex_lock(&core->lock);
     r = core->initialized && !core->active && !barrier_sealed(core->barrier);

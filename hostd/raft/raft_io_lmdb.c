@@ -43,7 +43,7 @@
 #define IO_FRAME_HEADER_BYTES 4u
 #define IO_READ_CHUNK_BYTES (64u * 1024u)
 #define IO_PEER_READ_BYTES (16u * 1024u) /* TLS handshake flights */
-#define IO_REMOTE_BYTES 64u              /* "[v6 address]:port" */
+#define IO_REMOTE_BYTES 64u              /* "address:port", IPv6 too */
 #define IO_WHY_BYTES 256u
 #define IO_TLS_WARN_INTERVAL_MS 1000u
 #define IO_BACKLOG 64

@@ -65,6 +65,7 @@ struct node_req
     int status; /* KH_* */
     bool done;
     bool abandoned;
+    pthread_cond_t cond; /* its caller waits on it (with node->lock) */
     union {
         struct raft_apply apply;
         struct raft_change change;
@@ -99,10 +100,10 @@ struct kh_raft_node
     uint64_t last_heard[KH_RAFT_SERVERS_MAX]; /* loop only, by conf slot */
     /* Under lock: */
     pthread_mutex_t lock;
-    pthread_cond_t cond;
     struct node_req *queue;
     bool stopping;
     struct kh_raft_status status;
+    bool leader; /* status.leader, read without the lock (atomic) */
     struct kh_storage *face;
 };
 
@@ -145,6 +146,7 @@ static void req_free(struct node_req *req)
     if (req->buf.base != NULL)
         raft_free(req->buf.base);
     kh_raft_wbuf_free(&req->dump);
+    pthread_cond_destroy(&req->cond);
     free(req);
 }
 
@@ -157,7 +159,8 @@ static void req_finish(struct node_req *req, int status)
     req->status = status;
     req->done = true;
     abandoned = req->abandoned;
-    pthread_cond_broadcast(&node->cond);
+    if (!abandoned)
+        pthread_cond_signal(&req->cond);
     pthread_mutex_unlock(&node->lock);
     if (abandoned)
         req_free(req);
@@ -476,6 +479,7 @@ static void tick_cb(uv_timer_t *t)
     pthread_mutex_lock(&node->lock);
     node->status = s;
     pthread_mutex_unlock(&node->lock);
+    __atomic_store_n(&node->leader, s.leader, __ATOMIC_RELEASE);
 }
 
 /* ---- the loop thread ---- */
@@ -502,6 +506,7 @@ static void loop_close(struct kh_raft_node *node)
     pthread_mutex_lock(&node->lock);
     node->status = s;
     pthread_mutex_unlock(&node->lock);
+    __atomic_store_n(&node->leader, false, __ATOMIC_RELEASE);
     uv_timer_stop(&node->tick);
     node->raft.data = node;
     raft_close(&node->raft, raft_closed);
@@ -651,7 +656,6 @@ static void node_free(struct kh_raft_node *node)
 {
     kh_raft_storage_free(node->face);
     kh_raft_fsm_close(node->fsm);
-    pthread_cond_destroy(&node->cond);
     pthread_mutex_destroy(&node->lock);
     free(node);
 }
@@ -661,7 +665,6 @@ int kh_raft_node_open(const struct kh_raft_node_options *options,
                       size_t errmsg_size)
 {
     struct kh_raft_node *node;
-    pthread_condattr_t attr;
     bool start = false;
     int r;
 
@@ -673,10 +676,6 @@ int kh_raft_node_open(const struct kh_raft_node_options *options,
     if (node == NULL)
         return KH_ENOMEM;
     pthread_mutex_init(&node->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&node->cond, &attr);
-    pthread_condattr_destroy(&attr);
     memcpy(node->dir, options->dir, strlen(options->dir) + 1);
     memcpy(node->node_id, options->node_id, strlen(options->node_id) + 1);
     memcpy(node->address, options->cluster_addr,
@@ -753,7 +752,7 @@ static int node_submit_keep(struct kh_raft_node *node, struct node_req *req,
     uv_async_send(&node->wake);
     pthread_mutex_lock(&node->lock);
     while (!req->done &&
-           pthread_cond_timedwait(&node->cond, &node->lock, &deadline) !=
+           pthread_cond_timedwait(&req->cond, &node->lock, &deadline) !=
                ETIMEDOUT)
         ;
     if (!req->done) {
@@ -782,9 +781,19 @@ static int node_submit(struct kh_raft_node *node, struct node_req *req,
 static struct node_req *req_new(enum req_kind kind)
 {
     struct node_req *req = calloc(1, sizeof(*req));
+    pthread_condattr_t attr;
 
-    if (req != NULL)
-        req->kind = kind;
+    if (req == NULL)
+        return NULL;
+    req->kind = kind;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&req->cond, &attr) != 0) {
+        pthread_condattr_destroy(&attr);
+        free(req);
+        return NULL;
+    }
+    pthread_condattr_destroy(&attr);
     return req;
 }
 
@@ -852,12 +861,7 @@ int kh_raft_node_start_joining(struct kh_raft_node *node)
 
 bool kh_raft_node_is_leader(struct kh_raft_node *node)
 {
-    bool leader;
-
-    pthread_mutex_lock(&node->lock);
-    leader = node->status.leader;
-    pthread_mutex_unlock(&node->lock);
-    return leader;
+    return __atomic_load_n(&node->leader, __ATOMIC_ACQUIRE);
 }
 
 /* Fill in the names of the servers from the store. */

@@ -25,6 +25,13 @@ SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TMP_BASE = os.environ.get("KH_TEST_TMP") or None
 
 
+def die_with_parent():
+    """In a child before exec: SIGKILL it when the test process dies, so a
+    test killed by a timeout leaves no server behind."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,7 +115,8 @@ class Server:
     def start(self, wait=True, args=()):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([KEYHOLDD, "-config=" + self.config_path] + list(args),
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
+                                     preexec_fn=die_with_parent)
         if wait:
             self.wait_listening()
         return self

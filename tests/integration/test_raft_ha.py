@@ -21,9 +21,12 @@ from raftcluster import Cluster  # noqa: E402
 ELECTION_MS = 300
 
 
-def bring_up(tmp, names):
-    c = Cluster(tmp, names, tls=os.environ.get("KH_RAFT_TLS") == "1",
-                election_ms=ELECTION_MS)
+def new_cluster(tmp, names):
+    return Cluster(tmp, names, tls=os.environ.get("KH_RAFT_TLS", "1") == "1",
+                   election_ms=ELECTION_MS)
+
+
+def bring_up(c):
     c.start_first()
     st, _, _ = c.nodes[0].request("POST", "sys/mounts/secret",
                                   {"type": "kv", "options": {"version": "2"}},
@@ -75,8 +78,9 @@ def all_present(c, node, keys):
 
 def test_three_nodes():
     tmp = TestDir()
-    c = bring_up(tmp, ["n1", "n2", "n3"])
+    c = new_cluster(tmp, ["n1", "n2", "n3"])
     try:
+        bring_up(c)
         active = c.wait_active()
         standbys = [n for n in c.nodes if n is not active]
         # Standbys: 429, 200 with standbyok, and forwarding of writes/reads.
@@ -195,8 +199,9 @@ def test_three_nodes():
 
 def test_five_nodes_quorum():
     tmp = TestDir()
-    c = bring_up(tmp, ["m1", "m2", "m3", "m4", "m5"])
+    c = new_cluster(tmp, ["m1", "m2", "m3", "m4", "m5"])
     try:
+        bring_up(c)
         a = c.wait_active()
         st, body, _ = a.request("GET", "sys/storage/raft/autopilot/state", token=c.token)
         check(st == 200 and body["data"]["failure_tolerance"] == 2,
@@ -247,7 +252,7 @@ def test_shamir_join():
     """A Shamir-sealed node joins by answering the challenge with the
     cluster's unseal key shares (wrong shares are refused)."""
     tmp = TestDir()
-    c = Cluster(tmp, ["s1", "s2"], tls=os.environ.get("KH_RAFT_TLS") == "1",
+    c = Cluster(tmp, ["s1", "s2"], tls=os.environ.get("KH_RAFT_TLS", "1") == "1",
                 election_ms=ELECTION_MS, shamir=True)
     try:
         c.start_first()

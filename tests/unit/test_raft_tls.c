@@ -90,6 +90,7 @@ struct cluster
     X509 *ca, *rogue;
     char ca_file[PATH_MAX];
     char rogue_file[PATH_MAX];
+    struct proxy *proxy; /* test_tls_wire_is_ciphertext's, while open */
     bool acked[KEYS_MAX];
 };
 
@@ -465,6 +466,8 @@ static int setup(void **state)
     return 0;
 }
 
+static void proxy_close(struct cluster *c);
+
 static int teardown(void **state)
 {
     struct cluster *c = *state;
@@ -473,6 +476,8 @@ static int teardown(void **state)
     for (i = 0; i < NODES; i++)
         if (c->nodes[i].running)
             node_stop(c, &c->nodes[i]);
+    if (c->proxy != NULL)
+        proxy_close(c);
     uv_close((uv_handle_t *)&c->wake, NULL);
     uv_run(&c->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&c->loop), 0);
@@ -618,13 +623,15 @@ static void proxy_accept(uv_stream_t *server, int status)
         pipe_close(p);
 }
 
-/* Listen on address and forward every connection to upstream. */
-static void proxy_open(struct cluster *c, struct proxy *px, const char *address,
-                       const char *upstream)
+/* Listen on address and forward every connection to upstream; c->proxy
+ * until proxy_close(). */
+static struct proxy *proxy_open(struct cluster *c, const char *address,
+                                const char *upstream)
 {
+    struct proxy *px = calloc(1, sizeof(*px));
     struct sockaddr_in sa;
 
-    memset(px, 0, sizeof(*px));
+    assert_non_null(px);
     px->seen[0] = malloc(CAPTURE_BYTES_MAX);
     px->seen[1] = malloc(CAPTURE_BYTES_MAX);
     assert_non_null(px->seen[0]);
@@ -636,10 +643,12 @@ static void proxy_open(struct cluster *c, struct proxy *px, const char *address,
                      0);
     assert_int_equal(uv_tcp_init(&c->loop, &px->listener), 0);
     px->listener.data = px;
+    c->proxy = px;
     assert_int_equal(
         uv_tcp_bind(&px->listener, (const struct sockaddr *)&sa, 0), 0);
     assert_int_equal(uv_listen((uv_stream_t *)&px->listener, 16, proxy_accept),
                      0);
+    return px;
 }
 
 static void proxy_listener_closed(uv_handle_t *h)
@@ -649,11 +658,13 @@ static void proxy_listener_closed(uv_handle_t *h)
     px->listener_closed = true;
 }
 
-static void proxy_close(struct cluster *c, struct proxy *px)
+static void proxy_close(struct cluster *c)
 {
+    struct proxy *px = c->proxy;
     struct pipe *p;
     uint64_t end = now_ms(c) + WAIT_MS;
 
+    c->proxy = NULL;
     uv_close((uv_handle_t *)&px->listener, proxy_listener_closed);
     for (p = px->pipes; p != NULL; p = p->next)
         pipe_close(p);
@@ -663,6 +674,7 @@ static void proxy_close(struct cluster *c, struct proxy *px)
     assert_true(px->listener_closed);
     free(px->seen[0]);
     free(px->seen[1]);
+    free(px);
 }
 
 /* ---- raw clients ---- */
@@ -892,11 +904,11 @@ static void test_tls_wire_is_ciphertext(void **state)
     static const uint8_t magic[] = {'K', 'H', 'R', 'F', 0, 0, 0, 1};
     struct cluster *c = *state;
     struct node *n3 = &c->nodes[2];
-    struct proxy px;
+    struct proxy *px;
     int i;
 
     snprintf(n3->listen, sizeof(n3->listen), "127.0.0.1:%d", free_port());
-    proxy_open(c, &px, n3->address, n3->listen);
+    px = proxy_open(c, n3->address, n3->listen);
     node_start(c, &c->nodes[0]);
     node_start(c, &c->nodes[1]);
     wait_leader(c);
@@ -904,19 +916,19 @@ static void test_tls_wire_is_ciphertext(void **state)
     write_keys(c, 0, 50);
     wait_has(c, n3, 0, 50);
     assert_true(leader_of(c) != n3);
-    assert_true(px.seen_len[0] > 50u * 16u);
+    assert_true(px->seen_len[0] > 50u * 16u);
     for (i = 0; i < 2; i++) {
-        assert_true(px.seen_len[i] > 5);
-        assert_int_equal(px.seen[i][0], 0x16); /* a TLS handshake record */
-        assert_int_equal(px.seen[i][1], 0x03);
-        assert_null(memmem(px.seen[i], px.seen_len[i], magic, sizeof(magic)));
-        assert_null(memmem(px.seen[i], px.seen_len[i], "k/000", 5));
-        assert_null(memmem(px.seen[i], px.seen_len[i], "value-", 6));
-        assert_null(memmem(px.seen[i], px.seen_len[i], "127.0.0.1", 9));
+        assert_true(px->seen_len[i] > 5);
+        assert_int_equal(px->seen[i][0], 0x16); /* a TLS handshake record */
+        assert_int_equal(px->seen[i][1], 0x03);
+        assert_null(memmem(px->seen[i], px->seen_len[i], magic, sizeof(magic)));
+        assert_null(memmem(px->seen[i], px->seen_len[i], "k/000", 5));
+        assert_null(memmem(px->seen[i], px->seen_len[i], "value-", 6));
+        assert_null(memmem(px->seen[i], px->seen_len[i], "127.0.0.1", 9));
     }
     for (i = 0; i < NODES; i++)
         node_stop(c, &c->nodes[i]);
-    proxy_close(c, &px);
+    proxy_close(c);
 }
 
 /* Init refuses what it cannot load or check, naming the file, and opens
