@@ -3,16 +3,25 @@
  * firmware (firmware/) over its framed protocol (fw_proto.h), on a unix
  * socket, a TCP connection (TCP_NODELAY) or a serial line (raw, 115200).
  *
- * Owns per handle one connection to the device, logged in as the user,
- * the slot of the wrapping key found by its label, and a copy of the PIN
- * in locked memory, kept only to log in again after a lost link. Every
+ * Owns per handle one connection to the device, logged in as the user
+ * inside a v4 session (fw_proto.h "Session", firmware/host/fw_hsess.h:
+ * every request and reply sealed with AES-256-GCM under keys agreed with
+ * an ephemeral ECDH that the device signs), the device key pinned at the
+ * handle's first contact (INFO; a device whose key changed - another one,
+ * or one reset since - is refused), the slot of the wrapping key found by
+ * its label, and a copy of the PIN in locked memory, kept only to log in
+ * again after a lost link. The session is opened before the login and
+ * again after every reconnection; a reply that does not open is a lost
+ * link. Every
  * read and write waits with poll() against the deadline of its call, so
  * a dead device cannot hang the caller. The frame codec is the
  * firmware's own (firmware/core/fw_frame.c, compiled into kh_hsm).
  *
  * It must never log, never put a PIN or key byte in an error message,
  * never offer a PIN the device refused again (each refusal spends a try),
- * never offer the device one IV twice, and never return an unwrapped
+ * never send the PIN or a command outside the session, never reuse a
+ * sequence number in a session, never offer the device one IV twice, and
+ * never return an unwrapped
  * secret that failed authentication. Request, reply and frame buffers are
  * wiped after every exchange (they carry secrets and the PIN).
  *
@@ -39,6 +48,7 @@
 
 #include "common/err.h"
 #include "common/secret.h"
+#include "firmware/host/fw_hsess.h"
 #include "firmware/include/fw_proto.h"
 #include "hsm.h"
 #include "hsm_backend.h"
@@ -88,6 +98,9 @@ struct dev_ctx
     bool logged_in;   /* the link is logged in and the key found */
     uint8_t slot;
     uint32_t seq;
+    struct fwh_sess sess;  /* open: every frame sealed */
+    bool pinned;           /* devpub: the key seen at first contact */
+    uint8_t devpub[FW_EC_PUB_LEN];
     struct fw_parser parser;
     uint8_t frame[FW_MAX_FRAME];
     uint8_t req[FW_MAX_PAYLOAD];
@@ -237,6 +250,7 @@ static void dev_link_close(struct dev_ctx *ctx)
         (void)close(ctx->fd);
     ctx->fd = -1;
     ctx->logged_in = false;
+    fwh_sess_clear(&ctx->sess);
     kh_wipe(&ctx->parser, sizeof(ctx->parser));
     fw_parser_init(&ctx->parser);
 }
@@ -281,11 +295,13 @@ static int dev_send_all(struct dev_ctx *ctx, const uint8_t *p, size_t n,
     return 0;
 }
 
-/* Feed bytes from buf to the parser; 1 with the reply to seq copied into
- * ctx->rep and its status in *ret_status, 0 for more, -1 for a frame the
- * device garbled or a reply that does not fit. */
+/* Feed bytes from buf to the parser; 1 with the reply to seq in ctx->rep
+ * (opened, when the request was sealed) and its status in *ret_status, 0
+ * for more, -1 for a frame the device garbled, a reply that does not fit,
+ * or, to a sealed request, a reply that does not open (tampered, or a
+ * plaintext error: the device lost the session). */
 static int dev_feed(struct dev_ctx *ctx, const uint8_t *buf, size_t n,
-                    uint32_t seq, int *ret_status)
+                    uint32_t seq, bool sealed, int *ret_status)
 {
     for (size_t i = 0; i < n; i++) {
         struct fw_frame f;
@@ -294,18 +310,24 @@ static int dev_feed(struct dev_ctx *ctx, const uint8_t *buf, size_t n,
             return -1;
         if (fr != FW_FEED_FRAME || f.seq != seq)
             continue;
-        if (f.len > sizeof(ctx->rep))
-            return -1;
-        memcpy(ctx->rep, f.payload, f.len);
-        ctx->rep_len = f.len;
+        if (sealed) {
+            if (fwh_open(&ctx->sess, &f, seq, ctx->rep, sizeof(ctx->rep),
+                         &ctx->rep_len) != 0)
+                return -1;
+        } else {
+            if ((f.flags & FW_FLAG_SEALED) || f.len > sizeof(ctx->rep))
+                return -1;
+            memcpy(ctx->rep, f.payload, f.len);
+            ctx->rep_len = f.len;
+        }
         *ret_status = f.status;
         return 1;
     }
     return 0;
 }
 
-static int dev_recv_reply(struct dev_ctx *ctx, uint32_t seq, long deadline,
-                          int *ret_status)
+static int dev_recv_reply(struct dev_ctx *ctx, uint32_t seq, bool sealed,
+                          long deadline, int *ret_status)
 {
     uint8_t buf[DEV_READ_CHUNK];
     int found = 0;
@@ -327,7 +349,7 @@ static int dev_recv_reply(struct dev_ctx *ctx, uint32_t seq, long deadline,
             found = -1;
             break;
         }
-        found = dev_feed(ctx, buf, (size_t)got, seq, ret_status);
+        found = dev_feed(ctx, buf, (size_t)got, seq, sealed, ret_status);
     }
     kh_wipe(buf, sizeof(buf));
     /* one reply per request: the parser keeps nothing worth its secrets */
@@ -350,32 +372,86 @@ static bool dev_link_alive(const struct dev_ctx *ctx)
     return poll(&pfd, 1, 0) == 0;
 }
 
-/* Send payload[0..n) as cmd and wait for its reply (ctx->rep). 0 with
- * the device's status in *ret_status; KH_EUNAVAIL when the link failed
- * (it is closed then). Wipes the frame buffer. */
-static int dev_exchange(struct dev_ctx *ctx, uint8_t cmd,
-                        const uint8_t *payload, size_t n, long deadline,
-                        int *ret_status)
+/* Send payload[0..n) as cmd, sealed in the session or in plaintext, and
+ * wait for its reply (ctx->rep). 0 with the device's status in
+ * *ret_status; KH_EUNAVAIL when the link or the session failed (the link
+ * is closed then). Wipes the frame buffer. */
+static int dev_exchange_raw(struct dev_ctx *ctx, bool sealed, uint8_t cmd,
+                            const uint8_t *payload, size_t n, long deadline,
+                            int *ret_status)
 {
     size_t len;
     int r;
 
-    if (ctx->fd < 0)
-        return KH_EUNAVAIL;
+    if (ctx->fd < 0 || ctx->seq == UINT32_MAX)
+        goto lost; /* a session ends before its counter could wrap */
     ctx->seq++;
     ctx->rep_len = 0;
-    len = fw_frame_encode(ctx->frame, sizeof(ctx->frame), cmd, 0, ctx->seq,
-                          payload, n);
+    if (sealed)
+        len = fwh_seal(&ctx->sess, ctx->frame, sizeof(ctx->frame), cmd,
+                       ctx->seq, payload, n);
+    else
+        len = fw_frame_encode(ctx->frame, sizeof(ctx->frame), cmd, 0,
+                              ctx->seq, payload, n);
     KH_ASSERT(len > 0);
     r = dev_send_all(ctx, ctx->frame, len, deadline);
     kh_wipe(ctx->frame, len);
     if (r == 0)
-        r = dev_recv_reply(ctx, ctx->seq, deadline, ret_status);
-    if (r != 0) {
-        dev_link_close(ctx);
-        return KH_EUNAVAIL;
-    }
+        r = dev_recv_reply(ctx, ctx->seq, sealed, deadline, ret_status);
+    if (r == 0)
+        return 0;
+lost:
+    dev_link_close(ctx);
+    return KH_EUNAVAIL;
+}
+
+/* INFO for the device key (pinned at the first contact, checked after),
+ * then SESSION_OPEN, whose signature must verify under that key. */
+static int dev_session_open(struct dev_ctx *ctx, long deadline)
+{
+    uint8_t req[FW_SESSION_REQ_LEN];
+    int r, st = FW_ST_INTERNAL;
+
+    ctx->seq = 0; /* a new session numbers from 1 */
+    r = dev_exchange_raw(ctx, false, FW_CMD_INFO, NULL, 0, deadline, &st);
+    if (r != 0)
+        return r;
+    if (st != FW_ST_OK || ctx->rep_len < 48 + FW_EC_PUB_LEN ||
+        (ctx->pinned &&
+         memcmp(ctx->devpub, ctx->rep + 48, FW_EC_PUB_LEN) != 0))
+        goto refused; /* another device, or one reset since */
+    memcpy(ctx->devpub, ctx->rep + 48, FW_EC_PUB_LEN);
+    ctx->pinned = true;
+    if (fwh_sess_begin(&ctx->sess, req) != 0)
+        goto refused;
+    r = dev_exchange_raw(ctx, false, FW_CMD_SESSION_OPEN, req, sizeof(req),
+                         deadline, &st);
+    if (r != 0)
+        return r;
+    if (st != FW_ST_OK ||
+        fwh_sess_finish(&ctx->sess, ctx->rep, ctx->rep_len, ctx->devpub) != 0)
+        goto refused; /* a forged or mangled SESSION_OPEN reply */
     return 0;
+refused:
+    dev_link_close(ctx);
+    return KH_EHSM;
+}
+
+/* One command in the session (opened first when there is none). */
+static int dev_exchange(struct dev_ctx *ctx, uint8_t cmd,
+                        const uint8_t *payload, size_t n, long deadline,
+                        int *ret_status)
+{
+    int r;
+
+    if (ctx->fd < 0)
+        return KH_EUNAVAIL;
+    if (!ctx->sess.open) {
+        r = dev_session_open(ctx, deadline);
+        if (r != 0)
+            return r;
+    }
+    return dev_exchange_raw(ctx, true, cmd, payload, n, deadline, ret_status);
 }
 
 /* ---- session: login and the key ------------------------------------- */
@@ -487,7 +563,7 @@ static int dev_key_find(struct dev_ctx *ctx, bool generate, long deadline,
     return dev_key_generate(ctx, free_slot, deadline, errmsg, errmsg_size);
 }
 
-/* Connect, log in and find the key: a fresh session. */
+/* Connect, open a session, log in and find the key. */
 static int dev_session_start(struct dev_ctx *ctx, bool generate, long deadline,
                              char *errmsg, size_t errmsg_size)
 {
@@ -501,6 +577,17 @@ static int dev_session_start(struct dev_ctx *ctx, bool generate, long deadline,
     if (r != 0)
         return kh_errmsg(errmsg, errmsg_size, r, "device: cannot connect to %s",
                          ctx->target);
+    r = dev_session_open(ctx, deadline);
+    if (r == KH_EHSM)
+        return kh_errmsg(errmsg, errmsg_size, r,
+                         "device: no authenticated session: the device key "
+                         "changed or SESSION_OPEN's signature does not "
+                         "verify under it");
+    if (r != 0)
+        return kh_errmsg(errmsg, errmsg_size, r,
+                         "device: no answer to SESSION_OPEN (firmware "
+                         "older than protocol v%u?)",
+                         FW_PROTO_VERSION);
     r = dev_login(ctx, deadline, errmsg, errmsg_size);
     if (r == 0)
         r = dev_key_find(ctx, generate, deadline, errmsg, errmsg_size);

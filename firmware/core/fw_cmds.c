@@ -2,16 +2,20 @@
  * fw_cmds.c - boot, the byte-stream entry point and the command table:
  * {command, payload bounds, allowed states, handler}. Every gate (length,
  * state) runs in fw_core_handle before a handler sees a byte, so handlers
- * only parse payloads whose size is already bounded. It owns the login
- * session; it must never put a wrapping key, a private key or the PIN hash
- * into a reply, nor change persistent state without saving it before the
- * reply goes out.
+ * only parse payloads whose size is already bounded. It owns the login,
+ * which lives inside a v4 session (fw_sess.c): a sealed request is opened
+ * before the gates, its reply sealed after the handler, and a command not
+ * marked plaintext-ok is refused unless it came sealed. It must never put
+ * a wrapping key, a private key or the PIN hash into a reply, change
+ * persistent state without saving it before the reply goes out, or keep
+ * the login once the session is gone.
  */
 #include "core/fw_core.h"
 
 #include <string.h>
 
 #include "core/fw_board.h"
+#include "core/fw_sess.h"
 #include "core/fw_state.h"
 #include "crypto/fw_crypto.h"
 
@@ -24,6 +28,15 @@
 typedef int (*fw_handler)(const uint8_t *in, size_t n, uint8_t *out,
                           size_t *ret_len);
 
+/* How a command may arrive: sealed only (the default), also in
+ * plaintext, or in plaintext only (SESSION_OPEN). */
+enum fw_wire
+{
+    W_SEALED = 0,
+    W_ANY = 1,
+    W_PLAIN = 2,
+};
+
 struct fw_cmd_desc
 {
     uint8_t cmd;
@@ -31,12 +44,23 @@ struct fw_cmd_desc
     uint16_t max_len;
     uint8_t states;
     fw_handler fn;
+    uint8_t wire;
 };
 
 static struct fw_parser g_parser;
-static int g_logged_in;
+static int g_logged_in;        /* implies fw_sess_is_open() */
+static uint32_t g_cur_seq;     /* seq of the frame being handled */
+static int g_close_after;      /* end the session after this reply */
+static uint8_t g_req[FW_SEALED_MAX];
 static uint8_t g_reply[FW_MAX_PAYLOAD];
 static uint64_t g_last_ns; /* handler time of the last command but STATS */
+
+/* The session and the login end together. */
+static void session_end(void)
+{
+    fw_sess_close();
+    g_logged_in = 0;
+}
 
 static uint8_t cur_state(void)
 {
@@ -153,11 +177,21 @@ static int h_login(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
     return r != 0 ? r : -FW_ST_BADPIN;
 }
 
+/* The reply is still sealed; the session ends right after it. */
 static int h_logout(const uint8_t *in, size_t n, uint8_t *out,
                     size_t *ret_len)
 {
     g_logged_in = 0;
+    g_close_after = 1;
     return 0;
+}
+
+/* A new session replaces any previous one and starts logged out. */
+static int h_session_open(const uint8_t *in, size_t n, uint8_t *out,
+                          size_t *ret_len)
+{
+    session_end();
+    return fw_sess_open(in, g_cur_seq, g_fw_state.dev_priv, out, ret_len);
 }
 
 /* slot, then an optional label (not secret, kept for PKCS#11 search). */
@@ -477,6 +511,7 @@ static int h_reset(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
     if (fw_ct_diff(in, (const uint8_t *)FW_RESET_CONFIRM, n))
         return -FW_ST_BADARG;
     g_logged_in = 0;
+    g_close_after = 1; /* the device key changes: so must the session */
     r = fw_state_erase();
     if (r == 0)
         r = state_fresh(counter);
@@ -491,80 +526,131 @@ static int h_reset(const uint8_t *in, size_t n, uint8_t *out, size_t *ret_len)
 #define UNWRAP_KEY_MAX (UNWRAP_KEY_MIN + FW_LABEL_MAX + FW_AAD_MAX)
 
 static const struct fw_cmd_desc g_cmds[] = {
-    {FW_CMD_INFO, 0, 0, S_ALL, h_info},
-    {FW_CMD_ATTEST, 0, FW_NONCE_MAX, S_ALL, h_attest},
-    {FW_CMD_INIT_PIN, FW_PIN_MIN, FW_PIN_MAX, S_F, h_init_pin},
-    {FW_CMD_LOGIN, FW_PIN_MIN, FW_PIN_MAX, S_I | S_U | S_L, h_login},
-    {FW_CMD_LOGOUT, 0, 0, S_U, h_logout},
-    {FW_CMD_GEN_WRAP, 1, 1 + FW_LABEL_MAX, S_U, h_gen_wrap},
+    {FW_CMD_INFO, 0, 0, S_ALL, h_info, W_ANY},
+    {FW_CMD_ATTEST, 0, FW_NONCE_MAX, S_ALL, h_attest, W_ANY},
+    {FW_CMD_SESSION_OPEN, FW_SESSION_REQ_LEN, FW_SESSION_REQ_LEN, S_ALL,
+     h_session_open, W_PLAIN},
+    {FW_CMD_INIT_PIN, FW_PIN_MIN, FW_PIN_MAX, S_F, h_init_pin, W_SEALED},
+    {FW_CMD_LOGIN, FW_PIN_MIN, FW_PIN_MAX, S_I | S_U | S_L, h_login,
+     W_SEALED},
+    {FW_CMD_LOGOUT, 0, 0, S_U, h_logout, W_SEALED},
+    {FW_CMD_GEN_WRAP, 1, 1 + FW_LABEL_MAX, S_U, h_gen_wrap, W_SEALED},
     {FW_CMD_WRAP, 3 + FW_GCM_IV_LEN,
-     3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX, S_U, h_wrap},
+     3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX, S_U, h_wrap, W_SEALED},
     {FW_CMD_UNWRAP, 3 + FW_GCM_IV_LEN + FW_GCM_TAG_LEN,
      3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX + FW_GCM_TAG_LEN, S_U,
-     h_unwrap},
-    {FW_CMD_WRAP_LIST, 0, 0, S_U, h_wrap_list},
-    {FW_CMD_UNWRAP_KEY, UNWRAP_KEY_MIN, UNWRAP_KEY_MAX, S_U, h_unwrap_key},
-    {FW_CMD_GEN_EC, 1, 1 + FW_LABEL_MAX, S_U, h_gen_ec},
-    {FW_CMD_GET_PUB, 1, 1, S_U, h_get_pub},
-    {FW_CMD_EC_LIST, 0, 0, S_U, h_ec_list},
-    {FW_CMD_SIGN, 1 + FW_HASH_LEN, 1 + FW_HASH_LEN, S_U, h_sign},
+     h_unwrap, W_SEALED},
+    {FW_CMD_WRAP_LIST, 0, 0, S_U, h_wrap_list, W_SEALED},
+    {FW_CMD_UNWRAP_KEY, UNWRAP_KEY_MIN, UNWRAP_KEY_MAX, S_U, h_unwrap_key,
+     W_SEALED},
+    {FW_CMD_GEN_EC, 1, 1 + FW_LABEL_MAX, S_U, h_gen_ec, W_SEALED},
+    {FW_CMD_GET_PUB, 1, 1, S_U, h_get_pub, W_SEALED},
+    {FW_CMD_EC_LIST, 0, 0, S_U, h_ec_list, W_SEALED},
+    {FW_CMD_SIGN, 1 + FW_HASH_LEN, 1 + FW_HASH_LEN, S_U, h_sign, W_SEALED},
     {FW_CMD_VERIFY, 1 + FW_HASH_LEN + FW_EC_SIG_LEN,
-     1 + FW_HASH_LEN + FW_EC_SIG_LEN, S_U, h_verify},
-    {FW_CMD_RANDOM, 2, 2, S_I | S_U, h_random},
-    {FW_CMD_COUNTER_INC, 0, 0, S_U, h_counter_inc},
-    {FW_CMD_COUNTER_GET, 0, 0, S_ALL, h_counter_get},
-    {FW_CMD_LOG_READ, 4, 4, S_ALL, h_log_read},
-    {FW_CMD_STATS, 0, 0, S_ALL, h_stats},
+     1 + FW_HASH_LEN + FW_EC_SIG_LEN, S_U, h_verify, W_SEALED},
+    {FW_CMD_RANDOM, 2, 2, S_I | S_U, h_random, W_SEALED},
+    {FW_CMD_COUNTER_INC, 0, 0, S_U, h_counter_inc, W_SEALED},
+    {FW_CMD_COUNTER_GET, 0, 0, S_ALL, h_counter_get, W_ANY},
+    {FW_CMD_LOG_READ, 4, 4, S_ALL, h_log_read, W_ANY},
+    {FW_CMD_STATS, 0, 0, S_ALL, h_stats, W_ANY},
     {FW_CMD_RESET, sizeof(FW_RESET_CONFIRM) - 1, sizeof(FW_RESET_CONFIRM) - 1,
-     S_ALL, h_reset},
+     S_ALL, h_reset, W_ANY},
 };
 
 _Static_assert(3 + FW_AAD_MAX + FW_GCM_IV_LEN + FW_WRAP_MAX +
-                       FW_GCM_TAG_LEN <= FW_MAX_PAYLOAD,
-               "unwrap request exceeds the frame payload");
-_Static_assert(UNWRAP_KEY_MAX <= FW_MAX_PAYLOAD,
-               "unwrap-key request exceeds the frame payload");
-_Static_assert(FW_WRAP_SLOTS * FW_WRAP_LIST_ENTRY <= FW_MAX_PAYLOAD,
-               "wrap list exceeds the frame payload");
-_Static_assert(FW_EC_SLOTS * FW_EC_LIST_ENTRY <= FW_MAX_PAYLOAD,
-               "EC list exceeds the frame payload");
+                       FW_GCM_TAG_LEN <= FW_SEALED_MAX,
+               "unwrap request exceeds a sealed frame");
+_Static_assert(UNWRAP_KEY_MAX <= FW_SEALED_MAX,
+               "unwrap-key request exceeds a sealed frame");
+_Static_assert(FW_GCM_IV_LEN + FW_WRAP_MAX + FW_GCM_TAG_LEN <= FW_SEALED_MAX,
+               "wrap reply exceeds a sealed frame");
+_Static_assert(FW_WRAP_SLOTS * FW_WRAP_LIST_ENTRY <= FW_SEALED_MAX,
+               "wrap list exceeds a sealed frame");
+_Static_assert(FW_EC_SLOTS * FW_EC_LIST_ENTRY <= FW_SEALED_MAX,
+               "EC list exceeds a sealed frame");
+_Static_assert(48 + FW_EC_PUB_LEN + FW_VERSION_MAX <= FW_SEALED_MAX,
+               "INFO reply exceeds a sealed frame");
+_Static_assert(FW_RANDOM_MAX <= FW_SEALED_MAX, "RANDOM exceeds a frame");
+_Static_assert(FW_SESSION_REP_LEN <= FW_MAX_PAYLOAD,
+               "SESSION_OPEN reply exceeds the frame payload");
 _Static_assert(FW_LABEL_MAX <= 255, "a label length fits its u8");
-_Static_assert(5 + FW_LOG_READ_MAX * FW_LOG_ENTRY_LEN <= FW_MAX_PAYLOAD,
+_Static_assert(5 + FW_LOG_READ_MAX * FW_LOG_ENTRY_LEN <= FW_SEALED_MAX,
                "log read-out exceeds the frame payload");
 
-/* Run d's handler; its time is kept for STATS (STATS itself excluded). */
-static int run_timed(const struct fw_cmd_desc *d, const struct fw_frame *f,
-                     size_t *ret_len)
+/* Run d's handler on in[0..n); its time is kept for STATS (STATS itself
+ * excluded). */
+static int run_timed(const struct fw_cmd_desc *d, const uint8_t *in,
+                     size_t n, size_t *ret_len)
 {
     uint64_t t0 = fw_board_ns();
-    int r = d->fn(f->payload, f->len, g_reply, ret_len);
+    int r = d->fn(in, n, g_reply, ret_len);
 
     if (d->cmd != FW_CMD_STATS)
         g_last_ns = fw_board_ns() - t0;
     return r;
 }
 
+/* The gates: known command, wire form, length, state. */
+static int gate(const struct fw_cmd_desc *d, size_t n, int sealed)
+{
+    if (d == NULL)
+        return -FW_ST_BADCMD;
+    if (sealed && d->wire == W_PLAIN)
+        return -FW_ST_BADFRAME;
+    if (!sealed && d->wire == W_SEALED)
+        return -FW_ST_NOSESSION;
+    if (n < d->min_len || n > d->max_len)
+        return -FW_ST_BADLEN;
+    if (!((1u << cur_state()) & d->states))
+        return -FW_ST_STATE;
+    return 0;
+}
+
+/* A sealed request that cannot be opened gets a plaintext error; a bad
+ * tag has closed the session, and the login goes with it. */
+static size_t refuse_sealed(const struct fw_frame *f, int r, uint8_t *out,
+                            size_t cap)
+{
+    if (!fw_sess_is_open())
+        g_logged_in = 0;
+    return fw_frame_encode(out, cap, (uint8_t)(f->cmd | FW_REPLY_BIT),
+                           (uint8_t)-r, f->seq, NULL, 0);
+}
+
 size_t fw_core_handle(const struct fw_frame *f, uint8_t *out, size_t cap)
 {
     const struct fw_cmd_desc *d = NULL;
-    size_t len = 0;
+    const uint8_t *in = f->payload;
+    size_t n = f->len, len = 0;
+    int sealed = (f->flags & FW_FLAG_SEALED) != 0;
+    uint8_t rcmd = (uint8_t)(f->cmd | FW_REPLY_BIT);
     int r;
 
+    if (sealed) {
+        r = fw_sess_unseal(f, g_req, &n);
+        if (r != 0)
+            return refuse_sealed(f, r, out, cap);
+        in = g_req;
+    }
     for (size_t i = 0; i < sizeof(g_cmds) / sizeof(g_cmds[0]); i++)
         if (g_cmds[i].cmd == f->cmd)
             d = &g_cmds[i];
-    if (d == NULL)
-        r = -FW_ST_BADCMD;
-    else if (f->len < d->min_len || f->len > d->max_len)
-        r = -FW_ST_BADLEN;
-    else if (!((1u << cur_state()) & d->states))
-        r = -FW_ST_STATE;
-    else
-        r = run_timed(d, f, &len);
+    g_cur_seq = f->seq;
+    g_close_after = 0;
+    r = gate(d, n, sealed);
+    if (r == 0)
+        r = run_timed(d, in, n, &len);
     if (r != 0 && r != -FW_ST_BADPIN)
         len = 0;
-    len = fw_frame_encode(out, cap, (uint8_t)(f->cmd | FW_REPLY_BIT),
-                          (uint8_t)-r, f->seq, g_reply, len);
+    if (sealed && fw_sess_is_open())
+        len = fw_sess_seal(out, cap, rcmd, (uint8_t)-r, f->seq, g_reply, len);
+    else
+        len = fw_frame_encode(out, cap, rcmd, (uint8_t)-r, f->seq, g_reply,
+                              len);
+    if (g_close_after)
+        session_end();
+    fw_wipe(g_req, sizeof(g_req));
     fw_wipe(g_reply, sizeof(g_reply));
     return len;
 }
@@ -589,12 +675,12 @@ void fw_core_rx_idle(void)
 
 void fw_core_session_end(void)
 {
-    g_logged_in = 0;
+    session_end();
 }
 
 void fw_core_wipe(void)
 {
-    g_logged_in = 0;
+    session_end();
     fw_wipe(&g_fw_state, sizeof(g_fw_state));
     fw_wipe(g_reply, sizeof(g_reply));
 }
@@ -605,7 +691,7 @@ int fw_core_boot(void)
     int r;
 
     fw_parser_init(&g_parser);
-    g_logged_in = 0;
+    session_end();
     r = fw_crypto_init(fw_board_entropy, NULL, (const uint8_t *)pers,
                        sizeof(pers) - 1);
     if (r != 0)

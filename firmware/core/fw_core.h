@@ -21,7 +21,7 @@ size_t fw_core_rx(uint8_t byte, uint8_t *out, size_t cap);
 /* Drop a partly received frame (called after FW_RX_IDLE_MS of silence). */
 void fw_core_rx_idle(void);
 
-/* The host transport lost its peer: end the login session. */
+/* The host transport lost its peer: end the session and the login. */
 void fw_core_session_end(void);
 
 /* Handle one parsed frame; returns the reply length written to out. */

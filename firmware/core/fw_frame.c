@@ -77,11 +77,13 @@ static enum fw_feed check_header(struct fw_parser *p, struct fw_frame *f)
 
     f->cmd = b[3];
     f->seq = fw_get_u32(b + 4);
+    f->flags = 0;
     f->len = 0;
     f->payload = NULL;
     if (b[2] != FW_PROTO_VERSION)
         f->status = FW_ST_BADVERSION;
-    else if (b[9] != 0 || (b[8] != 0 && !(b[3] & FW_REPLY_BIT)))
+    else if ((b[9] & (uint8_t)~FW_FLAG_SEALED) != 0 ||
+             (b[8] != 0 && !(b[3] & FW_REPLY_BIT)))
         f->status = FW_ST_BADFRAME;
     else if (len > FW_MAX_PAYLOAD)
         f->status = FW_ST_TOOBIG;
@@ -102,11 +104,13 @@ static enum fw_feed check_frame(struct fw_parser *p, struct fw_frame *f)
     f->cmd = b[3];
     f->seq = fw_get_u32(b + 4);
     f->status = b[8];
+    f->flags = b[9];
     f->len = fw_get_u16(b + 10);
     f->payload = b + FW_HDR_LEN;
     fw_parser_init(p);
     if (fw_crc32(0, b, body) != want) {
         f->status = FW_ST_BADCRC;
+        f->flags = 0;
         f->len = 0;
         f->payload = NULL;
         return FW_FEED_ERROR;
@@ -135,6 +139,31 @@ enum fw_feed fw_parser_feed(struct fw_parser *p, uint8_t byte,
     return FW_FEED_MORE;
 }
 
+void fw_frame_header(uint8_t out[FW_HDR_LEN], uint8_t cmd, uint8_t status,
+                     uint8_t flags, uint32_t seq, uint16_t len)
+{
+    out[0] = FW_MAGIC0;
+    out[1] = FW_MAGIC1;
+    out[2] = FW_PROTO_VERSION;
+    out[3] = cmd;
+    fw_put_u32(out + 4, seq);
+    out[8] = status;
+    out[9] = flags;
+    fw_put_u16(out + 10, len);
+}
+
+size_t fw_frame_finish(uint8_t *out, size_t len)
+{
+    fw_put_u32(out + FW_HDR_LEN + len, fw_crc32(0, out, FW_HDR_LEN + len));
+    return FW_HDR_LEN + len + FW_CRC_LEN;
+}
+
+void fw_session_nonce(uint8_t out[FW_GCM_IV_LEN], uint32_t seq)
+{
+    memset(out, 0, FW_GCM_IV_LEN);
+    fw_put_u32(out, seq);
+}
+
 size_t fw_frame_encode(uint8_t *out, size_t cap, uint8_t cmd, uint8_t status,
                        uint32_t seq, const uint8_t *payload, size_t len)
 {
@@ -142,16 +171,8 @@ size_t fw_frame_encode(uint8_t *out, size_t cap, uint8_t cmd, uint8_t status,
 
     if (len > FW_MAX_PAYLOAD || cap < total || (len > 0 && payload == NULL))
         return 0;
-    out[0] = FW_MAGIC0;
-    out[1] = FW_MAGIC1;
-    out[2] = FW_PROTO_VERSION;
-    out[3] = cmd;
-    fw_put_u32(out + 4, seq);
-    out[8] = status;
-    out[9] = 0;
-    fw_put_u16(out + 10, (uint16_t)len);
     if (len > 0)
         memmove(out + FW_HDR_LEN, payload, len);
-    fw_put_u32(out + FW_HDR_LEN + len, fw_crc32(0, out, FW_HDR_LEN + len));
-    return total;
+    fw_frame_header(out, cmd, status, 0, seq, (uint16_t)len);
+    return fw_frame_finish(out, len);
 }

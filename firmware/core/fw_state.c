@@ -42,8 +42,8 @@ static int nv_key_derive(void)
     }
     if (r == 0)
         r = fw_hkdf_sha256((const uint8_t *)"keyhold-nv", 10, huk,
-                           sizeof(huk), "nv-record-v1", g_nv_key,
-                           sizeof(g_nv_key));
+                           sizeof(huk), (const uint8_t *)"nv-record-v1", 12,
+                           g_nv_key, sizeof(g_nv_key));
     fw_wipe(huk, sizeof(huk));
     return r;
 }

@@ -36,9 +36,10 @@ struct fw_span
 /* SHA-256 over the concatenation of n parts. */
 int fw_sha256(const struct fw_span *parts, size_t n, uint8_t out[FW_HASH_LEN]);
 
+/* HKDF-SHA256 (RFC 5869) with a binary info of info_len bytes. */
 int fw_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
-                   size_t ikm_len, const char *info, uint8_t *out,
-                   size_t out_len);
+                   size_t ikm_len, const uint8_t *info, size_t info_len,
+                   uint8_t *out, size_t out_len);
 
 /* AES-256-GCM, 12-byte IV, 16-byte tag. open returns -FW_ST_AUTH on a bad
  * tag and wipes out. out may not alias in. */
@@ -61,6 +62,11 @@ int fw_ec_sign(const uint8_t priv[FW_EC_PRIV_LEN],
 int fw_ec_verify(const uint8_t pub[FW_EC_PUB_LEN],
                  const uint8_t hash[FW_HASH_LEN],
                  const uint8_t sig[FW_EC_SIG_LEN]);
+
+/* ECDH on P-256: the x coordinate of priv * peer, after checking that
+ * peer is a valid point of the curve (-FW_ST_BADARG if not). */
+int fw_ecdh(const uint8_t priv[FW_EC_PRIV_LEN],
+            const uint8_t peer[FW_EC_PUB_LEN], uint8_t secret[FW_EC_PRIV_LEN]);
 
 /* Constant-time compare (0 when equal) and a wipe the compiler keeps. */
 int fw_ct_diff(const uint8_t *a, const uint8_t *b, size_t n);

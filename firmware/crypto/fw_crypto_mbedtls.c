@@ -108,14 +108,13 @@ out:
 }
 
 int fw_hkdf_sha256(const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
-                   size_t ikm_len, const char *info, uint8_t *out,
-                   size_t out_len)
+                   size_t ikm_len, const uint8_t *info, size_t info_len,
+                   uint8_t *out, size_t out_len)
 {
     const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
 
-    if (md == NULL || mbedtls_hkdf(md, salt, salt_len, ikm, ikm_len,
-                                   (const unsigned char *)info, strlen(info),
-                                   out, out_len) != 0)
+    if (md == NULL || mbedtls_hkdf(md, salt, salt_len, ikm, ikm_len, info,
+                                   info_len, out, out_len) != 0)
         return -FW_ST_INTERNAL;
     return 0;
 }
@@ -279,6 +278,33 @@ int fw_ec_verify(const uint8_t pub[FW_EC_PUB_LEN],
 out:
     mbedtls_mpi_free(&r_);
     mbedtls_mpi_free(&s_);
+    mbedtls_ecp_keypair_free(&k);
+    return r;
+}
+
+int fw_ecdh(const uint8_t priv[FW_EC_PRIV_LEN],
+            const uint8_t peer[FW_EC_PUB_LEN], uint8_t secret[FW_EC_PRIV_LEN])
+{
+    mbedtls_ecp_keypair k;
+    mbedtls_ecp_point p;
+    int r = -FW_ST_INTERNAL;
+
+    mbedtls_ecp_point_init(&p);
+    if (ec_load(&k, NULL) != 0)
+        goto out;
+    r = -FW_ST_BADARG;
+    if (mbedtls_mpi_read_binary(&k.d, priv, FW_EC_PRIV_LEN) != 0 ||
+        mbedtls_ecp_check_privkey(&k.grp, &k.d) != 0 ||
+        mbedtls_ecp_point_read_binary(&k.grp, &k.Q, peer, FW_EC_PUB_LEN) != 0 ||
+        mbedtls_ecp_check_pubkey(&k.grp, &k.Q) != 0)
+        goto out;
+    r = -FW_ST_INTERNAL;
+    if (mbedtls_ecp_mul(&k.grp, &p, &k.d, &k.Q, drbg_cb, NULL) != 0 ||
+        mbedtls_mpi_write_binary(&p.X, secret, FW_EC_PRIV_LEN) != 0)
+        goto out;
+    r = 0; /* success */
+out:
+    mbedtls_ecp_point_free(&p);
     mbedtls_ecp_keypair_free(&k);
     return r;
 }

@@ -43,6 +43,17 @@
 #define FW_EC_SIG_LEN 64u
 #define FW_HASH_LEN 32u
 
+/* Session (v4): nonces, the SESSION_OPEN request and reply, and the
+ * largest plaintext a sealed frame carries (the tag takes the rest). */
+#define FW_SESSION_NONCE_LEN 16u
+#define FW_SESSION_REQ_LEN (FW_EC_PUB_LEN + FW_SESSION_NONCE_LEN)
+#define FW_SESSION_REP_LEN \
+    (FW_EC_PUB_LEN + FW_SESSION_NONCE_LEN + FW_EC_SIG_LEN)
+#define FW_SESSION_KEYS_LEN (2u * FW_AES_KEY_LEN)
+#define FW_SEALED_MAX (FW_MAX_PAYLOAD - FW_GCM_TAG_LEN)
+#define FW_SESSION_LABEL "KH-SESSION-V4"
+#define FW_SESSION_LABEL_LEN 13u
+
 /* Random bytes per request, attestation nonce, event log. */
 #define FW_RANDOM_MAX 256u
 #define FW_NONCE_MAX 32u

@@ -2,7 +2,14 @@
  * fw_proto.h - the Keyhold device protocol: the one public header of the
  * firmware, shared by the device, the host simulator and host clients.
  *
- * Version 3 (this one): GEN_EC takes a label and EC_LIST reads the P-256
+ * Version 4 (this one): an authenticated, encrypted session. SESSION_OPEN
+ * (plaintext, any state) runs an ephemeral P-256 ECDH signed by the
+ * device key that INFO shows; after it every request and reply that
+ * carries FW_FLAG_SEALED is AES-256-GCM under its direction's key. LOGIN,
+ * INIT_PIN and every command of the logged-in state are accepted sealed
+ * only (plaintext: FW_ST_NOSESSION); the login lives and dies with its
+ * session. See "Session" below.
+ * Version 3: GEN_EC takes a label and EC_LIST reads the P-256
  * slots back (PKCS#11 key pairs); STATS reads the last handler's time.
  * Firmware 0.3.1 added UNWRAP_KEY and VERIFY (PKCS#11 C_UnwrapKey into a
  * token object, C_Verify); an older device answers them BADCMD.
@@ -17,7 +24,7 @@
  *     3     1  command; a reply carries command | FW_REPLY_BIT
  *     4     4  sequence number, echoed in the reply
  *     8     1  status (requests: must be 0; replies: FW_ST_*)
- *     9     1  reserved, must be 0
+ *     9     1  flags: FW_FLAG_SEALED or 0 (other bits must be 0)
  *    10     2  payload length, <= FW_MAX_PAYLOAD (fw_limits.h)
  *    12     n  payload
  *  12+n     4  CRC-32 (IEEE, reflected) over bytes [0, 12+n)
@@ -26,6 +33,29 @@
  * read gets an error reply with its sequence number; bytes before a magic
  * are skipped. This header owns the wire format and the parser contract; it
  * must never expose device state or key material.
+ *
+ * Session (v4). Host: ephemeral P-256 key (hpub) and a 16-byte nonce hn;
+ * SESSION_OPEN(hpub || hn). Device: ephemeral key (dpub), nonce dn, and
+ * sig = ECDSA-P256 (RFC 6979, device key) over SHA-256("KH-SESSION-V4" ||
+ * hpub || hn || dpub || dn); reply dpub || dn || sig. The host checks sig
+ * under the device public key it pinned (INFO on first contact, or the one
+ * recorded at provisioning). Both sides: z = x(ECDH), OKM[64] =
+ * HKDF-SHA256(salt = hn || dn, ikm = z, info = "KH-SESSION-V4" || hpub ||
+ * dpub); k_h2d = OKM[0..32), k_d2h = OKM[32..64).
+ *
+ * A sealed frame (flags = FW_FLAG_SEALED): payload = GCM(k, nonce, aad =
+ * the 12 header bytes as sent (length = ciphertext + tag), plaintext) ||
+ * tag[16], nonce = seq u32 LE || 8 zero bytes (the sequence number
+ * extended to 96 bits), k = k_h2d for requests, k_d2h for replies. The
+ * device accepts a sealed request only with seq strictly above the last
+ * accepted one (the SESSION_OPEN's seq to begin with), else FW_ST_REPLAY;
+ * a bad tag gets FW_ST_AUTH and closes the session. A reply to an
+ * accepted sealed request is sealed with the request's seq, so no nonce
+ * repeats under either key; an error the device answers in plaintext to a
+ * sealed request (NOSESSION, REPLAY, AUTH) means the host's session is
+ * gone. The session closes (keys wiped, login ended) on a bad tag, a new
+ * SESSION_OPEN, LOGOUT and RESET (after their sealed reply), a lost
+ * transport, and a reboot. At seq 0xFFFFFFFF the host opens a new one.
  */
 #ifndef FW_PROTO_H
 #define FW_PROTO_H
@@ -37,15 +67,19 @@
 
 #define FW_MAGIC0 0x4Bu /* 'K' */
 #define FW_MAGIC1 0x48u /* 'H' */
-#define FW_PROTO_VERSION 3u
+#define FW_PROTO_VERSION 4u
 #define FW_REPLY_BIT 0x80u
-#define FW_FIRMWARE_VERSION "keyhold-fw 0.3.1"
+#define FW_FIRMWARE_VERSION "keyhold-fw 0.4.0"
+
+/* Header flags (byte 9). */
+#define FW_FLAG_SEALED 0x01u /* payload is ct || tag under the session */
 
 /* Commands. Payloads (request -> reply):
  *  INFO        -      -> ver u8, state u8, tries u8, flags u8, counter u64,
  *                        log_count u32, log_head[32], devpub[65], version str
  *  ATTEST      nonce  -> sig[64] over SHA-256("KH-ATTEST" || version ||
  *                        devpub || nonce) with the device key
+ *  SESSION_OPEN hpub[65] hn[16] -> dpub[65] dn[16] sig[64] (plaintext)
  *  INIT_PIN    pin    -> -                     (factory state only)
  *  LOGIN       pin    -> - | BADPIN(tries u8) | LOCKED
  *  LOGOUT      -      -> -
@@ -87,6 +121,7 @@ enum fw_cmd
     FW_CMD_INIT_PIN = 0x03,
     FW_CMD_LOGIN = 0x04,
     FW_CMD_LOGOUT = 0x05,
+    FW_CMD_SESSION_OPEN = 0x06,
     FW_CMD_GEN_WRAP = 0x10,
     FW_CMD_WRAP = 0x11,
     FW_CMD_UNWRAP = 0x12,
@@ -124,6 +159,9 @@ enum fw_status
     FW_ST_INTERNAL = 13,
     FW_ST_NV = 14,
     FW_ST_BADARG = 15,
+    FW_ST_NOSESSION = 16, /* sealed-only command in plaintext, or sealed
+                             frame without a session: open a session */
+    FW_ST_REPLAY = 17,    /* sealed seq not above the last accepted */
 };
 
 /* Device states, also the bits of a command's allowed-state mask. */
@@ -164,6 +202,7 @@ struct fw_frame
 {
     uint8_t cmd;
     uint8_t status;
+    uint8_t flags; /* FW_FLAG_SEALED or 0 */
     uint32_t seq;
     uint16_t len;
     const uint8_t *payload;
@@ -203,6 +242,18 @@ enum fw_feed fw_parser_feed(struct fw_parser *p, uint8_t byte,
  * frame length, or 0 if it does not fit or len > FW_MAX_PAYLOAD. */
 size_t fw_frame_encode(uint8_t *out, size_t cap, uint8_t cmd, uint8_t status,
                        uint32_t seq, const uint8_t *payload, size_t len);
+
+/* Write a frame header (for a sealed frame, the AAD) into out. */
+void fw_frame_header(uint8_t out[FW_HDR_LEN], uint8_t cmd, uint8_t status,
+                     uint8_t flags, uint32_t seq, uint16_t len);
+
+/* out holds a header and len payload bytes: append the CRC and return
+ * the frame length (the caller checked cap >= FW_HDR_LEN + len +
+ * FW_CRC_LEN and len <= FW_MAX_PAYLOAD). */
+size_t fw_frame_finish(uint8_t *out, size_t len);
+
+/* The GCM nonce of a sealed frame: seq LE, then 8 zero bytes. */
+void fw_session_nonce(uint8_t out[FW_GCM_IV_LEN], uint32_t seq);
 
 /* Little-endian helpers shared by device and clients. */
 void fw_put_u16(uint8_t *p, uint16_t v);

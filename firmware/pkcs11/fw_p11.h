@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "fw_proto.h"
+#include "host/fw_hsess.h"
 
 #define FWP11_SLOT_ID      0ul
 #define FWP11_SESSIONS_MAX 16u
@@ -96,7 +97,10 @@ struct fwp11_sobj
     int local; /* 0: created or unwrapped (the only ways in) */
 };
 
-/* The connection to the device (fw_p11_dev.c). */
+/* The connection to the device (fw_p11_dev.c) and its v4 session: the
+ * device key is pinned from KEYHOLD_FW_DEVICE_KEY (hex of INFO's devpub,
+ * recorded at provisioning) or else at first contact, for the module's
+ * lifetime. */
 struct fwp11_dev
 {
     int fd; /* -1: not connected */
@@ -104,6 +108,9 @@ struct fwp11_dev
     char spec[FWP11_DEVICE_MAX]; /* unix:PATH or tcp:HOST:PORT */
     struct fw_parser parser;
     uint8_t frame[FW_MAX_FRAME];
+    struct fwh_sess sess;
+    int pinned; /* devpub holds the device key */
+    uint8_t devpub[FW_EC_PUB_LEN];
 };
 
 struct fwp11_state
@@ -120,14 +127,18 @@ extern struct fwp11_state g_fwp11;
 
 /* ---- device link (fw_p11_dev.c) ----------------------------------- */
 
-/* Connect to dev->spec; 0 or -1. */
+/* Connect to dev->spec and open a session (INFO, the device key checked
+ * against the pinned one, SESSION_OPEN); 0 or -1. */
 int fwp11_dev_open(struct fwp11_dev *dev);
 void fwp11_dev_close(struct fwp11_dev *dev);
 /* Connected and the peer has not hung up (no round trip). */
 int fwp11_dev_alive(struct fwp11_dev *dev);
-/* One request and its reply: returns the reply's FW_ST_* status (>= 0)
- * with up to cap payload bytes in rep and their count in *ret_len, or -1
- * if the link failed (the caller closes it). */
+/* One request and its reply, both sealed in the session (reopened first
+ * after a LOGOUT or RESET closed it): returns the reply's FW_ST_* status
+ * (>= 0) with up to cap payload bytes in rep and their count in *ret_len,
+ * or -1 if the link or the session failed (a reply that does not open, a
+ * plaintext answer: the device lost the session; the caller closes the
+ * link and reconnects). */
 int fwp11_dev_call(struct fwp11_dev *dev, uint8_t cmd, const uint8_t *req,
                    size_t n, uint8_t *rep, size_t cap, size_t *ret_len);
 

@@ -25,6 +25,7 @@
 static char g_dir[256];
 static char g_nv[300];
 static uint32_t g_seq = 1;
+static struct fwh_sess g_hs;
 
 int fwt_setup(void)
 {
@@ -43,6 +44,7 @@ int fwt_setup(void)
 
 int fwt_restart(void)
 {
+    fwh_sess_clear(&g_hs);
     fw_core_wipe();
     fw_crypto_free();
     if (fw_host_board_open(g_nv) != 0)
@@ -54,6 +56,7 @@ void fwt_teardown(void)
 {
     char huk[320];
 
+    fwh_sess_clear(&g_hs);
     fw_crypto_free();
     fw_host_board_close();
     snprintf(huk, sizeof(huk), "%s.huk", g_nv);
@@ -96,8 +99,23 @@ size_t fwt_feed(const uint8_t *p, size_t n, struct fw_reply *rep, size_t max)
     return got;
 }
 
-int fwt_cmd(uint8_t cmd, const void *payload, size_t len,
-            struct fw_reply *rep)
+struct fwh_sess *fwt_session(void)
+{
+    return &g_hs;
+}
+
+uint32_t fwt_next_seq(void)
+{
+    return g_seq++;
+}
+
+void fwt_session_drop(void)
+{
+    fwh_sess_clear(&g_hs);
+}
+
+int fwt_cmd_plain(uint8_t cmd, const void *payload, size_t len,
+                  struct fw_reply *rep)
 {
     static uint8_t frame[FW_MAX_FRAME];
     uint32_t seq = g_seq++;
@@ -111,6 +129,93 @@ int fwt_cmd(uint8_t cmd, const void *payload, size_t len,
     return rep->status;
 }
 
+int fwt_session_open(void)
+{
+    static struct fw_reply rep;
+    uint8_t devpub[FW_EC_PUB_LEN], req[FW_SESSION_REQ_LEN];
+
+    if (fwt_cmd_plain(FW_CMD_INFO, NULL, 0, &rep) != FW_ST_OK ||
+        rep.len < 48 + FW_EC_PUB_LEN)
+        return -1;
+    memcpy(devpub, rep.payload + 48, FW_EC_PUB_LEN);
+    if (fwh_sess_begin(&g_hs, req) != 0 ||
+        fwt_cmd_plain(FW_CMD_SESSION_OPEN, req, sizeof(req), &rep) !=
+            FW_ST_OK)
+        return -1;
+    return fwh_sess_finish(&g_hs, rep.payload, rep.len, devpub);
+}
+
+int fwt_decode(const uint8_t *out, size_t n, uint32_t seq,
+               struct fw_reply *rep)
+{
+    static struct fw_parser rp;
+    size_t plen = 0;
+
+    fw_parser_init(&rp);
+    for (size_t k = 0; k < n; k++) {
+        struct fw_frame f;
+        if (fw_parser_feed(&rp, out[k], &f) != FW_FEED_FRAME)
+            continue;
+        rep->cmd = f.cmd;
+        rep->status = f.status;
+        rep->seq = f.seq;
+        rep->len = 0;
+        if (!(f.flags & FW_FLAG_SEALED)) {
+            rep->len = f.len;
+            memcpy(rep->payload, f.payload, f.len);
+            return 1; /* plaintext */
+        }
+        if (fwh_open(&g_hs, &f, seq, rep->payload, sizeof(rep->payload),
+                     &plen) != 0)
+            return -1;
+        rep->len = plen;
+        return 0; /* sealed, opened */
+    }
+    return -1;
+}
+
+/* One sealed exchange: 0 sealed reply, 1 plaintext reply, -1 failure. */
+static int sealed_once(uint8_t cmd, const void *payload, size_t len,
+                       struct fw_reply *rep)
+{
+    static uint8_t frame[FW_MAX_FRAME], out[FW_MAX_FRAME];
+    uint32_t seq = g_seq++;
+    size_t n = fwh_seal(&g_hs, frame, sizeof(frame), cmd, seq, payload, len);
+    size_t olen = 0;
+
+    for (size_t i = 0; i < n && olen == 0; i++)
+        olen = fw_core_rx(frame[i], out, sizeof(out));
+    if (n == 0 || olen == 0)
+        return -1;
+    return fwt_decode(out, olen, seq, rep);
+}
+
+int fwt_cmd(uint8_t cmd, const void *payload, size_t len,
+            struct fw_reply *rep)
+{
+    int k = -1;
+
+    for (int tries = 0; tries < 2; tries++) {
+        if (!g_hs.open && fwt_session_open() != 0)
+            return -1;
+        k = sealed_once(cmd, payload, len, rep);
+        if (k != 1 || (rep->status != FW_ST_NOSESSION &&
+                       rep->status != FW_ST_AUTH &&
+                       rep->status != FW_ST_REPLAY))
+            break;
+        fwh_sess_clear(&g_hs); /* the device dropped it: once more */
+    }
+    if (k < 0)
+        return -1;
+    assert_int_equal(rep->cmd, cmd | FW_REPLY_BIT);
+    /* a plaintext answer to a sealed request is only ever an error */
+    assert_true(k == 0 || rep->status != FW_ST_OK);
+    if (k == 1 || ((cmd == FW_CMD_LOGOUT || cmd == FW_CMD_RESET) &&
+                   rep->status == FW_ST_OK))
+        fwh_sess_clear(&g_hs);
+    return rep->status;
+}
+
 void fwt_init_login(void)
 {
     struct fw_reply rep;
@@ -119,48 +224,11 @@ void fwt_init_login(void)
     assert_int_equal(fwt_cmd(FW_CMD_LOGIN, "1234", 4, &rep), FW_ST_OK);
 }
 
-static EVP_PKEY *pub_to_pkey(const uint8_t pub[FW_EC_PUB_LEN])
-{
-    OSSL_PARAM params[3];
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    EVP_PKEY *pk = NULL;
-
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
-                                                 (char *)"prime256v1", 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-                                                  (void *)pub, FW_EC_PUB_LEN);
-    params[2] = OSSL_PARAM_construct_end();
-    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
-        EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-        pk = NULL;
-    EVP_PKEY_CTX_free(ctx);
-    return pk;
-}
-
 int fwt_openssl_verify(const uint8_t pub[FW_EC_PUB_LEN],
                        const uint8_t hash[FW_HASH_LEN],
                        const uint8_t sig[FW_EC_SIG_LEN])
 {
-    EVP_PKEY *pk = pub_to_pkey(pub);
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    EVP_PKEY_CTX *vc = NULL;
-    unsigned char *der = NULL;
-    int der_len, ok = 0;
-
-    if (pk == NULL || es == NULL)
-        goto out;
-    ECDSA_SIG_set0(es, BN_bin2bn(sig, 32, NULL), BN_bin2bn(sig + 32, 32, NULL));
-    der_len = i2d_ECDSA_SIG(es, &der);
-    vc = EVP_PKEY_CTX_new(pk, NULL);
-    if (der_len <= 0 || vc == NULL || EVP_PKEY_verify_init(vc) <= 0)
-        goto out;
-    ok = EVP_PKEY_verify(vc, der, (size_t)der_len, hash, FW_HASH_LEN) == 1;
-out:
-    OPENSSL_free(der);
-    EVP_PKEY_CTX_free(vc);
-    ECDSA_SIG_free(es);
-    EVP_PKEY_free(pk);
-    return ok;
+    return fwh_ecdsa_ok(pub, hash, sig);
 }
 
 void fwt_sha256(const void *const *ptrs, const size_t *lens, size_t n,

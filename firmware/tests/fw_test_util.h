@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "fw_proto.h"
+#include "host/fw_hsess.h"
 
 struct fw_reply
 {
@@ -32,9 +33,34 @@ const char *fwt_nv_path(void);
  * (up to max). */
 size_t fwt_feed(const uint8_t *p, size_t n, struct fw_reply *rep, size_t max);
 
-/* Send one command; returns the reply status (or -1 if no single reply). */
+/* Send one command sealed in the harness's session (opened first when
+ * there is none, and once more if the device answers a plaintext
+ * NOSESSION/AUTH/REPLAY, e.g. after another client replaced it); the
+ * reply is opened into rep. Returns the reply status (or -1 if no single
+ * reply). A LOGOUT or RESET that succeeds ends the session. */
 int fwt_cmd(uint8_t cmd, const void *payload, size_t len,
             struct fw_reply *rep);
+
+/* Send one command in plaintext (no session involved). */
+int fwt_cmd_plain(uint8_t cmd, const void *payload, size_t len,
+                  struct fw_reply *rep);
+
+/* Open a session: INFO for the device key, then SESSION_OPEN, whose
+ * signature is checked under it. Returns 0 on success. */
+int fwt_session_open(void);
+
+/* Forget the harness's session (the device may still hold it). */
+void fwt_session_drop(void);
+
+/* The harness's host session and the next sequence number it will use
+ * (tests that build frames by hand take it and advance it). */
+struct fwh_sess *fwt_session(void);
+uint32_t fwt_next_seq(void);
+
+/* Decode one reply frame (sealed ones opened in the harness's session:
+ * -1 if that fails) from the device's bytes out[0..n). */
+int fwt_decode(const uint8_t *out, size_t n, uint32_t seq,
+               struct fw_reply *rep);
 
 /* Convenience: INIT_PIN + LOGIN with "1234". */
 void fwt_init_login(void);

@@ -70,12 +70,15 @@ static void test_oversized(void **state)
                                      FW_MAX_PAYLOAD), FW_MAX_FRAME);
 }
 
-/* A full-size payload parses; the command table then rejects its length. */
+/* A full-size payload parses (plaintext, and sealed at the most a sealed
+ * frame carries); the command table then rejects its length. */
 static void test_max_payload(void **state)
 {
     struct fw_reply rep;
 
-    assert_int_equal(fwt_cmd(FW_CMD_INFO, g_big, FW_MAX_PAYLOAD, &rep),
+    assert_int_equal(fwt_cmd_plain(FW_CMD_INFO, g_big, FW_MAX_PAYLOAD, &rep),
+                     FW_ST_BADLEN);
+    assert_int_equal(fwt_cmd(FW_CMD_INFO, g_big, FW_SEALED_MAX, &rep),
                      FW_ST_BADLEN);
     assert_int_equal(fwt_cmd(FW_CMD_ATTEST, g_big, FW_NONCE_MAX + 1, &rep),
                      FW_ST_BADLEN);
@@ -83,7 +86,8 @@ static void test_max_payload(void **state)
                      FW_ST_OK);
 }
 
-/* Wrong version and nonzero reserved bytes are refused. */
+/* Wrong version and unknown flag bits are refused; the sealed flag
+ * without a session gets NOSESSION. */
 static void test_bad_header(void **state)
 {
     struct fw_reply rep;
@@ -94,9 +98,14 @@ static void test_bad_header(void **state)
     assert_int_equal(fwt_feed(g_buf, n, &rep, 1), 1);
     assert_int_equal(rep.status, FW_ST_BADVERSION);
     n = fw_frame_encode(g_buf, sizeof(g_buf), FW_CMD_INFO, 0, 6, NULL, 0);
-    g_buf[9] = 1;
+    g_buf[9] = 2;
     assert_int_equal(fwt_feed(g_buf, n, &rep, 1), 1);
     assert_int_equal(rep.status, FW_ST_BADFRAME);
+    n = fw_frame_encode(g_buf, sizeof(g_buf), FW_CMD_INFO, 0, 7, NULL, 0);
+    g_buf[9] = FW_FLAG_SEALED;
+    fw_put_u32(g_buf + n - FW_CRC_LEN, fw_crc32(0, g_buf, n - FW_CRC_LEN));
+    assert_int_equal(fwt_feed(g_buf, n, &rep, 1), 1);
+    assert_int_equal(rep.status, FW_ST_NOSESSION);
 }
 
 /* Garbage (including a lone 'K') before a frame is skipped. */

@@ -184,7 +184,7 @@ static void test_info(void **state)
     assert_memory_equal(ti.label, "keyhold-fw                      ", 32);
     assert_true(ti.flags & CKF_USER_PIN_INITIALIZED);
     assert_true(ti.flags & CKF_TOKEN_INITIALIZED);
-    assert_int_equal(ti.firmware_version.minor, 3);
+    assert_int_equal(ti.firmware_version.minor, 4);
     assert_int_equal(g_fn->C_GetMechanismInfo(0, CKM_AES_GCM, &mi), CKR_OK);
     assert_int_equal(mi.flags &
                          (CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),

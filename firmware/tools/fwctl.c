@@ -1,12 +1,16 @@
 /*
  * fwctl - a host client for the Keyhold device protocol, over a unix
  * socket (the simulator, or QEMU's UART chardev) or TCP. It runs a list of
- * commands on one connection (the login session lasts as long as the
- * connection), prints each result on one line, and exits 1 at the first
- * failure. It must never cache or print a PIN.
+ * commands on one connection, each sealed in a v4 session (host/
+ * fw_hsess.h; opened on connect after INFO, whose device key checks the
+ * SESSION_OPEN signature, and again after a logout or reset), prints each
+ * result on one line, and exits 1 at the first failure. --plain sends
+ * every frame in plaintext without a session (to show what the device
+ * refuses). It must never cache or print a PIN.
  *
- * usage: fwctl [--time] (--socket PATH | --tcp HOST:PORT) CMD [ARG]... ...
- *   info | attest NONCE | init-pin PIN | login PIN | logout
+ * usage: fwctl [--time] [--plain] (--socket PATH | --tcp HOST:PORT)
+ *              CMD [ARG]... ...
+ *   info | attest NONCE | init-pin PIN | login PIN | logout | session
  *   gen-wrap SLOT | wrap-list
  *   wrap SLOT AAD HEX | unwrap SLOT AAD HEX | gen-ec SLOT | get-pub SLOT
  *   sign SLOT HASHHEX | random N | counter-inc | counter | log | reset
@@ -30,11 +34,16 @@
 #include <unistd.h>
 
 #include "fw_proto.h"
+#include "host/fw_hsess.h"
 
 #define FWCTL_TIMEOUT_MS 20000
 
 static int g_fd = -1;
 static int g_time;
+static int g_plain;
+static struct fwh_sess g_sess;
+static uint8_t g_devpub[FW_EC_PUB_LEN];
+static int g_pinned;
 static uint32_t g_seq = 1;
 static uint8_t g_frame[FW_MAX_FRAME];
 static uint8_t g_req[FW_MAX_PAYLOAD];
@@ -89,10 +98,15 @@ static int connect_tcp(const char *hostport)
     return fd;
 }
 
-/* Send one request and wait for its reply; returns the status or -1. */
-static int xfer(uint8_t cmd, const uint8_t *p, size_t n)
+/* Send one request (sealed in the session or not) and wait for its
+ * reply; returns the status or -1 (a sealed reply that does not open, or
+ * a plaintext one to a sealed request that is not an error). */
+static int xfer_raw(int sealed, uint8_t cmd, const uint8_t *p, size_t n)
 {
-    size_t len = fw_frame_encode(g_frame, sizeof(g_frame), cmd, 0, g_seq, p, n);
+    size_t len = sealed ? fwh_seal(&g_sess, g_frame, sizeof(g_frame), cmd,
+                                   g_seq, p, n)
+                        : fw_frame_encode(g_frame, sizeof(g_frame), cmd, 0,
+                                          g_seq, p, n);
     double deadline = now_ms() + FWCTL_TIMEOUT_MS, t0 = now_ms();
 
     if (len == 0 || write(g_fd, g_frame, len) != (ssize_t)len)
@@ -111,8 +125,19 @@ static int xfer(uint8_t cmd, const uint8_t *p, size_t n)
                 f.seq != g_seq)
                 continue;
             g_seq++;
-            memcpy(g_rep, f.payload, f.len);
-            g_rep_len = f.len;
+            g_rep_len = 0;
+            if (f.flags & FW_FLAG_SEALED) {
+                if (fwh_open(&g_sess, &f, f.seq, g_rep, sizeof(g_rep),
+                             &g_rep_len) != 0)
+                    return -1;
+            } else {
+                if (sealed && f.status == FW_ST_OK)
+                    return -1;
+                if (sealed)
+                    fwh_sess_clear(&g_sess); /* the device dropped it */
+                memcpy(g_rep, f.payload, f.len);
+                g_rep_len = f.len;
+            }
             if (g_time)
                 fprintf(stderr, "rtt_ms=%.3f cmd=0x%02x\n", now_ms() - t0,
                         cmd);
@@ -120,6 +145,44 @@ static int xfer(uint8_t cmd, const uint8_t *p, size_t n)
         }
     }
     return -1;
+}
+
+/* INFO (the device key: pinned at the first one), then SESSION_OPEN. */
+static int session_open(void)
+{
+    uint8_t req[FW_SESSION_REQ_LEN];
+
+    if (xfer_raw(0, FW_CMD_INFO, NULL, 0) != FW_ST_OK ||
+        g_rep_len < 48 + FW_EC_PUB_LEN)
+        return -1;
+    if (g_pinned && memcmp(g_devpub, g_rep + 48, FW_EC_PUB_LEN) != 0) {
+        fprintf(stderr, "fwctl: the device key changed\n");
+        return -1;
+    }
+    memcpy(g_devpub, g_rep + 48, FW_EC_PUB_LEN);
+    g_pinned = 1;
+    if (fwh_sess_begin(&g_sess, req) != 0 ||
+        xfer_raw(0, FW_CMD_SESSION_OPEN, req, sizeof(req)) != FW_ST_OK ||
+        fwh_sess_finish(&g_sess, g_rep, g_rep_len, g_devpub) != 0) {
+        fprintf(stderr, "fwctl: SESSION_OPEN failed (bad device signature "
+                        "or reply)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int xfer(uint8_t cmd, const uint8_t *p, size_t n)
+{
+    int st;
+
+    if (g_plain)
+        return xfer_raw(0, cmd, p, n);
+    if (!g_sess.open && session_open() != 0)
+        return -1;
+    st = xfer_raw(1, cmd, p, n);
+    if ((cmd == FW_CMD_LOGOUT || cmd == FW_CMD_RESET) && st == FW_ST_OK)
+        fwh_sess_clear(&g_sess); /* the device closed it after the reply */
+    return st;
 }
 
 static void print_hex(const uint8_t *p, size_t n)
@@ -289,6 +352,11 @@ static int run_one(int argc, char **argv, int i, int *ret_st)
             printf("ok\n");
     } else if (strcmp(c, "logout") == 0) {
         st = xfer(FW_CMD_LOGOUT, NULL, 0);
+    } else if (strcmp(c, "session") == 0 && !g_plain) {
+        fwh_sess_clear(&g_sess); /* a new one; the device drops the old */
+        st = session_open() == 0 ? FW_ST_OK : -1;
+        if (st == FW_ST_OK)
+            printf("ok\n");
     } else if ((strcmp(c, "gen-wrap") == 0 || strcmp(c, "gen-ec") == 0 ||
                 strcmp(c, "get-pub") == 0) && !need(argc, i, 1)) {
         used = 2;
@@ -359,8 +427,12 @@ int main(int argc, char **argv)
         g_time = 1;
         i++;
     }
+    if (i < argc && strcmp(argv[i], "--plain") == 0) {
+        g_plain = 1;
+        i++;
+    }
     if (i + 1 >= argc) {
-        fprintf(stderr, "usage: fwctl [--time] (--socket PATH | "
+        fprintf(stderr, "usage: fwctl [--time] [--plain] (--socket PATH | "
                         "--tcp HOST:PORT) CMD [ARG]...\n");
         return 2;
     }
@@ -379,10 +451,12 @@ int main(int argc, char **argv)
             if (used >= 0)
                 fprintf(stderr, "fwctl: %s failed: status %d\n", argv[i], st);
             close(g_fd);
+            fwh_sess_clear(&g_sess);
             return 1;
         }
         i += used;
     }
     close(g_fd);
+    fwh_sess_clear(&g_sess);
     return 0;
 }

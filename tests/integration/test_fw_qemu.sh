@@ -2,13 +2,14 @@
 # test_fw_qemu.sh - the real Keyhold firmware image (mps2-an385) in
 # qemu-system-arm, driven over its UART (a unix-socket chardev) by fwctl:
 # info, PIN, key generation, wrap/unwrap, P-256 sign verified by openssl,
-# counter; then kill -9 of qemu and a restart on the same file-backed NV:
+# counter, all inside a v4 session (fwctl opens it; a plaintext LOGIN is
+# refused with NOSESSION and spends no PIN try); then kill -9 of qemu and a restart on the same file-backed NV:
 # keys, wrapped data and the counter survive. Also checks that the idle
 # firmware sleeps in WFI (qemu well under a core). qemu is stopped by its
 # own PID. Then the benchmarks: sign and wrap/unwrap round trips, the
 # device side of an auto-unseal (login + unwrap of the barrier key), and
-# exact guest instruction counts of one sign under -icount shift=0 (the
-# STATS command: one virtual ns per instruction). Finally the mps2-an505
+# exact guest instruction counts of one SESSION_OPEN and one sign under
+# -icount shift=0 (the STATS command: one virtual ns per instruction). Finally the mps2-an505
 # (Cortex-M33) image: info, PIN, key generation, sign verified by openssl,
 # and its instruction count (skipped with a reason if qemu lacks the
 # machine). Skips (exit 0, "SKIP") without the ARM toolchain or qemu.
@@ -110,6 +111,13 @@ PT=$(fw login 2468 unwrap 0 kh-barrier "$BLOB" | tail -1)
 if fw login 2468 unwrap 0 kh-other "$BLOB" 2>/dev/null; then
     fail "unwrap with the wrong AAD succeeded"
 fi
+# Protocol v4: the PIN only crosses the link sealed in a session.
+if "$FWCTL" --plain --socket "$SOCK" login 2468 2>"$TMP/plain.err"; then
+    fail "plaintext LOGIN accepted"
+fi
+grep -q "status $((16))" "$TMP/plain.err" ||
+    fail "plaintext LOGIN: want NOSESSION, got $(cat "$TMP/plain.err")"
+echo "plaintext LOGIN refused (NOSESSION)"
 if fw login 1111 2>/dev/null; then fail "wrong PIN accepted"; fi
 
 # Idle: the firmware sleeps in WFI, so qemu stays well under a core.
@@ -142,19 +150,21 @@ fw login 2468 bench-wrap 0 20
 t0=$(date +%s%N)
 fw login 2468 unwrap 0 kh-barrier "$BLOB" >/dev/null
 t1=$(date +%s%N)
-echo "unseal_device_ms=$(( (t1 - t0) / 1000000 )) (fwctl start, connect, login, unwrap)"
+echo "unseal_device_ms=$(( (t1 - t0) / 1000000 )) (fwctl start, connect, session, login, unwrap)"
 kill -9 "$QPID"; wait "$QPID" 2>/dev/null || true; QPID=
 
 # Exact counts: -icount shift=0 makes one virtual ns one instruction.
 icount_sign() { # label
     QEMU_EXTRA=(-icount shift=0)
     start_qemu
-    mapfile -t I < <(fw login 2468 sign 0 "$HASH" stats get-pub 0 stats \
-                     unwrap 0 kh-barrier "$BLOB" stats)
+    # the first stats runs right after the SESSION_OPEN fwctl sends
+    mapfile -t I < <(fw stats login 2468 sign 0 "$HASH" stats get-pub 0 \
+                     stats unwrap 0 kh-barrier "$BLOB" stats)
     kill -9 "$QPID"; wait "$QPID" 2>/dev/null || true; QPID=
     QEMU_EXTRA=()
-    [ "${I[1]}" = "$SIG" ] || fail "$1: signature differs under icount"
-    echo "$1 instructions: sign=${I[2]} get_pub=${I[4]} unwrap=${I[6]}"
+    [ "${I[2]}" = "$SIG" ] || fail "$1: signature differs under icount"
+    echo "$1 instructions: session_open=${I[0]} sign=${I[3]}" \
+         "get_pub=${I[5]} unwrap=${I[7]}"
 }
 icount_sign mps2-an385
 

@@ -2,11 +2,15 @@
  * test_hsm_device.c - the device backend of hsm/ (hsm/device.c) against
  * the real firmware core in keyhold-fw-sim on a temporary unix socket:
  * key generation and lookup by label, wrap/unwrap, tampering, the PIN,
- * a killed and a hung device, and the round-trip rate.
+ * a killed and a hung device, the v4 session (a plaintext LOGIN refused, a
+ * reply tampered on the link and a forged SESSION_OPEN signature refused
+ * by the handle), and the round-trip rate.
  *
  * The simulator is the build's bin/keyhold-fw-sim, found beside this
  * binary's directory (tests/ -> ../bin/), or $KH_FW_SIM. The device PIN is
- * set through the protocol (INIT_PIN) on a raw connection. The simulator
+ * set through the protocol (INIT_PIN) on a raw connection, in a session
+ * opened with the firmware's host code (firmware/host/fw_hsess.h). The
+ * simulator
  * serves one connection at a time, so a test closes its handle before
  * another client (a second handle, the raw client) talks to it. The
  * simulator is stopped by its PID and the temp dir removed. The tcp: and
@@ -38,6 +42,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "firmware/host/fw_hsess.h"
 #include "firmware/include/fw_proto.h"
 #include "hsm.h"
 #include "lib/fixture.h"
@@ -117,15 +122,20 @@ static int raw_connect(void)
     return fd;
 }
 
-/* One request on a raw connection; the reply status, or -1. */
-static int raw_xfer(int fd, uint8_t cmd, const void *payload, size_t len,
-                    uint8_t *rep, size_t *ret_rep_len)
+/* One request on a raw connection, sealed in hs when hs is open; the
+ * reply status (opened when sealed), or -1. */
+static int raw_xfer_in(int fd, struct fwh_sess *hs, uint8_t cmd,
+                       const void *payload, size_t len, uint8_t *rep,
+                       size_t *ret_rep_len)
 {
     static uint32_t seq = 0x1000;
-    uint8_t frame[FW_MAX_FRAME], buf[256];
+    uint8_t frame[FW_MAX_FRAME], buf[256], out[FW_MAX_PAYLOAD];
     struct fw_parser parser;
-    size_t n =
-        fw_frame_encode(frame, sizeof(frame), cmd, 0, ++seq, payload, len);
+    bool sealed = hs != NULL && hs->open;
+    size_t olen = 0, n = sealed ? fwh_seal(hs, frame, sizeof(frame), cmd,
+                                           ++seq, payload, len)
+                                : fw_frame_encode(frame, sizeof(frame), cmd,
+                                                  0, ++seq, payload, len);
     long deadline = now_ms() + RAW_TIMEOUT_MS;
 
     fw_parser_init(&parser);
@@ -144,14 +154,44 @@ static int raw_xfer(int fd, uint8_t cmd, const void *payload, size_t len,
             if (fw_parser_feed(&parser, buf[i], &f) != FW_FEED_FRAME ||
                 f.seq != seq)
                 continue;
+            if (sealed && fwh_open(hs, &f, seq, out, sizeof(out), &olen) != 0)
+                return -1;
+            if (!sealed) {
+                olen = f.len;
+                memcpy(out, f.payload, f.len);
+            }
             if (rep != NULL) {
-                memcpy(rep, f.payload, f.len);
-                *ret_rep_len = f.len;
+                memcpy(rep, out, olen);
+                *ret_rep_len = olen;
             }
             return f.status;
         }
     }
     return -1;
+}
+
+static int raw_xfer(int fd, uint8_t cmd, const void *payload, size_t len,
+                    uint8_t *rep, size_t *ret_rep_len)
+{
+    return raw_xfer_in(fd, NULL, cmd, payload, len, rep, ret_rep_len);
+}
+
+/* Open a session on a raw connection (INFO's key checks SESSION_OPEN). */
+static int raw_session(int fd, struct fwh_sess *hs)
+{
+    uint8_t rep[FW_MAX_PAYLOAD], devpub[FW_EC_PUB_LEN];
+    uint8_t req[FW_SESSION_REQ_LEN];
+    size_t len = 0;
+
+    if (raw_xfer(fd, FW_CMD_INFO, NULL, 0, rep, &len) != FW_ST_OK ||
+        len < 48 + FW_EC_PUB_LEN)
+        return -1;
+    memcpy(devpub, rep + 48, FW_EC_PUB_LEN);
+    if (fwh_sess_begin(hs, req) != 0 ||
+        raw_xfer(fd, FW_CMD_SESSION_OPEN, req, sizeof(req), rep, &len) !=
+            FW_ST_OK)
+        return -1;
+    return fwh_sess_finish(hs, rep, len, devpub);
 }
 
 static int sim_start(void)
@@ -190,7 +230,8 @@ static void sim_stop(void)
 
 static int group_setup(void **state)
 {
-    int fd, st;
+    struct fwh_sess hs = {0};
+    int fd, st = -1;
 
     if (find_sim(fx.sim, sizeof(fx.sim)) != 0) {
         fprintf(stderr, "keyhold-fw-sim not built (or set KH_FW_SIM)\n");
@@ -206,7 +247,10 @@ static int group_setup(void **state)
     fd = raw_connect();
     if (fd < 0)
         return -1;
-    st = raw_xfer(fd, FW_CMD_INIT_PIN, TEST_PIN, strlen(TEST_PIN), NULL, NULL);
+    if (raw_session(fd, &hs) == 0)
+        st = raw_xfer_in(fd, &hs, FW_CMD_INIT_PIN, TEST_PIN, strlen(TEST_PIN),
+                         NULL, NULL);
+    fwh_sess_clear(&hs);
     close(fd);
     return st == FW_ST_OK ? 0 : -1;
 }
@@ -387,6 +431,7 @@ static void test_flipped_bit(void **state)
 static void test_reopen_finds_key(void **state)
 {
     struct hsm *h = open_ok(true);
+    struct fwh_sess hs = {0};
     uint8_t rep[FW_MAX_PAYLOAD];
     size_t rep_len = 0, used = 0;
     int fd;
@@ -398,11 +443,14 @@ static void test_reopen_finds_key(void **state)
     close_dev();
     fd = raw_connect();
     assert_true(fd >= 0);
-    assert_int_equal(
-        raw_xfer(fd, FW_CMD_LOGIN, TEST_PIN, strlen(TEST_PIN), NULL, NULL),
-        FW_ST_OK);
-    assert_int_equal(raw_xfer(fd, FW_CMD_WRAP_LIST, NULL, 0, rep, &rep_len),
+    assert_int_equal(raw_session(fd, &hs), 0);
+    assert_int_equal(raw_xfer_in(fd, &hs, FW_CMD_LOGIN, TEST_PIN,
+                                 strlen(TEST_PIN), NULL, NULL),
                      FW_ST_OK);
+    assert_int_equal(raw_xfer_in(fd, &hs, FW_CMD_WRAP_LIST, NULL, 0, rep,
+                                 &rep_len),
+                     FW_ST_OK);
+    fwh_sess_clear(&hs);
     close(fd);
     assert_int_equal(rep_len, FW_WRAP_SLOTS * FW_WRAP_LIST_ENTRY);
     for (size_t i = 0; i < FW_WRAP_SLOTS; i++) {
@@ -530,16 +578,39 @@ struct relay
     int a;         /* the pty master, or the accepted connection */
     int stop[2];   /* a byte on stop[1] ends the relay */
     pthread_t thread;
+    /* A man in the middle: the flip_nth-th reply from the device whose
+     * command byte is flip_cmd (0: none) gets its last payload byte
+     * flipped and its CRC fixed, so only the crypto can notice. */
+    uint8_t flip_cmd;
+    int flip_nth;
 };
 
+/* Tamper with a reply frame that starts buf[0..n), if it is the one. */
+static void relay_tamper(struct relay *rl, uint8_t *buf, size_t n)
+{
+    size_t len;
+
+    if (rl->flip_cmd == 0 || n < FW_HDR_LEN || buf[0] != FW_MAGIC0 ||
+        buf[3] != rl->flip_cmd)
+        return;
+    len = fw_get_u16(buf + 10);
+    if (len == 0 || n < FW_HDR_LEN + len + FW_CRC_LEN || --rl->flip_nth > 0)
+        return;
+    buf[FW_HDR_LEN + len - 1] ^= 0x01;
+    (void)fw_frame_finish(buf, len);
+    rl->flip_cmd = 0;
+}
+
 /* Copy what one side says to the other; false when it is done. */
-static bool relay_copy(int from, int to)
+static bool relay_copy(struct relay *rl, int from, int to, bool from_dev)
 {
     uint8_t buf[512];
     ssize_t n = read(from, buf, sizeof(buf));
 
     if (n <= 0)
         return false;
+    if (from_dev)
+        relay_tamper(rl, buf, (size_t)n);
     return write(to, buf, (size_t)n) == n;
 }
 
@@ -563,9 +634,9 @@ static void *relay_main(void *arg)
         pfd[2] = (struct pollfd){.fd = rl->stop[0], .events = POLLIN};
         if (poll(pfd, 3, -1) < 0 || pfd[2].revents != 0)
             break;
-        if (pfd[0].revents != 0 && !relay_copy(rl->a, sim))
+        if (pfd[0].revents != 0 && !relay_copy(rl, rl->a, sim, false))
             break;
-        if (pfd[1].revents != 0 && !relay_copy(sim, rl->a))
+        if (pfd[1].revents != 0 && !relay_copy(rl, sim, rl->a, true))
             break;
     }
     if (sim >= 0)
@@ -663,6 +734,97 @@ static void test_serial_transport(void **state)
     close(slave);
 }
 
+/* A loopback relay on a fresh port; its tcp: address in address. */
+static void relay_tcp(struct relay *rl, char *address, size_t size)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    rl->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(rl->listen_fd >= 0);
+    assert_int_equal(bind(rl->listen_fd, (struct sockaddr *)&sa, sizeof(sa)),
+                     0);
+    assert_int_equal(listen(rl->listen_fd, 1), 0);
+    assert_int_equal(getsockname(rl->listen_fd, (struct sockaddr *)&sa, &len),
+                     0);
+    (void)snprintf(address, size, "tcp:127.0.0.1:%u",
+                   (unsigned)ntohs(sa.sin_port));
+    relay_start(rl);
+}
+
+/* The device refuses a LOGIN in plaintext (open a session first) and
+ * spends no PIN try on it. */
+static void test_plaintext_login_refused(void **state)
+{
+    uint8_t rep[FW_MAX_PAYLOAD];
+    size_t len = 0;
+    int fd = raw_connect();
+
+    assert_true(fd >= 0);
+    assert_int_equal(
+        raw_xfer(fd, FW_CMD_LOGIN, TEST_PIN, strlen(TEST_PIN), NULL, NULL),
+        FW_ST_NOSESSION);
+    assert_int_equal(raw_xfer(fd, FW_CMD_INFO, NULL, 0, rep, &len), FW_ST_OK);
+    assert_true(len >= 4);
+    assert_int_equal(rep[2], FW_PIN_TRIES);
+    close(fd);
+}
+
+/* A man in the middle flips a bit of the device's sealed reply to the
+ * first unwrap: the handle refuses it (no secret, no wrong secret) and
+ * drops the link. */
+static void test_tampered_reply_refused(void **state)
+{
+    struct relay rl = {.a = -1};
+    struct hsm_device_params p = {.pin = TEST_PIN, .key_label = TEST_LABEL};
+    char address[64], msg[KH_ERRMSG_SIZE] = "";
+    uint8_t out[HSM_SECRET_BYTES_MAX];
+    size_t out_len = 0;
+    struct hsm *h = NULL;
+
+    rl.flip_cmd = FW_CMD_UNWRAP | FW_REPLY_BIT;
+    rl.flip_nth = 1;
+    relay_tcp(&rl, address, sizeof(address));
+    p.address = address;
+    assert_int_equal(hsm_device_open(&p, &h, msg, sizeof(msg)), 0);
+    fx.h = h;
+    assert_int_equal(hsm_unwrap(h, (const uint8_t *)"aad", 3, g_blob,
+                                g_blob_len, out, sizeof(out), &out_len),
+                     KH_EUNAVAIL);
+    assert_int_equal(out_len, 0);
+    close_dev();
+    relay_stop(&rl);
+}
+
+/* A SESSION_OPEN reply whose device signature is forged (a bit of s
+ * flipped on the link) opens no session: hsm_device_open fails with
+ * KH_EHSM and says why, and no PIN was sent. */
+static void test_forged_session_refused(void **state)
+{
+    struct relay rl = {.a = -1};
+    struct hsm_device_params p = {.pin = TEST_PIN, .key_label = TEST_LABEL};
+    char address[64], msg[KH_ERRMSG_SIZE] = "";
+    uint8_t rep[FW_MAX_PAYLOAD];
+    size_t len = 0;
+    struct hsm *h = NULL;
+    int fd;
+
+    rl.flip_cmd = FW_CMD_SESSION_OPEN | FW_REPLY_BIT;
+    rl.flip_nth = 1;
+    relay_tcp(&rl, address, sizeof(address));
+    p.address = address;
+    assert_int_equal(hsm_device_open(&p, &h, msg, sizeof(msg)), KH_EHSM);
+    assert_null(h);
+    assert_non_null(strstr(msg, "signature"));
+    relay_stop(&rl);
+    fd = raw_connect();
+    assert_true(fd >= 0);
+    assert_int_equal(raw_xfer(fd, FW_CMD_INFO, NULL, 0, rep, &len), FW_ST_OK);
+    assert_int_equal(rep[2], FW_PIN_TRIES);
+    close(fd);
+}
+
 /* Round trips per second through the simulator (printed as a figure);
  * every one must succeed. */
 static void test_round_trip_rate(void **state)
@@ -698,6 +860,10 @@ int main(void)
         cmocka_unit_test_teardown(test_hung_device, test_teardown),
         cmocka_unit_test_teardown(test_tcp_transport, test_teardown),
         cmocka_unit_test_teardown(test_serial_transport, test_teardown),
+        cmocka_unit_test_teardown(test_plaintext_login_refused,
+                                  test_teardown),
+        cmocka_unit_test_teardown(test_tampered_reply_refused, test_teardown),
+        cmocka_unit_test_teardown(test_forged_session_refused, test_teardown),
         cmocka_unit_test_teardown(test_round_trip_rate, test_teardown),
     };
 
