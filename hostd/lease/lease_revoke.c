@@ -137,7 +137,9 @@ static int revoke_record(struct lease_manager *mgr, json_t *record,
     json_object_set_new(record, "last_revoke_error",
                         json_string(backend_msg[0] ? backend_msg
                                                    : kh_strerror(r)));
-    (void)lease_record_store(mgr, record);
+    /* The attempt count is for operators; the retry happens either way. */
+    if (lease_record_store(mgr, record) != 0)
+        log_warn("lease: cannot record the failed attempt on %s", id);
     return kh_errmsg(errmsg, errmsg_size, r,
                      "failed to revoke %s (will retry): %s", id,
                      backend_msg[0] ? backend_msg : kh_strerror(r));

@@ -589,8 +589,9 @@ void kh_raft_fsm_close(struct kh_raft_fsm *fsm)
 {
     if (fsm == NULL)
         return;
-    if (fsm->storage != NULL)
-        (void)kh_storage_lmdb_sync(fsm->storage);
+    /* A failed flush loses nothing: the raft log replays what is missing. */
+    if (fsm->storage != NULL && kh_storage_lmdb_sync(fsm->storage) != 0)
+        log_warn("raft: %s: cannot flush the store at close", fsm->dir);
     kh_storage_close(fsm->storage);
     if (fsm->lock_ready)
         pthread_rwlock_destroy(&fsm->lock);

@@ -169,7 +169,10 @@ int main(int argc, char **argv)
     printf("created %ld leases in %.1f s (%.0f/s, one durable write each)\n",
            n, created - t0, (double)n / (created - t0));
 
-    (void)kh_core_seal(core);
+    if (kh_core_seal(core) != 0) {
+        fprintf(stderr, "seal failed\n");
+        return 1;
+    }
     rss_sealed = rss_kib();
     t0 = now_s();
     if (kh_core_unseal(core, key, key_len, false, errmsg, sizeof(errmsg))) {
