@@ -424,6 +424,21 @@ out:
     return r;
 }
 
+void barrier_seal_discard(struct barrier *b)
+{
+    if (b == NULL)
+        return;
+    lock_write(b);
+    if (b->keyring != NULL) {
+        keyring_free(b->keyring);
+        b->keyring = NULL;
+        kh_secure_free(b->root_key, KH_ROOT_KEY_BYTES);
+        b->root_key = NULL;
+    }
+    b->reserved = 0;
+    unlock(b);
+}
+
 void barrier_seal(struct barrier *b)
 {
     if (b == NULL)

@@ -110,6 +110,9 @@ int barrier_reload(struct barrier *b) KH_MUST_CHECK;
 int barrier_keyring_opens(struct barrier *b,
                           struct kh_storage *other) KH_MUST_CHECK;
 void barrier_seal(struct barrier *b);
+/* Seal without storing the keyring's counters: for a keyring that is no
+ * longer the stored one (a restore replaced it). */
+void barrier_seal_discard(struct barrier *b);
 
 bool barrier_sealed(struct barrier *b);
 

@@ -386,6 +386,15 @@ void core_seal_locked(struct kh_core *core)
         core_progress_reset_locked(core);
 }
 
+void core_seal_discard_locked(struct kh_core *core)
+{
+    core_unload_locked(core);
+    __atomic_store_n(&core->active, false, __ATOMIC_RELEASE);
+    barrier_seal_discard(core->barrier);
+    if (core->progress_shares != NULL)
+        core_progress_reset_locked(core);
+}
+
 void core_unload_locked(struct kh_core *core)
 {
     /* Audit first: it writes its chain heads through the barrier. Each

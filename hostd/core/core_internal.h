@@ -16,6 +16,9 @@ int core_after_unseal_locked(struct kh_core *core);
 void core_progress_reset_locked(struct kh_core *core);
 /* Unload mounts, forget cached secrets, wipe the keyring. */
 void core_seal_locked(struct kh_core *core);
+/* core_seal_locked() for a keyring a restore replaced: nothing of the
+ * old keyring is written back. */
+void core_seal_discard_locked(struct kh_core *core);
 /* Unload audit, leases, policies, mounts and cached tokens; the barrier
  * stays as it is (a demoted raft node keeps it unsealed). */
 void core_unload_locked(struct kh_core *core);

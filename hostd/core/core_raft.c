@@ -201,7 +201,7 @@ static void ha_leadership_locked(struct kh_core *core, bool *autounseal)
             /* A restore brought another cluster's keyring: unseal anew. */
             log_warn("core: the stored keyring no longer opens with this "
                      "node's root key; sealing to unseal again");
-            core_seal_locked(core);
+            core_seal_discard_locked(core);
             *autounseal = core->seal->ops->auto_unseal;
         } else if (r != 0) {
             log_error("core: cannot become active: %s", kh_strerror(r));
@@ -456,7 +456,7 @@ int core_raft_restore(struct kh_core *core, const uint8_t *file, size_t len,
         if (p == KH_ECORRUPT) {
             log_warn("raft: the restored keyring needs other keys: sealing; "
                      "unseal with the snapshot's keys");
-            core_seal_locked(core);
+            core_seal_discard_locked(core);
         }
     }
     pthread_mutex_unlock(&core->lock);

@@ -92,9 +92,10 @@ class Node(Server):
 
 
 class Cluster:
-    def __init__(self, tmp, names, tls=True, election_ms=500, shamir=False):
+    def __init__(self, tmp, names, tls=True, election_ms=500, shamir=False,
+                 hsm=None):
         self.tmp = tmp
-        self.hsm = SoftHSM(tmp)
+        self.hsm = hsm or SoftHSM(tmp)
         certs = make_cluster_certs(tmp, names) if tls else None
         self.nodes = []
         first_url = None

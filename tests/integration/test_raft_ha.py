@@ -173,6 +173,29 @@ def test_three_nodes():
         a = c.wait_active(timeout=20)
         check(c.get(a, "later")[0] == 404, "restored state lacks the later write")
         check(c.get(a, "fwd") == (200, "via-standby"), "restored state keeps earlier data")
+        # The snapshot restored onto a fresh cluster that shares the HSM key:
+        # every secret comes back under the old cluster's keys and tokens.
+        fresh = Cluster(tmp, ["f1"], tls=False, election_ms=ELECTION_MS, hsm=c.hsm)
+        try:
+            fresh.start_first()
+            f = fresh.wait_active(timeout=20)
+            st, body, _ = f.request("POST", "sys/storage/raft/snapshot", raw=snap,
+                                    token=fresh.token)
+            check(st == 400, "another cluster's snapshot needs -force: %s" % st)
+            st, body, _ = f.request("POST", "sys/storage/raft/snapshot-force",
+                                    raw=snap, token=fresh.token)
+            check(st == 204, "forced restore: %s %r" % (st, body))
+            deadline = time.time() + 30
+            got = None
+            while time.time() < deadline:
+                got = f.request("GET", "secret/data/fwd", token=c.token)
+                if got[0] == 200:
+                    break
+                time.sleep(0.3)
+            check(got[0] == 200 and got[1]["data"]["data"]["v"] == "via-standby",
+                  "secrets back on the fresh cluster: %r\n%s" % (got[:2], f.read_log()[-2000:]))
+        finally:
+            fresh.stop_all()
         bad = bytearray(snap)
         bad[len(bad) // 2] ^= 1
         st, _, _ = a.request("POST", "sys/storage/raft/snapshot", raw=bytes(bad),
