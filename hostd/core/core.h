@@ -36,6 +36,24 @@
 
 struct kh_raft_node;
 
+/* How a joining node reaches the leader's API over https: the leader's CA
+ * (a file name, or PEM text) and this node's client certificate files;
+ * every field may be NULL. */
+struct kh_join_tls
+{
+    const char *ca;
+    const char *cert_file;
+    const char *key_file;
+};
+
+/* The same, owned (a pending Shamir join keeps it). */
+struct kh_join_tls_owned
+{
+    char *ca;
+    char *cert_file;
+    char *key_file;
+};
+
 #define KH_SERVER_VERSION "1.15.0+keyhold-" KH_VERSION
 #define KH_SHARE_BYTES_MAX (KH_ROOT_KEY_BYTES + 1)
 
@@ -103,7 +121,7 @@ struct kh_core
      * opened waits for the replicated keyring (join_root_key). */
     json_t *join_doc;
     char *join_leader;
-    char *join_ca;
+    struct kh_join_tls_owned join_tls;
     uint8_t *join_root_key;             /* kh_secure_alloc */
 
     /* The auto-unseal retry thread. */
@@ -156,10 +174,10 @@ void kh_core_close(struct kh_core *core);
 void kh_core_status(struct kh_core *core, struct kh_core_status *ret);
 
 /* Join the raft cluster whose active node answers at leader (an http(s)
- * URL; ca_file may be NULL), proving membership (core_join.c). Success
- * when already a member. */
+ * URL; tls may be NULL), proving membership (core_join.c). Success when
+ * already a member. */
 int kh_core_raft_join(struct kh_core *core, const char *leader,
-                      const char *ca_file, char *errmsg,
+                      const struct kh_join_tls *tls, char *errmsg,
                       size_t errmsg_size) KH_MUST_CHECK;
 /* The active node's side of a join: issue a challenge for server_id, and
  * check its answer and add the server. */

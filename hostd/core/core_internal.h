@@ -47,6 +47,7 @@ int core_raft_restore(struct kh_core *core, const uint8_t *file, size_t len,
 int core_join_unseal_locked(struct kh_core *core,
                             const uint8_t key[KH_ROOT_KEY_BYTES],
                             char *errmsg, size_t errmsg_size);
+void core_join_tls_free(struct kh_join_tls_owned *tls);
 /* Try each retry_join block once (watcher thread, core lock not held). */
 void core_raft_retry_join(struct kh_core *core);
 

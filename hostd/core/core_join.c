@@ -236,8 +236,30 @@ static size_t join_write(char *p, size_t size, size_t n, void *arg)
     return add;
 }
 
+/* The leader's CA (a file, or PEM text given to sys/storage/raft/join)
+ * and this node's client certificate for an https API. */
+static void join_tls_apply(CURL *curl, const struct kh_join_tls *tls)
+{
+    struct curl_blob blob;
+
+    if (tls == NULL)
+        return;
+    if (tls->ca != NULL && strncmp(tls->ca, "-----BEGIN", 10) == 0) {
+        blob.data = (void *)tls->ca;
+        blob.len = strlen(tls->ca);
+        blob.flags = CURL_BLOB_COPY;
+        curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+    } else if (tls->ca != NULL) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, tls->ca);
+    }
+    if (tls->cert_file != NULL && tls->key_file != NULL) {
+        curl_easy_setopt(curl, CURLOPT_SSLCERT, tls->cert_file);
+        curl_easy_setopt(curl, CURLOPT_SSLKEY, tls->key_file);
+    }
+}
+
 /* POST body to leader + path; *ret the JSON answer of a 2xx. */
-static int join_post(const char *leader, const char *ca_file,
+static int join_post(const char *leader, const struct kh_join_tls *tls,
                      const char *path, json_t *body, json_t **ret,
                      char *errmsg, size_t errmsg_size)
 {
@@ -260,8 +282,7 @@ static int join_post(const char *leader, const char *ca_file,
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, join_write);
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
-        if (ca_file != NULL)
-            curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+        join_tls_apply(curl, tls);
         code = curl_easy_perform(curl);
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     }
@@ -378,7 +399,7 @@ out:
 
 /* Answer the challenge and start raft so the leader can add this node. */
 static int join_answer(struct kh_core *core, const char *leader,
-                       const char *ca_file,
+                       const struct kh_join_tls *tls,
                        const uint8_t answer[JOIN_ANSWER_BYTES], char *errmsg,
                        size_t errmsg_size)
 {
@@ -393,7 +414,7 @@ static int join_answer(struct kh_core *core, const char *leader,
     kh_base64_encode(answer, JOIN_ANSWER_BYTES, true, answer_b64);
     req = json_pack("{s:s, s:s, s:s}", "server_id", node_id, "answer",
                     answer_b64, "cluster_addr", core->config->cluster_addr);
-    r = req ? join_post(leader, ca_file, "sys/storage/raft/bootstrap/answer",
+    r = req ? join_post(leader, tls, "sys/storage/raft/bootstrap/answer",
                         req, &done, errmsg, errmsg_size)
             : KH_ENOMEM;
     json_decref(req);
@@ -407,7 +428,8 @@ static int join_answer(struct kh_core *core, const char *leader,
 /* A Shamir-sealed joiner keeps the challenge until the operator's unseal
  * key shares arrive (core_unseal.c calls core_join_unseal_locked). */
 static int join_wait_shares_locked(struct kh_core *core, json_t *doc,
-                                   const char *leader, const char *ca_file,
+                                   const char *leader,
+                                   const struct kh_join_tls *tls,
                                    char *errmsg, size_t errmsg_size)
 {
     json_t *conf = json_object_get(doc, "seal_config");
@@ -421,10 +443,14 @@ static int join_wait_shares_locked(struct kh_core *core, json_t *doc,
                          "the challenge has no usable seal configuration");
     json_decref(core->join_doc);
     free(core->join_leader);
-    free(core->join_ca);
+    core_join_tls_free(&core->join_tls);
     core->join_doc = json_incref(doc);
     core->join_leader = strdup(leader);
-    core->join_ca = ca_file ? strdup(ca_file) : NULL;
+    core->join_tls.ca = tls && tls->ca ? strdup(tls->ca) : NULL;
+    core->join_tls.cert_file =
+        tls && tls->cert_file ? strdup(tls->cert_file) : NULL;
+    core->join_tls.key_file =
+        tls && tls->key_file ? strdup(tls->key_file) : NULL;
     memset(&core->seal_config, 0, sizeof(core->seal_config));
     snprintf(core->seal_config.type, sizeof(core->seal_config.type), "%s",
              core->seal->ops->type);
@@ -455,7 +481,8 @@ int core_join_unseal_locked(struct kh_core *core,
                       "unseal failed: the key shares do not open the "
                       "cluster's root key");
     if (r == 0)
-        r = join_answer(core, core->join_leader, core->join_ca, answer,
+        r = join_answer(core, core->join_leader,
+                        (const struct kh_join_tls *)&core->join_tls, answer,
                         errmsg, errmsg_size);
     kh_wipe(answer, sizeof(answer));
     if (r != 0) {
@@ -469,8 +496,17 @@ int core_join_unseal_locked(struct kh_core *core,
     return 0;
 }
 
+void core_join_tls_free(struct kh_join_tls_owned *tls)
+{
+    free(tls->ca);
+    free(tls->cert_file);
+    free(tls->key_file);
+    memset(tls, 0, sizeof(*tls));
+}
+
 int kh_core_raft_join(struct kh_core *core, const char *leader,
-                      const char *ca_file, char *errmsg, size_t errmsg_size)
+                      const struct kh_join_tls *tls, char *errmsg,
+                      size_t errmsg_size)
 {
     const char *node_id = kh_config_param(&core->config->storage, "node_id");
     uint8_t answer[JOIN_ANSWER_BYTES];
@@ -489,13 +525,13 @@ int kh_core_raft_join(struct kh_core *core, const char *leader,
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "leader_api_addr must be an http(s) URL");
     req = json_pack("{s:s}", "server_id", node_id);
-    r = req ? join_post(leader, ca_file, "sys/storage/raft/bootstrap/challenge",
+    r = req ? join_post(leader, tls, "sys/storage/raft/bootstrap/challenge",
                         req, &doc, errmsg, errmsg_size)
             : KH_ENOMEM;
     json_decref(req);
     if (r == 0 && !core->seal->ops->auto_unseal) {
         pthread_mutex_lock(&core->lock);
-        r = join_wait_shares_locked(core, doc, leader, ca_file, errmsg,
+        r = join_wait_shares_locked(core, doc, leader, tls, errmsg,
                                     errmsg_size);
         pthread_mutex_unlock(&core->lock);
         json_decref(doc);
@@ -509,7 +545,7 @@ int kh_core_raft_join(struct kh_core *core, const char *leader,
     }
     json_decref(doc);
     if (r == 0)
-        r = join_answer(core, leader, ca_file, answer, errmsg, errmsg_size);
+        r = join_answer(core, leader, tls, answer, errmsg, errmsg_size);
     kh_wipe(answer, sizeof(answer));
     return r;
 }
@@ -517,19 +553,25 @@ int kh_core_raft_join(struct kh_core *core, const char *leader,
 void core_raft_retry_join(struct kh_core *core)
 {
     const struct kh_config_stanza *s = &core->config->storage;
-    char name[64], ca_name[64], msg[KH_ERRMSG_SIZE];
+    char name[64], msg[KH_ERRMSG_SIZE];
+    struct kh_join_tls tls;
     const char *leader;
     unsigned i;
 
     for (i = 0; i < KH_CONFIG_PARAMS_MAX; i++) {
         snprintf(name, sizeof(name), "retry_join.%u.leader_api_addr", i);
-        snprintf(ca_name, sizeof(ca_name), "retry_join.%u.leader_ca_cert_file",
-                 i);
         leader = kh_config_param(s, name);
         if (leader == NULL)
             return;
-        if (kh_core_raft_join(core, leader, kh_config_param(s, ca_name), msg,
-                              sizeof(msg)) == 0)
+        snprintf(name, sizeof(name), "retry_join.%u.leader_ca_cert_file", i);
+        tls.ca = kh_config_param(s, name);
+        snprintf(name, sizeof(name), "retry_join.%u.leader_client_cert_file",
+                 i);
+        tls.cert_file = kh_config_param(s, name);
+        snprintf(name, sizeof(name), "retry_join.%u.leader_client_key_file",
+                 i);
+        tls.key_file = kh_config_param(s, name);
+        if (kh_core_raft_join(core, leader, &tls, msg, sizeof(msg)) == 0)
             return;
         log_warn("raft: retry_join: %s", msg);
     }

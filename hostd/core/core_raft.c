@@ -318,7 +318,7 @@ void core_raft_close(struct kh_core *core)
     json_decref(core->join_doc);
     core->join_doc = NULL;
     free(core->join_leader);
-    free(core->join_ca);
+    core_join_tls_free(&core->join_tls);
     kh_secure_free(core->join_root_key, KH_ROOT_KEY_BYTES);
     core->join_root_key = NULL;
     kh_raft_node_close(core->raft);

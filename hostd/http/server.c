@@ -195,7 +195,12 @@ static bool dispatch_forward(struct http_listener *l, struct MHD_Connection *c,
                       "local node not active but active cluster node not "
                       "found");
     else
-        r = http_forward(raw, active, NULL, &fr, errmsg, sizeof(errmsg));
+        /* An https active node is verified with the system's CAs or the
+         * cluster's own CA. */
+        r = http_forward(raw, active,
+                         kh_config_param(&l->server->core->config->storage,
+                                         "tls_ca_file"),
+                         &fr, errmsg, sizeof(errmsg));
     if (r != 0) {
         http_response_error(&resp, r, errmsg);
     } else {

@@ -44,8 +44,12 @@ def make_cluster_certs(tmp, names):
         key, csr, crt = (os.path.join(d, n + ext) for ext in (".key", ".csr", ".crt"))
         run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
             "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + n)
+        ext = os.path.join(d, n + ".ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+                    "extendedKeyUsage = serverAuth, clientAuth\n")
         run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
-            "-CAcreateserial", "-out", crt, "-days", "2")
+            "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext)
         out[n] = (crt, key)
     return ca_crt, out
 
@@ -54,11 +58,15 @@ class Node(Server):
     """One raft node: Server with a raft storage stanza."""
 
     def __init__(self, tmp, hsm, name, cluster_port, join_url=None, tls=None,
-                 election_ms=None, shamir=False):
+                 election_ms=None, shamir=False, api_tls=None):
         super().__init__(tmp, seal_stanza="" if shamir else hsm.seal_stanza(),
-                         env=hsm.env, name=name)
+                         env=hsm.env, name=name, tls=api_tls)
         self.name = name
         self.cluster_port = cluster_port
+        self.ssl_context = None
+        if api_tls:
+            import ssl
+            self.ssl_context = ssl.create_default_context(cafile=tls[0])
         self.raft_dir = tmp.join(name + "-raft")
         stanza = ['storage "raft" {', '  path = "%s"' % self.raft_dir,
                   '  node_id = "%s"' % name]
@@ -70,7 +78,12 @@ class Node(Server):
             stanza.append('  tls_disable = "true"')
         if election_ms:
             stanza.append('  election_ms = "%d"' % election_ms)
-        if join_url:
+        if join_url and api_tls:
+            stanza += ['  retry_join {', '    leader_api_addr = "%s"' % join_url,
+                       '    leader_ca_cert_file = "%s"' % tls[0],
+                       '    leader_client_cert_file = "%s"' % api_tls[0],
+                       '    leader_client_key_file = "%s"' % api_tls[1], '  }']
+        elif join_url:
             stanza.append('  retry_join { leader_api_addr = "%s" }' % join_url)
         stanza.append("}")
         with open(self.config_path) as f:
@@ -83,6 +96,11 @@ class Node(Server):
         with open(self.config_path, "w") as f:
             f.write(text)
 
+    def request(self, *args, **kwargs):
+        if self.ssl_context is not None:
+            kwargs.setdefault("context", self.ssl_context)
+        return super().request(*args, **kwargs)
+
     def health(self):
         try:
             st, body, _ = self.request("GET", "sys/health")
@@ -93,7 +111,7 @@ class Node(Server):
 
 class Cluster:
     def __init__(self, tmp, names, tls=True, election_ms=500, shamir=False,
-                 hsm=None):
+                 hsm=None, api_tls=False):
         self.tmp = tmp
         self.hsm = hsm or SoftHSM(tmp)
         certs = make_cluster_certs(tmp, names) if tls else None
@@ -103,7 +121,8 @@ class Cluster:
             node = Node(tmp, self.hsm, n, cluster_port(),
                         join_url=first_url if i > 0 else None,
                         tls=(certs[0], certs[1][n]) if certs else None,
-                        election_ms=election_ms, shamir=shamir)
+                        election_ms=election_ms, shamir=shamir,
+                        api_tls=certs[1][n] if api_tls and certs else None)
             if i == 0:
                 first_url = node.url
             self.nodes.append(node)

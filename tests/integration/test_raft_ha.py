@@ -318,5 +318,24 @@ def test_shamir_join():
         tmp.cleanup()
 
 
+def test_https_api_join():
+    """Nodes whose API is https join with retry_join's leader CA and client
+    certificate; a standby forwards to the https active node."""
+    tmp = TestDir()
+    c = Cluster(tmp, ["h1", "h2"], tls=True, election_ms=ELECTION_MS,
+                api_tls=True)
+    try:
+        bring_up(c)
+        a = c.wait_active()
+        s = [n for n in c.nodes if n is not a][0]
+        check(s.url.startswith("https://"), "https API")
+        check(c.put(s, "over-https", "h")[0] == 200, "write through an https standby")
+        check(c.get(a, "over-https") == (200, "h"), "read on the active node")
+    finally:
+        c.stop_all()
+        tmp.cleanup()
+
+
 if __name__ == "__main__":
-    run_tests([test_three_nodes, test_five_nodes_quorum, test_shamir_join])
+    run_tests([test_three_nodes, test_five_nodes_quorum, test_shamir_join,
+               test_https_api_join])

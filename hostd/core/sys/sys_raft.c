@@ -247,9 +247,16 @@ int sys_raft_join(struct kh_core *core, const struct kh_request *req,
                   struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
     const char *leader = kh_request_string(req, "leader_api_addr");
+    struct kh_join_tls tls = {kh_request_string(req, "leader_ca_cert"), NULL,
+                              NULL};
     int r;
 
-    r = kh_core_raft_join(core, leader, NULL, errmsg, errmsg_size);
+    /* Client certificates come from files named in the configuration
+     * (retry_join); PEM text of a key is not taken over the API. */
+    if (tls.ca != NULL && strncmp(tls.ca, "-----BEGIN", 10) != 0)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "leader_ca_cert must be PEM text");
+    r = kh_core_raft_join(core, leader, &tls, errmsg, errmsg_size);
     if (r != 0)
         return r;
     return kh_response_raw(resp, json_pack("{s:b}", "joined", 1));
