@@ -31,6 +31,8 @@
 #define FSM_SNAP_MAGIC KH_RAFT_FSM_SNAP_MAGIC
 #define FSM_SNAP_VERSION KH_RAFT_FSM_SNAP_VERSION
 #define FSM_SNAP_HEADER_BYTES 16u
+#define FSM_MARK_MAGIC 0x4b48534du /* "KHSM" */
+#define FSM_MARK_BYTES 16u
 #define FSM_RESTORE_BATCH_BYTES (8u * 1024u * 1024u)
 #define FSM_WALK_FOLDERS_MAX 1000000u
 #define FSM_DIR_BYTES_MAX (PATH_MAX - 32)
@@ -348,34 +350,82 @@ int kh_raft_fsm_dump(struct kh_raft_fsm *fsm, struct kh_raft_wbuf *w)
     return r;
 }
 
+/* A raft snapshot of the FSM is a mark, not a copy: the store is flushed
+ * to disk (so it durably holds every entry up to the applied index, which
+ * the log may now drop) and the snapshot records only that index. Taking
+ * one costs an fsync, not a walk of the whole store. When raft needs the
+ * data - to send a lagging follower an InstallSnapshot - the io asks
+ * kh_raft_fsm_expand() for a dump of the store as it is then; its applied
+ * index may be later than the mark's, which is safe because applying an
+ * entry at or below the store's applied index changes nothing. */
 static int fsm_snapshot(struct raft_fsm *vt, struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
     struct kh_raft_fsm *fsm = vt->data;
+    struct raft_buffer *out;
     struct kh_raft_wbuf w;
-    struct raft_buffer *out = NULL;
+
+    if (fsm->failed || kh_storage_lmdb_sync(fsm->storage) != 0)
+        return RAFT_IOERR;
+    out = raft_calloc(1, sizeof(*out));
+    if (out == NULL)
+        return RAFT_NOMEM;
+    out->base = raft_malloc(FSM_MARK_BYTES);
+    if (out->base == NULL) {
+        raft_free(out);
+        return RAFT_NOMEM;
+    }
+    kh_raft_wbuf_init(&w, FSM_MARK_BYTES);
+    kh_raft_wbuf_put_u32(&w, FSM_MARK_MAGIC);
+    kh_raft_wbuf_put_u32(&w, FSM_SNAP_VERSION);
+    kh_raft_wbuf_put_u64(&w, raft_last_applied(fsm->raft));
+    KH_ASSERT(kh_raft_wbuf_error(&w) == 0 && w.len == FSM_MARK_BYTES);
+    memcpy(out->base, w.data, w.len);
+    out->len = w.len;
+    kh_raft_wbuf_free(&w);
+    *bufs = out;
+    *n_bufs = 1;
+    return 0;
+}
+
+/* The applied index of a mark; false when buf is not one. */
+static bool fsm_mark_read(const struct raft_buffer *buf, uint64_t *ret)
+{
+    struct kh_raft_rbuf r;
+
+    if (buf->len != FSM_MARK_BYTES)
+        return false;
+    kh_raft_rbuf_init(&r, buf->base, buf->len);
+    if (kh_raft_rbuf_u32(&r) != FSM_MARK_MAGIC ||
+        kh_raft_rbuf_u32(&r) != FSM_SNAP_VERSION)
+        return false;
+    *ret = kh_raft_rbuf_u64(&r);
+    return kh_raft_rbuf_ok(&r);
+}
+
+int kh_raft_fsm_expand(struct kh_raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct kh_raft_wbuf w;
+    uint64_t mark;
+    void *data;
     int r;
 
+    if (!fsm_mark_read(buf, &mark))
+        return 0; /* already the data */
     r = kh_raft_fsm_dump(fsm, &w);
+    if (r == 0 && kh_raft_be64_get(w.data + 8) < mark)
+        r = KH_EIO; /* the store went back: never */
+    data = r == 0 ? raft_malloc(w.len) : NULL;
+    if (r == 0 && data == NULL)
+        r = KH_ENOMEM;
     if (r == 0) {
-        out = raft_calloc(1, sizeof(*out));
-        if (out != NULL)
-            out->base = raft_malloc(w.len);
-        if (out == NULL || out->base == NULL)
-            r = KH_ENOMEM;
+        memcpy(data, w.data, w.len);
+        raft_free(buf->base);
+        buf->base = data;
+        buf->len = w.len;
     }
-    if (r == 0) {
-        memcpy(out->base, w.data, w.len);
-        out->len = w.len;
-        *bufs = out;
-        *n_bufs = 1;
-        out = NULL;
-    }
-    if (out != NULL)
-        raft_free(out->base);
-    raft_free(out);
     kh_raft_wbuf_free(&w);
-    return r == 0 ? 0 : (r == KH_ENOMEM ? RAFT_NOMEM : RAFT_IOERR);
+    return r;
 }
 
 /* "<dir><suffix>" into buf (PATH_MAX): dir is at most FSM_DIR_BYTES_MAX
@@ -498,6 +548,20 @@ static int fsm_restore(struct raft_fsm *vt, struct raft_buffer *buf)
 
     if (fsm->failed) {
         raft_free(buf->base);
+        return RAFT_IOERR;
+    }
+    if (fsm_mark_read(buf, &applied)) {
+        /* This node's own mark (at start): its store was flushed with at
+         * least that index before the mark was stored. */
+        raft_free(buf->base);
+        if (fsm->applied >= applied)
+            return 0;
+        fsm->failed = true;
+        log_error("raft: %s: the store holds index %llu but the snapshot "
+                  "marks %llu: the store was lost; wipe this node's "
+                  "storage directory and let it join again",
+                  fsm->dir, (unsigned long long)fsm->applied,
+                  (unsigned long long)applied);
         return RAFT_IOERR;
     }
     kh_raft_rbuf_init(&r, buf->base, buf->len);

@@ -9,8 +9,10 @@
  * KH_STORAGE_BATCH_OPS_MAX ops, keys of 1..KH_STORAGE_KEY_BYTES_MAX bytes
  * without NUL, and KH_RAFT_ENTRY_BYTES_MAX bytes in all.
  *
- * A snapshot is every key and value of the store, sorted, with the
- * applied index (u32 magic, u32 version, u64 applied, then u16 key length,
+ * A raft snapshot is a mark (u32 "KHSM", u32 version, u64 applied index)
+ * taken after flushing the store, expanded into the full data only when a
+ * follower needs it. The full data is every key and value of the store,
+ * with the applied index (u32 magic, u32 version, u64 applied, then u16 key length,
  * key, u32 value length, value per key), at most KH_RAFT_SNAPSHOT_BYTES_MAX
  * bytes. It is taken on the loop thread, where every write of the store
  * happens, so it is consistent. Restoring builds a fresh store beside the
@@ -79,6 +81,12 @@ void kh_raft_fsm_read_unlock(struct kh_raft_fsm *fsm);
 struct kh_raft_wbuf;
 int kh_raft_fsm_dump(struct kh_raft_fsm *fsm,
                      struct kh_raft_wbuf *w) KH_MUST_CHECK;
+
+/* Replace a snapshot mark (what the FSM gives raft: see raft_fsm.c) in
+ * buf with the full data of the store as it is now; data is left alone.
+ * Loop thread only. KH_ENOMEM, KH_EIO. */
+int kh_raft_fsm_expand(struct kh_raft_fsm *fsm,
+                       struct raft_buffer *buf) KH_MUST_CHECK;
 
 /* The index of the last entry applied to the store. */
 uint64_t kh_raft_fsm_applied(const struct kh_raft_fsm *fsm);

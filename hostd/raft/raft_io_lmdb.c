@@ -174,6 +174,8 @@ struct io_impl
     bool closing;
     unsigned handles; /* open uv handles */
     raft_io_close_cb close_cb;
+    int (*expand)(void *arg, struct raft_buffer *buf);
+    void *expand_arg;
 };
 
 static int io_rv(int r)
@@ -278,7 +280,7 @@ static void io_work(uv_work_t *work)
     }
 }
 
-static void io_op_complete(struct io_op *op)
+static void io_op_complete(struct io_impl *io, struct io_op *op)
 {
     switch (op->kind) {
     case IO_OP_APPEND:
@@ -288,6 +290,16 @@ static void io_op_complete(struct io_op *op)
         op->put_cb(op->put, op->status);
         break;
     case IO_OP_SNAPSHOT_GET:
+        /* The FSM stores marks; whoever reads a snapshot gets the data. */
+        if (op->status == 0 && io->expand != NULL && op->got->n_bufs == 1 &&
+            io->expand(io->expand_arg, &op->got->bufs[0]) != 0) {
+            raft_configuration_close(&op->got->configuration);
+            raft_free(op->got->bufs[0].base);
+            raft_free(op->got->bufs);
+            raft_free(op->got);
+            op->got = NULL;
+            op->status = RAFT_IOERR;
+        }
         op->get_cb(op->get, op->status == 0 ? op->got : NULL, op->status);
         break;
     default:
@@ -324,7 +336,7 @@ static void io_work_done(uv_work_t *work, int status)
     io->batch = NULL;
     for (; op != NULL; op = next) {
         next = op->next;
-        io_op_complete(op);
+        io_op_complete(io, op);
     }
     if (io->closing)
         io_maybe_finish(io);
@@ -1472,7 +1484,7 @@ static void io_maybe_finish(struct io_impl *io)
     while ((op = io->queue) != NULL) {
         io->queue = op->next;
         op->status = RAFT_CANCELED;
-        io_op_complete(op);
+        io_op_complete(io, op);
     }
     io->queue_tail = NULL;
     if (io->handles > 0)
@@ -1556,6 +1568,16 @@ int kh_raft_io_init(struct raft_io *raft_io, uv_loop_t *loop,
     raft_io->time = io_time;
     raft_io->random = io_random;
     return 0;
+}
+
+void kh_raft_io_set_expander(struct raft_io *raft_io,
+                             int (*expand)(void *arg, struct raft_buffer *buf),
+                             void *arg)
+{
+    struct io_impl *io = raft_io->impl;
+
+    io->expand = expand;
+    io->expand_arg = arg;
 }
 
 void kh_raft_io_discard(struct raft_io *raft_io)

@@ -54,6 +54,13 @@ int kh_raft_io_init(struct raft_io *io, uv_loop_t *loop, const char *log_dir,
                     const struct kh_raft_tls *tls, /* NULL: plain TCP */
                     char *errmsg, size_t errmsg_size) KH_MUST_CHECK;
 
+/* The FSM's hook for snapshot_get: expand(arg, buf) replaces a snapshot
+ * mark in buf with the store's data (kh_raft_fsm_expand), on the loop
+ * thread, before raft sees the snapshot. */
+void kh_raft_io_set_expander(struct raft_io *io,
+                             int (*expand)(void *arg, struct raft_buffer *buf),
+                             void *arg);
+
 /* Release an io that raft never started (after a failed raft_init()).
  * Runs the loop until its handles are closed. Accepts a zeroed io. */
 void kh_raft_io_discard(struct raft_io *io);

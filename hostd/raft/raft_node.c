@@ -592,6 +592,11 @@ static void node_tune(struct kh_raft_node *node,
     raft_set_pre_vote(&node->raft, true);
 }
 
+static int node_expand(void *arg, struct raft_buffer *buf)
+{
+    return kh_raft_fsm_expand(arg, buf);
+}
+
 /* The loop, the io, the FSM and raft_init(); raft starts later or now. */
 static int node_open_raft(struct kh_raft_node *node,
                           const struct kh_raft_node_options *o, bool *start,
@@ -632,6 +637,7 @@ static int node_open_raft(struct kh_raft_node *node,
                          raft_errmsg(&node->raft));
     node->raft_inited = true;
     kh_raft_fsm_attach(node->fsm, &node->raft);
+    kh_raft_io_set_expander(&node->io, node_expand, node->fsm);
     node_tune(node, o);
     return 0;
 }

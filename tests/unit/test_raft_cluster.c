@@ -113,6 +113,12 @@ static void spin(struct cluster *c, unsigned ms)
         uv_run(&c->loop, UV_RUN_ONCE);
 }
 
+/* Snapshots are marks until a follower needs the data (raft_fsm.h). */
+static int expand_snapshot(void *arg, struct raft_buffer *buf)
+{
+    return kh_raft_fsm_expand(arg, buf);
+}
+
 static void node_start(struct cluster *c, struct node *n, bool bootstrap)
 {
     struct raft_configuration conf;
@@ -131,6 +137,7 @@ static void node_start(struct cluster *c, struct node *n, bool bootstrap)
                                n->id, n->address),
                      0);
     kh_raft_fsm_attach(n->fsm, &n->raft);
+    kh_raft_io_set_expander(&n->io, expand_snapshot, n->fsm);
     raft_set_election_timeout(&n->raft, ELECTION_MS);
     raft_set_heartbeat_timeout(&n->raft, HEARTBEAT_MS);
     raft_set_snapshot_threshold(&n->raft, SNAPSHOT_THRESHOLD);

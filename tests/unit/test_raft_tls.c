@@ -243,6 +243,12 @@ static int hook_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
     return n->io_start(io, msecs, tick, hook_recv);
 }
 
+/* Snapshots are marks until a follower needs the data (raft_fsm.h). */
+static int expand_snapshot(void *arg, struct raft_buffer *buf)
+{
+    return kh_raft_fsm_expand(arg, buf);
+}
+
 static void node_start(struct cluster *c, struct node *n)
 {
     struct raft_configuration conf;
@@ -263,6 +269,7 @@ static void node_start(struct cluster *c, struct node *n)
                                n->id, n->listen),
                      0);
     kh_raft_fsm_attach(n->fsm, &n->raft);
+    kh_raft_io_set_expander(&n->io, expand_snapshot, n->fsm);
     raft_set_election_timeout(&n->raft, ELECTION_MS);
     raft_set_heartbeat_timeout(&n->raft, HEARTBEAT_MS);
     raft_set_pre_vote(&n->raft, true);
