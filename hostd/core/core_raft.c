@@ -80,6 +80,7 @@ static int raft_options_fill(const struct kh_config *config,
                          "storage \"raft\": the cluster port is mutual TLS: "
                          "set tls_cert_file, tls_key_file and tls_ca_file "
                          "(or tls_disable = \"true\" on a test machine)");
+    tls->bind_node_id = true;
     o->tls = tls;
     return 0;
 }

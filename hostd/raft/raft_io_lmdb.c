@@ -160,6 +160,7 @@ struct io_impl
     raft_io_tick_cb tick;
     raft_io_recv_cb recv;
     struct kh_raft_tls_ctx *tls; /* NULL: plain TCP */
+    bool bind_node_id;           /* certificates must name the node */
     uint64_t tls_warn_ms;        /* when the last TLS warning was logged */
     unsigned tls_warn_suppressed;
     bool tls_warned;
@@ -1008,6 +1009,13 @@ static void io_peer_established(struct io_peer *peer)
     struct io_send *s;
 
     peer->state = IO_PEER_CONNECTED;
+    if (peer->io->bind_node_id &&
+        !kh_raft_tls_conn_peer_is(peer->tls, peer->id)) {
+        io_tls_warn(peer->io, "to", peer->address,
+                    "the certificate does not name the node expected there");
+        io_peer_reset(peer);
+        return;
+    }
     if (io_peer_hello(peer) != 0) {
         io_peer_reset(peer);
         return;
@@ -1215,6 +1223,12 @@ static int io_conn_greet(struct io_conn *conn)
         return KH_EINVAL;
     memcpy(conn->peer_address, addr, len);
     conn->peer_address[len] = '\0';
+    if (conn->io->bind_node_id &&
+        !kh_raft_tls_conn_peer_is(conn->tls, conn->peer_id)) {
+        io_tls_warn(conn->io, "from", conn->peer_address,
+                    "the certificate does not name the node it claims to be");
+        return KH_EINVAL;
+    }
     conn->greeted = true;
     return 0;
 }
@@ -1537,6 +1551,7 @@ int kh_raft_io_init(struct raft_io *raft_io, uv_loop_t *loop,
     /* The files first: a bad one fails before the log is opened. */
     r = tls != NULL ? kh_raft_tls_ctx_new(tls, &io->tls, errmsg, errmsg_size)
                     : 0;
+    io->bind_node_id = tls != NULL && tls->bind_node_id;
     if (r == 0)
         r = kh_raft_log_open(log_dir, &io->log, errmsg, errmsg_size);
     if (r != 0) {

@@ -29,6 +29,7 @@
 #define KH_RAFT_RAFT_IO_LMDB_H
 
 #include <raft.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -40,6 +41,11 @@ struct kh_raft_tls
     const char *cert_file; /* this node's certificate chain, PEM */
     const char *key_file;  /* its private key, PEM */
     const char *ca_file;   /* peers must present a certificate it signed */
+    /* Bind identities: a peer's certificate must name the node whose raft
+     * id it claims (raft_digest of the subject CN or a DNS SAN equals the
+     * id; 0 counts as 1), so one node's certificate cannot speak for
+     * another. keyholdd sets it; tests with numeric ids may not. */
+    bool bind_node_id;
 };
 
 /* Fill io (zeroed first) with the vtable and open the log in log_dir

@@ -18,6 +18,8 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <raft.h>
+#include <openssl/x509v3.h>
 #include <openssl/x509.h>
 
 #include "common/err.h"
@@ -352,4 +354,61 @@ void kh_raft_tls_conn_take(struct kh_raft_tls_conn *conn, uint8_t *buf,
     if (n == 0)
         return;
     KH_ASSERT(BIO_read(conn->wbio, buf, (int)n) == (int)n);
+}
+
+static bool name_is(const unsigned char *name, int len, uint64_t id)
+{
+    char text[256];
+    unsigned long long d;
+
+    if (name == NULL || len <= 0 || (size_t)len >= sizeof(text) ||
+        memchr(name, 0, (size_t)len) != NULL)
+        return false;
+    memcpy(text, name, (size_t)len);
+    text[len] = '\0';
+    d = raft_digest(text, 0);
+    return (d == 0 ? 1 : (uint64_t)d) == id;
+}
+
+static bool san_names(X509 *cert, uint64_t id)
+{
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL,
+                                            NULL);
+    bool found = false;
+    int i;
+
+    for (i = 0; names != NULL && !found && i < sk_GENERAL_NAME_num(names);
+         i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        if (g->type == GEN_DNS)
+            found = name_is(ASN1_STRING_get0_data(g->d.dNSName),
+                            ASN1_STRING_length(g->d.dNSName), id);
+    }
+    GENERAL_NAMES_free(names);
+    return found;
+}
+
+bool kh_raft_tls_conn_peer_is(const struct kh_raft_tls_conn *conn,
+                              uint64_t id)
+{
+    X509 *cert;
+    X509_NAME *subject;
+    const X509_NAME_ENTRY *e;
+    const ASN1_STRING *cn;
+    int i;
+
+    if (conn == NULL || !conn->established)
+        return false;
+    cert = SSL_get0_peer_certificate(conn->ssl);
+    if (cert == NULL)
+        return false;
+    subject = X509_get_subject_name(cert);
+    i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (i >= 0) {
+        e = X509_NAME_get_entry(subject, i);
+        cn = X509_NAME_ENTRY_get_data(e);
+        if (name_is(ASN1_STRING_get0_data(cn), ASN1_STRING_length(cn), id))
+            return true;
+    }
+    return san_names(cert, id);
 }

@@ -65,6 +65,12 @@ int kh_raft_tls_conn_handshake(struct kh_raft_tls_conn *conn, bool *ret_done,
                                char *why, size_t why_size) KH_MUST_CHECK;
 bool kh_raft_tls_conn_established(const struct kh_raft_tls_conn *conn);
 
+/* Does the verified peer certificate name the node with this raft id
+ * (raft_digest of its subject CN or of a DNS subjectAltName, 0 read as
+ * 1)? False before the handshake finished. */
+bool kh_raft_tls_conn_peer_is(const struct kh_raft_tls_conn *conn,
+                              uint64_t id);
+
 /* Plaintext received, up to cap bytes: *ret_n 0 when no whole record is
  * waiting. KH_EIO when the peer closed the TLS session (close_notify),
  * KH_EAUTH when it sent an alert refusing us, KH_EINVAL on anything else

@@ -336,6 +336,34 @@ def test_https_api_join():
         tmp.cleanup()
 
 
+def test_cluster_cert_names_the_node():
+    """A node presenting another node's (CA-signed) certificate on the
+    cluster port is refused: certificates are bound to node ids."""
+    if os.environ.get("KH_RAFT_TLS", "1") != "1":
+        print("# skipped: cluster TLS off")
+        return
+    tmp = TestDir()
+    c = new_cluster(tmp, ["b1", "b2"])
+    try:
+        # b2 gets b1's certificate and key.
+        with open(c.nodes[1].config_path) as f:
+            text = f.read()
+        with open(c.nodes[1].config_path, "w") as f:
+            f.write(text.replace("/b2.crt", "/b1.crt").replace("/b2.key", "/b1.key"))
+        c.start_first()
+        c.nodes[1].start()
+        time.sleep(6)
+        st, _ = c.nodes[1].health()
+        check(st not in (200, 429), "the impostor serves: %s" % st)
+        logs = c.nodes[0].read_log() + c.nodes[1].read_log()
+        check("does not name the node" in logs, "refusal logged:\n%s" % logs[-3000:])
+        a = c.wait_active([c.nodes[0]])
+        check(c.put(a, "still", "ok")[0] in (200, 404), "the cluster still answers")
+    finally:
+        c.stop_all()
+        tmp.cleanup()
+
+
 if __name__ == "__main__":
     run_tests([test_three_nodes, test_five_nodes_quorum, test_shamir_join,
-               test_https_api_join])
+               test_https_api_join, test_cluster_cert_names_the_node])

@@ -427,7 +427,8 @@ static void certs_make(struct cluster *c)
         path_join(n->key_file, sizeof(n->key_file), n->dir, "key.pem");
         pem_write(n->cert_file, cert, NULL);
         pem_write(n->key_file, NULL, key);
-        n->tls = (struct kh_raft_tls){n->cert_file, n->key_file, c->ca_file};
+        n->tls = (struct kh_raft_tls){n->cert_file, n->key_file, c->ca_file,
+                                      false};
         X509_free(cert);
         EVP_PKEY_free(key);
     }

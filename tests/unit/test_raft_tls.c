@@ -194,7 +194,8 @@ static void node_certs(struct cluster *c, struct node *n, X509 *ca,
     path_join(n->key_file, sizeof(n->key_file), n->dir, "key.pem");
     pem_write(n->cert_file, cert, NULL);
     pem_write(n->key_file, NULL, key);
-    n->tls = (struct kh_raft_tls){n->cert_file, n->key_file, c->ca_file};
+    n->tls = (struct kh_raft_tls){n->cert_file, n->key_file, c->ca_file,
+                                      false};
     X509_free(cert);
     EVP_PKEY_free(key);
 }
@@ -961,14 +962,15 @@ static void test_tls_bad_files(void **state)
     assert_true(fputs("-----BEGIN CERTIFICATE-----\nnot base64\n", f) >= 0);
     assert_int_equal(fclose(f), 0);
     /* missing certificate, another node's key, missing CA, not PEM */
-    cases[0] = (struct kh_raft_tls){missing, n->key_file, c->ca_file};
+    cases[0] = (struct kh_raft_tls){missing, n->key_file, c->ca_file, false};
     named[0] = missing;
     cases[1] =
-        (struct kh_raft_tls){n->cert_file, c->nodes[1].key_file, c->ca_file};
+        (struct kh_raft_tls){n->cert_file, c->nodes[1].key_file, c->ca_file,
+                              false};
     named[1] = c->nodes[1].key_file;
-    cases[2] = (struct kh_raft_tls){n->cert_file, n->key_file, missing};
+    cases[2] = (struct kh_raft_tls){n->cert_file, n->key_file, missing, false};
     named[2] = missing;
-    cases[3] = (struct kh_raft_tls){garbage, n->key_file, c->ca_file};
+    cases[3] = (struct kh_raft_tls){garbage, n->key_file, c->ca_file, false};
     named[3] = garbage;
     for (i = 0; i < KH_ARRAY_LEN(cases); i++) {
         errmsg[0] = '\0';
