@@ -51,6 +51,7 @@ static int raft_options_fill(const struct kh_config *config,
     const struct kh_config_stanza *st = &config->storage;
     const char *disable = kh_config_param(st, "tls_disable");
     const char *election = kh_config_param(st, "election_ms");
+    const char *multiplier = kh_config_param(st, "performance_multiplier");
 
     memset(o, 0, sizeof(*o));
     o->dir = kh_config_param(st, "path");
@@ -67,6 +68,16 @@ static int raft_options_fill(const struct kh_config *config,
             return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
                              "storage \"raft\": election_ms is not a number");
         o->election_ms = (unsigned)v;
+    }
+    /* Vault's knob: timing scaled by an integer; election_ms wins. */
+    if (election == NULL && multiplier != NULL) {
+        char *end = NULL;
+        unsigned long v = strtoul(multiplier, &end, 10);
+        if (end == multiplier || *end != '\0' || v < 1 || v > 10)
+            return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
+                             "storage \"raft\": performance_multiplier must "
+                             "be 1..10");
+        o->election_ms = (unsigned)v * KH_RAFT_ELECTION_MS_DEFAULT;
     }
     *ret_tls = !(disable != NULL && strcmp(disable, "true") == 0);
     if (!*ret_tls)

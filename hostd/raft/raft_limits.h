@@ -4,8 +4,8 @@
  * Each limit is enforced where the data first enters (an append handed to
  * the log, a frame read from a peer, a snapshot handed to the log or read
  * from disk) and is tested at max and max + 1 in test_raft_log.c. They
- * belong with the others in config/limits.h once the raft backend is wired
- * into keyholdd.
+ * live here rather than in config/limits.h because only hostd/raft/ and
+ * the raft paths of the core use them.
  */
 #ifndef KH_RAFT_LIMITS_H
 #define KH_RAFT_LIMITS_H
