@@ -108,9 +108,10 @@ struct stanza_schema
 static const char *const no_keys[] = {NULL};
 static const char *const lmdb_keys[] = {"path", "map_size", NULL};
 static const char *const raft_keys[] = {
-    "path",         "node_id",       "performance_multiplier",
-    "election_ms",  "tls_cert_file", "tls_key_file",
-    "tls_ca_file",  "tls_disable",   NULL};
+    "path",          "node_id",       "performance_multiplier",
+    "election_ms",   "tls_cert_file", "tls_key_file",
+    "tls_ca_file",   "tls_disable",   "snapshot_threshold",
+    "trailing_logs", NULL};
 /* The subset of Vault's seal "pkcs11" parameters that Keyhold supports. */
 static const char *const pkcs11_keys[] = {
     "lib",

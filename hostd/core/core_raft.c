@@ -43,6 +43,26 @@ static const char *strip_scheme(const char *addr)
     return p != NULL ? p + 3 : addr;
 }
 
+/* An optional unsigned parameter within [min, max] (0 when absent). */
+static int uint_param(const struct kh_config_stanza *st, const char *name,
+                      unsigned min, unsigned max, unsigned *ret,
+                      char *errmsg, size_t errmsg_size)
+{
+    const char *text = kh_config_param(st, name);
+    char *end = NULL;
+    unsigned long v;
+
+    if (text == NULL)
+        return 0;
+    v = strtoul(text, &end, 10);
+    if (end == text || *end != '\0' || v < min || v > max)
+        return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
+                         "storage \"raft\": %s must be %u..%u", name, min,
+                         max);
+    *ret = (unsigned)v;
+    return 0;
+}
+
 static int raft_options_fill(const struct kh_config *config,
                              struct kh_raft_node_options *o,
                              struct kh_raft_tls *tls, bool *ret_tls,
@@ -52,6 +72,7 @@ static int raft_options_fill(const struct kh_config *config,
     const char *disable = kh_config_param(st, "tls_disable");
     const char *election = kh_config_param(st, "election_ms");
     const char *multiplier = kh_config_param(st, "performance_multiplier");
+    int r;
 
     memset(o, 0, sizeof(*o));
     o->dir = kh_config_param(st, "path");
@@ -69,6 +90,13 @@ static int raft_options_fill(const struct kh_config *config,
                              "storage \"raft\": election_ms is not a number");
         o->election_ms = (unsigned)v;
     }
+    r = uint_param(st, "snapshot_threshold", 16, KH_RAFT_APPEND_ENTRIES_MAX / 2,
+                   &o->snapshot_threshold, errmsg, errmsg_size);
+    if (r == 0)
+        r = uint_param(st, "trailing_logs", 1, KH_RAFT_APPEND_ENTRIES_MAX / 2,
+                       &o->snapshot_trailing, errmsg, errmsg_size);
+    if (r != 0)
+        return r;
     /* Vault's knob: timing scaled by an integer; election_ms wins. */
     if (election == NULL && multiplier != NULL) {
         char *end = NULL;

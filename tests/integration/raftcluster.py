@@ -78,6 +78,9 @@ class Node(Server):
             stanza.append('  tls_disable = "true"')
         if election_ms:
             stanza.append('  election_ms = "%d"' % election_ms)
+        # Small snapshot intervals so every test also exercises snapshot
+        # marks and InstallSnapshot (a wiped or lagging node).
+        stanza += ['  snapshot_threshold = "64"', '  trailing_logs = "32"']
         if join_url and api_tls:
             stanza += ['  retry_join {', '    leader_api_addr = "%s"' % join_url,
                        '    leader_ca_cert_file = "%s"' % tls[0],
