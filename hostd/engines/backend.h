@@ -73,6 +73,19 @@ struct backend_ops
                   char *errmsg, size_t errmsg_size);
     int (*renew)(const struct backend_request *br, const json_t *internal,
                  uint64_t ttl_s, char *errmsg, size_t errmsg_size);
+
+    /* The mount is being disabled (sys/mounts DELETE), never called when
+     * it is merely unloaded at seal: destroy what the backend keeps
+     * outside its view (HSM objects). Called once, after the mount left
+     * the table (no request runs on it) and before its view is cleared
+     * (still readable), with br->req, br->token and br->subpath NULL and
+     * br->core NULL when the mount table does not know it. Best effort:
+     * the backend logs each object it leaves behind, by name, for the
+     * operator; on an error errmsg summarises and the caller logs it and
+     * disables the mount anyway (as Vault does). NULL: nothing outside
+     * the view. */
+    int (*disable)(const struct backend_request *br, char *errmsg,
+                   size_t errmsg_size);
 };
 
 /* The registry: the ops for a mount type ("kv-v2" resolves to "kv"), or

@@ -1,13 +1,16 @@
 /*
  * mount_admin.c - enabling, disabling, tuning and describing mounts
  * (sys/mounts, sys/auth). Every change is persisted before it is visible;
- * a failed write leaves the table as it was.
+ * a failed write leaves the table as it was. Disabling also asks the
+ * backend to destroy what it keeps outside its view (backend.h disable)
+ * and then clears the view; neither step can keep the mount.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "mount/mount_codec.h"
@@ -154,7 +157,34 @@ static ssize_t find_locked(struct mount_table *table, const char *path)
     return -1;
 }
 
-int mount_table_disable(struct mount_table *table, bool is_auth,
+/* Let the backend destroy what it keeps outside the view (a transit
+ * mount's HSM objects) while the view is still readable. The mount goes
+ * whatever happens (Vault's disable always succeeds), never silently: the
+ * backend has logged each object it left behind, and this logs the
+ * summary. */
+static void disable_backend(const struct mount_entry *m,
+                            struct kh_core *core)
+{
+    char errmsg[KH_ERRMSG_SIZE] = "";
+    struct backend_request br;
+    int r;
+
+    KH_ASSERT(m != NULL);
+    if (m->ops == NULL || m->ops->disable == NULL)
+        return;
+    memset(&br, 0, sizeof(br));
+    br.core = core;
+    br.mount = m;
+    br.view = &m->view;
+    br.state = m->state;
+    r = m->ops->disable(&br, errmsg, sizeof(errmsg));
+    if (r != 0)
+        log_warn("mount: disabling %s: %s; the mount is disabled anyway",
+                 m->path, errmsg[0] != '\0' ? errmsg : kh_strerror(r));
+}
+
+int mount_table_disable(struct mount_table *table, struct kh_core *core,
+                        bool is_auth,
                         const char *path, char *errmsg, size_t errmsg_size)
 {
     char normal[MOUNT_PATH_BYTES_MAX];
@@ -189,7 +219,10 @@ int mount_table_disable(struct mount_table *table, bool is_auth,
     pthread_rwlock_unlock(&table->lock);
     if (removed != NULL) {
         /* Data goes after the entry: a crash in between leaves orphaned
-         * ciphertext under an unused UUID, never a mount without data. */
+         * ciphertext under an unused UUID, never a mount without data.
+         * The backend's objects outside the view go first, while the view
+         * still says what they are. */
+        disable_backend(removed, core);
         r = view_clear(&removed->view);
         log_info("mount: disabled %s", normal);
         mount_entry_free(removed);

@@ -91,8 +91,10 @@ int mount_table_enable(struct mount_table *table, bool is_auth,
                        const struct mount_request *mreq, char *errmsg,
                        size_t errmsg_size) KH_MUST_CHECK;
 
-/* Disable a mount and remove its data. Unknown paths succeed (Vault). */
-int mount_table_disable(struct mount_table *table, bool is_auth,
+/* Disable a mount and remove its data. Unknown paths succeed (Vault).
+ * core: handed to the backend's disable hook (may be NULL). */
+int mount_table_disable(struct mount_table *table, struct kh_core *core,
+                        bool is_auth,
                         const char *path, char *errmsg,
                         size_t errmsg_size) KH_MUST_CHECK;
 

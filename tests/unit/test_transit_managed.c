@@ -10,8 +10,11 @@
  * use counts per version, IV reservations surviving a reload (counters
  * resume above the reservation, never repeat), rotation creating a new
  * token object, tamper detection, deletion destroying the objects, the
- * per-version use limit, refusals (types, exportable, hmac, sign), and
- * hsm_key_* argument and conflict handling.
+ * per-version use limit, refusals (types, exportable, hmac, sign),
+ * hsm_key_* argument and conflict handling, and disabling the mount: the
+ * disable hook destroys every version's token object, logs objects
+ * already gone and every label it could not destroy, and the mount table
+ * disables the mount even then (its data cleared, the labels logged).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 
 #include "config/config.h"
@@ -475,6 +479,316 @@ static void test_hsm_named_keys(void **state)
     assert_int_equal(hsm_key_destroy(hsm, "named-test"), KH_ENOTFOUND);
 }
 
+/* ---- disabling the mount ---- */
+
+/* Run fn(arg) with stderr captured; the captured text goes to out. */
+static void capture_stderr(struct tfix *f, void (*fn)(void *), void *arg,
+                           char *out, size_t size)
+{
+    char path[PATH_MAX + 16];
+    ssize_t n;
+    int saved, fd;
+
+    snprintf(path, sizeof(path), "%s/stderr.log", f->tmp);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fd, 2) == 2);
+    fn(arg);
+    fflush(stderr);
+    assert_true(dup2(saved, 2) == 2);
+    close(saved);
+    assert_true(lseek(fd, 0, SEEK_SET) == 0);
+    n = read(fd, out, size - 1);
+    assert_true(n >= 0);
+    out[n] = '\0';
+    close(fd);
+    assert_int_equal(unlink(path), 0);
+    fprintf(stderr, "%s", out); /* still visible in the test output */
+}
+
+struct hook_run
+{
+    struct tfix *f;
+    struct kh_core *core; /* br->core: NULL as the mount table passes it */
+    char errmsg[KH_ERRMSG_SIZE];
+    int r;
+};
+
+static void hook_call(void *arg)
+{
+    struct hook_run *run = arg;
+    struct backend_request br;
+
+    memset(&br, 0, sizeof(br));
+    br.core = run->core;
+    br.mount = run->f->entry;
+    br.view = &run->f->entry->view;
+    br.state = run->f->entry->state;
+    run->errmsg[0] = '\0';
+    run->r = transit_backend_ops.disable(&br, run->errmsg,
+                                         sizeof(run->errmsg));
+}
+
+static bool has_object(const char *label)
+{
+    struct hsm_key_attributes attrs;
+    int r = hsm_key_attributes_by_label(hsm_of(), label, &attrs);
+
+    assert_true(r == 0 || r == KH_ENOTFOUND);
+    return r == 0;
+}
+
+static void log_has(const char *log, const char *what)
+{
+    if (strstr(log, what) == NULL)
+        print_error("log lacks \"%s\":\n%s\n", what, log);
+    assert_non_null(strstr(log, what));
+}
+
+/* The hook destroys every version of every managed key, leaves software
+ * keys and the view alone (the mount table clears it), and logs a count. */
+static void test_disable_destroys_every_version(void **state)
+{
+    struct tfix *f = *state;
+    struct hook_run run = {f, grp.core, "", -1};
+    char labels[4][TRANSIT_LABEL_BYTES];
+    char log[8192];
+    size_t i;
+
+    tstatus(f, "POST", "keys/a", "{\"managed_key\":true}", 200);
+    tstatus(f, "POST", "keys/a/rotate", NULL, 200);
+    tstatus(f, "POST", "keys/a/rotate", NULL, 200);
+    tstatus(f, "POST", "keys/b", "{\"managed_key\":true}", 200);
+    tstatus(f, "POST", "keys/soft", NULL, 200);
+    for (i = 0; i < 3; i++)
+        label_of("a", (unsigned)i + 1, labels[i], sizeof(labels[i]));
+    label_of("b", 1, labels[3], sizeof(labels[3]));
+    for (i = 0; i < 4; i++)
+        assert_true(has_object(labels[i]));
+    capture_stderr(f, hook_call, &run, log, sizeof(log));
+    assert_int_equal(run.r, 0);
+    for (i = 0; i < 4; i++)
+        assert_false(has_object(labels[i]));
+    log_has(log, "2 managed keys, 4 HSM objects destroyed, 0 already gone, "
+                 "0 left behind");
+    tstatus(f, "GET", "keys/soft", NULL, 200);
+}
+
+/* An object removed from the token behind the engine's back does not
+ * stop the others; its label is logged as already gone. */
+static void test_disable_object_already_gone(void **state)
+{
+    struct tfix *f = *state;
+    struct hook_run run = {f, grp.core, "", -1};
+    char label1[TRANSIT_LABEL_BYTES], label2[TRANSIT_LABEL_BYTES];
+    char log[8192];
+
+    tstatus(f, "POST", "keys/g", "{\"managed_key\":true}", 200);
+    tstatus(f, "POST", "keys/g/rotate", NULL, 200);
+    label_of("g", 1, label1, sizeof(label1));
+    label_of("g", 2, label2, sizeof(label2));
+    assert_int_equal(hsm_key_destroy(hsm_of(), label1), 0);
+    capture_stderr(f, hook_call, &run, log, sizeof(log));
+    assert_int_equal(run.r, 0);
+    assert_false(has_object(label2));
+    log_has(log, label1);
+    log_has(log, "already gone");
+    log_has(log, "1 HSM objects destroyed, 1 already gone, 0 left behind");
+}
+
+/* Without a way to the token (no core given, none seen since the mount
+ * was loaded) the hook fails with a summary and logs every label it left
+ * behind, one line each. */
+static void test_disable_without_token_logs_labels(void **state)
+{
+    struct tfix *f = *state;
+    struct hook_run run = {f, NULL, "", -1};
+    char label1[TRANSIT_LABEL_BYTES], label2[TRANSIT_LABEL_BYTES];
+    char log[8192];
+
+    tstatus(f, "POST", "keys/n", "{\"managed_key\":true}", 200);
+    tstatus(f, "POST", "keys/n/rotate", NULL, 200);
+    label_of("n", 1, label1, sizeof(label1));
+    label_of("n", 2, label2, sizeof(label2));
+    tfix_mount(f); /* a fresh state, as after an unseal */
+    capture_stderr(f, hook_call, &run, log, sizeof(log));
+    assert_int_equal(run.r, KH_EHSM);
+    assert_non_null(strstr(run.errmsg, "2 HSM objects"));
+    log_has(log, label1);
+    log_has(log, label2);
+    log_has(log, "managed keys need the pkcs11 seal");
+    log_has(log, "remove it by hand");
+    assert_true(has_object(label1));
+    assert_true(has_object(label2));
+    assert_int_equal(hsm_key_destroy(hsm_of(), label1), 0);
+    assert_int_equal(hsm_key_destroy(hsm_of(), label2), 0);
+}
+
+/* With no core given, the hook reaches the token through the core that
+ * served the mount's requests since it was loaded. */
+static void test_disable_uses_core_of_requests(void **state)
+{
+    struct tfix *f = *state;
+    struct hook_run run = {f, NULL, "", -1};
+    char label1[TRANSIT_LABEL_BYTES];
+    char log[8192];
+
+    tstatus(f, "POST", "keys/c", "{\"managed_key\":true}", 200);
+    label_of("c", 1, label1, sizeof(label1));
+    tfix_mount(f);
+    tstatus(f, "GET", "keys/c", NULL, 200);
+    capture_stderr(f, hook_call, &run, log, sizeof(log));
+    assert_int_equal(run.r, 0);
+    assert_false(has_object(label1));
+}
+
+/* ---- through the mount table (sys/mounts DELETE) ---- */
+
+struct table_run
+{
+    struct mount_table *table;
+    struct kh_core *core; /* the core sys/mounts DELETE would come through */
+    char errmsg[KH_ERRMSG_SIZE];
+    int r;
+};
+
+static void table_disable(void *arg)
+{
+    struct table_run *run = arg;
+
+    run->errmsg[0] = '\0';
+    run->r = mount_table_disable(run->table, run->core, false, "transit",
+                                 run->errmsg, sizeof(run->errmsg));
+}
+
+/* Enable "transit/" in a real table; g answers requests on it. */
+static struct mount_table *table_with_transit(struct tfix *f, struct tfix *g,
+                                              char uuid[KH_UUID_STR_LEN + 1])
+{
+    struct mount_request mreq = {0};
+    struct mount_table *table = NULL;
+    const struct mount_entry *mount = NULL;
+    const char *sub = NULL;
+    char errmsg[KH_ERRMSG_SIZE] = "";
+
+    assert_int_equal(mount_table_create(f->barrier, f->storage, &table), 0);
+    mreq.path = "transit";
+    mreq.type = "transit";
+    assert_int_equal(mount_table_enable(table, false, &mreq, errmsg,
+                                        sizeof(errmsg)),
+                     0);
+    assert_int_equal(mount_table_route(table, "transit/keys", &mount, &sub),
+                     0);
+    mount_table_release(table);
+    *g = *f;
+    g->entry = (struct mount_entry *)mount;
+    memcpy(uuid, mount->uuid, KH_UUID_STR_LEN + 1);
+    return table;
+}
+
+static void table_label(const char *uuid, const char *name, unsigned v,
+                        char out[TRANSIT_LABEL_BYTES])
+{
+    snprintf(out, TRANSIT_LABEL_BYTES, TRANSIT_LABEL_PREFIX "%s-%s-v%u",
+             uuid, name, v);
+}
+
+/* The mount's data is gone: nothing listed under its view. */
+static void assert_view_empty(struct tfix *f, const char *uuid)
+{
+    struct barrier_view view;
+    struct kh_storage_list list = {NULL, 0};
+    int r;
+
+    assert_int_equal(view_init(&view, f->barrier, f->storage, "logical",
+                               uuid),
+                     0);
+    r = view_list(&view, "policy/", &list);
+    assert_true(r == 0 || r == KH_ENOTFOUND);
+    assert_int_equal(list.count, 0);
+    kh_storage_list_free(&list);
+}
+
+/* Disabling a transit mount destroys its managed keys' token objects
+ * (every version) before its data is cleared. */
+static void test_mount_disable_destroys_objects(void **state)
+{
+    struct tfix *f = *state;
+    struct tfix g;
+    struct table_run run = {NULL, NULL, "", -1};
+    char uuid[KH_UUID_STR_LEN + 1];
+    char label1[TRANSIT_LABEL_BYTES], label2[TRANSIT_LABEL_BYTES];
+    char log[8192];
+    json_t *desc = NULL;
+
+    run.table = table_with_transit(f, &g, uuid);
+    run.core = grp.core;
+    tstatus(&g, "POST", "keys/m", "{\"managed_key\":true}", 200);
+    tstatus(&g, "POST", "keys/m/rotate", NULL, 200);
+    tstatus(&g, "POST", "keys/soft", NULL, 200);
+    table_label(uuid, "m", 1, label1);
+    table_label(uuid, "m", 2, label2);
+    assert_true(has_object(label1));
+    assert_true(has_object(label2));
+    capture_stderr(f, table_disable, &run, log, sizeof(log));
+    assert_int_equal(run.r, 0);
+    assert_false(has_object(label1));
+    assert_false(has_object(label2));
+    log_has(log, "2 HSM objects destroyed");
+    log_has(log, "mount: disabled transit/");
+    assert_int_equal(mount_table_describe(run.table, false, "transit", false,
+                                          &desc),
+                     KH_ENOTFOUND);
+    assert_view_empty(f, uuid);
+    mount_table_free(run.table);
+}
+
+/* A hook that cannot destroy the objects does not keep the mount: it is
+ * disabled and its data cleared, and every label left behind is logged
+ * with the summary. (The core the disable and the mount's last request
+ * come through has no pkcs11 seal, so the token cannot be reached.) */
+static void test_mount_disable_hook_failure(void **state)
+{
+    struct tfix *f = *state;
+    struct tfix g;
+    struct table_run run = {NULL, NULL, "", -1};
+    struct kh_core *nohsm = calloc(1, sizeof(*nohsm));
+    char uuid[KH_UUID_STR_LEN + 1];
+    char label1[TRANSIT_LABEL_BYTES], label2[TRANSIT_LABEL_BYTES];
+    char log[8192];
+    json_t *desc = NULL;
+
+    assert_non_null(nohsm);
+    run.table = table_with_transit(f, &g, uuid);
+    tstatus(&g, "POST", "keys/m", "{\"managed_key\":true}", 200);
+    tstatus(&g, "POST", "keys/m/rotate", NULL, 200);
+    g.core = nohsm;
+    run.core = nohsm;
+    tstatus(&g, "GET", "keys/m", NULL, 200);
+    table_label(uuid, "m", 1, label1);
+    table_label(uuid, "m", 2, label2);
+    capture_stderr(f, table_disable, &run, log, sizeof(log));
+    assert_int_equal(run.r, 0);
+    log_has(log, label1);
+    log_has(log, label2);
+    log_has(log, "2 HSM objects of managed transit keys are left");
+    log_has(log, "the mount is disabled anyway");
+    log_has(log, "mount: disabled transit/");
+    assert_int_equal(mount_table_describe(run.table, false, "transit", false,
+                                          &desc),
+                     KH_ENOTFOUND);
+    assert_view_empty(f, uuid);
+    assert_true(has_object(label1));
+    assert_true(has_object(label2));
+    assert_int_equal(hsm_key_destroy(hsm_of(), label1), 0);
+    assert_int_equal(hsm_key_destroy(hsm_of(), label2), 0);
+    mount_table_free(run.table);
+    free(nohsm);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -488,6 +802,12 @@ int main(void)
         T(test_managed_delete_destroys),
         T(test_managed_refusals),
         T(test_managed_use_limit),
+        T(test_disable_destroys_every_version),
+        T(test_disable_object_already_gone),
+        T(test_disable_without_token_logs_labels),
+        T(test_disable_uses_core_of_requests),
+        T(test_mount_disable_destroys_objects),
+        T(test_mount_disable_hook_failure),
         cmocka_unit_test(test_hsm_named_keys),
     };
 

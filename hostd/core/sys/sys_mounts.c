@@ -226,8 +226,8 @@ int sys_mounts_delete(struct kh_core *core, const struct kh_request *req,
         if (r != 0)
             return r;
     }
-    r = mount_table_disable(core->mounts, is_auth_path(req), path, errmsg,
-                            errmsg_size);
+    r = mount_table_disable(core->mounts, core, is_auth_path(req), path,
+                            errmsg, errmsg_size);
     if (r == 0)
         kh_response_no_content(resp);
     return r;

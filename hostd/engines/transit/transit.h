@@ -15,6 +15,7 @@
  *   transit_crypto.c      software crypto: AEAD, HKDF, RSA-OAEP, key gen
  *   transit_sign.c        sign/ verify/ hmac/ and their primitives
  *   transit_managed.c     managed keys: HSM objects, IV counters, use counts
+ *   transit_disable.c     the disable hook: the mount's HSM objects go too
  *   transit_encrypt.c     encrypt/ decrypt/ rewrap/ datakey/ (+ batches)
  *   transit_batch.c       batch_input: per-item runs and the 400 envelope
  *   transit_ciphertext.c  the "vault:v<N>:<base64>" format
@@ -201,6 +202,10 @@ struct transit_state
     pthread_rwlock_t lock;
     pthread_mutex_t iv_lock;
     char mount_uuid[KH_UUID_STR_LEN + 1];
+    /* The core of the requests served (atomic; NULL until the first):
+     * the disable hook's way to the seal's HSM when the mount table
+     * does not pass the core. */
+    struct kh_core *core;
     struct transit_policy *cache[TRANSIT_CACHE_KEYS_MAX];
     size_t cache_next; /* next slot to evict when full */
 };
@@ -372,6 +377,14 @@ int transit_managed_generate(const struct transit_call *call,
 int transit_managed_destroy(const struct transit_call *call,
                             const struct transit_policy *pol,
                             uint32_t from_version, size_t *ret_failed);
+/* Destroy the token object of one version of pol; its label is written
+ * to label_out whatever the outcome. KH_ENOTFOUND: it was already gone;
+ * KH_EINVAL (errmsg) without the pkcs11 seal. */
+int transit_managed_destroy_version(const struct transit_call *call,
+                                    const struct transit_policy *pol,
+                                    uint32_t version,
+                                    char label_out[TRANSIT_LABEL_BYTES])
+    KH_MUST_CHECK;
 /* Encrypt inside the token: *ret_blob = iv | ciphertext | tag. */
 int transit_managed_seal(const struct transit_call *call,
                          struct transit_policy *pol,
@@ -450,6 +463,15 @@ const EVP_MD *transit_md_by_name(const char *name);
 /* GET keys/:name data. */
 json_t *transit_key_view(struct transit_state *state,
                          const struct transit_policy *pol);
+
+/* ---- disabling the mount (transit_disable.c) ---- */
+
+/* backend_ops.disable: destroy the token objects of every version of
+ * every managed key in br->view, logging each one left behind (by label)
+ * or found already gone. 0 when none was left behind; else KH_EHSM (or
+ * the error that stopped the walk) with a summary in errmsg. */
+int transit_disable(const struct backend_request *br, char *errmsg,
+                    size_t errmsg_size) KH_MUST_CHECK;
 
 /* ---- handlers ---- */
 

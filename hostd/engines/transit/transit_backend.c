@@ -8,7 +8,7 @@
  * tail, and the answers for what matches no row (404 "no handler for
  * route") or no operation of a row (405). It never decides permissions
  * (the request gate does) and never touches storage itself; cleanup wipes
- * every cached key.
+ * every cached key (disabling the mount is transit_disable.c's).
  */
 #include "engines/transit/transit.h"
 
@@ -135,6 +135,17 @@ static transit_handler_fn route_handler(const struct transit_route *row,
     return NULL;
 }
 
+/* Remember the core that serves this mount, for the disable hook (see
+ * transit_state.core). Every request of a mount comes through one core. */
+static void note_core(const struct backend_request *br)
+{
+    struct transit_state *state = br->state;
+
+    if (br->core != NULL &&
+        __atomic_load_n(&state->core, __ATOMIC_ACQUIRE) != br->core)
+        __atomic_store_n(&state->core, br->core, __ATOMIC_RELEASE);
+}
+
 static int transit_handle(const struct backend_request *br,
                           struct kh_response *resp, char *errmsg,
                           size_t errmsg_size)
@@ -150,6 +161,7 @@ static int transit_handle(const struct backend_request *br,
     if (br->state == NULL || br->view == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_EINTERNAL,
                          "transit mount is not initialised");
+    note_core(br);
     row = route_find(br->subpath, name, sizeof(name), &call.tail);
     if (row == NULL)
         return backend_no_route(br, errmsg, errmsg_size);
@@ -176,6 +188,7 @@ static int transit_existence(const struct backend_request *br,
 
     if (br->state == NULL || br->view == NULL)
         return KH_EINTERNAL;
+    note_core(br);
     row = route_find(br->subpath, name, sizeof(name), &call.tail);
     if (row == NULL || call.tail[0] != '\0' || name[0] == '\0' ||
         (strcmp(row->word, "keys") != 0 && strcmp(row->word, "encrypt") != 0)) {
@@ -194,4 +207,5 @@ const struct backend_ops transit_backend_ops = {
     .sudo = NULL,
     .existence = transit_existence,
     .handle = transit_handle,
+    .disable = transit_disable,
 };

@@ -86,6 +86,23 @@ int transit_managed_generate(const struct transit_call *call,
     return 0;
 }
 
+int transit_managed_destroy_version(const struct transit_call *call,
+                                    const struct transit_policy *pol,
+                                    uint32_t version,
+                                    char label_out[TRANSIT_LABEL_BYTES])
+{
+    struct hsm *hsm = NULL;
+    int r;
+
+    KH_ASSERT(pol->managed);
+    KH_ASSERT(version >= 1);
+    transit_managed_label(call->state, pol->name, version, label_out);
+    r = transit_managed_hsm(call, &hsm);
+    if (r != 0)
+        return r;
+    return hsm_key_destroy(hsm, label_out);
+}
+
 int transit_managed_destroy(const struct transit_call *call,
                             const struct transit_policy *pol,
                             uint32_t from_version, size_t *ret_failed)
@@ -93,7 +110,6 @@ int transit_managed_destroy(const struct transit_call *call,
     char label[TRANSIT_LABEL_BYTES];
     char scratch[KH_ERRMSG_SIZE];
     struct transit_call quiet = *call;
-    struct hsm *hsm = NULL;
     size_t failed = 0;
     uint32_t v;
 
@@ -101,14 +117,8 @@ int transit_managed_destroy(const struct transit_call *call,
     KH_ASSERT(from_version >= 1);
     quiet.errmsg = scratch;
     quiet.errmsg_size = sizeof(scratch);
-    if (transit_managed_hsm(&quiet, &hsm) != 0) {
-        *ret_failed = pol->latest_version - from_version + 1;
-        return KH_EUNAVAIL;
-    }
     for (v = from_version; v <= pol->latest_version; v++) {
-        int r;
-        transit_managed_label(call->state, pol->name, v, label);
-        r = hsm_key_destroy(hsm, label);
+        int r = transit_managed_destroy_version(&quiet, pol, v, label);
         if (r != 0 && r != KH_ENOTFOUND)
             failed++;
     }
