@@ -101,10 +101,10 @@ struct kh_core
     char cluster_id[KH_UUID_STR_LEN + 1];
     struct timespec active_time;
     char seal_error[KH_ERRMSG_SIZE];    /* last auto-unseal failure */
-    bool seal_refused;
-    bool seal_healthy;                  /* cached; see kh_core_status */
-    struct timespec seal_checked;                  /* the HSM refused our credentials:
+    bool seal_refused;                  /* the HSM refused our credentials:
                                            retrying could lock the PIN */
+    bool seal_healthy;                  /* cached; see kh_core_status */
+    struct timespec seal_checked;
     struct kh_root_generation root_generation;
 
     /* Integrated storage: the raft node (NULL with other storage), the

@@ -30,12 +30,12 @@
 #include "raft/raft_node.h"
 #include "seal/shamir.h"
 
-#define JOIN_ANSWER_BYTES 32
-#define JOIN_CHALLENGE_TTL_S 120
-#define JOIN_PENDING_MAX 16
+#define JOIN_ANSWER_BYTES       32
+#define JOIN_CHALLENGE_TTL_S    120
+#define JOIN_PENDING_MAX        16
 #define JOIN_RESPONSE_BYTES_MAX (1024u * 1024u)
-#define JOIN_HTTP_TIMEOUT_S 15L
-#define JOIN_CHALLENGE_PATH "core/raft/challenge"
+#define JOIN_HTTP_TIMEOUT_S     15L
+#define JOIN_CHALLENGE_PATH     "core/raft/challenge"
 
 struct join_pending
 {
@@ -65,8 +65,8 @@ static void pending_put(const char *server_id,
         if (join_pending[i].expires < join_pending[slot].expires)
             slot = i;
     }
-    snprintf(join_pending[slot].server_id,
-             sizeof(join_pending[slot].server_id), "%s", server_id);
+    snprintf(join_pending[slot].server_id, sizeof(join_pending[slot].server_id),
+             "%s", server_id);
     memcpy(join_pending[slot].answer, answer, JOIN_ANSWER_BYTES);
     join_pending[slot].expires = now + JOIN_CHALLENGE_TTL_S;
     pthread_mutex_unlock(&join_lock);
@@ -112,7 +112,7 @@ static int stored_b64(struct kh_core *core, const char *path, json_t *obj,
     if (text != NULL) {
         kh_base64_encode(value, len, true, text);
         r = json_object_set_new(obj, name, json_string(text)) == 0 ? 0
-                                                                    : KH_ENOMEM;
+                                                                   : KH_ENOMEM;
     }
     free(text);
     free(value);
@@ -120,8 +120,7 @@ static int stored_b64(struct kh_core *core, const char *path, json_t *obj,
 }
 
 int kh_core_join_challenge(struct kh_core *core, const char *server_id,
-                           json_t **ret_body, char *errmsg,
-                           size_t errmsg_size)
+                           json_t **ret_body, char *errmsg, size_t errmsg_size)
 {
     uint8_t answer[JOIN_ANSWER_BYTES];
     char path[sizeof(JOIN_CHALLENGE_PATH) + KH_RAFT_NODE_ID_BYTES_MAX + 2];
@@ -154,15 +153,16 @@ int kh_core_join_challenge(struct kh_core *core, const char *server_id,
          json_object_set_new(
              body, "seal_config",
              json_pack("{s:i, s:i}", "secret_shares",
-                       (int)core->seal_config.secret_shares,
-                       "secret_threshold",
+                       (int)core->seal_config.secret_shares, "secret_threshold",
                        (int)core->seal_config.secret_threshold)) != 0))
         r = KH_ENOMEM;
     if (r != 0) {
         json_decref(body);
         kh_wipe(answer, sizeof(answer));
-        return kh_errmsg(errmsg, errmsg_size, r, "cannot issue a challenge: "
-                         "%s", kh_strerror(r));
+        return kh_errmsg(errmsg, errmsg_size, r,
+                         "cannot issue a challenge: "
+                         "%s",
+                         kh_strerror(r));
     }
     pending_put(server_id, answer);
     kh_wipe(answer, sizeof(answer));
@@ -184,8 +184,8 @@ int kh_core_join_answer(struct kh_core *core, const char *server_id,
     if (server_id == NULL || answer_b64 == NULL || cluster_addr == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "server_id, answer and cluster_addr are required");
-    if (kh_base64_decode(answer_b64, strlen(answer_b64), answer,
-                         sizeof(answer), &len) != 0 ||
+    if (kh_base64_decode(answer_b64, strlen(answer_b64), answer, sizeof(answer),
+                         &len) != 0 ||
         !pending_take(server_id, answer, len)) {
         kh_wipe(answer, sizeof(answer));
         log_warn("raft: refused to add \"%.64s\": wrong or expired answer",
@@ -260,8 +260,8 @@ static void join_tls_apply(CURL *curl, const struct kh_join_tls *tls)
 
 /* POST body to leader + path; *ret the JSON answer of a 2xx. */
 static int join_post(const char *leader, const struct kh_join_tls *tls,
-                     const char *path, json_t *body, json_t **ret,
-                     char *errmsg, size_t errmsg_size)
+                     const char *path, json_t *body, json_t **ret, char *errmsg,
+                     size_t errmsg_size)
 {
     struct join_buf buf = {NULL, 0, false};
     struct curl_slist *headers = NULL;
@@ -414,8 +414,8 @@ static int join_answer(struct kh_core *core, const char *leader,
     kh_base64_encode(answer, JOIN_ANSWER_BYTES, true, answer_b64);
     req = json_pack("{s:s, s:s, s:s}", "server_id", node_id, "answer",
                     answer_b64, "cluster_addr", core->config->cluster_addr);
-    r = req ? join_post(leader, tls, "sys/storage/raft/bootstrap/answer",
-                        req, &done, errmsg, errmsg_size)
+    r = req ? join_post(leader, tls, "sys/storage/raft/bootstrap/answer", req,
+                        &done, errmsg, errmsg_size)
             : KH_ENOMEM;
     json_decref(req);
     json_decref(done);
@@ -429,15 +429,15 @@ static int join_answer(struct kh_core *core, const char *leader,
  * key shares arrive (core_unseal.c calls core_join_unseal_locked). */
 static int join_wait_shares_locked(struct kh_core *core, json_t *doc,
                                    const char *leader,
-                                   const struct kh_join_tls *tls,
-                                   char *errmsg, size_t errmsg_size)
+                                   const struct kh_join_tls *tls, char *errmsg,
+                                   size_t errmsg_size)
 {
     json_t *conf = json_object_get(doc, "seal_config");
     int shares = 0, threshold = 0;
 
     if (json_unpack(conf, "{s:i, s:i}", "secret_shares", &shares,
-                    "secret_threshold", &threshold) != 0 || shares < 1 ||
-        threshold < 1 || threshold > shares ||
+                    "secret_threshold", &threshold) != 0 ||
+        shares < 1 || threshold < 1 || threshold > shares ||
         shares > KH_SHAMIR_SHARES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "the challenge has no usable seal configuration");
@@ -464,8 +464,8 @@ static int join_wait_shares_locked(struct kh_core *core, json_t *doc,
 }
 
 int core_join_unseal_locked(struct kh_core *core,
-                            const uint8_t key[KH_ROOT_KEY_BYTES],
-                            char *errmsg, size_t errmsg_size)
+                            const uint8_t key[KH_ROOT_KEY_BYTES], char *errmsg,
+                            size_t errmsg_size)
 {
     const char *node_id = kh_config_param(&core->config->storage, "node_id");
     uint8_t answer[JOIN_ANSWER_BYTES];
@@ -474,8 +474,8 @@ int core_join_unseal_locked(struct kh_core *core,
 
     if (root_key == NULL)
         return KH_ENOMEM;
-    r = join_solve(core, core->join_doc, node_id, key, answer, root_key,
-                   errmsg, errmsg_size);
+    r = join_solve(core, core->join_doc, node_id, key, answer, root_key, errmsg,
+                   errmsg_size);
     if (r == KH_EPERM)
         r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                       "unseal failed: the key shares do not open the "
@@ -568,8 +568,7 @@ void core_raft_retry_join(struct kh_core *core)
         snprintf(name, sizeof(name), "retry_join.%u.leader_client_cert_file",
                  i);
         tls.cert_file = kh_config_param(s, name);
-        snprintf(name, sizeof(name), "retry_join.%u.leader_client_key_file",
-                 i);
+        snprintf(name, sizeof(name), "retry_join.%u.leader_client_key_file", i);
         tls.key_file = kh_config_param(s, name);
         if (kh_core_raft_join(core, leader, &tls, msg, sizeof(msg)) == 0)
             return;

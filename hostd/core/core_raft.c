@@ -31,8 +31,8 @@
 #include "raft/raft_io_lmdb.h"
 #include "raft/raft_node.h"
 
-#define CORE_HA_TICK_MS 50
-#define CORE_RETRY_JOIN_S 2
+#define CORE_HA_TICK_MS           50
+#define CORE_RETRY_JOIN_S         2
 #define CORE_BOOTSTRAP_TIMEOUT_MS 30000u
 
 /* "https://host:port" or "host:port" -> "host:port". */
@@ -45,8 +45,8 @@ static const char *strip_scheme(const char *addr)
 
 /* An optional unsigned parameter within [min, max] (0 when absent). */
 static int uint_param(const struct kh_config_stanza *st, const char *name,
-                      unsigned min, unsigned max, unsigned *ret,
-                      char *errmsg, size_t errmsg_size)
+                      unsigned min, unsigned max, unsigned *ret, char *errmsg,
+                      size_t errmsg_size)
 {
     const char *text = kh_config_param(st, name);
     char *end = NULL;
@@ -57,8 +57,7 @@ static int uint_param(const struct kh_config_stanza *st, const char *name,
     v = strtoul(text, &end, 10);
     if (end == text || *end != '\0' || v < min || v > max)
         return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
-                         "storage \"raft\": %s must be %u..%u", name, min,
-                         max);
+                         "storage \"raft\": %s must be %u..%u", name, min, max);
     *ret = (unsigned)v;
     return 0;
 }
@@ -113,8 +112,7 @@ static int raft_options_fill(const struct kh_config *config,
     tls->cert_file = kh_config_param(st, "tls_cert_file");
     tls->key_file = kh_config_param(st, "tls_key_file");
     tls->ca_file = kh_config_param(st, "tls_ca_file");
-    if (tls->cert_file == NULL || tls->key_file == NULL ||
-        tls->ca_file == NULL)
+    if (tls->cert_file == NULL || tls->key_file == NULL || tls->ca_file == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
                          "storage \"raft\": the cluster port is mutual TLS: "
                          "set tls_cert_file, tls_key_file and tls_ca_file "
@@ -180,10 +178,10 @@ static int leader_advertise(struct kh_core *core)
     char *text;
     int r = KH_ENOMEM;
 
-    doc = json_pack("{s:s, s:s, s:s}", "api_addr",
-                    c->api_addr ? c->api_addr : "", "cluster_addr",
-                    c->cluster_addr ? c->cluster_addr : "", "node_id",
-                    kh_config_param(&c->storage, "node_id"));
+    doc =
+        json_pack("{s:s, s:s, s:s}", "api_addr", c->api_addr ? c->api_addr : "",
+                  "cluster_addr", c->cluster_addr ? c->cluster_addr : "",
+                  "node_id", kh_config_param(&c->storage, "node_id"));
     text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
     if (text != NULL)
         r = kh_storage_put(core->storage, CORE_LEADER_PATH,
@@ -269,8 +267,7 @@ static void ha_join_unseal_locked(struct kh_core *core)
     core->join_root_key = NULL;
     if (r != 0) {
         core_seal_locked(core);
-        log_error("core: unsealing after the join failed: %s",
-                  kh_strerror(r));
+        log_error("core: unsealing after the join failed: %s", kh_strerror(r));
         return;
     }
     log_info("core: joined and unsealed");
@@ -392,11 +389,11 @@ int kh_core_active_addr(struct kh_core *core, char *out, size_t size)
     free(value);
     r = KH_EUNAVAIL;
     if (doc != NULL &&
-        json_unpack(doc, "{s:s, s:s}", "api_addr", &api, "node_id",
-                    &node_id) == 0 &&
+        json_unpack(doc, "{s:s, s:s}", "api_addr", &api, "node_id", &node_id) ==
+            0 &&
         strcmp(node_id, st.leader_id) == 0 && api[0] != '\0' &&
-        strcmp(node_id, kh_config_param(&core->config->storage,
-                                        "node_id")) != 0 &&
+        strcmp(node_id, kh_config_param(&core->config->storage, "node_id")) !=
+            0 &&
         strlen(api) < size) {
         memcpy(out, api, strlen(api) + 1);
         r = 1;

@@ -35,12 +35,11 @@
 #include "raft/raft_log.h"
 #include "raft/raft_node_internal.h"
 
-#define KH_NODE_TICK_MS 20u
+#define KH_NODE_TICK_MS         20u
 #define KH_NODE_CHANGE_RETRY_MS 100u
-#define KH_NODE_DIR_BYTES_MAX 3800u
+#define KH_NODE_DIR_BYTES_MAX   3800u
 
-enum req_kind
-{
+enum req_kind {
     REQ_APPLY = 1,
     REQ_BOOTSTRAP,
     REQ_START,
@@ -55,7 +54,7 @@ struct node_req
     struct node_req *next;
     enum req_kind kind;
     struct kh_raft_node *node;
-    struct raft_buffer buf; /* APPLY: ours until raft_apply() takes it */
+    struct raft_buffer buf;   /* APPLY: ours until raft_apply() takes it */
     struct kh_raft_wbuf dump; /* DUMP: the store's snapshot data */
     uint64_t dump_index;
     uint64_t dump_term;
@@ -66,7 +65,8 @@ struct node_req
     bool done;
     bool abandoned;
     pthread_cond_t cond; /* its caller waits on it (with node->lock) */
-    union {
+    union
+    {
         struct raft_apply apply;
         struct raft_change change;
         struct raft_transfer transfer;
@@ -90,13 +90,13 @@ struct kh_raft_node
     struct raft_barrier barrier; /* the leader's first barrier of a term */
     bool barrier_pending;
     uint64_t barrier_term;
-    uint64_t ready_term;         /* loop only: term whose barrier applied */
+    uint64_t ready_term; /* loop only: term whose barrier applied */
     bool loop_ready;
     bool handles_ready;
     bool io_ready;
     bool raft_inited;
-    bool raft_started;           /* loop only */
-    bool closing;                /* loop only */
+    bool raft_started;                        /* loop only */
+    bool closing;                             /* loop only */
     uint64_t last_heard[KH_RAFT_SERVERS_MAX]; /* loop only, by conf slot */
     /* Under lock: */
     pthread_mutex_t lock;
@@ -225,9 +225,8 @@ static void transfer_cb(struct raft_transfer *t)
 {
     struct node_req *req = t->data;
 
-    req_finish(req, raft_state(&req->node->raft) == RAFT_LEADER
-                        ? KH_EUNAVAIL
-                        : 0);
+    req_finish(req,
+               raft_state(&req->node->raft) == RAFT_LEADER ? KH_EUNAVAIL : 0);
 }
 
 /* ---- running requests (loop thread) ---- */
@@ -291,16 +290,15 @@ static int run_start(struct kh_raft_node *node)
  * is promoted. */
 static int run_add(struct kh_raft_node *node, struct node_req *req)
 {
-    const struct raft_server *s = conf_find(&node->raft.configuration,
-                                            req->id);
+    const struct raft_server *s = conf_find(&node->raft.configuration, req->id);
     unsigned i;
 
     if (s != NULL && strcmp(s->address, req->address) != 0)
         return KH_ECONFLICT;
     for (i = 0; i < node->raft.configuration.n; i++)
         if (node->raft.configuration.servers[i].id != req->id &&
-            strcmp(node->raft.configuration.servers[i].address,
-                   req->address) == 0)
+            strcmp(node->raft.configuration.servers[i].address, req->address) ==
+                0)
             return KH_ECONFLICT;
     req->u.change.data = req;
     if (s == NULL)
@@ -342,8 +340,8 @@ static int run_req(struct kh_raft_node *node, struct node_req *req)
         if (conf_find(&node->raft.configuration, req->id) == NULL)
             return KH_ENOTFOUND;
         req->u.change.data = req;
-        return status_from_raft(raft_remove(&node->raft, &req->u.change,
-                                            req->id, change_done_cb));
+        return status_from_raft(
+            raft_remove(&node->raft, &req->u.change, req->id, change_done_cb));
     case REQ_TRANSFER:
         req->u.transfer.data = req;
         return status_from_raft(
@@ -373,8 +371,8 @@ static void wake_cb(uv_async_t *handle)
         list = req->next;
         req->next = NULL;
         r = stopping ? KH_EUNAVAIL : run_req(node, req);
-        if (r < 0 || (r == 0 && (req->kind == REQ_BOOTSTRAP ||
-                                 req->kind == REQ_START)))
+        if (r < 0 ||
+            (r == 0 && (req->kind == REQ_BOOTSTRAP || req->kind == REQ_START)))
             req_finish(req, r);
     }
     if (stopping && !node->closing)
@@ -540,8 +538,10 @@ static int log_has_state(const char *log_dir, bool *ret, char *errmsg,
         *ret = st.term != 0 || st.last_index != 0 || st.has_snapshot;
         kh_raft_log_read_end(reader);
     } else {
-        r = kh_errmsg(errmsg, errmsg_size, r, "raft: cannot read the log in "
-                      "%s: %s", log_dir, kh_strerror(r));
+        r = kh_errmsg(errmsg, errmsg_size, r,
+                      "raft: cannot read the log in "
+                      "%s: %s",
+                      log_dir, kh_strerror(r));
     }
     kh_raft_log_close(log);
     return r;
@@ -554,11 +554,13 @@ static int node_check_options(const struct kh_raft_node_options *o,
         strlen(o->dir) > KH_NODE_DIR_BYTES_MAX)
         return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
                          "storage \"raft\": \"path\" is required (at most %u "
-                         "bytes)", KH_NODE_DIR_BYTES_MAX);
+                         "bytes)",
+                         KH_NODE_DIR_BYTES_MAX);
     if (o->node_id == NULL || !kh_raft_node_id_valid(o->node_id))
         return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
                          "storage \"raft\": \"node_id\" must be 1..%u of "
-                         "[A-Za-z0-9._-]", KH_RAFT_NODE_ID_BYTES_MAX);
+                         "[A-Za-z0-9._-]",
+                         KH_RAFT_NODE_ID_BYTES_MAX);
     if (o->cluster_addr == NULL || strlen(o->cluster_addr) == 0 ||
         strlen(o->cluster_addr) > KH_RAFT_ADDRESS_BYTES_MAX ||
         strchr(o->cluster_addr, ':') == NULL)
@@ -575,8 +577,8 @@ static int node_check_options(const struct kh_raft_node_options *o,
 static void node_tune(struct kh_raft_node *node,
                       const struct kh_raft_node_options *o)
 {
-    unsigned election = o->election_ms ? o->election_ms
-                                       : KH_RAFT_ELECTION_MS_DEFAULT;
+    unsigned election =
+        o->election_ms ? o->election_ms : KH_RAFT_ELECTION_MS_DEFAULT;
     unsigned heartbeat = o->heartbeat_ms ? o->heartbeat_ms : election / 10;
 
     raft_set_election_timeout(&node->raft, election);
@@ -585,10 +587,9 @@ static void node_tune(struct kh_raft_node *node,
                                 o->snapshot_threshold
                                     ? o->snapshot_threshold
                                     : KH_RAFT_SNAPSHOT_THRESHOLD_DEFAULT);
-    raft_set_snapshot_trailing(&node->raft,
-                               o->snapshot_trailing
-                                   ? o->snapshot_trailing
-                                   : KH_RAFT_SNAPSHOT_TRAILING_DEFAULT);
+    raft_set_snapshot_trailing(
+        &node->raft, o->snapshot_trailing ? o->snapshot_trailing
+                                          : KH_RAFT_SNAPSHOT_TRAILING_DEFAULT);
     raft_set_pre_vote(&node->raft, true);
 }
 
@@ -757,9 +758,8 @@ static int node_submit_keep(struct kh_raft_node *node, struct node_req *req,
     pthread_mutex_unlock(&node->lock);
     uv_async_send(&node->wake);
     pthread_mutex_lock(&node->lock);
-    while (!req->done &&
-           pthread_cond_timedwait(&req->cond, &node->lock, &deadline) !=
-               ETIMEDOUT)
+    while (!req->done && pthread_cond_timedwait(&req->cond, &node->lock,
+                                                &deadline) != ETIMEDOUT)
         ;
     if (!req->done) {
         req->abandoned = true;
@@ -1002,8 +1002,8 @@ int kh_raft_node_dump(struct kh_raft_node *node, struct kh_raft_wbuf *ret_dump,
 }
 
 int kh_raft_node_dump_local(struct kh_raft_node *node,
-                            struct kh_raft_wbuf *ret_dump,
-                            uint64_t *ret_index, uint64_t *ret_term)
+                            struct kh_raft_wbuf *ret_dump, uint64_t *ret_index,
+                            uint64_t *ret_term)
 {
     struct node_req *req;
     bool owned;

@@ -41,12 +41,12 @@
 #include "raft/raft_limits.h"
 #include "storage/storage.h"
 
-#define KH_RAFT_NODE_ID_BYTES_MAX 128u
-#define KH_RAFT_NAMES_PREFIX "core/raft/names/"
-#define KH_RAFT_RESTORE_MARKER "core/raft/restore-pending"
-#define KH_RAFT_SNAPSHOT_MAGIC "KHSNAP01"
-#define KH_RAFT_SNAPSHOT_VERSION 1u
-#define KH_RAFT_SNAPSHOT_HEADER_BYTES (8u + 4u + 8u + 8u + 8u + 8u)
+#define KH_RAFT_NODE_ID_BYTES_MAX      128u
+#define KH_RAFT_NAMES_PREFIX           "core/raft/names/"
+#define KH_RAFT_RESTORE_MARKER         "core/raft/restore-pending"
+#define KH_RAFT_SNAPSHOT_MAGIC         "KHSNAP01"
+#define KH_RAFT_SNAPSHOT_VERSION       1u
+#define KH_RAFT_SNAPSHOT_HEADER_BYTES  (8u + 4u + 8u + 8u + 8u + 8u)
 #define KH_RAFT_SNAPSHOT_TRAILER_BYTES 32u
 #define KH_RAFT_SNAPSHOT_FILE_BYTES_MAX                                        \
     (KH_RAFT_SNAPSHOT_HEADER_BYTES + KH_RAFT_SNAPSHOT_BYTES_MAX +              \
@@ -57,14 +57,14 @@ struct kh_raft_tls;
 
 struct kh_raft_node_options
 {
-    const char *dir;          /* the storage path (created when missing) */
-    const char *node_id;      /* this server's name */
-    const char *cluster_addr; /* "host:port" raft listens on */
+    const char *dir;               /* the storage path (created when missing) */
+    const char *node_id;           /* this server's name */
+    const char *cluster_addr;      /* "host:port" raft listens on */
     const struct kh_raft_tls *tls; /* NULL: plain TCP (tests only) */
-    unsigned election_ms;     /* 0: KH_RAFT_ELECTION_MS_DEFAULT */
-    unsigned heartbeat_ms;    /* 0: election / 10 */
-    unsigned snapshot_threshold; /* 0: KH_RAFT_SNAPSHOT_THRESHOLD_DEFAULT */
-    unsigned snapshot_trailing;  /* 0: KH_RAFT_SNAPSHOT_TRAILING_DEFAULT */
+    unsigned election_ms;          /* 0: KH_RAFT_ELECTION_MS_DEFAULT */
+    unsigned heartbeat_ms;         /* 0: election / 10 */
+    unsigned snapshot_threshold;   /* 0: KH_RAFT_SNAPSHOT_THRESHOLD_DEFAULT */
+    unsigned snapshot_trailing;    /* 0: KH_RAFT_SNAPSHOT_TRAILING_DEFAULT */
 };
 
 struct kh_raft_server_info
@@ -83,9 +83,9 @@ struct kh_raft_server_info
 
 struct kh_raft_status
 {
-    bool started;      /* raft runs (configured, or waiting to be added) */
-    bool configured;   /* part of a configuration */
-    bool leader;       /* this node leads (and has applied its term) */
+    bool started;    /* raft runs (configured, or waiting to be added) */
+    bool configured; /* part of a configuration */
+    bool leader;     /* this node leads (and has applied its term) */
     uint64_t term;
     uint64_t last_index;
     uint64_t commit_index;
@@ -152,9 +152,9 @@ int kh_raft_node_snapshot_save(struct kh_raft_node *node, uint8_t **ret_data,
 
 /* Check a snapshot file (magic, version, lengths, digest, data format).
  * On success *ret_data and *ret_len point at the store data inside it. */
-int kh_raft_snapshot_check(const uint8_t *file, size_t len,
-                           uint64_t *ret_index, uint64_t *ret_term,
-                           uint64_t *ret_created, const uint8_t **ret_data,
+int kh_raft_snapshot_check(const uint8_t *file, size_t len, uint64_t *ret_index,
+                           uint64_t *ret_term, uint64_t *ret_created,
+                           const uint8_t **ret_data,
                            size_t *ret_len) KH_MUST_CHECK;
 
 /* Leader only: make the store hold exactly the snapshot's keys. The
@@ -165,14 +165,13 @@ int kh_raft_snapshot_check(const uint8_t *file, size_t len,
  * marker, and running it again finishes it. The names of this cluster's
  * servers (KH_RAFT_NAMES_PREFIX) are kept. The caller quiesces the core. */
 int kh_raft_node_snapshot_restore(struct kh_raft_node *node,
-                                  const uint8_t *file, size_t len)
-    KH_MUST_CHECK;
+                                  const uint8_t *file,
+                                  size_t len) KH_MUST_CHECK;
 
 /* This node's own store: the applied index and the SHA-256 of its keys
  * and values (the snapshot data after its header), so tests and operators
  * can check that nodes hold the same state. */
-int kh_raft_node_local_digest(struct kh_raft_node *node,
-                              uint64_t *ret_applied,
+int kh_raft_node_local_digest(struct kh_raft_node *node, uint64_t *ret_applied,
                               uint8_t ret_digest[32]) KH_MUST_CHECK;
 
 /* Apply ops as one entry and wait until it is committed and applied here

@@ -29,8 +29,7 @@ int kh_raft_node_dump(struct kh_raft_node *node, struct kh_raft_wbuf *ret,
                       uint64_t *ret_index, uint64_t *ret_term) KH_MUST_CHECK;
 
 /* The same on any node (its own store, as applied so far). */
-int kh_raft_node_dump_local(struct kh_raft_node *node,
-                            struct kh_raft_wbuf *ret,
+int kh_raft_node_dump_local(struct kh_raft_node *node, struct kh_raft_wbuf *ret,
                             uint64_t *ret_index,
                             uint64_t *ret_term) KH_MUST_CHECK;
 

@@ -21,7 +21,7 @@
 #include "raft/raft_node_internal.h"
 #include "storage/lmdb_internal.h"
 
-#define SNAP_BATCH_BYTES_MAX (KH_RAFT_ENTRY_BYTES_MAX - 64u * 1024u)
+#define SNAP_BATCH_BYTES_MAX  (KH_RAFT_ENTRY_BYTES_MAX - 64u * 1024u)
 #define SNAP_WALK_FOLDERS_MAX 1000000u
 
 static int sha256(const uint8_t *p, size_t len, uint8_t out[32])
@@ -72,8 +72,8 @@ out:
     return r;
 }
 
-int kh_raft_node_local_digest(struct kh_raft_node *node,
-                              uint64_t *ret_applied, uint8_t ret_digest[32])
+int kh_raft_node_local_digest(struct kh_raft_node *node, uint64_t *ret_applied,
+                              uint8_t ret_digest[32])
 {
     struct kh_raft_wbuf dump;
     uint64_t index = 0, term = 0;
@@ -133,18 +133,17 @@ static int data_check(const uint8_t *data, size_t len, size_t *ret_keys)
     return 0;
 }
 
-int kh_raft_snapshot_check(const uint8_t *file, size_t len,
-                           uint64_t *ret_index, uint64_t *ret_term,
-                           uint64_t *ret_created, const uint8_t **ret_data,
-                           size_t *ret_len)
+int kh_raft_snapshot_check(const uint8_t *file, size_t len, uint64_t *ret_index,
+                           uint64_t *ret_term, uint64_t *ret_created,
+                           const uint8_t **ret_data, size_t *ret_len)
 {
     struct kh_raft_rbuf r;
     uint8_t digest[32];
     uint64_t index, term, created, data_len;
     const uint8_t *magic, *data;
 
-    if (file == NULL || len < KH_RAFT_SNAPSHOT_HEADER_BYTES +
-                                  KH_RAFT_SNAPSHOT_TRAILER_BYTES ||
+    if (file == NULL ||
+        len < KH_RAFT_SNAPSHOT_HEADER_BYTES + KH_RAFT_SNAPSHOT_TRAILER_BYTES ||
         len > KH_RAFT_SNAPSHOT_FILE_BYTES_MAX)
         return KH_EINVAL;
     kh_raft_rbuf_init(&r, file, len - KH_RAFT_SNAPSHOT_TRAILER_BYTES);

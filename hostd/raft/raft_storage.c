@@ -45,8 +45,7 @@ static int face_del(void *impl, const char *key)
 /* Drop the reserved key (it sorts first: 0x01 is below every path). */
 static void list_hide_reserved(struct kh_storage_list *list)
 {
-    if (list->count == 0 ||
-        list->keys[0][0] != KH_STORAGE_LMDB_APPLIED_KEY[0])
+    if (list->count == 0 || list->keys[0][0] != KH_STORAGE_LMDB_APPLIED_KEY[0])
         return;
     free(list->keys[0]);
     memmove(&list->keys[0], &list->keys[1],
@@ -67,8 +66,7 @@ static int face_list(void *impl, const char *prefix,
     return r;
 }
 
-static int face_batch(void *impl, const struct kh_storage_op *ops,
-                      size_t count)
+static int face_batch(void *impl, const struct kh_storage_op *ops, size_t count)
 {
     size_t i;
 

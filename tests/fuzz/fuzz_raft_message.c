@@ -110,9 +110,12 @@ static void seeds(const char *dir)
 
     memset(&m, 0, sizeof(m));
     m.type = RAFT_IO_REQUEST_VOTE;
-    m.request_vote = (struct raft_request_vote){
-        .term = 7, .candidate_id = 2, .last_log_index = 40,
-        .last_log_term = 6, .disrupt_leader = false, .pre_vote = true};
+    m.request_vote = (struct raft_request_vote){.term = 7,
+                                                .candidate_id = 2,
+                                                .last_log_index = 40,
+                                                .last_log_term = 6,
+                                                .disrupt_leader = false,
+                                                .pre_vote = true};
     seed_message(dir, "request_vote", &m);
     m.type = RAFT_IO_REQUEST_VOTE_RESULT;
     m.request_vote_result = (struct raft_request_vote_result){
@@ -121,14 +124,17 @@ static void seeds(const char *dir)
     if (kh_raft_batch_encode(&op, 1, &batch) != 0)
         abort();
     memset(entries, 0, sizeof(entries));
-    entries[0] = (struct raft_entry){.term = 7, .type = RAFT_COMMAND,
-                                     .buf = batch};
-    entries[1] = (struct raft_entry){.term = 7, .type = RAFT_BARRIER,
-                                     .buf = {NULL, 0}};
+    entries[0] =
+        (struct raft_entry){.term = 7, .type = RAFT_COMMAND, .buf = batch};
+    entries[1] =
+        (struct raft_entry){.term = 7, .type = RAFT_BARRIER, .buf = {NULL, 0}};
     m.type = RAFT_IO_APPEND_ENTRIES;
-    m.append_entries = (struct raft_append_entries){
-        .term = 7, .prev_log_index = 39, .prev_log_term = 6,
-        .leader_commit = 38, .entries = entries, .n_entries = 2};
+    m.append_entries = (struct raft_append_entries){.term = 7,
+                                                    .prev_log_index = 39,
+                                                    .prev_log_term = 6,
+                                                    .leader_commit = 38,
+                                                    .entries = entries,
+                                                    .n_entries = 2};
     seed_message(dir, "append_entries", &m);
     m.type = RAFT_IO_APPEND_ENTRIES_RESULT;
     m.append_entries_result = (struct raft_append_entries_result){

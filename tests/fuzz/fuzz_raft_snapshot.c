@@ -48,8 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t digest[32];
     unsigned int n = 0;
 
-    if (kh_raft_snapshot_check(data, size, NULL, NULL, NULL, NULL, NULL) ==
-        0) {
+    if (kh_raft_snapshot_check(data, size, NULL, NULL, NULL, NULL, NULL) == 0) {
         if (EVP_Digest(data, size - 32, digest, &n, EVP_sha256(), NULL) != 1 ||
             memcmp(digest, data + size - 32, 32) != 0)
             abort();

@@ -47,10 +47,10 @@ int sys_raft_configuration(struct kh_core *core, const struct kh_request *req,
                       st.servers[i].node_id, "address", st.servers[i].address,
                       "leader", st.servers[i].leader, "protocol_version", "3",
                       "voter", st.servers[i].voter));
-    return kh_response_envelope(
-        resp, req,
-        json_pack("{s:{s:I, s:o}}", "config", "index",
-                  (json_int_t)st.configuration_index, "servers", servers));
+    return kh_response_envelope(resp, req,
+                                json_pack("{s:{s:I, s:o}}", "config", "index",
+                                          (json_int_t)st.configuration_index,
+                                          "servers", servers));
 }
 
 int sys_raft_remove_peer(struct kh_core *core, const struct kh_request *req,
@@ -70,8 +70,8 @@ int sys_raft_remove_peer(struct kh_core *core, const struct kh_request *req,
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "no server \"%s\" in the configuration", id);
     if (r != 0)
-        return kh_errmsg(errmsg, errmsg_size, r, "cannot remove \"%s\": %s",
-                         id, kh_strerror(r));
+        return kh_errmsg(errmsg, errmsg_size, r, "cannot remove \"%s\": %s", id,
+                         kh_strerror(r));
     log_info("raft: removed \"%s\" from the configuration", id);
     kh_response_no_content(resp);
     return 0;
@@ -92,7 +92,7 @@ static json_t *contact_text(uint64_t ms)
 /* A server is healthy when the leader heard from it within a few election
  * timeouts and it is not far behind. */
 #define AUTOPILOT_CONTACT_MS_MAX 5000u
-#define AUTOPILOT_LAG_MAX 1000u
+#define AUTOPILOT_LAG_MAX        1000u
 
 static json_t *autopilot_server(const struct kh_raft_status *st,
                                 const struct kh_raft_server_info *s,
@@ -102,18 +102,19 @@ static json_t *autopilot_server(const struct kh_raft_status *st,
                    s->match_index + AUTOPILOT_LAG_MAX >= st->last_index;
 
     *ret_healthy = healthy;
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:b, s:s, s:s}",
-                     "id", s->node_id, "name", s->node_id, "address",
-                     s->address, "node_status", healthy ? "alive" : "failed",
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:b, s:s, s:s}", "id",
+                     s->node_id, "name", s->node_id, "address", s->address,
+                     "node_status", healthy ? "alive" : "failed",
                      "last_contact", contact_text(s->last_contact_ms),
                      "last_term", (json_int_t)st->term, "last_index",
                      (json_int_t)s->match_index, "healthy", healthy, "status",
-                     s->leader ? "leader" : s->voter ? "voter" : "non-voter",
+                     s->leader  ? "leader"
+                     : s->voter ? "voter"
+                                : "non-voter",
                      "version", KH_SERVER_VERSION);
 }
 
-int sys_raft_autopilot_state(struct kh_core *core,
-                             const struct kh_request *req,
+int sys_raft_autopilot_state(struct kh_core *core, const struct kh_request *req,
                              struct kh_response *resp, char *errmsg,
                              size_t errmsg_size)
 {
@@ -135,8 +136,7 @@ int sys_raft_autopilot_state(struct kh_core *core,
         if (st.servers[i].voter) {
             voter_count++;
             healthy_voters += healthy;
-            json_array_append_new(voters,
-                                  json_string(st.servers[i].node_id));
+            json_array_append_new(voters, json_string(st.servers[i].node_id));
         }
     }
     /* Voters that may fail with a majority of healthy ones left. */
@@ -154,8 +154,7 @@ int sys_raft_autopilot_state(struct kh_core *core,
 /* Keyhold's own: this node's applied index and store digest, answered
  * by each node itself (never forwarded). */
 int sys_raft_digest(struct kh_core *core, const struct kh_request *req,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size)
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
     uint8_t digest[32];
     char hex[65];
@@ -170,13 +169,10 @@ int sys_raft_digest(struct kh_core *core, const struct kh_request *req,
         return kh_errmsg(errmsg, errmsg_size, r, "cannot read the store: %s",
                          kh_strerror(r));
     kh_hex_encode(digest, sizeof(digest), hex);
-    return kh_response_raw(resp, json_pack("{s:s, s:I, s:s}", "node_id",
-                                           kh_config_param(
-                                               &core->config->storage,
-                                               "node_id"),
-                                           "applied_index",
-                                           (json_int_t)applied, "sha256",
-                                           hex));
+    return kh_response_raw(
+        resp, json_pack("{s:s, s:I, s:s}", "node_id",
+                        kh_config_param(&core->config->storage, "node_id"),
+                        "applied_index", (json_int_t)applied, "sha256", hex));
 }
 
 int sys_raft_snapshot_read(struct kh_core *core, const struct kh_request *req,
@@ -214,8 +210,8 @@ static int restore(struct kh_core *core, const struct kh_request *req,
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "the snapshot is damaged or not a Keyhold raft "
                          "snapshot");
-    if (!force && core_snapshot_keys_match(core, req->raw_body,
-                                           req->raw_body_len) != 0)
+    if (!force &&
+        core_snapshot_keys_match(core, req->raw_body, req->raw_body_len) != 0)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "the snapshot's keyring does not open with this "
                          "cluster's keys; use snapshot-force to restore it "
@@ -269,16 +265,15 @@ int sys_raft_challenge(struct kh_core *core, const struct kh_request *req,
     json_t *body = NULL;
     int r;
 
-    r = kh_core_join_challenge(core, kh_request_string(req, "server_id"),
-                               &body, errmsg, errmsg_size);
+    r = kh_core_join_challenge(core, kh_request_string(req, "server_id"), &body,
+                               errmsg, errmsg_size);
     if (r != 0)
         return r;
     return kh_response_raw(resp, body);
 }
 
 int sys_raft_answer(struct kh_core *core, const struct kh_request *req,
-                    struct kh_response *resp, char *errmsg,
-                    size_t errmsg_size)
+                    struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
     bool non_voter = false;
     int r;
