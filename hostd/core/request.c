@@ -167,8 +167,8 @@ static int call_backend(struct kh_core *core, const struct kh_request *req,
     /* A leased secret is registered before the client sees it, so no
      * secret is ever handed out that the server would not revoke. */
     if (r == 0 && resp->lease.requested)
-        r = lease_register(core->leases, t->mount, req->path, resp, errmsg,
-                           errmsg_size);
+        r = lease_register(core->leases, t->mount, br.token, req->path,
+                           resp, errmsg, errmsg_size);
     return r;
 }
 

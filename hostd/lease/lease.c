@@ -1,7 +1,8 @@
 /*
  * lease.c - lease records and the lease API: register, lookup, list,
  * renew, revoke. Records hold what the backend needs to revoke the
- * secret ("internal"), never the secret handed to the client.
+ * secret ("internal") and the salted hash of the token that created it
+ * ("token_hash"), never the secret handed to the client nor a token ID.
  */
 #include "lease/lease.h"
 
@@ -66,12 +67,51 @@ int lease_record_store(struct lease_manager *mgr, json_t *record)
     return r;
 }
 
-int lease_record_delete(struct lease_manager *mgr, const char *id)
+int lease_record_insert(struct lease_manager *mgr, json_t *record)
 {
     char path[sizeof(LEASE_RECORD_PREFIX) + LEASE_ID_BYTES_MAX];
+    char index_key[LEASE_INDEX_KEY_BYTES];
+    const char *id = json_string_value(json_object_get(record, "id"));
+    const char *owner = lease_record_owner(record);
+    struct kh_storage_op ops[2];
+    size_t n = 0;
+    char *text;
+    int r;
 
+    KH_ASSERT(id != NULL);
+    if (owner != NULL && lease_owner_key(owner, id, index_key) != 0)
+        return KH_ELIMIT;
     snprintf(path, sizeof(path), "%s%s", LEASE_RECORD_PREFIX, id);
-    return barrier_delete(mgr->core->barrier, path);
+    text = json_dumps(record, JSON_COMPACT);
+    if (text == NULL)
+        return KH_ENOMEM;
+    ops[n++] = (struct kh_storage_op){KH_STORAGE_PUT, path,
+                                      (const uint8_t *)text, strlen(text)};
+    if (owner != NULL)
+        ops[n++] = (struct kh_storage_op){KH_STORAGE_PUT, index_key,
+                                          (const uint8_t *)"1", 1};
+    r = barrier_batch(mgr->core->barrier, ops, n);
+    kh_free_secret(text, strlen(text));
+    return r;
+}
+
+int lease_record_delete(struct lease_manager *mgr, const json_t *record)
+{
+    char path[sizeof(LEASE_RECORD_PREFIX) + LEASE_ID_BYTES_MAX];
+    char index_key[LEASE_INDEX_KEY_BYTES];
+    const char *id = json_string_value(json_object_get(record, "id"));
+    const char *owner = lease_record_owner(record);
+    struct kh_storage_op ops[2];
+    size_t n = 0;
+
+    if (id == NULL || strlen(id) > LEASE_ID_BYTES_MAX)
+        return KH_ECORRUPT;
+    snprintf(path, sizeof(path), "%s%s", LEASE_RECORD_PREFIX, id);
+    ops[n++] = (struct kh_storage_op){KH_STORAGE_DELETE, path, NULL, 0};
+    if (owner != NULL && lease_owner_key(owner, id, index_key) == 0)
+        ops[n++] = (struct kh_storage_op){KH_STORAGE_DELETE, index_key,
+                                          NULL, 0};
+    return barrier_batch(mgr->core->barrier, ops, n);
 }
 
 static uint64_t clamp_ttl(uint64_t want, uint64_t def, uint64_t max)
@@ -83,9 +123,14 @@ static uint64_t clamp_ttl(uint64_t want, uint64_t def, uint64_t max)
     return ttl;
 }
 
-int lease_register(struct lease_manager *mgr, const struct mount_entry *mount,
-                   const char *request_path, struct kh_response *resp,
-                   char *errmsg, size_t errmsg_size)
+/* The lease's TTL and max TTL: the engine's wish within the mount's and
+ * the server's limits, then within the creating token's life (a batch
+ * token's expiry is fixed, so it bounds the max TTL too). */
+static void register_ttls(const struct lease_manager *mgr,
+                          const struct mount_entry *mount,
+                          const struct token_entry *token,
+                          const struct kh_response *resp, int64_t now,
+                          uint64_t *ret_ttl, uint64_t *ret_max_ttl)
 {
     const struct kh_config *config = mgr->core->config;
     uint64_t sys_max = config->max_lease_ttl_s ? config->max_lease_ttl_s
@@ -94,6 +139,27 @@ int lease_register(struct lease_manager *mgr, const struct mount_entry *mount,
     uint64_t def = mount->default_lease_ttl_s ? mount->default_lease_ttl_s
                    : config->default_lease_ttl_s ? config->default_lease_ttl_s
                                                  : max;
+    int64_t bound = token != NULL ? token_entry_lease_bound(token) : 0;
+    uint64_t ttl, max_ttl, left;
+
+    max_ttl = clamp_ttl(resp->lease.max_ttl_s, max, max);
+    ttl = clamp_ttl(resp->lease.ttl_s, def, max_ttl);
+    if (bound != 0) {
+        left = bound > now ? (uint64_t)(bound - now) : 0;
+        if (ttl > left)
+            ttl = left;
+        if (token->type == TOKEN_TYPE_BATCH && max_ttl > left)
+            max_ttl = left;
+    }
+    *ret_ttl = ttl;
+    *ret_max_ttl = max_ttl;
+}
+
+int lease_register(struct lease_manager *mgr, const struct mount_entry *mount,
+                   const struct token_entry *token, const char *request_path,
+                   struct kh_response *resp, char *errmsg, size_t errmsg_size)
+{
+    char owner[LEASE_OWNER_HEX_BYTES + 1] = "";
     char id[LEASE_ID_BYTES_MAX + 1];
     char random[LEASE_RANDOM_CHARS + 1];
     int64_t now = lease_now();
@@ -102,8 +168,9 @@ int lease_register(struct lease_manager *mgr, const struct mount_entry *mount,
     int r;
 
     KH_ASSERT(resp->lease.requested);
-    max_ttl = clamp_ttl(resp->lease.max_ttl_s, max, max);
-    ttl = clamp_ttl(resp->lease.ttl_s, def, max_ttl);
+    register_ttls(mgr, mount, token, resp, now, &ttl, &max_ttl);
+    if (token != NULL)
+        token_entry_lease_owner(token, owner);
     r = kh_random_base62(random, LEASE_RANDOM_CHARS);
     if (r != 0)
         return r;
@@ -121,19 +188,28 @@ int lease_register(struct lease_manager *mgr, const struct mount_entry *mount,
                        (json_int_t)ttl, "last_renewal", (json_int_t)0,
                        "renewable", resp->lease.renewable, "revoke_attempts",
                        0, "last_revoke_error", "");
-    if (record == NULL)
+    if (record == NULL || (owner[0] != '\0' &&
+                           json_object_set_new(record, LEASE_OWNER_FIELD,
+                                               json_string(owner)) != 0)) {
+        json_decref(record);
         return KH_ENOMEM;
+    }
     pthread_mutex_lock(&mgr->lock);
     r = mgr->count >= LEASES_MAX
             ? kh_errmsg(errmsg, errmsg_size, KH_ELIMIT,
                         "too many leases (limit %d)", LEASES_MAX)
             : lease_index_put_locked(mgr, id, now + (int64_t)ttl, true);
     pthread_mutex_unlock(&mgr->lock);
-    if (r == 0)
-        r = lease_record_store(mgr, record);
+    if (r == 0 && (r = lease_record_insert(mgr, record)) != 0) {
+        pthread_mutex_lock(&mgr->lock);
+        lease_index_remove_locked(mgr, id);
+        pthread_mutex_unlock(&mgr->lock);
+    }
     json_decref(record);
     if (r != 0)
         return r;
+    if (owner[0] != '\0')
+        lease_owner_recheck(mgr, owner, id);
     json_object_set_new(resp->body, "lease_id", json_string(id));
     json_object_set_new(resp->body, "lease_duration",
                         json_integer((json_int_t)ttl));

@@ -1,7 +1,8 @@
 /*
  * lease_expiry.c - the in-memory index of leases and the expiry thread
  * that revokes them when they are due, retrying failures with capped
- * exponential backoff, forever.
+ * exponential backoff, forever. Each pass first drains the queue of
+ * revoked tokens (lease_owner.c), whose leases become due at once.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ int lease_manager_create(struct kh_core *core, struct lease_manager **ret)
         return KH_ENOMEM;
     mgr->core = core;
     pthread_mutex_init(&mgr->lock, NULL);
+    pthread_mutex_init(&mgr->mark_lock, NULL);
     pthread_cond_init(&mgr->wake, NULL);
     *ret = mgr;
     return 0;
@@ -44,6 +46,7 @@ void lease_manager_free(struct lease_manager *mgr)
     lease_manager_stop(mgr);
     free(mgr->slots);
     pthread_cond_destroy(&mgr->wake);
+    pthread_mutex_destroy(&mgr->mark_lock);
     pthread_mutex_destroy(&mgr->lock);
     free(mgr);
 }
@@ -181,8 +184,12 @@ size_t lease_expire_due(struct lease_manager *mgr)
 {
     char *ids[LEASE_EXPIRE_BATCH];
     size_t revoked = 0, count, i;
-    int64_t now = lease_now();
+    int64_t now;
 
+    /* Leases of revoked tokens become due first, so this pass revokes
+     * them. */
+    (void)lease_owners_drain(mgr);
+    now = lease_now();
     do {
         pthread_mutex_lock(&mgr->lock);
         for (count = 0; count < LEASE_EXPIRE_BATCH && !mgr->stopping;
@@ -209,9 +216,11 @@ static void *expiry_main(void *arg)
         struct timespec deadline;
         clock_gettime(CLOCK_REALTIME, &deadline);
         deadline.tv_sec += 1;
-        pthread_cond_timedwait(&mgr->wake, &mgr->lock, &deadline);
+        if (!mgr->woken)
+            pthread_cond_timedwait(&mgr->wake, &mgr->lock, &deadline);
         if (mgr->stopping)
             break;
+        mgr->woken = false;
         pthread_mutex_unlock(&mgr->lock);
         (void)lease_expire_due(mgr);
         pthread_mutex_lock(&mgr->lock);
@@ -235,6 +244,14 @@ int lease_manager_start(struct lease_manager *mgr)
     r = mgr->running ? 0 : KH_EINTERNAL;
     pthread_mutex_unlock(&mgr->lock);
     return r;
+}
+
+void lease_manager_wake(struct lease_manager *mgr)
+{
+    pthread_mutex_lock(&mgr->lock);
+    mgr->woken = true;
+    pthread_cond_broadcast(&mgr->wake);
+    pthread_mutex_unlock(&mgr->lock);
 }
 
 void lease_manager_stop(struct lease_manager *mgr)

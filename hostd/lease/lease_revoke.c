@@ -60,6 +60,32 @@ int lease_backend_revoke(struct lease_manager *mgr, json_t *record,
     return with_backend(mgr, record, 0, false, errmsg, errmsg_size);
 }
 
+/* A lease past its expiry (due, or pending revocation because its token
+ * was revoked) cannot be renewed; a live owner token caps *expire at its
+ * own expiry. */
+static int renew_bound(struct lease_manager *mgr, const json_t *record,
+                       int64_t now, int64_t *expire, char *errmsg,
+                       size_t errmsg_size)
+{
+    const char *owner = lease_record_owner(record);
+    int64_t bound = 0;
+    int r;
+
+    if (json_integer_value(json_object_get(record, "expire_time")) <= now)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL, "lease expired");
+    if (owner == NULL)
+        return 0; /* a record from before owners were kept */
+    r = lease_owner_bound(mgr, owner, &bound);
+    if (r == KH_ENOTFOUND)
+        return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
+                         "lease expired: its token was revoked");
+    if (r != 0)
+        return r;
+    if (bound != 0 && *expire > bound)
+        *expire = bound;
+    return 0;
+}
+
 int lease_renew(struct lease_manager *mgr, const char *lease_id,
                 uint64_t increment_s, uint64_t *ret_ttl_s, char *errmsg,
                 size_t errmsg_size)
@@ -84,6 +110,9 @@ int lease_renew(struct lease_manager *mgr, const char *lease_id,
               ? increment_s
               : (uint64_t)json_integer_value(json_object_get(record, "ttl"));
     expire = now + (int64_t)ttl > max_expire ? max_expire : now + (int64_t)ttl;
+    r = renew_bound(mgr, record, now, &expire, errmsg, errmsg_size);
+    if (r != 0)
+        goto out;
     r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL, "lease expired");
     if (expire <= now)
         goto out;
@@ -99,6 +128,8 @@ int lease_renew(struct lease_manager *mgr, const char *lease_id,
         r = lease_index_put_locked(mgr, lease_id, expire, false);
         pthread_mutex_unlock(&mgr->lock);
     }
+    if (r == 0 && lease_record_owner(record) != NULL)
+        lease_owner_recheck(mgr, lease_record_owner(record), lease_id);
     if (r == 0)
         *ret_ttl_s = (uint64_t)(expire - now);
 out:
@@ -122,7 +153,7 @@ static int revoke_record(struct lease_manager *mgr, json_t *record,
         r = 0;
     }
     if (r == 0) {
-        r = lease_record_delete(mgr, id);
+        r = lease_record_delete(mgr, record);
         if (r == 0 || r == KH_ENOTFOUND) {
             pthread_mutex_lock(&mgr->lock);
             lease_index_remove_locked(mgr, id);
@@ -195,48 +226,79 @@ int lease_revoke_prefix(struct lease_manager *mgr, const char *prefix,
     return first;
 }
 
+/* Append to ops/paths a delete of the record of lease id (owner NULL) or
+ * of its index entry under owner. */
+static int add_delete(struct kh_storage_op *ops, char **paths, size_t *n,
+                      const char *owner, const char *id)
+{
+    char *key = malloc(LEASE_INDEX_KEY_BYTES);
+    int r = 0;
+
+    if (key == NULL)
+        return KH_ENOMEM;
+    if (owner != NULL)
+        r = lease_owner_key(owner, id, key);
+    else if ((size_t)snprintf(key, LEASE_INDEX_KEY_BYTES, "%s%s",
+                              LEASE_RECORD_PREFIX, id) >= LEASE_INDEX_KEY_BYTES)
+        r = KH_ELIMIT;
+    if (r != 0) {
+        free(key);
+        return r;
+    }
+    paths[*n] = key;
+    ops[*n] = (struct kh_storage_op){KH_STORAGE_DELETE, key, NULL, 0};
+    (*n)++;
+    return 0;
+}
+
 /* Revoke the leases ids[0..count) through their backends and delete the
- * records of those the backends confirmed in one atomic batch (one
- * durable commit for many leases, instead of one each). Failures are
- * recorded on their leases for a later retry. */
+ * records (and owner index entries) of those the backends confirmed in
+ * one atomic batch (one durable commit for many leases, instead of one
+ * each). Failures are recorded on their leases for a later retry. */
 size_t lease_revoke_many(struct lease_manager *mgr, char *const *ids,
                          size_t count)
 {
-    struct kh_storage_op *ops = calloc(count, sizeof(*ops));
-    char **paths = calloc(count, sizeof(*paths));
+    struct kh_storage_op *ops = calloc(2 * count, sizeof(*ops));
+    char **paths = calloc(2 * count, sizeof(*paths));
+    const char **done_ids = calloc(count, sizeof(*done_ids));
     char errmsg[KH_ERRMSG_SIZE];
-    size_t done = 0, i;
+    size_t done = 0, n = 0, i;
 
-    if (ops == NULL || paths == NULL)
+    KH_ASSERT(count <= LEASE_EXPIRE_BATCH);
+    if (ops == NULL || paths == NULL || done_ids == NULL)
         goto out;
     for (i = 0; i < count; i++) {
         json_t *record = NULL;
         char backend_msg[KH_ERRMSG_SIZE] = "";
+        const char *owner;
         if (lease_record_load(mgr, ids[i], &record) != 0)
             continue;
+        owner = lease_record_owner(record);
         if (lease_backend_revoke(mgr, record, backend_msg,
                                  sizeof(backend_msg)) != 0) {
             /* Records the attempt; the expiry pass retries later. */
             if (revoke_record(mgr, record, false, errmsg, sizeof(errmsg)) != 0)
                 log_warn("lease: expired lease not yet revoked: %s", errmsg);
-        } else if (asprintf(&paths[done], "%s%s", LEASE_RECORD_PREFIX,
-                            ids[i]) >= 0) {
-            ops[done] = (struct kh_storage_op){KH_STORAGE_DELETE, paths[done],
-                                               NULL, 0};
-            done++;
+        } else if (add_delete(ops, paths, &n, NULL, ids[i]) == 0) {
+            done_ids[done++] = ids[i];
+            /* Without it a stale index entry remains, which the owner
+             * drain removes when it finds no record. */
+            if (owner != NULL)
+                (void)add_delete(ops, paths, &n, owner, ids[i]);
         }
         json_decref(record);
     }
-    if (done > 0 && barrier_batch(mgr->core->barrier, ops, done) != 0)
+    if (n > 0 && barrier_batch(mgr->core->barrier, ops, n) != 0)
         done = 0; /* the records stay; the next pass revokes them again */
     pthread_mutex_lock(&mgr->lock);
     for (i = 0; i < done; i++)
-        lease_index_remove_locked(mgr, paths[i] + strlen(LEASE_RECORD_PREFIX));
+        lease_index_remove_locked(mgr, done_ids[i]);
     pthread_mutex_unlock(&mgr->lock);
 out:
-    for (i = 0; paths != NULL && i < count; i++)
+    for (i = 0; paths != NULL && i < 2 * count; i++)
         free(paths[i]);
     free(paths);
+    free(done_ids);
     free(ops);
     return done;
 }

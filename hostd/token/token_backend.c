@@ -11,7 +11,9 @@
  * "token not found"; an unknown accessor is 400 "invalid accessor";
  * revoking an unknown token succeeds (204), as in Vault. Token IDs from
  * requests are hashed before any storage access and never echoed except
- * to the client that sent them.
+ * to the client that sent them. A revocation answers at once; the leases
+ * of the removed tokens are revoked by the lease manager in the
+ * background (token_leases.c).
  */
 #include "token/token_backend.h"
 
@@ -227,6 +229,14 @@ static int h_renew_accessor(const struct token_call *call)
 
 /* ---- revoke ---- */
 
+/* Tokens were removed: let the lease manager revoke their leases now
+ * rather than at its next pass (it drains the queue either way). */
+static void wake_leases(const struct token_call *call)
+{
+    if (call->br->core != NULL && call->br->core->leases != NULL)
+        lease_manager_wake(call->br->core->leases);
+}
+
 /* Revoke the tree under hash unless it is a batch token. mode_orphan:
  * revoke-orphan (children survive as orphans). */
 static int revoke_hash(const struct token_call *call, const char *hash,
@@ -252,8 +262,10 @@ static int revoke_hash(const struct token_call *call, const char *hash,
     free(e);
     if (r == KH_ENOTFOUND)
         r = 0; /* already gone: Vault answers 204 */
-    if (r == 0)
+    if (r == 0) {
+        wake_leases(call); /* revoked in the background, as in Vault */
         kh_response_no_content(call->resp);
+    }
     return r;
 }
 
@@ -365,6 +377,8 @@ static int h_tidy(const struct token_call *call)
     r = token_store_tidy(call->store, &removed);
     if (r != 0)
         return r;
+    if (removed > 0)
+        wake_leases(call);
     r = kh_response_envelope(call->resp, call->br->req, NULL);
     snprintf(warning, sizeof(warning),
              "Tidy operation completed: %zu expired or dangling tokens "

@@ -29,6 +29,7 @@ struct mount_entry;
 #define TOKEN_ACCESSOR_PREFIX "sys/token/accessor/"
 #define TOKEN_PARENT_PREFIX   "sys/token/parent/"
 #define TOKEN_ROLE_PREFIX     "sys/token/roles/"
+#define TOKEN_REVOKED_PREFIX  "sys/token/revoked/"
 #define TOKEN_SALT_BYTES      32
 /* Longest storage key: the parent index, two hashes. */
 #define TOKEN_KEY_BYTES 192
@@ -78,6 +79,8 @@ void token_key_accessor(const char *acc_hash, char out[TOKEN_KEY_BYTES]);
 void token_key_parent(const char *parent, const char *child,
                       char out[TOKEN_KEY_BYTES]);
 void token_key_children(const char *parent, char out[TOKEN_KEY_BYTES]);
+/* The revoked-token queue record of hash (token_leases.c). */
+void token_key_revoked(const char *hash, char out[TOKEN_KEY_BYTES]);
 
 /* True for 64 lowercase hex characters (a name read from storage). */
 bool token_hash_valid(const char *text);

@@ -226,4 +226,49 @@ int token_store_start_tidy(struct token_store *store,
                            unsigned interval_s) KH_MUST_CHECK;
 void token_store_stop_tidy(struct token_store *store);
 
+/* ---- what the lease manager needs (token_leases.c) ----
+ *
+ * A lease records the token that created it by that token's id_hash (a
+ * salted hash: never the ID, and not the accessor, which is a capability
+ * the store keeps only hashed). Every removal of a service or root token
+ * (revoke, revoke-self, revoke-accessor, revoke-orphan, a parent's tree
+ * revocation, tidy of expired tokens, use-limit exhaustion) writes
+ *
+ *     sys/token/revoked/<hash>            "1"
+ *
+ * in the same atomic batch that removes the token: a durable queue the
+ * lease manager drains (revoking the token's leases, then calling
+ * token_store_revoked_done). A crash between the two therefore never
+ * forgets a token's leases. */
+
+/* Up to max hashes of revoked tokens whose leases have not been handled
+ * yet (oldest names first, as storage sorts them) into hashes[]; names
+ * that are not hashes are skipped. */
+int token_store_revoked_list(struct token_store *store,
+                             char (*hashes)[TOKEN_HASH_HEX_BYTES + 1],
+                             size_t max, size_t *ret_count) KH_MUST_CHECK;
+
+/* The leases of hash are all gone: drop it from the queue. */
+int token_store_revoked_done(struct token_store *store,
+                             const char *hash) KH_MUST_CHECK;
+
+/* Whether the token stored under hash (a lease's owner) still exists, and
+ * the time its leases' TTL must not pass: *ret_expire_time is 0 for root,
+ * periodic and non-expiring tokens, else the token's expiry (which may
+ * already be past). KH_ENOTFOUND once the token is removed; KH_EINVAL for
+ * a malformed hash. */
+int token_store_lease_bound(struct token_store *store, const char *hash,
+                            int64_t *ret_expire_time) KH_MUST_CHECK;
+
+/* The owner to record on a lease created by e: its id_hash; for a batch
+ * token its parent's (Vault: a batch token's leases are tracked by its
+ * parent), "" for an orphan batch token. out has TOKEN_HASH_HEX_BYTES + 1
+ * bytes. */
+void token_entry_lease_owner(const struct token_entry *e,
+                             char out[TOKEN_HASH_HEX_BYTES + 1]);
+
+/* The time e bounds a lease's TTL at creation (0: no bound): root and
+ * periodic tokens and tokens without expiry put none. */
+int64_t token_entry_lease_bound(const struct token_entry *e);
+
 #endif

@@ -13,6 +13,11 @@
  * whose remaining tokens a second revocation or tidy removes. The walk
  * never recurses and is bounded by TOKEN_REVOKE_NODES_MAX removals.
  *
+ * Removing a service or root token also queues it for the lease manager
+ * (sys/token/revoked/<hash>, token_leases.c) in the same batch, so the
+ * leases it created are revoked after it, whatever path removed it; a
+ * batch token's leases belong to its parent and go with the parent.
+ *
  * Every function here runs under store->write_lock (the *_locked ones
  * require it held; token_tree_revoke takes it).
  */
@@ -51,15 +56,16 @@ static int first_child(struct token_store *store, const char *parent,
 
 /* Remove one token: its entry, its accessor record and the edge from its
  * parent (walk_parent, the frame below it in the walk, or for the start
- * of a walk the parent its entry names). A missing entry only loses its
- * edge. */
+ * of a walk the parent its entry names), and queue its leases for
+ * revocation unless it is a batch token. A missing entry only loses its
+ * edge (and is queued again, which is harmless). */
 static int remove_one(struct token_store *store, const char *hash,
                       const char *walk_parent)
 {
     char id_key[TOKEN_KEY_BYTES], acc_key[TOKEN_KEY_BYTES];
-    char edge_key[TOKEN_KEY_BYTES];
+    char edge_key[TOKEN_KEY_BYTES], revoked_key[TOKEN_KEY_BYTES];
     char acc_hash[TOKEN_HASH_HEX_BYTES + 1];
-    struct kh_storage_op ops[3];
+    struct kh_storage_op ops[4];
     struct token_entry *e;
     size_t n = 0;
     int r;
@@ -86,6 +92,11 @@ static int remove_one(struct token_store *store, const char *hash,
     if (walk_parent != NULL) {
         token_key_parent(walk_parent, hash, edge_key);
         ops[n++] = (struct kh_storage_op){KH_STORAGE_DELETE, edge_key, NULL, 0};
+    }
+    if (e->type != TOKEN_TYPE_BATCH) { /* its leases go with it */
+        token_key_revoked(hash, revoked_key);
+        ops[n++] = (struct kh_storage_op){KH_STORAGE_PUT, revoked_key,
+                                          (const uint8_t *)"1", 1};
     }
     r = barrier_batch(store->barrier, ops, n);
 out:
