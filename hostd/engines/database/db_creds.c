@@ -84,8 +84,15 @@ static void creds_ttls(const struct backend_request *br,
         role->max_ttl_s != 0 && role->max_ttl_s < max ? role->max_ttl_s : max;
     uint64_t ttl = role->default_ttl_s != 0 ? role->default_ttl_s : def;
 
+    int64_t bound = br->token != NULL ? token_entry_lease_bound(br->token)
+                                      : 0;
+    int64_t now = (int64_t)time(NULL);
+
     if (ttl == 0 || ttl > max_ttl)
         ttl = max_ttl;
+    /* The creating token's remaining life bounds the lease too. */
+    if (bound > 0 && (bound <= now || (uint64_t)(bound - now) < ttl))
+        ttl = bound > now ? (uint64_t)(bound - now) : 1;
     *ret_ttl = ttl;
     *ret_max = max_ttl;
 }
