@@ -232,7 +232,10 @@ static size_t drain_owner(struct lease_manager *mgr, const char *owner,
     struct kh_storage_list list = {0};
     size_t handled = 0, i = 0, n;
 
-    snprintf(folder, sizeof(folder), "%s%s/", LEASE_TOKEN_INDEX_PREFIX, owner);
+    if (strlen(owner) > LEASE_OWNER_HEX_BYTES)
+        return 0; /* not an owner this store writes */
+    snprintf(folder, sizeof(folder), "%s%.*s/", LEASE_TOKEN_INDEX_PREFIX,
+             (int)LEASE_OWNER_HEX_BYTES, owner);
     if (barrier_list(mgr->core->barrier, folder, &list) != 0)
         return 0;
     if (list.count == 0) {

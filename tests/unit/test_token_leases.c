@@ -333,7 +333,7 @@ static void test_revoke_revokes_leases(void **state)
     struct lease a, b;
     json_t *record;
     char owner[TOKEN_HASH_HEX_BYTES + 1];
-    char body[256];
+    char body[1024];
     int i;
 
     token_child(f, NULL, NULL, &t);
@@ -364,7 +364,7 @@ static void test_revoke_self_and_accessor(void **state)
     struct fixture *f = *state;
     struct token s, a;
     struct lease ls, la;
-    char body[128];
+    char body[1024];
 
     token_child(f, NULL, NULL, &s);
     token_child(f, NULL, NULL, &a);
@@ -388,7 +388,7 @@ static void test_revoke_orphan_keeps_children(void **state)
     struct fixture *f = *state;
     struct token p, c;
     struct lease lp, lc;
-    char body[256];
+    char body[1024];
 
     token_child(f, NULL, NULL, &p);
     token_child(f, p.id, NULL, &c);
@@ -416,7 +416,7 @@ static void test_tree_revokes_descendants(void **state)
     struct fixture *f = *state;
     struct token p, c, g, other;
     struct lease lp, lc, lg, lo;
-    char body[256];
+    char body[1024];
 
     token_child(f, NULL, NULL, &p);
     token_child(f, p.id, NULL, &c);
@@ -554,7 +554,7 @@ static void test_revoke_answers_before_backends(void **state)
     struct token t;
     struct lease l[3];
     struct timespec t0, t1;
-    char body[256];
+    char body[1024];
     int i;
 
     token_child(f, NULL, NULL, &t);
@@ -582,7 +582,7 @@ static void test_many_leases(void **state)
     enum { N = 600 };
     struct lease *l = calloc(N, sizeof(*l));
     struct token t;
-    char body[256];
+    char body[1024];
     int i, before = atomic_load(&revoked_count);
 
     assert_non_null(l);
@@ -605,7 +605,7 @@ static void test_record_without_owner(void **state)
 {
     struct fixture *f = *state;
     struct lease l = {"db/creds/app/OLDRECORD0000000000000000", 0, 0};
-    char errmsg[KH_ERRMSG_SIZE], body[128], *text;
+    char errmsg[KH_ERRMSG_SIZE], body[1024], *text;
     const struct mount_entry *mount = NULL;
     const char *subpath = NULL;
     uint8_t key[32];

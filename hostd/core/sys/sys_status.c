@@ -13,6 +13,8 @@
 #include <time.h>
 
 #include "common/err.h"
+
+#define KH_HEALTH_TEXT_BYTES 768
 #include "raft/raft_node.h"
 #include "core/core.h"
 #include "core/sys/sys_handlers.h"
@@ -131,6 +133,55 @@ static int health_status(const struct kh_request *req,
     return 0;
 }
 
+/* True when text needs no JSON escaping (it is printed as is). */
+static bool json_plain(const char *text)
+{
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)text; *p != '\0'; p++)
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+            return false;
+    return true;
+}
+
+/* The health body, printed directly: the hottest path of the API (load
+ * balancers poll it) skips building a JSON tree. Field order and values are
+ * what the tree would give. NULL when a string needs escaping or on
+ * allocation failure (the caller then builds the tree). */
+static char *health_text(const struct kh_core_status *s)
+{
+    char *text = malloc(KH_HEALTH_TEXT_BYTES);
+    int n;
+
+    if (text == NULL || !json_plain(s->cluster_name) ||
+        !json_plain(s->cluster_id)) {
+        free(text);
+        return NULL;
+    }
+    n = snprintf(text, KH_HEALTH_TEXT_BYTES,
+                 "{\"initialized\":%s,\"sealed\":%s,\"standby\":%s,"
+                 "\"performance_standby\":false,"
+                 "\"replication_performance_mode\":\"disabled\","
+                 "\"replication_dr_mode\":\"disabled\","
+                 "\"server_time_utc\":%lld,\"version\":\"%s\"",
+                 s->initialized ? "true" : "false",
+                 s->sealed ? "true" : "false", s->standby ? "true" : "false",
+                 (long long)time(NULL), KH_SERVER_VERSION);
+    if (n > 0 && n < KH_HEALTH_TEXT_BYTES && !s->sealed)
+        n += snprintf(text + n, KH_HEALTH_TEXT_BYTES - (size_t)n,
+                      ",\"cluster_name\":\"%s\",\"cluster_id\":\"%s\"",
+                      s->cluster_name, s->cluster_id);
+    if (n > 0 && n < KH_HEALTH_TEXT_BYTES)
+        n += snprintf(text + n, KH_HEALTH_TEXT_BYTES - (size_t)n,
+                      ",\"seal_healthy\":%s}",
+                      s->seal_healthy ? "true" : "false");
+    if (n <= 0 || n >= KH_HEALTH_TEXT_BYTES) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 int sys_health(struct kh_core *core, const struct kh_request *req,
                struct kh_response *resp, char *errmsg, size_t errmsg_size)
 {
@@ -143,6 +194,12 @@ int sys_health(struct kh_core *core, const struct kh_request *req,
     r = health_status(req, &s, &status, errmsg, errmsg_size);
     if (r != 0)
         return r;
+    resp->text = health_text(&s);
+    if (resp->text != NULL) {
+        resp->content_type = "application/json";
+        resp->status = (int)status;
+        return 0;
+    }
     body = json_pack("{s:b, s:b, s:b, s:b, s:s, s:s, s:I, s:s}",
                      "initialized", s.initialized, "sealed", s.sealed,
                      "standby", s.standby, "performance_standby", 0,
