@@ -27,6 +27,10 @@ int core_load_state_locked(struct kh_core *core, char *errmsg,
                            size_t errmsg_size);
 
 /* Integrated storage (core_raft.c, core_join.c). */
+/* "https://host:port" or "host:port" -> "host:port" (a pointer into addr). */
+const char *core_addr_host_port(const char *addr);
+/* Remove a scratch LMDB directory (data.mdb, lock.mdb, the directory). */
+void core_scratch_remove(const char *dir);
 int core_raft_open(struct kh_core *core, char *errmsg, size_t errmsg_size);
 int core_raft_start_watcher(struct kh_core *core);
 void core_raft_close(struct kh_core *core);

@@ -195,10 +195,8 @@ int kh_core_join_answer(struct kh_core *core, const char *server_id,
     }
     kh_wipe(answer, sizeof(answer));
     r = kh_raft_node_add_server(core->raft, server_id,
-                                cluster_addr[0] && strstr(cluster_addr, "://")
-                                    ? strstr(cluster_addr, "://") + 3
-                                    : cluster_addr,
-                                !non_voter, KH_RAFT_CHANGE_TIMEOUT_MS);
+                                core_addr_host_port(cluster_addr), !non_voter,
+                                KH_RAFT_CHANGE_TIMEOUT_MS);
     if (r != 0)
         return kh_errmsg(errmsg, errmsg_size, r, "cannot add \"%s\": %s",
                          server_id, kh_strerror(r));
@@ -325,17 +323,6 @@ static int put_b64(struct kh_storage *st, json_t *doc, const char *name,
     return r;
 }
 
-static void tmp_remove(const char *dir)
-{
-    char path[4200];
-
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    (void)unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-    (void)unlink(path);
-    (void)rmdir(dir);
-}
-
 /* Open the challenge with this node's seal, in a scratch store. */
 static int join_solve(struct kh_core *core, json_t *doc, const char *server_id,
                       const uint8_t *unseal_key,
@@ -354,7 +341,7 @@ static int join_solve(struct kh_core *core, json_t *doc, const char *server_id,
     snprintf(dir, sizeof(dir), "%s/join.tmp",
              kh_config_param(&core->config->storage, "path"));
     snprintf(path, sizeof(path), "%s/%s", JOIN_CHALLENGE_PATH, server_id);
-    tmp_remove(dir);
+    core_scratch_remove(dir);
     r = kh_storage_lmdb_open(dir, 0, &st, errmsg, errmsg_size);
     if (r != 0)
         return r;
@@ -393,7 +380,7 @@ out:
     kh_free_secret(value, len);
     barrier_free(b);
     kh_storage_close(st);
-    tmp_remove(dir);
+    core_scratch_remove(dir);
     return r;
 }
 

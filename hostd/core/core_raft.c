@@ -35,8 +35,7 @@
 #define CORE_RETRY_JOIN_S         2
 #define CORE_BOOTSTRAP_TIMEOUT_MS 30000u
 
-/* "https://host:port" or "host:port" -> "host:port". */
-static const char *strip_scheme(const char *addr)
+const char *core_addr_host_port(const char *addr)
 {
     const char *p = strstr(addr, "://");
 
@@ -69,8 +68,7 @@ static int raft_options_fill(const struct kh_config *config,
 {
     const struct kh_config_stanza *st = &config->storage;
     const char *disable = kh_config_param(st, "tls_disable");
-    const char *election = kh_config_param(st, "election_ms");
-    const char *multiplier = kh_config_param(st, "performance_multiplier");
+    unsigned multiplier = 0;
     int r;
 
     memset(o, 0, sizeof(*o));
@@ -80,16 +78,15 @@ static int raft_options_fill(const struct kh_config *config,
         return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
                          "storage \"raft\" needs cluster_addr (the address "
                          "other nodes reach this one's raft port at)");
-    o->cluster_addr = strip_scheme(config->cluster_addr);
-    if (election != NULL) {
-        char *end = NULL;
-        unsigned long v = strtoul(election, &end, 10);
-        if (end == election || *end != '\0' || v > 1000000)
-            return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
-                             "storage \"raft\": election_ms is not a number");
-        o->election_ms = (unsigned)v;
-    }
-    r = uint_param(st, "snapshot_threshold", 16, KH_RAFT_APPEND_ENTRIES_MAX / 2,
+    o->cluster_addr = core_addr_host_port(config->cluster_addr);
+    r = uint_param(st, "election_ms", KH_RAFT_ELECTION_MS_MIN,
+                   KH_RAFT_ELECTION_MS_MAX, &o->election_ms, errmsg,
+                   errmsg_size);
+    if (r == 0)
+        r = uint_param(st, "performance_multiplier", 1, 10, &multiplier,
+                       errmsg, errmsg_size);
+    if (r == 0)
+        r = uint_param(st, "snapshot_threshold", 16, KH_RAFT_APPEND_ENTRIES_MAX / 2,
                    &o->snapshot_threshold, errmsg, errmsg_size);
     if (r == 0)
         r = uint_param(st, "trailing_logs", 1, KH_RAFT_APPEND_ENTRIES_MAX / 2,
@@ -97,15 +94,8 @@ static int raft_options_fill(const struct kh_config *config,
     if (r != 0)
         return r;
     /* Vault's knob: timing scaled by an integer; election_ms wins. */
-    if (election == NULL && multiplier != NULL) {
-        char *end = NULL;
-        unsigned long v = strtoul(multiplier, &end, 10);
-        if (end == multiplier || *end != '\0' || v < 1 || v > 10)
-            return kh_errmsg(errmsg, errmsg_size, KH_ECONFIG,
-                             "storage \"raft\": performance_multiplier must "
-                             "be 1..10");
-        o->election_ms = (unsigned)v * KH_RAFT_ELECTION_MS_DEFAULT;
-    }
+    if (o->election_ms == 0 && multiplier != 0)
+        o->election_ms = multiplier * KH_RAFT_ELECTION_MS_DEFAULT;
     *ret_tls = !(disable != NULL && strcmp(disable, "true") == 0);
     if (!*ret_tls)
         return 0;
@@ -404,7 +394,7 @@ int kh_core_active_addr(struct kh_core *core, char *out, size_t size)
 
 /* ---- snapshot restore ---- */
 
-static void scratch_remove(const char *dir)
+void core_scratch_remove(const char *dir)
 {
     char path[4200];
 
@@ -459,14 +449,14 @@ int core_snapshot_keys_match(struct kh_core *core, const uint8_t *file,
         return r;
     snprintf(dir, sizeof(dir), "%s/restore.tmp",
              kh_config_param(&core->config->storage, "path"));
-    scratch_remove(dir);
+    core_scratch_remove(dir);
     r = kh_storage_lmdb_open(dir, 0, &st, msg, sizeof(msg));
     if (r == 0)
         r = kh_storage_put(st, BARRIER_KEYRING_PATH, keyring, keyring_len);
     if (r == 0)
         r = barrier_keyring_opens(core->barrier, st);
     kh_storage_close(st);
-    scratch_remove(dir);
+    core_scratch_remove(dir);
     return r;
 }
 
