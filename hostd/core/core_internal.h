@@ -36,7 +36,6 @@ int core_raft_start_watcher(struct kh_core *core);
 void core_raft_close(struct kh_core *core);
 int core_raft_prepare_init_locked(struct kh_core *core, char *errmsg,
                                   size_t errmsg_size);
-bool core_raft_standby_locked(const struct kh_core *core);
 int core_raft_promote_locked(struct kh_core *core);
 void core_raft_demote_locked(struct kh_core *core);
 /* Does the snapshot file's keyring open with this cluster's root key? */

@@ -155,11 +155,6 @@ int core_raft_prepare_init_locked(struct kh_core *core, char *errmsg,
     return 0;
 }
 
-bool core_raft_standby_locked(const struct kh_core *core)
-{
-    return core->raft != NULL && !core->active;
-}
-
 /* Write where clients and standbys find the active node. */
 static int leader_advertise(struct kh_core *core)
 {
@@ -357,7 +352,6 @@ void core_raft_close(struct kh_core *core)
 
 int kh_core_active_addr(struct kh_core *core, char *out, size_t size)
 {
-    struct kh_raft_status st;
     uint8_t *value = NULL;
     size_t len = 0;
     json_t *doc = NULL;
@@ -371,9 +365,7 @@ int kh_core_active_addr(struct kh_core *core, char *out, size_t size)
     pthread_mutex_unlock(&core->lock);
     if (r == 0)
         return 0;
-    kh_raft_node_status(core->raft, &st);
-    if (st.leader_id[0] == '\0' ||
-        kh_storage_get(core->storage, CORE_LEADER_PATH, &value, &len) != 0)
+    if (kh_storage_get(core->storage, CORE_LEADER_PATH, &value, &len) != 0)
         return KH_EUNAVAIL;
     doc = json_loadb((const char *)value, len, 0, NULL);
     free(value);
@@ -381,7 +373,7 @@ int kh_core_active_addr(struct kh_core *core, char *out, size_t size)
     if (doc != NULL &&
         json_unpack(doc, "{s:s, s:s}", "api_addr", &api, "node_id", &node_id) ==
             0 &&
-        strcmp(node_id, st.leader_id) == 0 && api[0] != '\0' &&
+        kh_raft_node_leader_is(core->raft, node_id) && api[0] != '\0' &&
         strcmp(node_id, kh_config_param(&core->config->storage, "node_id")) !=
             0 &&
         strlen(api) < size) {

@@ -870,6 +870,16 @@ bool kh_raft_node_is_leader(struct kh_raft_node *node)
     return __atomic_load_n(&node->leader, __ATOMIC_ACQUIRE);
 }
 
+bool kh_raft_node_leader_is(struct kh_raft_node *node, const char *node_id)
+{
+    uint64_t leader;
+
+    pthread_mutex_lock(&node->lock);
+    leader = node->status.leader_raft_id;
+    pthread_mutex_unlock(&node->lock);
+    return leader != 0 && leader == kh_raft_node_id_of(node_id);
+}
+
 /* Fill in the names of the servers from the store. */
 static void status_names(struct kh_raft_node *node, struct kh_raft_status *s)
 {

@@ -129,6 +129,10 @@ bool kh_raft_node_is_leader(struct kh_raft_node *node);
 void kh_raft_node_status(struct kh_raft_node *node,
                          struct kh_raft_status *ret_status);
 
+/* Is the server this node knows as leader the one named node_id? (Cheap:
+ * no copy of the status, no lookups; for every forwarded request.) */
+bool kh_raft_node_leader_is(struct kh_raft_node *node, const char *node_id);
+
 /* Leader only (KH_EUNAVAIL elsewhere): add the server as a voter (or keep
  * it a spare when voter is false) and wait until the change committed.
  * KH_ECONFLICT when the name or address is taken by another server; an
