@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 
 #include "common/secret.h"
@@ -29,6 +30,8 @@ void kh_response_clear(struct kh_response *resp)
         return;
     json_decref(resp->body);
     json_decref(resp->lease.internal);
+    if (resp->text != NULL)
+        kh_wipe(resp->text, malloc_usable_size(resp->text));
     free(resp->text);
     memset(resp, 0, sizeof(*resp));
 }

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <unistd.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -96,6 +97,16 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
+/* Response bodies carry secrets (KV reads, credentials): wiped when MHD
+ * is done with them. */
+static void free_wiped(void *text)
+{
+    if (text == NULL)
+        return;
+    kh_wipe(text, malloc_usable_size(text));
+    free(text);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c,
                                      const struct kh_response *resp)
 {
@@ -110,9 +121,10 @@ static enum MHD_Result send_response(struct MHD_Connection *c,
         text = NULL;
         len = 0;
     }
-    mhd = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    mhd = MHD_create_response_from_buffer_with_free_callback(len, text,
+                                                             free_wiped);
     if (mhd == NULL) {
-        free(text);
+        free_wiped(text);
         return MHD_NO;
     }
     MHD_add_response_header(mhd, MHD_HTTP_HEADER_CONTENT_TYPE,
