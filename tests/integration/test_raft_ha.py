@@ -71,6 +71,48 @@ def wait_identical(nodes, timeout=30):
     raise AssertionError("nodes differ: %r\n%s" % (seen, logs))
 
 
+NODE_SCRIPT = r"""
+const vault = require('node-vault')({endpoint: process.argv[2],
+                                     token: process.argv[3]});
+(async () => {
+  try {
+    await vault.write('secret/data/node-vault', {data: {v: 'through-standby'}});
+    const got = await vault.read('secret/data/node-vault');
+    const health = await vault.health({standbyok: true});
+    console.log(JSON.stringify({v: got.data.data.v, standby: health.standby}));
+  } catch (e) {
+    console.log(JSON.stringify({error: String(e)}));
+  }
+})();
+"""
+
+
+def node_vault_through(tmp, node, token):
+    """node-vault 0.12.0 (from npm) writing and reading through node; None
+    when npm or its registry is not available here."""
+    import shutil
+    import subprocess
+    npm, nodejs = shutil.which("npm"), shutil.which("node")
+    if npm is None or nodejs is None:
+        return None
+    d = tmp.join("node")
+    os.makedirs(d, exist_ok=True)
+    inst = subprocess.run([npm, "install", "--prefix", d, "--no-audit",
+                           "--no-fund", "--loglevel=error", "node-vault@0.12.0"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=180,
+                          env=dict(os.environ, npm_config_cache=tmp.join("npm-cache")))
+    if inst.returncode != 0:
+        return None
+    script = os.path.join(d, "raft.js")
+    with open(script, "w") as f:
+        f.write(NODE_SCRIPT)
+    run = subprocess.run([nodejs, script, node.url, token], cwd=d,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         timeout=60)
+    return json.loads(run.stdout.decode().strip().splitlines()[-1])
+
+
 def all_present(c, node, keys):
     missing = [k for k in keys if c.get(node, k) != (200, k)]
     return missing
@@ -101,6 +143,13 @@ def test_three_nodes():
         snap = client.sys.take_raft_snapshot()
         check(snap.status_code == 200 and snap.content[:8] == b"KHSNAP01",
               "hvac take_raft_snapshot through a standby")
+        # node-vault, unchanged, through the other standby.
+        out = node_vault_through(tmp, standbys[1], c.token)
+        if out is None:
+            print("# node-vault: npm or its registry not available, skipped")
+        else:
+            check(out.get("v") == "through-standby" and out.get("standby") is True,
+                  "node-vault through a standby: %r" % out)
         for n in c.nodes:
             check(c.get(n, "fwd") == (200, "via-standby"), "read through %s" % n.name)
         # An unauthenticated write through a standby is refused by the active.
