@@ -15,7 +15,7 @@ PACKAGES="
   libmicrohttpd-dev libjansson-dev libssl-dev libmbedtls-dev
   libcurl4-openssl-dev libpq-dev postgresql
   libcmocka-dev wrk python3-hvac python3-requests gnutls-bin etcd-server
-  python3-jwt python3-cryptography jq xxd iproute2 bsdutils
+  python3-jwt python3-cryptography jq xxd iproute2 bsdutils nodejs
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dpkg-dev
 "
 
@@ -33,6 +33,16 @@ if [ -n "$missing" ]; then
     apt-get install $APT_OPTS $missing
 else
     echo "install-deps: all packages present"
+fi
+
+# node-vault (the Node.js Vault client the tests drive) comes from the npm
+# registry through npm. Debian's nodejs ships npm separately; a NodeSource
+# nodejs already carries it, and Debian's npm package would conflict with it.
+if ! command -v npm >/dev/null 2>&1; then
+    echo "install-deps: installing: npm"
+    apt-get -o DPkg::Lock::Timeout=600 update
+    # shellcheck disable=SC2086
+    apt-get install $APT_OPTS npm
 fi
 
 # The firmware's cross build compiles mbedTLS 2.28.3 from Debian's source
