@@ -122,19 +122,20 @@ static int stored_b64(struct kh_core *core, const char *path, json_t *obj,
 int kh_core_join_challenge(struct kh_core *core, const char *server_id,
                            json_t **ret_body, char *errmsg, size_t errmsg_size)
 {
+    const char *path = JOIN_CHALLENGE_PATH;
     uint8_t answer[JOIN_ANSWER_BYTES];
-    char path[sizeof(JOIN_CHALLENGE_PATH) + KH_RAFT_NODE_ID_BYTES_MAX + 2];
     json_t *body = NULL;
     int r;
 
     if (core->raft == NULL)
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
                          "this node does not use raft storage");
-    if (server_id == NULL || strlen(server_id) == 0 ||
-        strlen(server_id) > KH_RAFT_NODE_ID_BYTES_MAX)
+    if (server_id == NULL || !kh_raft_node_id_valid(server_id))
         return kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
-                         "server_id is required");
-    snprintf(path, sizeof(path), "%s/%s", JOIN_CHALLENGE_PATH, server_id);
+                         "server_id must be 1..%u of [A-Za-z0-9._-]",
+                         KH_RAFT_NODE_ID_BYTES_MAX);
+    /* One record for every challenge: each caller takes its ciphertext
+     * with it, so unauthenticated callers cannot grow the store. */
     r = kh_random_bytes(answer, sizeof(answer));
     if (r == 0)
         r = barrier_put(core->barrier, path, answer, sizeof(answer));
@@ -324,13 +325,14 @@ static int put_b64(struct kh_storage *st, json_t *doc, const char *name,
 }
 
 /* Open the challenge with this node's seal, in a scratch store. */
-static int join_solve(struct kh_core *core, json_t *doc, const char *server_id,
+static int join_solve(struct kh_core *core, json_t *doc,
                       const uint8_t *unseal_key,
                       uint8_t answer[JOIN_ANSWER_BYTES],
                       uint8_t ret_root_key[KH_ROOT_KEY_BYTES], char *errmsg,
                       size_t errmsg_size)
 {
-    char dir[4100], path[sizeof(JOIN_CHALLENGE_PATH) + 130];
+    const char *path = JOIN_CHALLENGE_PATH;
+    char dir[4100];
     uint8_t root_key[KH_ROOT_KEY_BYTES];
     struct kh_storage *st = NULL;
     struct barrier *b = NULL;
@@ -340,7 +342,6 @@ static int join_solve(struct kh_core *core, json_t *doc, const char *server_id,
 
     snprintf(dir, sizeof(dir), "%s/join.tmp",
              kh_config_param(&core->config->storage, "path"));
-    snprintf(path, sizeof(path), "%s/%s", JOIN_CHALLENGE_PATH, server_id);
     core_scratch_remove(dir);
     r = kh_storage_lmdb_open(dir, 0, &st, errmsg, errmsg_size);
     if (r != 0)
@@ -454,14 +455,13 @@ int core_join_unseal_locked(struct kh_core *core,
                             const uint8_t key[KH_ROOT_KEY_BYTES], char *errmsg,
                             size_t errmsg_size)
 {
-    const char *node_id = kh_config_param(&core->config->storage, "node_id");
     uint8_t answer[JOIN_ANSWER_BYTES];
     uint8_t *root_key = kh_secure_alloc(KH_ROOT_KEY_BYTES);
     int r;
 
     if (root_key == NULL)
         return KH_ENOMEM;
-    r = join_solve(core, core->join_doc, node_id, key, answer, root_key, errmsg,
+    r = join_solve(core, core->join_doc, key, answer, root_key, errmsg,
                    errmsg_size);
     if (r == KH_EPERM)
         r = kh_errmsg(errmsg, errmsg_size, KH_EINVAL,
@@ -526,8 +526,7 @@ int kh_core_raft_join(struct kh_core *core, const char *leader,
     }
     if (r == 0) {
         pthread_mutex_lock(&core->lock);
-        r = join_solve(core, doc, node_id, NULL, answer, NULL, errmsg,
-                       errmsg_size);
+        r = join_solve(core, doc, NULL, answer, NULL, errmsg, errmsg_size);
         pthread_mutex_unlock(&core->lock);
     }
     json_decref(doc);

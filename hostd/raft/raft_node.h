@@ -98,6 +98,9 @@ struct kh_raft_status
     struct kh_raft_server_info servers[KH_RAFT_SERVERS_MAX];
 };
 
+/* 1..KH_RAFT_NODE_ID_BYTES_MAX bytes of [A-Za-z0-9._-]. */
+bool kh_raft_node_id_valid(const char *node_id);
+
 /* Open the log and the store, start the loop thread and raft (as a member
  * of the configuration it stored, or waiting to be added when it has
  * none). errmsg says why not. */

@@ -16,8 +16,6 @@
 
 /* libraft's id of a node name (raft_digest, never 0). */
 uint64_t kh_raft_node_id_of(const char *node_id);
-/* 1..KH_RAFT_NODE_ID_BYTES_MAX bytes of [A-Za-z0-9._-]. */
-bool kh_raft_node_id_valid(const char *node_id);
 /* The store key holding the name of the server with this id. */
 void kh_raft_node_name_key(uint64_t id, char out[KH_RAFT_NAME_KEY_BYTES]);
 uint64_t kh_raft_node_self_id(const struct kh_raft_node *node);

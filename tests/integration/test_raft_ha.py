@@ -152,6 +152,11 @@ def test_three_nodes():
                   "node-vault through a standby: %r" % out)
         for n in c.nodes:
             check(c.get(n, "fwd") == (200, "via-standby"), "read through %s" % n.name)
+        # The unauthenticated join challenge takes only well-formed names.
+        for bad in ("", "../x", "a/b", "x" * 129):
+            st, _, _ = active.request("POST", "sys/storage/raft/bootstrap/challenge",
+                                      {"server_id": bad})
+            check(st == 400, "challenge for %r: %s" % (bad[:20], st))
         # An unauthenticated write through a standby is refused by the active.
         st, _, _ = standbys[0].request("POST", "secret/data/x", {"data": {"v": 1}})
         check(st == 403, "no token through a standby: %s" % st)
