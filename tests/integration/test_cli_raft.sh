@@ -152,6 +152,12 @@ free_port() {
     "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Raft binds its cluster port only at bootstrap or join, long after it was
+# picked: take one below the ephemeral range (raftcluster.py's rule).
+cluster_port() {
+    PYTHONPATH="$(dirname "$0")" "$PYTHON" -c 'import raftcluster; print(raftcluster.cluster_port())'
+}
+
 sha256_of() {
     sha256sum "$1" | cut -d' ' -f1
 }
@@ -690,7 +696,7 @@ softhsm2-util --init-token --free --label keyhold --so-pin 87654321 --pin 1234 >
 declare -A api cluster
 for n in n1 n2 n3; do
     api[$n]="$(free_port)"
-    cluster[$n]="$(free_port)"
+    cluster[$n]="$(cluster_port)"
     node_config "$n" "${api[$n]}" "${cluster[$n]}"
 done
 N1="http://127.0.0.1:${api[n1]}"

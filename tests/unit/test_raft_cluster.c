@@ -439,7 +439,7 @@ static void certs_make(struct cluster *c)
 static int setup(void **state, bool tls)
 {
     struct cluster *c = calloc(1, sizeof(*c));
-    int i, base = 21000 + (int)(getpid() % 20000);
+    int i, port;
 
     assert_non_null(c);
     signal(SIGPIPE, SIG_IGN);
@@ -449,8 +449,10 @@ static int setup(void **state, bool tls)
     assert_int_equal(uv_timer_start(&c->wake, wake_cb, 5, 5), 0);
     for (i = 0; i < NODES; i++) {
         c->nodes[i].id = (raft_id)i + 1;
+        port = fixture_free_port();
+        assert_true(port != 0);
         snprintf(c->nodes[i].address, sizeof(c->nodes[i].address),
-                 "127.0.0.1:%d", base + i);
+                 "127.0.0.1:%d", port);
         snprintf(c->nodes[i].dir, sizeof(c->nodes[i].dir), "%s/node%d",
                  c->tmp, i + 1);
         assert_int_equal(mkdir(c->nodes[i].dir, 0700), 0);

@@ -423,21 +423,12 @@ static void wait_has(struct cluster *c, struct node *n, unsigned from,
     assert_int_equal(k, to);
 }
 
-/* A loopback port nobody listens on now. */
+/* A loopback port nobody listens on now (lib/fixture.h). */
 static int free_port(void)
 {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    int port = fixture_free_port();
 
-    assert_true(fd >= 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
+    assert_true(port != 0);
     return port;
 }
 

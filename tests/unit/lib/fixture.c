@@ -11,10 +11,15 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -516,4 +521,50 @@ int fixture_request_handle(struct kh_core *core,
     }
     kh_request_clear(&req);
     return r;
+}
+
+#define FIXTURE_PORT_LOW 10000
+#define FIXTURE_PORT_SPAN 10000
+#define FIXTURE_PORT_TRIES 500
+
+/* Never the same port twice in one process: a caller may pick several
+ * before it binds any. */
+static bool port_given(int port)
+{
+    static int given[256];
+    static size_t count;
+    size_t i;
+
+    for (i = 0; i < count && i < 256; i++)
+        if (given[i] == port)
+            return true;
+    given[count++ % 256] = port;
+    return false;
+}
+
+int fixture_free_port(void)
+{
+    static unsigned seed;
+    struct sockaddr_in sa;
+    int i, fd, port, ok;
+
+    if (seed == 0)
+        seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+    for (i = 0; i < FIXTURE_PORT_TRIES; i++) {
+        port = FIXTURE_PORT_LOW + (int)(rand_r(&seed) % FIXTURE_PORT_SPAN);
+        if (port_given(port))
+            continue;
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return 0;
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    return 0;
 }

@@ -41,6 +41,13 @@ int fixture_tmp_make(const char *prefix, char **ret_dir);
  * something could not be removed (dir is freed either way). */
 int fixture_tmp_remove(char *dir);
 
+/* A loopback TCP port that binds now, from 10000..19999: below the
+ * kernel's ephemeral range (a raft node binds long after the port was
+ * picked, and an outgoing connection could take an ephemeral one
+ * meanwhile) and apart from the integration harness's 20000..31999.
+ * Returns 0 when none was found. */
+int fixture_free_port(void);
+
 /* ---- LMDB and an initialised barrier ---- */
 
 struct fixture_store
